@@ -1,0 +1,141 @@
+/**
+ * zod schemas for the YAML config file, in the file's own snake_case shape.
+ *
+ * Per-field checks live here; checks that span fields (references, uniqueness, min <= max,
+ * files on disk) live in `load.ts`, which also maps the result onto the `Config` types.
+ * Every object is strict: an unknown key is an error, so a typo never passes silently.
+ */
+import { z } from 'zod';
+
+/** Node's timers overflow above this (a longer delay silently becomes 1 ms). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** An integer in [min, max]; every failure (wrong type, fraction, range) gets the same message. */
+function intIn(min: number, max: number, message: string) {
+  return z.int({ error: message }).min(min, { error: message }).max(max, { error: message });
+}
+
+const port = () => intIn(1, 65535, 'expected a number from 1 to 65535');
+/** Ports tenantgate listens on may be 0: any free port (tests; the Proxy reports the one it got). */
+const listenPort = () => intIn(0, 65535, 'expected a number from 0 to 65535 (0 = any free port)');
+const host = () => z.string().min(1, { error: 'expected a host name or IP address' });
+const filePath = () => z.string().min(1, { error: 'expected a file path' });
+const timeoutMs = () => intIn(1, MAX_TIMER_MS, `expected a number of milliseconds from 1 to ${MAX_TIMER_MS}`);
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export const AUTH_PLUGINS = ['mysql_native_password', 'caching_sha2_password'] as const;
+
+/** `*` + 40 uppercase hex, or '' for "no password". */
+export const NATIVE_HASH_RE = /^(?:\*[0-9A-F]{40})?$/;
+/** `$A$005$` + 20 salt chars + 43 digest chars (salt may hold any non-NUL ASCII but `$`). */
+export const SHA2_HASH_RE = /^\$A\$005\$[\x01-\x23\x25-\x7f]{20}[./0-9A-Za-z]{43}$/;
+
+export const listenSchema = z.strictObject({
+  host: host().default('127.0.0.1'),
+  port: listenPort().default(6033),
+});
+
+export const tlsSchema = z.strictObject({
+  cert_file: filePath(),
+  key_file: filePath(),
+  ca_file: filePath().optional(),
+});
+
+export const serverSchema = z.strictObject({
+  version: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+/, { error: 'expected a version string starting with major.minor.patch, e.g. "8.0.36"' })
+    .optional(),
+  default_auth_plugin: z.enum(AUTH_PLUGINS).default('mysql_native_password'),
+  max_allowed_packet: intIn(1024, 1_073_741_824, 'expected a number of bytes from 1024 to 1073741824 (1 GiB)').default(
+    64 * 1024 * 1024,
+  ),
+  max_client_connections: intIn(1, 10_000_000, 'expected a number from 1 to 10000000').default(20000),
+  rsa_key_exchange: z.boolean().default(true),
+  rsa_private_key_file: filePath().optional(),
+  mariadb_extended_capabilities: z.boolean().default(true),
+});
+
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export const backendSchema = z.strictObject({
+  name: z.string().regex(NAME_RE, { error: 'expected a name made of letters, digits, "_", "." and "-"' }),
+  host: host(),
+  port: port().default(3306),
+  user: z.string().min(1, { error: 'expected a user name' }),
+  password: z.string().default(''),
+  min_connections: intIn(0, 100_000, 'expected a number from 0 to 100000').default(0),
+  max_connections: intIn(1, 100_000, 'expected a number from 1 to 100000').default(20),
+  idle_timeout_ms: timeoutMs().default(60000),
+  acquire_timeout_ms: timeoutMs().default(2000),
+  connect_timeout_ms: timeoutMs().default(2000),
+  max_prepared_per_connection: intIn(1, 1_000_000, 'expected a number from 1 to 1000000').default(256),
+});
+
+export const userSchema = z.strictObject({
+  name: z.string().min(1, { error: 'expected a user name' }),
+  password_hash: z
+    .string()
+    .regex(NATIVE_HASH_RE, {
+      error: 'expected "*" followed by 40 uppercase hex digits (mysql_native_password form), or "" for no password',
+    })
+    .optional(),
+  sha2_hash: z
+    .string()
+    .regex(SHA2_HASH_RE, { error: 'expected "$A$005$" followed by 63 characters (caching_sha2_password form)' })
+    .optional(),
+  backend: z.string().min(1, { error: 'expected a backend name' }),
+  default_schema: z
+    .string()
+    .min(1, { error: 'expected a schema name of 1 to 64 characters' })
+    .max(64, { error: 'expected a schema name of 1 to 64 characters' })
+    .optional(),
+  require_tls: z.boolean().default(false),
+});
+
+export const adminSchema = z.strictObject({
+  host: host().default('127.0.0.1'),
+  port: listenPort(),
+});
+
+export const logSchema = z.strictObject({
+  level: z.enum(LOG_LEVELS).default('info'),
+});
+
+export const fileSchema = z.strictObject({
+  listen: listenSchema.default({ host: '127.0.0.1', port: 6033 }),
+  tls: tlsSchema.optional(),
+  server: serverSchema.prefault({}),
+  backends: z.array(backendSchema).min(1, { error: 'at least one backend is required' }),
+  users: z.array(userSchema).min(1, { error: 'at least one user is required' }),
+  admin: adminSchema.optional(),
+  log: logSchema.prefault({}),
+});
+
+export type FileConfig = z.infer<typeof fileSchema>;
+
+/**
+ * The keys a strict object at `path` accepts, found by walking the schema; used to suggest a fix
+ * for an unknown key. Returns [] where the path does not lead to an object.
+ */
+export function keysAt(path: readonly PropertyKey[]): string[] {
+  let s: z.ZodType = fileSchema;
+  const unwrap = (t: z.ZodType): z.ZodType => {
+    for (;;) {
+      if (t instanceof z.ZodOptional || t instanceof z.ZodDefault || t instanceof z.ZodPrefault || t instanceof z.ZodNullable) {
+        t = t.unwrap() as z.ZodType;
+      } else return t;
+    }
+  };
+  for (const seg of path) {
+    s = unwrap(s);
+    if (typeof seg === 'number' && s instanceof z.ZodArray) s = s.element as z.ZodType;
+    else if (typeof seg === 'string' && s instanceof z.ZodObject) {
+      const next = (s.shape as Record<string, z.ZodType>)[seg];
+      if (!next) return [];
+      s = next;
+    } else return [];
+  }
+  s = unwrap(s);
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
