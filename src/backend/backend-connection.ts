@@ -1,0 +1,277 @@
+import * as net from 'node:net';
+import * as crypto from 'node:crypto';
+import { Cap, Com, MariaCap } from '../protocol/constants';
+import { Framer } from '../protocol/framer';
+import { buildHandshakeResponse, parseAuthSwitch, parseServerHandshake, ServerHandshake } from '../protocol/handshake';
+import { parseErrPayload } from '../protocol/ok-err';
+import { ProtocolError } from '../protocol/packet-reader';
+import { PacketWriter } from '../protocol/packet-writer';
+import { nativeToken, sha2Token, xorPassword } from '../protocol/auth';
+import { InternalResponseParser, InternalResult, ResponseKind } from './internal-exchange';
+import type { BackendConfig } from '../config/types';
+
+/** Capability bits a client may differ in that a backend connection cannot change after connecting. */
+export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE;
+
+/**
+ * Who is reading a backend connection's bytes right now: the relay of a client statement,
+ * or an internal exchange. Exactly one at a time.
+ */
+export interface BackendSink {
+  onBackendData(chunk: Buffer): void;
+  onBackendClose(err: Error | null): void;
+}
+
+/** A server-side prepared statement cached on one backend connection. */
+export interface BackendStmt {
+  id: number;
+  numParams: number;
+  numColumns: number;
+  /** Parameter type bytes last sent for it (needed when a client re-executes without rebinding). */
+  types: Buffer | null;
+}
+
+/** Failure to connect or log in to a backend. */
+export class BackendConnectError extends Error {
+  readonly code = 'BACKEND_CONNECT';
+  constructor(message: string, readonly errno?: number) {
+    super(message);
+  }
+}
+
+let nextConnSerial = 1;
+
+/**
+ * One connection to a backend server. Knows its negotiated capabilities and the session state the
+ * proxy has put on it (non-default variables, schema, options, prepared statements).
+ */
+export class BackendConnection {
+  readonly serial = nextConnSerial++;
+  socket!: net.Socket;
+  handshake!: ServerHandshake;
+  /** Capabilities negotiated with the server. */
+  caps = 0;
+  mariaCaps = 0;
+  threadId = 0;
+  closed = false;
+  sink: BackendSink | null = null;
+  /** Session variables this connection holds at a non-default value (name → value as the tracker reports). */
+  vars = new Map<string, string>();
+  schema: string | null = null;
+  multiStatements = false;
+  /** User variables set on this connection, by name, and whose they are. */
+  userVars = new Set<string>();
+  userVarOwner: unknown = null;
+  /** LAST_INSERT_ID() value as last seen on this connection. */
+  lastInsertId = 0;
+  /** Value of pseudo_thread_id (what CONNECTION_ID() returns) when the proxy set it, else 0. */
+  pseudoThreadId = 0;
+  /** The session that ran the last statement here, and the state version it applied. */
+  lastSession: unknown = null;
+  appliedVersion = -1;
+  /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
+  needsReinit = false;
+  stmts = new Map<string, BackendStmt>();
+  lastUsed = Date.now();
+  /** Opaque owner pool (set by the pool). */
+  pool: unknown = null;
+  private closeListeners: ((err: Error | null) => void)[] = [];
+
+  constructor(readonly cfg: BackendConfig, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean) {}
+
+  /** Connects and authenticates. Rejects with BackendConnectError. */
+  connect(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const sock = net.connect({ host: this.cfg.host, port: this.cfg.port });
+      this.socket = sock;
+      sock.setNoDelay(true);
+      const framer = new Framer(1 << 24);
+      let step: 'handshake' | 'auth' = 'handshake';
+      let plugin = '';
+      let nonce: Buffer = Buffer.alloc(0);
+      let seq = 0;
+      let settled = false;
+      const timer = setTimeout(() => fail(new BackendConnectError(`timed out after ${this.cfg.connectTimeoutMs} ms connecting to ${this.cfg.host}:${this.cfg.port}`)), this.cfg.connectTimeoutMs);
+      const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sock.destroy();
+        this.closed = true;
+        reject(e instanceof BackendConnectError ? e : new BackendConnectError(e.message));
+      };
+      const send = (w: PacketWriter) => {
+        seq = (seq + 1) & 0xff;
+        sock.write(w.finish(seq));
+      };
+      const authResponse = (p: string, n: Buffer): Buffer => {
+        if (p === 'mysql_native_password') return nativeToken(this.cfg.password, n);
+        if (p === 'caching_sha2_password') return this.cfg.password === '' ? Buffer.alloc(0) : sha2Token(this.cfg.password, n);
+        if (p === 'mysql_clear_password') return Buffer.from(this.cfg.password + '\0');
+        throw new BackendConnectError(`backend asks for unsupported auth plugin '${p}'`);
+      };
+      const onData = (chunk: Buffer) => {
+        try {
+          framer.push(chunk);
+          for (let f = framer.next(); f; f = framer.next()) {
+            seq = f.seq;
+            const p = f.payload;
+            if (step === 'handshake') {
+              this.handshake = parseServerHandshake(p);
+              const h = this.handshake;
+              this.threadId = h.connectionId;
+              nonce = h.nonce;
+              plugin = h.authPlugin || 'mysql_native_password';
+              const want = Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+                Cap.LONG_FLAG | Cap.TRANSACTIONS | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS | Cap.SESSION_TRACK |
+                Cap.LOCAL_FILES | Cap.CONNECT_ATTRS | Cap.INTERACTIVE | this.profileCaps;
+              this.caps = (want & h.capabilities) >>> 0;
+              this.mariaCaps = this.extMeta ? h.mariaCaps & MariaCap.EXTENDED_METADATA : 0;
+              if (!(h.capabilities & Cap.LONG_PASSWORD) && this.mariaCaps === 0) this.caps |= Cap.LONG_PASSWORD;
+              if (h.capabilities & Cap.LONG_PASSWORD) this.caps |= Cap.LONG_PASSWORD;
+              step = 'auth';
+              send(buildHandshakeResponse({
+                capabilities: this.caps, mariaCaps: this.mariaCaps, collation: this.collation, user: this.cfg.user,
+                authResponse: authResponse(plugin, nonce), database: null, authPlugin: plugin,
+                attrs: { _client_name: 'tenantgate', program_name: 'tenantgate' },
+              }));
+              continue;
+            }
+            const t = p[0];
+            if (t === 0x00) {
+              settled = true;
+              clearTimeout(timer);
+              sock.removeListener('data', onData);
+              sock.removeListener('error', fail);
+              sock.removeListener('close', onEarlyClose);
+              this.attach();
+              resolve();
+              return;
+            }
+            if (t === 0xff) {
+              const e = parseErrPayload(p);
+              fail(new BackendConnectError(`backend ${this.cfg.name} refused login: ${e.errno} (${e.sqlState}) ${e.message}`, e.errno));
+              return;
+            }
+            if (t === 0xfe) {
+              const sw = parseAuthSwitch(p);
+              plugin = sw.plugin;
+              nonce = sw.data;
+              send(new PacketWriter(32).bytes(authResponse(plugin, nonce)));
+              continue;
+            }
+            if (t === 0x01 && plugin === 'caching_sha2_password') {
+              if (p[1] === 0x03) continue; // fast auth ok; OK follows
+              if (p[1] === 0x04) {
+                send(new PacketWriter(4).u8(0x02)); // request the server's public key
+                continue;
+              }
+              const pem = p.subarray(1).toString('latin1');
+              const enc = crypto.publicEncrypt({ key: pem, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, xorPassword(this.cfg.password, nonce));
+              send(new PacketWriter(enc.length).bytes(enc));
+              continue;
+            }
+            fail(new BackendConnectError(`unexpected packet 0x${t.toString(16)} during backend login`));
+            return;
+          }
+        } catch (e) {
+          fail(e as Error);
+        }
+      };
+      const onEarlyClose = () => fail(new BackendConnectError(`connection to ${this.cfg.host}:${this.cfg.port} closed during login`));
+      sock.on('data', onData);
+      sock.on('error', fail);
+      sock.on('close', onEarlyClose);
+    });
+  }
+
+  private attach(): void {
+    this.socket.on('data', (chunk: Buffer) => {
+      const s = this.sink;
+      if (s) s.onBackendData(chunk);
+      else this.destroy(new Error('unsolicited data from backend'));
+    });
+    this.socket.on('error', (e) => this.destroy(e));
+    this.socket.on('close', () => this.destroy(null));
+  }
+
+  onClose(fn: (err: Error | null) => void): void {
+    this.closeListeners.push(fn);
+  }
+
+  /** Closes the socket; the current sink and close listeners are told once. */
+  destroy(err: Error | null = null): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    const s = this.sink;
+    this.sink = null;
+    if (s) s.onBackendClose(err);
+    for (const fn of this.closeListeners) fn(err);
+  }
+
+  /** Graceful COM_QUIT. */
+  quit(): void {
+    if (this.closed) return;
+    try {
+      this.socket.end(Buffer.from([1, 0, 0, 0, Com.QUIT]));
+    } catch {
+      /* already gone */
+    }
+    this.destroy(null);
+  }
+
+  /** Sends a command the proxy issues on its own account and decodes the whole response. */
+  command(payload: Buffer | PacketWriter, kind: ResponseKind): Promise<InternalResult> {
+    return new Promise<InternalResult>((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error('backend connection closed'));
+        return;
+      }
+      const bytes = payload instanceof PacketWriter ? payload.finish(0) : new PacketWriter(payload.length).bytes(payload).finish(0);
+      if (kind === 'none') {
+        this.socket.write(bytes);
+        resolve({ ok: null, err: null, columns: [], rows: [], status: 0, warnings: 0, prepare: null });
+        return;
+      }
+      const parser = new InternalResponseParser(kind, this.caps, this.mariaCaps !== 0);
+      this.sink = {
+        onBackendData: (chunk) => {
+          let res: InternalResult | null;
+          try {
+            res = parser.push(chunk);
+          } catch (e) {
+            this.sink = null;
+            this.destroy(e as Error);
+            reject(e);
+            return;
+          }
+          if (res) {
+            this.sink = null;
+            resolve(res);
+          }
+        },
+        onBackendClose: (err) => reject(err ?? new Error('backend connection closed')),
+      };
+      this.socket.write(bytes);
+    });
+  }
+
+  /** Runs an internal text query; rejects on ERR with the server's message. */
+  async query(sql: string): Promise<InternalResult> {
+    const w = new PacketWriter(sql.length + 8).u8(Com.QUERY).string(sql);
+    const r = await this.command(w, 'query');
+    if (r.err) throw new BackendQueryError(r.err.errno, r.err.sqlState, r.err.message);
+    return r;
+  }
+}
+
+/** An internal query the backend answered with ERR. */
+export class BackendQueryError extends Error {
+  readonly code = 'BACKEND_QUERY';
+  constructor(readonly errno: number, readonly sqlState: string, message: string) {
+    super(message);
+  }
+}
+
+export { ProtocolError };

@@ -1,0 +1,251 @@
+import * as genericPool from 'generic-pool';
+import type { BackendConfig } from '../config/types';
+import { BackendConnection, BackendConnectError } from './backend-connection';
+
+/** Collation id → names, as the backend knows them. */
+export interface CollationInfo {
+  name: string;
+  charset: string;
+}
+
+/** How long a released connection stays on the fast LIFO list before it goes back to generic-pool. */
+const HOT_MS = 1000;
+
+/**
+ * One backend server: its configuration, the cap on connections across all of its pools,
+ * the backoff after failures, and what the proxy learned from it (version, collations).
+ */
+export class Backend {
+  open = 0;
+  failures = 0;
+  nextAttemptAt = 0;
+  lastError: Error | null = null;
+  collations: Map<number, CollationInfo> | null = null;
+  serverVersion: string | null = null;
+  serverCaps = 0;
+  serverMariaCaps = 0;
+  serverCollation = 0;
+  readonly pools = new Map<string, BackendPool>();
+
+  constructor(readonly cfg: BackendConfig) {}
+
+  /** The pool for connections negotiated with this capability profile and collation. */
+  pool(profileCaps: number, collation: number, extMeta: boolean): BackendPool {
+    const key = `${profileCaps}:${collation}:${extMeta ? 1 : 0}`;
+    let p = this.pools.get(key);
+    if (!p) {
+      p = new BackendPool(this, profileCaps, collation, extMeta, this.pools.size === 0);
+      this.pools.set(key, p);
+    }
+    return p;
+  }
+
+  noteFailure(e: Error): void {
+    this.lastError = e;
+    this.failures++;
+    this.nextAttemptAt = Date.now() + Math.min(2000, 25 * 2 ** Math.min(this.failures, 7));
+  }
+
+  noteSuccess(): void {
+    this.failures = 0;
+    this.nextAttemptAt = 0;
+    this.lastError = null;
+  }
+
+  /** Waits for the backoff to pass and for a free slot under max_connections; evicts idle connections of other pools to make room. */
+  async reserveSlot(deadline: number): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      if (now > deadline) throw new BackendConnectError(`no free connection slot on backend ${this.cfg.name} (max_connections ${this.cfg.maxConnections})`);
+      if (now < this.nextAttemptAt) {
+        await sleep(Math.min(this.nextAttemptAt - now, deadline - now + 1));
+        continue;
+      }
+      if (this.open < this.cfg.maxConnections) {
+        this.open++;
+        return;
+      }
+      for (const p of this.pools.values()) if (p.evictOneIdle()) break;
+      await sleep(10);
+    }
+  }
+
+  stats(): { name: string; open: number; idle: number; inUse: number; pending: number } {
+    let idle = 0;
+    let inUse = 0;
+    let pending = 0;
+    for (const p of this.pools.values()) {
+      idle += p.hot.length + p.gp.available;
+      inUse += p.gp.borrowed - p.hot.length;
+      pending += p.gp.pending;
+    }
+    return { name: this.cfg.name, open: this.open, idle, inUse, pending };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close()));
+  }
+}
+
+/** Runs on each new backend connection before it is handed out. */
+export type ConnectionInit = (conn: BackendConnection, pool: BackendPool) => Promise<void>;
+
+let initHook: ConnectionInit = async () => {};
+/** Installs the per-connection initialiser (session tracking, defaults capture). */
+export function setConnectionInit(fn: ConnectionInit): void {
+  initHook = fn;
+}
+
+/**
+ * Backend connections of one profile. generic-pool owns creation, validation, idle eviction and
+ * the waiting queue; on top of it a LIFO "hot" list hands a just-released connection to the next
+ * statement synchronously, without a promise, which is what the per-statement hot path needs.
+ */
+export class BackendPool {
+  readonly gp: genericPool.Pool<BackendConnection>;
+  readonly hot: BackendConnection[] = [];
+  /** Session variable values of a fresh connection of this profile (lower-case name → value). */
+  defaults: Map<string, string> | null = null;
+  private timer: NodeJS.Timeout;
+
+  constructor(readonly backend: Backend, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean, primary: boolean) {
+    const cfg = backend.cfg;
+    this.gp = genericPool.createPool<BackendConnection>(
+      {
+        create: async () => {
+          const deadline = Date.now() + cfg.acquireTimeoutMs;
+          await backend.reserveSlot(deadline);
+          const conn = new BackendConnection(cfg, profileCaps, collation, extMeta);
+          conn.pool = this;
+          let counted = true;
+          const uncount = () => {
+            if (counted) {
+              counted = false;
+              backend.open--;
+            }
+          };
+          try {
+            await conn.connect();
+            await initHook(conn, this);
+          } catch (e) {
+            uncount();
+            conn.destroy();
+            backend.noteFailure(e as Error);
+            throw e;
+          }
+          backend.noteSuccess();
+          conn.onClose(() => {
+            uncount();
+            const i = this.hot.indexOf(conn);
+            if (i >= 0) {
+              this.hot.splice(i, 1);
+              this.gp.destroy(conn).catch(() => {});
+            }
+          });
+          return conn;
+        },
+        destroy: async (conn) => {
+          conn.quit();
+        },
+        validate: async (conn) => !conn.closed,
+      },
+      {
+        max: cfg.maxConnections,
+        min: primary ? cfg.minConnections : 0,
+        acquireTimeoutMillis: cfg.acquireTimeoutMs,
+        idleTimeoutMillis: cfg.idleTimeoutMs,
+        evictionRunIntervalMillis: Math.min(cfg.idleTimeoutMs, 5000),
+        testOnBorrow: true,
+        maxWaitingClients: 100000,
+        autostart: true,
+      },
+    );
+    this.gp.on('factoryCreateError', () => {});
+    this.gp.on('factoryDestroyError', () => {});
+    this.timer = setInterval(() => this.cool(), HOT_MS);
+    this.timer.unref();
+  }
+
+  /** A connection now (from the hot list) or via callback. The callback may run synchronously. */
+  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    const hot = this.hot;
+    while (hot.length > 0) {
+      const c = hot.pop() as BackendConnection;
+      if (!c.closed) {
+        cb(null, c);
+        return;
+      }
+    }
+    this.gp.acquire().then(
+      (c) => cb(null, c),
+      (e: Error) => cb(this.acquireError(e), null),
+    );
+  }
+
+  /** Takes this particular connection off the hot list if it is idle there. */
+  takeIfIdle(conn: BackendConnection): boolean {
+    const i = this.hot.lastIndexOf(conn);
+    if (i < 0) return false;
+    this.hot.splice(i, 1);
+    return !conn.closed;
+  }
+
+  release(conn: BackendConnection): void {
+    conn.lastUsed = Date.now();
+    conn.sink = null;
+    if (conn.closed) {
+      this.gp.destroy(conn).catch(() => {});
+      return;
+    }
+    if (this.gp.pending > 0) this.gp.release(conn).catch(() => {});
+    else this.hot.push(conn);
+  }
+
+  /** Drops a connection whose state cannot be trusted any more. */
+  discard(conn: BackendConnection): void {
+    conn.destroy();
+    this.gp.destroy(conn).catch(() => {});
+  }
+
+  evictOneIdle(): boolean {
+    const c = this.hot.shift();
+    if (!c) return false;
+    this.discard(c);
+    return true;
+  }
+
+  private cool(): void {
+    const cutoff = Date.now() - HOT_MS;
+    while (this.hot.length > 0 && this.hot[0].lastUsed < cutoff) {
+      const c = this.hot.shift() as BackendConnection;
+      this.gp.release(c).catch(() => {});
+    }
+  }
+
+  private acquireError(e: Error): Error {
+    const b = this.backend;
+    const last = b.lastError ? ` (last error: ${b.lastError.message})` : '';
+    if (e.name === 'TimeoutError' || /timed out/i.test(e.message)) {
+      return new BackendUnavailableError(`backend '${b.cfg.name}' (${b.cfg.host}:${b.cfg.port}) unavailable: no connection within ${b.cfg.acquireTimeoutMs} ms${last}`);
+    }
+    return new BackendUnavailableError(`backend '${b.cfg.name}' (${b.cfg.host}:${b.cfg.port}) unavailable: ${e.message}${last}`);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    for (const c of this.hot.splice(0)) {
+      await this.gp.release(c).catch(() => {});
+    }
+    await this.gp.drain().catch(() => {});
+    await this.gp.clear().catch(() => {});
+  }
+}
+
+/** No backend connection could be had in time. */
+export class BackendUnavailableError extends Error {
+  readonly code = 'BACKEND_UNAVAILABLE';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,368 @@
+/**
+ * A single-pass SQL scanner over the raw COM_QUERY bytes. It does not build an AST: it finds the
+ * statement kind and the handful of constructs that decide how a statement must be routed and
+ * what session state it touches. Strings, identifiers and comments are skipped correctly
+ * (executable comments `/*! ... *\/` are scanned as code, as the server runs them).
+ */
+
+/** Flags describing what a query touches. */
+export const Q = {
+  USER_VAR_ASSIGN: 1 << 0,
+  LAST_INSERT_ID: 1 << 1,
+  ROW_COUNT: 1 << 2,
+  FOUND_ROWS: 1 << 3,
+  CONNECTION_ID: 1 << 4,
+  CALC_FOUND_ROWS: 1 << 5,
+  GET_LOCK: 1 << 6,
+  RELEASE_LOCK: 1 << 7,
+  RELEASE_ALL_LOCKS: 1 << 8,
+  LOCK_TABLES: 1 << 9,
+  UNLOCK_TABLES: 1 << 10,
+  CREATE_TEMPORARY: 1 << 11,
+  SQL_PREPARE: 1 << 12,
+  SET_TRANSACTION: 1 << 13,
+  READS_DIAGNOSTICS: 1 << 14,
+  KILL: 1 << 15,
+  SESSION_TRACK_VAR: 1 << 16,
+  HANDLER: 1 << 17,
+  MULTI: 1 << 18,
+  USER_VAR_READ: 1 << 19,
+  LOAD_DATA: 1 << 20,
+  XA: 1 << 21,
+} as const;
+
+/** What the scanner found. */
+export interface QueryInfo {
+  /** First keyword of the (first) statement, upper-case ('' when none). */
+  kind: string;
+  flags: number;
+  /** Names (lower-case, without @) of user variables the query assigns. */
+  userVars: string[] | null;
+  /** For KILL: the id and whether only the query is killed. */
+  killId: number;
+  killQuery: boolean;
+  /** GET_LOCK( occurrences minus RELEASE_LOCK( occurrences. */
+  lockDelta: number;
+}
+
+const enum C {
+  SPACE = 1,
+  WORD = 2,
+  DIGIT = 3,
+}
+
+const cls = new Uint8Array(256);
+for (const c of ' \t\r\n\f\v') cls[c.charCodeAt(0)] = C.SPACE;
+for (let c = 0x41; c <= 0x5a; c++) cls[c] = C.WORD;
+for (let c = 0x61; c <= 0x7a; c++) cls[c] = C.WORD;
+cls[0x5f] = C.WORD; // _
+cls[0x24] = C.WORD; // $
+for (let c = 0x80; c <= 0xff; c++) cls[c] = C.WORD; // multi-byte UTF-8 identifier bytes
+for (let c = 0x30; c <= 0x39; c++) cls[c] = C.DIGIT;
+
+function upperWord(buf: Buffer, s: number, e: number): string {
+  // Only short ASCII words matter to the classifier; long ones can't be keywords we look for.
+  if (e - s > 24) return '';
+  let out = '';
+  for (let i = s; i < e; i++) {
+    let c = buf[i];
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    else if (c >= 0x80) return '';
+    out += String.fromCharCode(c);
+  }
+  return out;
+}
+
+/** Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan. */
+export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
+  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0 };
+  let i = start;
+  let stmtIndex = 0;
+  let tokInStmt = 0; // words seen in the current statement
+  let prevWord = '';
+  let prev2Word = '';
+  let pendingUserVar: string | null = null; // an @var waiting to see if ':=' or '=' follows
+  let firstOfStmt = '';
+  let inSet = false;
+  let afterInto = false;
+  while (i < end) {
+    const c = buf[i];
+    const k = cls[c];
+    if (k === C.SPACE) {
+      i++;
+      continue;
+    }
+    if (k === C.WORD || k === C.DIGIT) {
+      const s = i;
+      while (i < end && (cls[buf[i]] === C.WORD || cls[buf[i]] === C.DIGIT)) i++;
+      if (k === C.DIGIT) {
+        if (firstOfStmt === 'KILL' && info.killId < 0) info.killId = Number(buf.toString('latin1', s, i));
+        prevWord = '';
+        pendingUserVar = null;
+        continue;
+      }
+      const w = upperWord(buf, s, i);
+      pendingUserVar = null;
+      if (tokInStmt === 0) {
+        firstOfStmt = w;
+        if (stmtIndex === 0) info.kind = w;
+        inSet = w === 'SET';
+        afterInto = false;
+      }
+      tokInStmt++;
+      onWord(w);
+      prev2Word = prevWord;
+      prevWord = w;
+      continue;
+    }
+    switch (c) {
+      case 0x27: // '
+      case 0x22: // "
+        i = skipQuoted(buf, i + 1, end, c);
+        prevWord = '';
+        pendingUserVar = null;
+        continue;
+      case 0x60: // `
+        i = skipQuoted(buf, i + 1, end, 0x60);
+        tokInStmt++;
+        prevWord = '';
+        pendingUserVar = null;
+        continue;
+      case 0x23: // # comment
+        i = skipLine(buf, i, end);
+        continue;
+      case 0x2d: // -- comment
+        if (i + 2 <= end && buf[i + 1] === 0x2d && (i + 2 === end || cls[buf[i + 2]] === C.SPACE)) {
+          i = skipLine(buf, i, end);
+          continue;
+        }
+        break;
+      case 0x2f: // /* comment */
+        if (i + 1 < end && buf[i + 1] === 0x2a) {
+          if (i + 2 < end && buf[i + 2] === 0x21) {
+            // /*!NNNNN code */ : scan the code
+            i += 3;
+            while (i < end && cls[buf[i]] === C.DIGIT) i++;
+            continue;
+          }
+          if (i + 3 < end && buf[i + 2] === 0x4d && buf[i + 3] === 0x21) {
+            i += 4; // /*M! MariaDB executable comment
+            while (i < end && cls[buf[i]] === C.DIGIT) i++;
+            continue;
+          }
+          const e = buf.indexOf('*/', i + 2, 'latin1');
+          i = e < 0 || e >= end ? end : e + 2;
+          continue;
+        }
+        break;
+      case 0x2a: // '*/' closing an executable comment
+        if (i + 1 < end && buf[i + 1] === 0x2f) {
+          i += 2;
+          continue;
+        }
+        break;
+      case 0x40: {
+        // @var or @@var
+        if (i + 1 < end && buf[i + 1] === 0x40) {
+          let s = i + 2;
+          let e = s;
+          while (e < end && (cls[buf[e]] === C.WORD || cls[buf[e]] === C.DIGIT || buf[e] === 0x2e)) e++;
+          const name = buf.toString('latin1', s, e).toLowerCase();
+          const dot = name.lastIndexOf('.');
+          const v = dot >= 0 ? name.slice(dot + 1) : name;
+          if (v === 'identity' || v === 'last_insert_id') info.flags |= Q.LAST_INSERT_ID;
+          else if (v === 'warning_count' || v === 'error_count') info.flags |= Q.READS_DIAGNOSTICS;
+          else if (v.startsWith('session_track_')) info.flags |= Q.SESSION_TRACK_VAR;
+          i = e;
+          s = e;
+          prevWord = '';
+          tokInStmt++;
+          continue;
+        }
+        let s = i + 1;
+        let e = s;
+        if (e < end && (buf[e] === 0x60 || buf[e] === 0x27 || buf[e] === 0x22)) {
+          const q = buf[e];
+          e = skipQuoted(buf, e + 1, end, q);
+          s = s + 1;
+          pendingUserVar = buf.toString('utf8', s, Math.max(s, e - 1)).toLowerCase();
+        } else {
+          while (e < end && (cls[buf[e]] === C.WORD || cls[buf[e]] === C.DIGIT || buf[e] === 0x2e)) e++;
+          pendingUserVar = buf.toString('utf8', s, e).toLowerCase();
+        }
+        info.flags |= Q.USER_VAR_READ;
+        i = e;
+        tokInStmt++;
+        if (afterInto) addUserVar(info, pendingUserVar);
+        prevWord = '';
+        // In SET, '@x =' assigns; elsewhere only ':=' does.
+        continue;
+      }
+      case 0x3a: // :=
+        if (i + 1 < end && buf[i + 1] === 0x3d) {
+          if (pendingUserVar !== null) addUserVar(info, pendingUserVar);
+          pendingUserVar = null;
+          i += 2;
+          continue;
+        }
+        break;
+      case 0x3d: // =
+        if (inSet && pendingUserVar !== null) addUserVar(info, pendingUserVar);
+        pendingUserVar = null;
+        i++;
+        continue;
+      case 0x28: // (
+        onCall(prevWord);
+        i++;
+        pendingUserVar = null;
+        continue;
+      case 0x3b: // ;
+        i++;
+        // trailing ';' with only whitespace/comments after it is not a second statement
+        if (hasMoreCode(buf, i, end)) {
+          stmtIndex++;
+          info.flags |= Q.MULTI;
+        }
+        tokInStmt = 0;
+        prevWord = '';
+        pendingUserVar = null;
+        continue;
+      case 0x2c: // ,
+        i++;
+        if (!afterInto) pendingUserVar = null;
+        continue;
+    }
+    pendingUserVar = null;
+    i++;
+  }
+  return info;
+
+  function onWord(w: string): void {
+    switch (w) {
+      case 'SQL_CALC_FOUND_ROWS':
+        info.flags |= Q.CALC_FOUND_ROWS;
+        break;
+      case 'TEMPORARY':
+        if (prevWord === 'CREATE' || prev2Word === 'CREATE') info.flags |= Q.CREATE_TEMPORARY;
+        break;
+      case 'TABLES':
+      case 'TABLE':
+        if (prevWord === 'LOCK' && firstOfStmt === 'LOCK') info.flags |= Q.LOCK_TABLES;
+        if (prevWord === 'UNLOCK') info.flags |= Q.UNLOCK_TABLES;
+        break;
+      case 'INTO':
+        if (firstOfStmt === 'SELECT' || firstOfStmt === 'WITH' || firstOfStmt === '(') afterInto = true;
+        break;
+      case 'FROM':
+      case 'WHERE':
+      case 'FOR':
+      case 'LIMIT':
+      case 'UNION':
+        afterInto = false;
+        break;
+      case 'TRANSACTION':
+        if (firstOfStmt === 'SET' && tokInStmt === 2) info.flags |= Q.SET_TRANSACTION;
+        break;
+      case 'QUERY':
+        if (firstOfStmt === 'KILL') info.killQuery = true;
+        break;
+      case 'INFILE':
+        if (firstOfStmt === 'LOAD') info.flags |= Q.LOAD_DATA;
+        break;
+    }
+    if (tokInStmt === 1) {
+      if (w === 'PREPARE' || w === 'EXECUTE' || w === 'DEALLOCATE') info.flags |= Q.SQL_PREPARE;
+      else if (w === 'KILL') info.flags |= Q.KILL;
+      else if (w === 'HANDLER') info.flags |= Q.HANDLER;
+      else if (w === 'XA') info.flags |= Q.XA;
+    } else if (firstOfStmt === 'SHOW' && tokInStmt <= 3 && (w === 'WARNINGS' || w === 'ERRORS')) {
+      info.flags |= Q.READS_DIAGNOSTICS;
+    } else if (firstOfStmt === 'DROP' && w === 'PREPARE') {
+      info.flags |= Q.SQL_PREPARE;
+    }
+    if (w.startsWith('SESSION_TRACK_')) info.flags |= Q.SESSION_TRACK_VAR;
+  }
+
+  function onCall(fn: string): void {
+    switch (fn) {
+      case 'LAST_INSERT_ID':
+        info.flags |= Q.LAST_INSERT_ID;
+        break;
+      case 'ROW_COUNT':
+        info.flags |= Q.ROW_COUNT;
+        break;
+      case 'FOUND_ROWS':
+        info.flags |= Q.FOUND_ROWS;
+        break;
+      case 'CONNECTION_ID':
+        info.flags |= Q.CONNECTION_ID;
+        break;
+      case 'GET_LOCK':
+        info.flags |= Q.GET_LOCK;
+        info.lockDelta++;
+        break;
+      case 'RELEASE_LOCK':
+        info.flags |= Q.RELEASE_LOCK;
+        info.lockDelta--;
+        break;
+      case 'RELEASE_ALL_LOCKS':
+        info.flags |= Q.RELEASE_ALL_LOCKS;
+        break;
+    }
+  }
+}
+
+function addUserVar(info: QueryInfo, name: string): void {
+  info.flags |= Q.USER_VAR_ASSIGN;
+  if (!info.userVars) info.userVars = [];
+  if (!info.userVars.includes(name)) info.userVars.push(name);
+}
+
+function skipQuoted(buf: Buffer, i: number, end: number, q: number): number {
+  while (i < end) {
+    const c = buf[i];
+    if (c === 0x5c && q !== 0x60) {
+      i += 2;
+      continue;
+    }
+    if (c === q) {
+      if (i + 1 < end && buf[i + 1] === q) {
+        i += 2;
+        continue;
+      }
+      return i + 1;
+    }
+    i++;
+  }
+  return end;
+}
+
+function skipLine(buf: Buffer, i: number, end: number): number {
+  const e = buf.indexOf(0x0a, i);
+  return e < 0 || e >= end ? end : e + 1;
+}
+
+function hasMoreCode(buf: Buffer, i: number, end: number): boolean {
+  while (i < end) {
+    const c = buf[i];
+    if (cls[c] === C.SPACE || c === 0x3b) {
+      i++;
+      continue;
+    }
+    if (c === 0x23) {
+      i = skipLine(buf, i, end);
+      continue;
+    }
+    if (c === 0x2d && i + 2 < end && buf[i + 1] === 0x2d && cls[buf[i + 2]] === C.SPACE) {
+      i = skipLine(buf, i, end);
+      continue;
+    }
+    if (c === 0x2f && i + 1 < end && buf[i + 1] === 0x2a && buf[i + 2] !== 0x21) {
+      const e = buf.indexOf('*/', i + 2, 'latin1');
+      i = e < 0 || e >= end ? end : e + 2;
+      continue;
+    }
+    return true;
+  }
+  return false;
+}

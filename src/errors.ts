@@ -1,0 +1,38 @@
+import { PacketWriter } from './protocol/packet-writer';
+import { buildErr } from './protocol/ok-err';
+
+/**
+ * Proxy-only failures. Each has a stable code, an errno in the proxy's range (9000+, as ProxySQL
+ * uses 9001 for "could not reach the backend") and a SQLSTATE.
+ */
+export const Err = {
+  BACKEND_UNAVAILABLE: { code: 'BACKEND_UNAVAILABLE', errno: 9001, sqlState: 'HY000' },
+  STATE_RESTORE: { code: 'STATE_RESTORE', errno: 9002, sqlState: 'HY000' },
+  INTERNAL: { code: 'INTERNAL', errno: 9003, sqlState: 'HY000' },
+  TOO_MANY_CONNECTIONS: { code: 'TOO_MANY_CONNECTIONS', errno: 1040, sqlState: '08004' },
+} as const;
+
+export type ErrKind = (typeof Err)[keyof typeof Err];
+
+/** An error a client is told about with a proper ERR packet. */
+export class ProxyError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly sqlState: string;
+  constructor(kind: ErrKind, message: string, readonly ids: { tenant?: string; client?: number; backend?: string } = {}) {
+    super(message);
+    this.code = kind.code;
+    this.errno = kind.errno;
+    this.sqlState = kind.sqlState;
+  }
+}
+
+/** The ERR packet for any error: proxy errors keep their errno; backend availability maps to 9001. */
+export function errPacket(e: Error): PacketWriter {
+  if (e instanceof ProxyError) return buildErr(e.errno, e.sqlState, e.message);
+  const code = (e as { code?: string }).code;
+  if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT') {
+    return buildErr(Err.BACKEND_UNAVAILABLE.errno, Err.BACKEND_UNAVAILABLE.sqlState, `tenantgate: ${e.message}`);
+  }
+  return buildErr(Err.INTERNAL.errno, Err.INTERNAL.sqlState, `tenantgate: ${e.message}`);
+}

@@ -1,0 +1,118 @@
+import { Cap, Status } from './constants';
+import { PacketReader } from './packet-reader';
+import { PacketWriter } from './packet-writer';
+
+/** A decoded OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF). */
+export interface OkPacket {
+  affectedRows: number;
+  lastInsertId: number;
+  status: number;
+  warnings: number;
+  info: Buffer;
+  /** Raw session-state-change block (without its length prefix), when SESSION_STATE_CHANGED is set. */
+  sessionState: Buffer | null;
+}
+
+/** Parses an OK payload as sent to a connection with `caps`. */
+export function parseOk(payload: Buffer, caps: number): OkPacket {
+  const r = new PacketReader(payload, 1, payload.length);
+  const affectedRows = r.lenenc();
+  const lastInsertId = r.lenenc();
+  const status = r.u16();
+  const warnings = r.u16();
+  let info: Buffer = EMPTY;
+  let sessionState: Buffer | null = null;
+  if (r.remaining() > 0) {
+    if (caps & Cap.SESSION_TRACK) {
+      info = r.lenencBytes();
+      if (status & Status.SESSION_STATE_CHANGED && r.remaining() > 0) sessionState = r.lenencBytes();
+    } else {
+      info = r.rest();
+    }
+  }
+  return { affectedRows, lastInsertId, status, warnings, info, sessionState };
+}
+
+/** Builds an OK packet for a client with capabilities `caps`. */
+export function buildOk(ok: OkPacket, caps: number, header = 0x00): PacketWriter {
+  const w = new PacketWriter(16 + ok.info.length);
+  w.u8(header).lenenc(ok.affectedRows).lenenc(ok.lastInsertId);
+  let status = ok.status;
+  const withState = ok.sessionState !== null && ok.sessionState.length > 0 && (caps & Cap.SESSION_TRACK) !== 0;
+  if (!withState) status &= ~Status.SESSION_STATE_CHANGED;
+  w.u16(status).u16(ok.warnings);
+  if (caps & Cap.SESSION_TRACK) {
+    if (withState || ok.info.length > 0) w.lenencBytes(ok.info);
+    if (withState) w.lenencBytes(ok.sessionState as Buffer);
+  } else if (ok.info.length > 0) {
+    w.bytes(ok.info);
+  }
+  return w;
+}
+
+/** A decoded ERR packet. */
+export interface ErrPacket {
+  errno: number;
+  sqlState: string;
+  message: string;
+}
+
+export function parseErrPayload(payload: Buffer): ErrPacket {
+  const r = new PacketReader(payload, 1, payload.length);
+  const errno = r.u16();
+  let sqlState = 'HY000';
+  if (r.remaining() > 0 && payload[r.pos] === 0x23 /* # */) {
+    r.skip(1);
+    sqlState = r.bytes(5).toString('latin1');
+  }
+  return { errno, sqlState, message: r.rest().toString('utf8') };
+}
+
+export function buildErr(errno: number, sqlState: string, message: string): PacketWriter {
+  return new PacketWriter(16 + message.length).u8(0xff).u16(errno).u8(0x23).string(sqlState.padEnd(5, '0').slice(0, 5)).string(message);
+}
+
+/** EOF packet (pre-DEPRECATE_EOF terminator). */
+export function buildEof(warnings: number, status: number): PacketWriter {
+  return new PacketWriter(5).u8(0xfe).u16(warnings).u16(status);
+}
+
+export function parseEof(payload: Buffer): { warnings: number; status: number } {
+  if (payload.length < 5) return { warnings: 0, status: 0 };
+  return { warnings: payload.readUInt16LE(1), status: payload.readUInt16LE(3) };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** One entry of the session-state-change block. */
+export interface SessionStateEntry {
+  type: number;
+  /** For SYSTEM_VARIABLES: name; for SCHEMA: schema name; else ''. */
+  name: string;
+  /** For SYSTEM_VARIABLES: value; else the raw data as a string. */
+  value: string;
+  raw: Buffer;
+}
+
+/** Decodes the session-state-change block. */
+export function parseSessionState(block: Buffer): SessionStateEntry[] {
+  const out: SessionStateEntry[] = [];
+  const r = new PacketReader(block, 0, block.length);
+  while (r.remaining() > 0) {
+    const start = r.pos;
+    const type = r.u8();
+    const data = r.lenencBytes();
+    const raw = block.subarray(start, r.pos);
+    const d = new PacketReader(data, 0, data.length);
+    if (type === 0) {
+      const name = d.lenencString();
+      const value = d.remaining() > 0 ? d.lenencString() : '';
+      out.push({ type, name, value, raw });
+    } else if (type === 1) {
+      out.push({ type, name: d.lenencString(), value: '', raw });
+    } else {
+      out.push({ type, name: '', value: data.toString('utf8'), raw });
+    }
+  }
+  return out;
+}

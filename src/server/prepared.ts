@@ -1,0 +1,105 @@
+import { Com } from '../protocol/constants';
+import type { Frame } from '../protocol/framer';
+import type { ErrPacket } from '../protocol/ok-err';
+import { framePayload, PacketWriter } from '../protocol/packet-writer';
+import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
+
+/**
+ * A prepared statement as the client sees it. Its id is the proxy's; the statement is prepared
+ * on demand on whichever backend connection executes it (keyed by schema + SQL there).
+ */
+export interface ClientStmt {
+  id: number;
+  /** SQL text bytes as the client sent them. */
+  sql: Buffer;
+  /** Cache key on backend connections: schema at prepare time + SQL. */
+  key: string;
+  schema: string | null;
+  numParams: number;
+  numColumns: number;
+  /** Parameter types from the last execute that bound them (2 bytes per parameter). */
+  paramTypes: Buffer | null;
+  /** COM_STMT_SEND_LONG_DATA chunks buffered until the next execute. */
+  longData: { param: number; data: Buffer }[] | null;
+  longDataBytes: number;
+  cursorOpen: boolean;
+}
+
+/** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */
+export function rememberBackendStmt(conn: BackendConnection, key: string, bs: BackendStmt, max: number): void {
+  const old = conn.stmts.get(key);
+  if (old && old.id !== bs.id) closeBackendStmt(conn, old.id);
+  conn.stmts.delete(key);
+  while (conn.stmts.size >= max) {
+    const [k, v] = conn.stmts.entries().next().value as [string, BackendStmt];
+    conn.stmts.delete(k);
+    closeBackendStmt(conn, v.id);
+  }
+  conn.stmts.set(key, bs);
+}
+
+function closeBackendStmt(conn: BackendConnection, id: number): void {
+  if (!conn.closed) conn.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(id).finish(0));
+}
+
+/**
+ * Makes sure `st` is prepared on `conn` (preparing it there, under the schema it was prepared
+ * in, if needed). Resolves with the server's ERR if preparing fails.
+ */
+export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt, max: number): Promise<ErrPacket | null> {
+  if (conn.stmts.has(st.key)) return null;
+  const switchSchema = st.schema !== null && st.schema !== conn.schema;
+  const back = conn.schema;
+  if (switchSchema) {
+    const r = await conn.command(new PacketWriter(64).u8(Com.INIT_DB).string(st.schema as string), 'ok');
+    if (r.err) return r.err;
+  }
+  const r = await conn.command(new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql), 'prepare');
+  if (switchSchema && back !== null) await conn.command(new PacketWriter(64).u8(Com.INIT_DB).string(back), 'ok');
+  if (r.err) return r.err;
+  const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
+  rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null }, max);
+  return null;
+}
+
+/**
+ * The bytes to send for a client's COM_STMT_EXECUTE on `conn`: buffered long data first, then the
+ * execute with the backend's statement id — and with the parameter types re-sent when the client
+ * relies on types bound earlier that this backend statement has not seen.
+ */
+export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Frame): Buffer[] {
+  const bs = conn.stmts.get(st.key) as BackendStmt;
+  // LRU: mark as recently used
+  conn.stmts.delete(st.key);
+  conn.stmts.set(st.key, bs);
+  const out: Buffer[] = [];
+  if (st.longData) {
+    for (const ld of st.longData) {
+      out.push(new PacketWriter(ld.data.length + 8).u8(Com.STMT_SEND_LONG_DATA).u32(bs.id).u16(ld.param).bytes(ld.data).finish(0));
+    }
+    st.longData = null;
+    st.longDataBytes = 0;
+  }
+  const p = frame.payload;
+  const n = st.numParams;
+  const nb = (n + 7) >> 3;
+  const at = 10 + nb;
+  const bound = n > 0 && p.length > at ? p[at] : 0;
+  if (n === 0 || bound === 1 || st.paramTypes === null || bs.types === st.paramTypes) {
+    p.writeUInt32LE(bs.id, 1);
+    if (bound === 1) bs.types = st.paramTypes;
+    out.push(frame.raw ?? framePayload(p, 0));
+    return out;
+  }
+  // Client re-executes with "types unchanged" but this backend statement never got them: send them.
+  const types = st.paramTypes;
+  const q = Buffer.allocUnsafe(p.length + types.length);
+  p.copy(q, 0, 0, at);
+  q.writeUInt32LE(bs.id, 1);
+  q[at] = 1;
+  types.copy(q, at + 1);
+  p.copy(q, at + 1 + types.length, at + 1);
+  bs.types = types;
+  out.push(framePayload(q, 0));
+  return out;
+}

@@ -1,0 +1,26 @@
+import type * as crypto from 'node:crypto';
+import type * as tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { Config, UserConfig } from '../config/types';
+import type { BackendConnection } from '../backend/backend-connection';
+import type { Backend } from '../backend/pool';
+import type { ClientSession } from './client-session';
+
+/** What a client session needs from the proxy that owns it. */
+export interface ProxyContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly users: Map<string, UserConfig>;
+  readonly backends: Map<string, Backend>;
+  readonly sessions: Map<number, ClientSession>;
+  readonly serverVersion: string;
+  readonly serverCaps: number;
+  readonly serverMariaCaps: number;
+  readonly serverCollation: number;
+  readonly tlsContext: tls.SecureContext | null;
+  readonly rsa: { publicPem: string; privateKey: crypto.KeyObject } | null;
+  /** Bound on server-side prepared statements cached per backend connection. */
+  maxPrepared(conn: BackendConnection): number;
+  /** Runs KILL QUERY for a backend connection's thread over another connection. */
+  killBackendThread(conn: BackendConnection): Promise<void>;
+}

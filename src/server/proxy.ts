@@ -1,0 +1,198 @@
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import pino, { Logger } from 'pino';
+import type { Config, UserConfig } from '../config/types';
+import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
+import { buildErr } from '../protocol/ok-err';
+import { BackendConnection } from '../backend/backend-connection';
+import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
+import { ClientSession } from './client-session';
+import type { ProxyContext } from './proxy-context';
+import { TRACKING_INIT_SQL } from './session-vars';
+import { Err } from '../errors';
+
+/** Options for {@link Proxy}. */
+export interface ProxyOptions {
+  logger?: Logger;
+}
+
+/** Counters for tests and the admin endpoint. */
+export interface ProxyStats {
+  clientSessions: number;
+  backends: { name: string; open: number; idle: number; inUse: number; pending: number }[];
+}
+
+/** Announced when no backend could be asked for its version at start. */
+const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
+
+/**
+ * The proxy: listens for MySQL clients, authenticates them against the configured users, and
+ * serves their statements over pooled backend connections.
+ */
+export class Proxy implements ProxyContext {
+  readonly log: Logger;
+  readonly users = new Map<string, UserConfig>();
+  readonly backends = new Map<string, Backend>();
+  readonly sessions = new Map<number, ClientSession>();
+  serverVersion = FALLBACK_VERSION;
+  serverCaps = PROXY_CAPABILITIES;
+  serverMariaCaps = 0;
+  serverCollation = DEFAULT_COLLATION_ID;
+  tlsContext: tls.SecureContext | null = null;
+  rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
+  private server: net.Server | null = null;
+  private nextId = 1;
+  private boundPort = 0;
+
+  constructor(readonly config: Config, opts: ProxyOptions = {}) {
+    this.log = opts.logger ?? pino({ level: config.log.level });
+    for (const u of config.users) this.users.set(u.name, u);
+    for (const b of config.backends) this.backends.set(b.name, new Backend(b));
+    setConnectionInit(initConnection);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get host(): string {
+    return this.config.listen.host;
+  }
+
+  maxPrepared(conn: BackendConnection): number {
+    return conn.cfg.maxPreparedPerConnection;
+  }
+
+  /** Probes the first backend for the handshake to mirror, loads TLS and RSA keys, and listens. */
+  async start(): Promise<void> {
+    await this.probeBackend();
+    const t = this.config.tls;
+    if (t) {
+      this.tlsContext = tls.createSecureContext({
+        cert: fs.readFileSync(t.certFile),
+        key: fs.readFileSync(t.keyFile),
+        ca: t.caFile ? fs.readFileSync(t.caFile) : undefined,
+      });
+      this.serverCaps |= Cap.SSL;
+    } else {
+      this.serverCaps &= ~Cap.SSL;
+    }
+    if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
+    const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    this.server = server;
+    server.maxConnections = this.config.server.maxClientConnections + 100;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.listen.port, this.config.listen.host, () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    this.boundPort = (server.address() as net.AddressInfo).port;
+    this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
+  }
+
+  private async probeBackend(): Promise<void> {
+    const first = this.config.backends[0];
+    const conn = new BackendConnection(first, 0, DEFAULT_COLLATION_ID, false);
+    try {
+      await conn.connect();
+      const h = conn.handshake;
+      this.serverVersion = this.config.server.version ?? h.serverVersion;
+      this.serverCollation = h.collation || DEFAULT_COLLATION_ID;
+      this.serverCaps = (PROXY_CAPABILITIES & h.capabilities) | Cap.PLUGIN_AUTH | Cap.SECURE_CONNECTION | Cap.PROTOCOL_41;
+      // Keep these even if the backend lacks them: the proxy implements them itself.
+      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA;
+      const b = this.backends.get(first.name) as Backend;
+      b.serverVersion = h.serverVersion;
+      b.serverCaps = h.capabilities;
+      b.serverMariaCaps = h.mariaCaps;
+      b.serverCollation = h.collation;
+      if (!(h.capabilities & Cap.LONG_PASSWORD)) {
+        // A MariaDB server: mirror its way of announcing extended capabilities.
+        this.serverCaps &= ~Cap.LONG_PASSWORD;
+        this.serverMariaCaps = this.config.server.mariadbExtendedCapabilities ? h.mariaCaps & PROXY_MARIADB_CAPABILITIES : 0;
+      }
+      conn.quit();
+    } catch (e) {
+      this.serverVersion = this.config.server.version ?? FALLBACK_VERSION;
+      this.serverCaps &= ~Cap.LONG_PASSWORD;
+      this.serverMariaCaps = this.config.server.mariadbExtendedCapabilities ? MariaCap.EXTENDED_METADATA : 0;
+      this.log.warn({ backend: first.name, err: (e as Error).message }, 'backend not reachable at start; announcing a default handshake');
+    }
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.on('error', () => {});
+    if (this.sessions.size >= this.config.server.maxClientConnections) {
+      socket.end(buildErr(Err.TOO_MANY_CONNECTIONS.errno, Err.TOO_MANY_CONNECTIONS.sqlState, 'Too many connections').finish(0));
+      return;
+    }
+    let id = this.nextId;
+    while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
+    this.nextId = id >= 0x7fffffff ? 1 : id + 1;
+    const s = new ClientSession(this, socket, id);
+    this.sessions.set(id, s);
+  }
+
+  /** KILL QUERY for a backend connection's thread, sent over another connection to the same backend. */
+  killBackendThread(conn: BackendConnection): Promise<void> {
+    const pool = conn.pool as BackendPool;
+    return new Promise<void>((resolve) => {
+      pool.acquire((err, other) => {
+        if (err || !other) return resolve();
+        other
+          .query(`KILL QUERY ${conn.threadId}`)
+          .catch(() => {})
+          .then(() => {
+            pool.release(other);
+            resolve();
+          });
+      });
+    });
+  }
+
+  stats(): ProxyStats {
+    return { clientSessions: this.sessions.size, backends: [...this.backends.values()].map((b) => b.stats()) };
+  }
+
+  /** Stops listening, closes client sessions, and closes backend pools. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+    for (const s of [...this.sessions.values()]) s.close('proxy stopping');
+    await Promise.all([...this.backends.values()].map((b) => b.close()));
+  }
+}
+
+/** Learns fresh-connection defaults and collations once, then turns on session tracking. */
+async function initConnection(conn: BackendConnection, pool: BackendPool): Promise<void> {
+  if (!pool.defaults) {
+    const r = await conn.query('SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES');
+    const m = new Map<string, string>();
+    for (const row of r.rows) if (row[0]) m.set(row[0].toString('utf8'), row[1] ? row[1].toString('utf8') : '');
+    pool.defaults = m;
+  }
+  const b = pool.backend;
+  if (!b.collations) {
+    const r = await conn.query('SELECT ID, COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS');
+    const m = new Map<number, { name: string; charset: string }>();
+    for (const row of r.rows) {
+      if (row[0] && row[1] && row[2]) m.set(Number(row[0].toString()), { name: row[1].toString(), charset: row[2].toString() });
+    }
+    b.collations = m;
+  }
+  await conn.query(TRACKING_INIT_SQL);
+}
+
+function loadRsa(file: string | undefined): { publicPem: string; privateKey: crypto.KeyObject } {
+  const privateKey = file
+    ? crypto.createPrivateKey(fs.readFileSync(file))
+    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const publicPem = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
+  return { publicPem, privateKey };
+}

@@ -1,0 +1,444 @@
+import { Cap, Status } from '../protocol/constants';
+import { buildErr, buildOk, OkPacket, parseEof, parseOk } from '../protocol/ok-err';
+import { ProtocolError } from '../protocol/packet-reader';
+import type { BackendSink } from '../backend/backend-connection';
+
+/** What kind of response the relayed command produces. */
+export const enum Resp {
+  QUERY,
+  EXECUTE,
+  FETCH,
+  FIELD_LIST,
+  PREPARE,
+  SIMPLE,
+  STATISTICS,
+}
+
+const enum Ph {
+  FIRST,
+  COLDEFS,
+  COLDEF_EOF,
+  ROWS,
+  PARAMS,
+  PARAMS_EOF,
+  PCOLS,
+  PCOLS_EOF,
+  FIELDS,
+  STAT,
+  INFILE,
+  DONE,
+}
+
+/** The session side of a relay: where bytes go and who hears about terminators. */
+export interface RelayHost {
+  /** Writes bytes to the client. Returns false when the client socket wants a drain. */
+  writeClient(b: Buffer): boolean;
+  readonly clientCaps: number;
+  /** Called for every OK/EOF that ends a result (intermediate ones of multi-results too). */
+  onTerminator(status: number, warnings: number, ok: OkPacket | null): void;
+  /** Filters a session-state block down to what the client tracks; null drops it. */
+  filterSessionState(block: Buffer): Buffer | null;
+  /** A PREPARE_OK arrived: returns the id to show the client. */
+  onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number;
+  /** The backend asked for a LOCAL INFILE; the session now feeds client packets to the backend. */
+  onLocalInfile(backendSeq: number): void;
+  /** The whole response was relayed (`err`: it ended with an ERR packet). */
+  onRelayDone(err: boolean): void;
+  /** The backend broke the protocol or went away mid-response. */
+  onRelayFailed(e: Error): void;
+  /** Called when the client socket is over its high-water mark; the relay paused the backend. */
+  onClientBackpressure(): void;
+}
+
+/**
+ * Streams one command's response from a backend connection to the client. Row and column
+ * packets pass through as the bytes they arrived in (only the sequence id may be patched);
+ * only the packets that end results are decoded. Translates classic EOF framing (what backend
+ * connections use) to DEPRECATE_EOF for clients that asked for it, and strips session-tracking
+ * data the client did not ask for.
+ */
+export class ResultRelay implements BackendSink {
+  kind: Resp = Resp.QUERY;
+  private ph: Ph = Ph.DONE;
+  private remaining = 0;
+  /** Added to backend sequence ids (negative after dropped EOF packets). */
+  seqDelta = 0;
+  /** Last sequence id written to the client. */
+  lastSeq = 0;
+  /** Rows relayed in the last result set (what FOUND_ROWS() would return). */
+  rows = 0;
+  private deprecateEof = false;
+  private sessionTrack = false;
+  private hdr = Buffer.alloc(4);
+  private hdrHave = 0;
+  private pendLen = -1;
+  private pendSeq = 0;
+  private passLeft = 0;
+  private passLen = 0;
+  private cont = false;
+  private coll: Buffer | null = null;
+  private collHave = 0;
+  private collSeq = 0;
+  /** For FIRST-phase 0xFB when the client may not send files: answer ERR 1148 after the backend's reply. */
+  refuseInfile = false;
+  private infileRefused = false;
+
+  constructor(private readonly host: RelayHost) {}
+
+  /** Arms the relay for the response to a command about to be written. */
+  start(kind: Resp): void {
+    this.kind = kind;
+    this.seqDelta = 0;
+    this.lastSeq = 0;
+    this.rows = 0;
+    this.hdrHave = 0;
+    this.pendLen = -1;
+    this.passLeft = 0;
+    this.cont = false;
+    this.coll = null;
+    this.infileRefused = false;
+    const caps = this.host.clientCaps;
+    this.deprecateEof = (caps & Cap.DEPRECATE_EOF) !== 0;
+    this.sessionTrack = (caps & Cap.SESSION_TRACK) !== 0;
+    this.ph = kind === Resp.FETCH ? Ph.ROWS : kind === Resp.FIELD_LIST ? Ph.FIELDS : kind === Resp.STATISTICS ? Ph.STAT : Ph.FIRST;
+  }
+
+  get done(): boolean {
+    return this.ph === Ph.DONE;
+  }
+
+  /** After the client finished sending a LOCAL INFILE file, the backend answers OK/ERR. */
+  infileSent(): void {
+    this.ph = Ph.FIRST;
+  }
+
+  onBackendClose(err: Error | null): void {
+    if (this.ph === Ph.DONE) return;
+    this.ph = Ph.DONE;
+    this.host.onRelayFailed(err ?? new Error('backend closed the connection'));
+  }
+
+  onBackendData(chunk: Buffer): void {
+    try {
+      this.consume(chunk);
+    } catch (e) {
+      this.ph = Ph.DONE;
+      this.host.onRelayFailed(e as Error);
+    }
+  }
+
+  private consume(chunk: Buffer): void {
+    const n = chunk.length;
+    let i = 0;
+    let passStart = -1;
+    const host = this.host;
+    this.doneSignal = false;
+    while (i < n) {
+      if (this.ph === Ph.DONE) throw new ProtocolError('backend sent bytes after the end of the response');
+      if (this.passLeft > 0) {
+        const k = Math.min(this.passLeft, n - i);
+        if (passStart < 0) passStart = i;
+        i += k;
+        this.passLeft -= k;
+        if (this.passLeft === 0) this.afterPass();
+        continue;
+      }
+      const coll = this.coll;
+      if (coll !== null) {
+        const k = Math.min(coll.length - 4 - this.collHave, n - i);
+        chunk.copy(coll, 4 + this.collHave, i, i + k);
+        this.collHave += k;
+        i += k;
+        if (this.collHave === coll.length - 4) {
+          this.coll = null;
+          this.onPacket(coll, this.collSeq);
+        }
+        continue;
+      }
+      // header
+      let len: number;
+      let seq: number;
+      let hdrAt = -1;
+      if (this.pendLen >= 0) {
+        len = this.pendLen;
+        seq = this.pendSeq;
+        this.pendLen = -1;
+      } else if (this.hdrHave === 0 && i + 4 <= n) {
+        len = chunk[i] | (chunk[i + 1] << 8) | (chunk[i + 2] << 16);
+        seq = chunk[i + 3];
+        hdrAt = i;
+        i += 4;
+      } else {
+        const k = Math.min(4 - this.hdrHave, n - i);
+        chunk.copy(this.hdr, this.hdrHave, i, i + k);
+        this.hdrHave += k;
+        i += k;
+        if (this.hdrHave < 4) break;
+        this.hdrHave = 0;
+        len = this.hdr[0] | (this.hdr[1] << 8) | (this.hdr[2] << 16);
+        seq = this.hdr[3];
+      }
+      let pass: boolean;
+      if (this.cont) pass = true;
+      else {
+        const ph = this.ph;
+        if (ph === Ph.COLDEFS || ph === Ph.PARAMS || ph === Ph.PCOLS || ph === Ph.STAT) pass = true;
+        else if (ph === Ph.ROWS || ph === Ph.FIELDS) {
+          if (len === 0) pass = true;
+          else if (i >= n) {
+            // need the first payload byte to tell a row from a terminator
+            if (hdrAt >= 0 && passStart >= 0) {
+              this.write(chunk.subarray(passStart, hdrAt));
+              passStart = -1;
+            }
+            this.pendLen = len;
+            this.pendSeq = seq;
+            break;
+          } else {
+            const f = chunk[i];
+            pass = !((f === 0xfe && len < 9) || f === 0xff);
+          }
+        } else pass = false;
+      }
+      if (pass) {
+        const s = (seq + this.seqDelta) & 0xff;
+        this.lastSeq = s;
+        if (hdrAt >= 0) {
+          chunk[hdrAt + 3] = s;
+          if (passStart < 0) passStart = hdrAt;
+        } else {
+          if (passStart >= 0) this.write(chunk.subarray(passStart, i));
+          const h = Buffer.allocUnsafe(4);
+          h[0] = len & 0xff;
+          h[1] = (len >> 8) & 0xff;
+          h[2] = (len >> 16) & 0xff;
+          h[3] = s;
+          this.write(h);
+          passStart = i;
+        }
+        this.passLen = len;
+        this.passLeft = len;
+        if (len === 0) this.afterPass();
+      } else {
+        if (passStart >= 0) {
+          this.write(chunk.subarray(passStart, hdrAt >= 0 ? hdrAt : i));
+          passStart = -1;
+        }
+        if (len >= 0xffffff) throw new ProtocolError('oversized control packet from backend');
+        const b = Buffer.allocUnsafe(4 + len);
+        this.collSeq = seq;
+        this.collHave = 0;
+        if (len === 0) this.onPacket(b, seq);
+        else this.coll = b;
+      }
+    }
+    if (passStart >= 0) this.write(chunk.subarray(passStart, i));
+    if (this.doneSignal) {
+      this.doneSignal = false;
+      this.flowing = true;
+      host.onRelayDone(this.doneErr);
+      return;
+    }
+    if (!this.flowing) host.onClientBackpressure();
+    this.flowing = true;
+  }
+
+  private flowing = true;
+
+  private write(b: Buffer): void {
+    if (!this.host.writeClient(b)) this.flowing = false;
+  }
+
+  /** Writes a complete packet held in `b` (4 header bytes reserved) with backend sequence `seq`. */
+  private emit(b: Buffer, seq: number): void {
+    const len = b.length - 4;
+    const s = (seq + this.seqDelta) & 0xff;
+    b[0] = len & 0xff;
+    b[1] = (len >> 8) & 0xff;
+    b[2] = (len >> 16) & 0xff;
+    b[3] = s;
+    this.lastSeq = s;
+    this.write(b);
+  }
+
+  private emitBuilt(w: { finish(seq: number): Buffer }, seq: number): void {
+    const s = (seq + this.seqDelta) & 0xff;
+    this.lastSeq = s;
+    this.write(w.finish(s));
+  }
+
+  private drop(): void {
+    this.seqDelta--;
+  }
+
+  private afterPass(): void {
+    if (this.passLen === 0xffffff) {
+      this.cont = true;
+      return;
+    }
+    this.cont = false;
+    switch (this.ph) {
+      case Ph.COLDEFS:
+        if (--this.remaining === 0) this.ph = Ph.COLDEF_EOF;
+        break;
+      case Ph.ROWS:
+        this.rows++;
+        break;
+      case Ph.PARAMS:
+        if (--this.remaining === 0) this.ph = Ph.PARAMS_EOF;
+        break;
+      case Ph.PCOLS:
+        if (--this.remaining === 0) this.ph = Ph.PCOLS_EOF;
+        break;
+      case Ph.STAT:
+        this.finish(false);
+        break;
+    }
+  }
+
+  private finish(err: boolean): void {
+    this.ph = Ph.DONE;
+    this.doneSignal = true;
+    this.doneErr = err;
+  }
+
+  private doneSignal = false;
+  private doneErr = false;
+
+  /** A complete control packet: b[4..] is the payload. */
+  private onPacket(b: Buffer, seq: number): void {
+    const p = b.subarray(4);
+    const first = p.length > 0 ? p[0] : -1;
+    const host = this.host;
+    if (first === 0xff) {
+      this.emit(b, seq);
+      this.finish(true);
+      return;
+    }
+    switch (this.ph) {
+      case Ph.FIRST:
+        if (first === 0x00 && this.kind === Resp.PREPARE) {
+          const backendId = p.readUInt32LE(1);
+          const cols = p.readUInt16LE(5);
+          const params = p.readUInt16LE(7);
+          const warnings = p.length >= 12 ? p.readUInt16LE(10) : 0;
+          const vid = host.onPrepareOk(backendId, cols, params, warnings);
+          p.writeUInt32LE(vid >>> 0, 1);
+          this.emit(b, seq);
+          this.pcols = cols;
+          if (params > 0) {
+            this.remaining = params;
+            this.ph = Ph.PARAMS;
+          } else this.afterParams(cols);
+          return;
+        }
+        if (first === 0x00) {
+          this.onOk(b, seq, 0x00);
+          return;
+        }
+        if (first === 0xfb) {
+          if (this.refuseInfile) {
+            this.infileRefused = true;
+            this.ph = Ph.INFILE;
+            host.onLocalInfile(seq);
+            return;
+          }
+          this.emit(b, seq);
+          this.ph = Ph.INFILE;
+          host.onLocalInfile(seq);
+          return;
+        }
+        if (first === 0xfe && p.length < 9) {
+          this.onEof(p, seq, true);
+          return;
+        }
+        // column count
+        this.remaining = first < 0xfb ? first : first === 0xfc ? p.readUInt16LE(1) : p.readUIntLE(1, 3);
+        this.rows = 0;
+        this.emit(b, seq);
+        this.ph = this.remaining > 0 ? Ph.COLDEFS : Ph.COLDEF_EOF;
+        return;
+      case Ph.COLDEF_EOF: {
+        const e = parseEof(p);
+        if (this.kind === Resp.EXECUTE && e.status & Status.CURSOR_EXISTS) {
+          host.onTerminator(e.status, e.warnings, null);
+          if (this.deprecateEof) this.emitBuilt(eofAsOk(e.warnings, e.status, host.clientCaps), seq);
+          else this.emit(b, seq);
+          this.finish(false);
+          return;
+        }
+        if (this.deprecateEof) this.drop();
+        else this.emit(b, seq);
+        this.ph = Ph.ROWS;
+        return;
+      }
+      case Ph.ROWS:
+      case Ph.FIELDS:
+        this.onEof(p, seq, false, b);
+        return;
+      case Ph.PARAMS_EOF:
+        if (this.deprecateEof) this.drop();
+        else this.emit(b, seq);
+        this.afterParams(this.pcols);
+        return;
+      case Ph.PCOLS_EOF:
+        if (this.deprecateEof) this.drop();
+        else this.emit(b, seq);
+        this.finish(false);
+        return;
+      case Ph.INFILE:
+      default:
+        throw new ProtocolError(`unexpected packet 0x${first.toString(16)} from backend`);
+    }
+  }
+
+  private pcols = 0;
+
+  private afterParams(cols: number): void {
+    this.pcols = cols;
+    if (cols > 0) {
+      this.remaining = cols;
+      this.ph = Ph.PCOLS;
+    } else this.finish(false);
+  }
+
+  private onEof(p: Buffer, seq: number, first: boolean, raw?: Buffer): void {
+    const e = parseEof(p);
+    this.host.onTerminator(e.status, e.warnings, null);
+    if (this.deprecateEof) this.emitBuilt(eofAsOk(e.warnings, e.status, this.host.clientCaps), seq);
+    else if (raw) this.emit(raw, seq);
+    else this.emitBuilt({ finish: (s: number) => Buffer.from([5, 0, 0, s, 0xfe, e.warnings & 0xff, e.warnings >> 8, e.status & 0xff, e.status >> 8]) }, seq);
+    if (!first && this.kind !== Resp.FIELD_LIST && e.status & Status.MORE_RESULTS_EXISTS) {
+      this.ph = Ph.FIRST;
+      return;
+    }
+    this.finish(false);
+  }
+
+  private onOk(b: Buffer, seq: number, header: number): void {
+    const p = b.subarray(4);
+    const ok = parseOk(p, Cap.SESSION_TRACK);
+    const host = this.host;
+    host.onTerminator(ok.status, ok.warnings, ok);
+    if (this.infileRefused) {
+      this.infileRefused = false;
+      this.emitBuilt(buildErr(1148, '42000', 'The used command is not allowed because the client did not enable LOCAL INFILE'), seq);
+      this.finish(true);
+      return;
+    }
+    if (ok.sessionState === null && (ok.info.length === 0 || this.sessionTrack)) {
+      this.emit(b, seq);
+    } else {
+      if (ok.sessionState !== null && this.sessionTrack) ok.sessionState = host.filterSessionState(ok.sessionState);
+      this.emitBuilt(buildOk(ok, host.clientCaps, header), seq);
+    }
+    if (ok.status & Status.MORE_RESULTS_EXISTS) this.ph = Ph.FIRST;
+    else this.finish(false);
+  }
+}
+
+function eofAsOk(warnings: number, status: number, caps: number) {
+  return buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings, info: EMPTY, sessionState: null }, caps, 0xfe);
+}
+
+const EMPTY = Buffer.alloc(0);
