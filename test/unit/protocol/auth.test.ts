@@ -1,7 +1,7 @@
 /**
  * Auth crypto against published vectors: Drepper's SHA-256-crypt spec (re-checked with
  * `openssl passwd -5` and glibc crypt), tokens captured on the wire by other MySQL client
- * projects, and a caching_sha2 stored hash with a known password.
+ * projects, and caching_sha2 stored hashes with known passwords (one made by a MySQL 8 server).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -149,6 +149,19 @@ test('sha2CryptHash: rejects salts MySQL could not store', () => {
   assert.throws(() => sha2CryptHash('pw', 'abcdefghijklmnopqrs\u00e9'));
   assert.throws(() => sha2CryptHash('pw', 'abcdefghijklmnopqrs\u0141'), 'a char that latin1 would truncate to "A"');
   assert.throws(() => sha2CryptHash('pw', 'abcdefghijklmnopqrs\u0000'));
+});
+
+test('verifySha2Crypt: a hash made by a MySQL 8 server for "password"', () => {
+  // Posted on crypto.stackexchange.com (question 77427) as MySQL 8's authentication_string for the
+  // password "password". The page lost two control bytes of the salt (MySQL salts are random bytes
+  // 1..127 except '$'); trying every placement of two control bytes found exactly 0x1A after "k5"
+  // and 0x17 after "5;". A match of the 43-character digest cannot happen by chance, so this pins
+  // our SHA-256-crypt to MySQL's own output.
+  const stored = '$A$005$wU"H/k5\x1a|5;\x17f!kP_&N4cvqu6bppuYjCvqhg2blU.NcJHkkhaVj.QNt7pipg4p3';
+  assert.is(stored.length, 70);
+  assert.ok(verifySha2Crypt(stored, 'password'));
+  assert.not.ok(verifySha2Crypt(stored, 'Password'));
+  assert.is(sha2CryptHash('password', stored.slice(7, 27)), stored, 'same salt, same stored string');
 });
 
 test('verifySha2Crypt: TiDB test-suite vector (salt with control bytes, password "foobar")', () => {
