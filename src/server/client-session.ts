@@ -441,7 +441,7 @@ export class ClientSession implements RelayHost, BackendSink {
     const okSeq = (this.seq + 1) & 0xff;
     const done = () => {
       this.sendPacket(this.okPacket(), okSeq);
-      this.log.debug({ user: user.name, schema, changeUser: wasChange }, 'login ok');
+      this.log.debug({ user: user.name, schema, changeUser: wasChange, caps: this.clientCaps.toString(16), collation: this.collation }, 'login ok');
       this.toIdle();
     };
     if (schema === null) return done();

@@ -138,21 +138,20 @@ export class Proxy implements ProxyContext {
     this.sessions.set(id, s);
   }
 
-  /** KILL QUERY for a backend connection's thread, sent over another connection to the same backend. */
-  killBackendThread(conn: BackendConnection): Promise<void> {
-    const pool = conn.pool as BackendPool;
-    return new Promise<void>((resolve) => {
-      pool.acquire((err, other) => {
-        if (err || !other) return resolve();
-        other
-          .query(`KILL QUERY ${conn.threadId}`)
-          .catch(() => {})
-          .then(() => {
-            pool.release(other);
-            resolve();
-          });
-      });
-    });
+  /**
+   * KILL QUERY for a backend connection's thread, over a short-lived connection of its own so that
+   * it works even when every pooled connection is busy.
+   */
+  async killBackendThread(conn: BackendConnection): Promise<void> {
+    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
+    try {
+      await other.connect();
+      await other.query(`KILL QUERY ${conn.threadId}`);
+    } catch (e) {
+      this.log.debug({ err: (e as Error).message, thread: conn.threadId }, 'KILL QUERY on backend failed');
+    } finally {
+      other.quit();
+    }
   }
 
   stats(): ProxyStats {
