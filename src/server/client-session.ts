@@ -38,6 +38,11 @@ const P_CURSOR = 32;
 const P_SQL_PS = 64;
 const P_HANDLER = 128;
 
+/** Largest packet accepted before login completes (a handshake response with attributes fits easily). */
+const LOGIN_MAX_PACKET = 1 << 16;
+/** Like the server's connect_timeout: a client that has not logged in by then is disconnected. */
+const LOGIN_TIMEOUT_MS = 10_000;
+
 /** Bytes of pipelined client input buffered while a statement runs before the socket is paused. */
 const CLIENT_HIGH_WATER = 1 << 20;
 
@@ -97,12 +102,16 @@ export class ClientSession implements RelayHost, BackendSink {
   private nextStmtId = 1;
   private pausedBackend: net.Socket | null = null;
   private readonly log: Logger;
+  private loginTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
     this.socket = socket;
     this.remoteHost = normalizeHost(socket.remoteAddress);
-    this.framer = new Framer(ctx.config.server.maxAllowedPacket);
+    // Until login completes only small packets are legitimate; garbage (an HTTP request, say) is refused at its header.
+    this.framer = new Framer(LOGIN_MAX_PACKET);
+    this.loginTimer = setTimeout(() => this.loginTimeout(), LOGIN_TIMEOUT_MS);
+    this.loginTimer.unref();
     this.relay = new ResultRelay(this);
     this.log = ctx.log.child({ session: id, client: this.remoteHost });
     socket.setNoDelay(true);
@@ -344,10 +353,10 @@ export class ClientSession implements RelayHost, BackendSink {
 
   private protocolFailure(e: Error): void {
     this.log.info({ err: e.message, state: this.state }, 'malformed client packet; closing session');
-    if (e instanceof PacketTooLargeError) {
-      this.sendPacket(buildErr(1153, '08S01', e.message), 1);
-    } else if (this.state === S.HANDSHAKE || this.state === S.AUTH) {
+    if (this.state === S.HANDSHAKE || this.state === S.AUTH) {
       this.sendPacket(buildErr(1043, '08S01', `Bad handshake: ${e.message}`), (this.seq + 1) & 0xff);
+    } else if (e instanceof PacketTooLargeError) {
+      this.sendPacket(buildErr(1153, '08S01', e.message), 1);
     } else {
       this.sendPacket(buildErr(1156, '08S01', `Got packets out of order or malformed: ${e.message}`), (this.seq + 1) & 0xff);
     }
@@ -390,6 +399,12 @@ export class ClientSession implements RelayHost, BackendSink {
     t.on('secureConnect', () => {});
     raw.on('close', this.onSocketClose);
     if (leftover.length > 0) raw.unshift(leftover);
+  }
+
+  private loginTimeout(): void {
+    if (this.state !== S.HANDSHAKE && this.state !== S.AUTH) return;
+    this.sendPacket(buildErr(1043, '08S01', 'Bad handshake: login not completed within the connect timeout'), (this.seq + 1) & 0xff);
+    this.close('login timeout');
   }
 
   private onAuthData(f: Frame): void {
@@ -440,6 +455,9 @@ export class ClientSession implements RelayHost, BackendSink {
     this.state = S.BUSY;
     const okSeq = (this.seq + 1) & 0xff;
     const done = () => {
+      this.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
+      if (this.loginTimer) clearTimeout(this.loginTimer);
+      this.loginTimer = null;
       this.sendPacket(this.okPacket(), okSeq);
       this.log.debug({ user: user.name, schema, changeUser: wasChange, caps: this.clientCaps.toString(16), collation: this.collation }, 'login ok');
       this.toIdle();
@@ -819,7 +837,9 @@ export class ClientSession implements RelayHost, BackendSink {
       const nb = (st.numParams + 7) >> 3;
       const at = 10 + nb;
       if (p.length > at && p[at] === 1) {
-        if (p.length < at + 1 + 2 * st.numParams) throw new ProtocolError('COM_STMT_EXECUTE parameter types truncated');
+        if (p.length < at + 1 + 2 * st.numParams) {
+          return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
+        }
         st.paramTypes = Buffer.from(p.subarray(at + 1, at + 1 + 2 * st.numParams));
       }
     }
@@ -1046,6 +1066,7 @@ export class ClientSession implements RelayHost, BackendSink {
   /** Ends the session; a backend connection it holds is cleaned and returned, or dropped mid-statement. */
   close(reason: string): void {
     if (this.state === S.CLOSED) return;
+    if (this.loginTimer) clearTimeout(this.loginTimer);
     const busy = this.state === S.BUSY || this.state === S.INFILE;
     this.state = S.CLOSED;
     this.log.debug({ reason }, 'session closed');

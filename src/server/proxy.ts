@@ -162,8 +162,9 @@ export class Proxy implements ProxyContext {
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
+    await closed;
     await Promise.all([...this.backends.values()].map((b) => b.close()));
   }
 }
