@@ -69,6 +69,8 @@ export class BackendConnection {
   /** The session that ran the last statement here, and the state version it applied. */
   lastSession: unknown = null;
   appliedVersion = -1;
+  /** The session whose statement left warnings/errors in this connection's diagnostics area, if any. */
+  diagOwner: unknown = null;
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
@@ -231,7 +233,7 @@ export class BackendConnection {
       const bytes = payload instanceof PacketWriter ? payload.finish(0) : new PacketWriter(payload.length).bytes(payload).finish(0);
       if (kind === 'none') {
         this.socket.write(bytes);
-        resolve({ ok: null, err: null, columns: [], rows: [], status: 0, warnings: 0, prepare: null });
+        resolve({ ok: null, err: null, columns: [], rows: [], rawColumns: [], rawRows: [], status: 0, warnings: 0, prepare: null });
         return;
       }
       const parser = new InternalResponseParser(kind, this.caps, this.mariaCaps !== 0);

@@ -13,6 +13,9 @@ export interface InternalResult {
   err: ErrPacket | null;
   columns: ColumnDef[];
   rows: (Buffer | null)[][];
+  /** Column definition and row payloads exactly as received (copies), for replaying a result. */
+  rawColumns: Buffer[];
+  rawRows: Buffer[];
   /** Status flags of the last terminator (OK or EOF). */
   status: number;
   warnings: number;
@@ -27,7 +30,7 @@ export class InternalResponseParser {
   private framer = new Framer(1 << 30);
   private phase: 'first' | 'cols' | 'colsEof' | 'rows' | 'params' | 'paramsEof' | 'pcols' | 'pcolsEof' = 'first';
   private remaining = 0;
-  private result: InternalResult = { ok: null, err: null, columns: [], rows: [], status: 0, warnings: 0, prepare: null };
+  private result: InternalResult = { ok: null, err: null, columns: [], rows: [], rawColumns: [], rawRows: [], status: 0, warnings: 0, prepare: null };
 
   constructor(private readonly kind: ResponseKind, private readonly caps: number, private readonly extMeta: boolean) {}
 
@@ -73,11 +76,14 @@ export class InternalResponseParser {
         // column count
         r.columns = [];
         r.rows = [];
+        r.rawColumns = [];
+        r.rawRows = [];
         this.remaining = p[0] < 0xfb ? p[0] : p.readUInt16LE(1);
         this.phase = 'cols';
         return false;
       case 'cols':
         r.columns.push(parseColumnDef(p, this.extMeta));
+        r.rawColumns.push(Buffer.from(p));
         if (--this.remaining === 0) this.phase = 'colsEof';
         return false;
       case 'colsEof':
@@ -99,6 +105,7 @@ export class InternalResponseParser {
           return true;
         }
         r.rows.push(parseTextRow(p, r.columns.length).map((c) => (c ? Buffer.from(c) : null)));
+        r.rawRows.push(Buffer.from(p));
         return false;
       case 'params':
         if (--this.remaining === 0) this.phase = 'paramsEof';

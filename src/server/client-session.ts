@@ -17,6 +17,7 @@ import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } fro
 import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef, varAssignments } from './session-vars';
 import type { ProxyContext } from './proxy-context';
 import { Err, errPacket, ProxyError } from '../errors';
+import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL, Diagnostics, diagForm, diagnosticsResult, diagVarName } from './diagnostics';
 
 /** Named states of a client session. */
 export const enum S {
@@ -54,6 +55,8 @@ interface Current {
   stmt: ClientStmt | null;
   /** What to write to the backend (built in prep for EXECUTE). */
   out: Buffer[] | null;
+  /** A diagnostics statement that must not see another session's warnings. */
+  clearDiag: boolean;
 }
 
 /**
@@ -85,7 +88,8 @@ export class ClientSession implements RelayHost, BackendSink {
   private cur: Current | null = null;
   private pins = 0;
   private lockCount = 0;
-  private diagDirty = false;
+  /** This session's warnings/errors from its last statement (see diagnostics.ts). */
+  private diag: Diagnostics | null = null;
   // Session state, re-applied on whichever backend connection runs the next statement.
   private vars = new Map<string, string>();
   private schema: string | null = null;
@@ -278,10 +282,15 @@ export class ClientSession implements RelayHost, BackendSink {
     const flags = cur.info ? cur.info.flags : 0;
     if (cur.kind === Resp.EXECUTE && cur.stmt && this.lastStatus & Status.CURSOR_EXISTS) cur.stmt.cursorOpen = true;
     if (cur.kind === Resp.FETCH && cur.stmt && (this.lastStatus & Status.LAST_ROW_SENT || err)) cur.stmt.cursorOpen = false;
-    this.updatePins(flags, err, cur.info);
+    this.updatePins(flags, cur.info);
+    const leftDiag = err || this.lastWarnings > 0;
+    if (leftDiag) conn.diagOwner = this;
+    const reads = (flags & Q.READS_DIAGNOSTICS) !== 0;
+    if (!reads && cur.kind !== Resp.FETCH) this.diag = null;
+    const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const needVars = cur.info !== null && cur.info.userVars !== null;
-    if (needVars || conn.needsReinit) {
-      this.afterStatementAsync(conn, cur.info).then(
+    if (needVars || conn.needsReinit || capture) {
+      this.afterStatementAsync(conn, cur.info, capture ? err : null).then(
         () => this.finishStatement(),
         (e: Error) => {
           this.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -507,6 +516,15 @@ export class ClientSession implements RelayHost, BackendSink {
       case Com.QUERY: {
         const info = scanQuery(p, 1, p.length);
         if (info.flags & Q.KILL && info.killId >= 0 && !(info.flags & Q.MULTI)) return this.kill(info.killId, info.killQuery);
+        if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
+          const form = diagForm(p, 1);
+          if (form && this.diag) {
+            const status = this.okStatus();
+            for (const b of diagnosticsResult(form, this.diag, this.clientCaps, status, diagVarName(form, p, 1))) this.socket.write(b);
+            return;
+          }
+          return this.forward(Resp.QUERY, f, info, null, this.diag === null);
+        }
         return this.forward(Resp.QUERY, f, info, null);
       }
       case Com.STMT_EXECUTE:
@@ -546,10 +564,14 @@ export class ClientSession implements RelayHost, BackendSink {
     }
   }
 
-  private okPacket(affected = 0, header = 0x00): PacketWriter {
+  private okStatus(): number {
     let status = this.lastStatus & (Status.IN_TRANS | Status.AUTOCOMMIT | Status.IN_TRANS_READONLY);
     if (!this.conn) status = (status & ~Status.IN_TRANS) | (this.vars.get('autocommit') === 'OFF' ? 0 : Status.AUTOCOMMIT);
-    return buildOk({ affectedRows: affected, lastInsertId: 0, status, warnings: 0, info: EMPTY, sessionState: null }, this.clientCaps, header);
+    return status;
+  }
+
+  private okPacket(affected = 0, header = 0x00): PacketWriter {
+    return buildOk({ affectedRows: affected, lastInsertId: 0, status: this.okStatus(), warnings: 0, info: EMPTY, sessionState: null }, this.clientCaps, header);
   }
 
   private onSetOption(p: Buffer): void {
@@ -564,8 +586,8 @@ export class ClientSession implements RelayHost, BackendSink {
   }
 
   /** Routes a command to a backend connection and relays the answer. */
-  private forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null): void {
-    this.cur = { kind, frame, info, stmt, out: null };
+  private forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false): void {
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag };
     this.state = S.BUSY;
     if (this.pins & P_ONE_SHOT) this.pins &= ~P_ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -624,6 +646,7 @@ export class ClientSession implements RelayHost, BackendSink {
       if (conn.userVars.size !== 0 || this.userVars.size !== 0) return true;
     }
     const f = cur.info ? cur.info.flags : 0;
+    if (cur.clearDiag && conn.diagOwner !== null) return true;
     if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== this.lastInsertId) return true;
     if (f & Q.CONNECTION_ID && conn.pseudoThreadId !== this.id) return true;
     if (f & Q.FOUND_ROWS && conn.lastSession !== this) return true;
@@ -675,6 +698,10 @@ export class ClientSession implements RelayHost, BackendSink {
     if (f & Q.FOUND_ROWS && conn.lastSession !== this) {
       const n = this.foundRows;
       await conn.query(n > 0 ? `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0` : 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0');
+    }
+    if (cur.clearDiag && conn.diagOwner !== null) {
+      await conn.query(CLEAR_DIAGNOSTICS_SQL);
+      conn.diagOwner = null;
     }
     conn.lastSession = this;
     conn.appliedVersion = this.version;
@@ -745,7 +772,7 @@ export class ClientSession implements RelayHost, BackendSink {
     }
   }
 
-  private updatePins(flags: number, err: boolean, info: QueryInfo | null): void {
+  private updatePins(flags: number, info: QueryInfo | null): void {
     let pins = this.pins & ~(P_TX | P_ONE_SHOT | P_CURSOR | P_USER_LOCK);
     const st = this.lastStatus;
     if (st & Status.IN_TRANS || !(st & Status.AUTOCOMMIT)) pins |= P_TX;
@@ -760,14 +787,16 @@ export class ClientSession implements RelayHost, BackendSink {
       if (flags & (Q.CALC_FOUND_ROWS | Q.SET_TRANSACTION)) pins |= P_ONE_SHOT;
     }
     if (this.lockCount > 0) pins |= P_USER_LOCK;
-    // Keep the connection whose diagnostics area holds this session's warnings/errors until the next statement.
-    this.diagDirty = err || this.lastWarnings > 0 || (this.diagDirty && (flags & Q.READS_DIAGNOSTICS) !== 0);
-    if (this.diagDirty) pins |= P_ONE_SHOT;
     for (const s of this.stmts.values()) if (s.cursorOpen) pins |= P_CURSOR;
     this.pins = pins;
   }
 
-  private async afterStatementAsync(conn: BackendConnection, info: QueryInfo | null): Promise<void> {
+  private async afterStatementAsync(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null): Promise<void> {
+    if (captureErr !== null) {
+      const warnings = this.lastWarnings;
+      const r = await conn.command(new PacketWriter(16).u8(Com.QUERY).string('SHOW WARNINGS'), 'query');
+      if (!r.err) this.diag = captureDiagnostics(r, warnings, captureErr);
+    }
     if (info && info.userVars) {
       const names = info.userVars;
       const r = await conn.query(`SELECT ${names.map(userVarRef).join(', ')}`);
@@ -856,7 +885,7 @@ export class ClientSession implements RelayHost, BackendSink {
     }
     const out = Buffer.from(f.payload);
     out.writeUInt32LE(bs.id, 1);
-    this.cur = { kind: Resp.FETCH, frame: f, info: null, stmt: st, out: [framePayload(out, 0)] };
+    this.cur = { kind: Resp.FETCH, frame: f, info: null, stmt: st, out: [framePayload(out, 0)], clearDiag: false };
     this.state = S.BUSY;
     this.send(conn, this.cur);
   }
@@ -932,7 +961,7 @@ export class ClientSession implements RelayHost, BackendSink {
     this.lastInsertId = 0;
     this.foundRows = 0;
     this.lockCount = 0;
-    this.diagDirty = false;
+    this.diag = null;
     this.pins = 0;
     this.lastStatus = Status.AUTOCOMMIT;
     this.lastWarnings = 0;
