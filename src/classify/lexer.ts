@@ -193,7 +193,8 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         info.flags |= Q.USER_VAR_READ;
         i = e;
         tokInStmt++;
-        if (afterInto) addUserVar(info, pendingUserVar);
+        // SELECT ... INTO @v assigns; so may CALL p(@v) (an OUT/INOUT parameter).
+        if (afterInto || firstOfStmt === 'CALL') addUserVar(info, pendingUserVar);
         prevWord = '';
         // In SET, '@x =' assigns; elsewhere only ':=' does.
         continue;
@@ -243,7 +244,9 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         info.flags |= Q.CALC_FOUND_ROWS;
         break;
       case 'TEMPORARY':
-        if (prevWord === 'CREATE' || prev2Word === 'CREATE') info.flags |= Q.CREATE_TEMPORARY;
+        if (prevWord === 'CREATE' || prev2Word === 'CREATE' || (prevWord === 'REPLACE' && prev2Word === 'OR')) {
+          info.flags |= Q.CREATE_TEMPORARY;
+        }
         break;
       case 'TABLES':
       case 'TABLE':
@@ -353,11 +356,14 @@ function hasMoreCode(buf: Buffer, i: number, end: number): boolean {
       i = skipLine(buf, i, end);
       continue;
     }
-    if (c === 0x2d && i + 2 < end && buf[i + 1] === 0x2d && cls[buf[i + 2]] === C.SPACE) {
+    // '--' ends a statement's code when followed by whitespace or by the end of the query (as in scanQuery)
+    if (c === 0x2d && i + 1 < end && buf[i + 1] === 0x2d && (i + 2 === end || cls[buf[i + 2]] === C.SPACE)) {
       i = skipLine(buf, i, end);
       continue;
     }
-    if (c === 0x2f && i + 1 < end && buf[i + 1] === 0x2a && buf[i + 2] !== 0x21) {
+    if (c === 0x2f && i + 1 < end && buf[i + 1] === 0x2a) {
+      // executable comments (/*! and MariaDB's /*M!) are code; never look past `end`
+      if (i + 2 < end && (buf[i + 2] === 0x21 || (buf[i + 2] === 0x4d && i + 3 < end && buf[i + 3] === 0x21))) return true;
       const e = buf.indexOf('*/', i + 2, 'latin1');
       i = e < 0 || e >= end ? end : e + 2;
       continue;
