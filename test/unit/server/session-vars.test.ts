@@ -1,0 +1,172 @@
+/** Session variable bookkeeping: recordVar, varAssignments ordering/quoting, userVarLiterals by column type. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { quote, recordVar, sqlValue, userVarLiterals, userVarRef, varAssignments } from '../../../src/server/session-vars';
+import { ColumnType, type ColumnDef } from '../../../src/protocol/column';
+import type { InternalResult } from '../../../src/backend/internal-exchange';
+import type { CollationInfo } from '../../../src/backend/pool';
+
+const m = (o: Record<string, string>) => new Map(Object.entries(o));
+
+test('recordVar: non-default values are recorded; a value equal to the default removes the entry', () => {
+  const defaults = m({ sql_mode: 'STRICT_TRANS_TABLES', autocommit: '1' });
+  const map = new Map<string, string>();
+  assert.is(recordVar(map, defaults, 'sql_mode', ''), true);
+  assert.equal([...map], [['sql_mode', '']]);
+  assert.is(recordVar(map, defaults, 'sql_mode', ''), false, 'same value: no change');
+  assert.is(recordVar(map, defaults, 'sql_mode', 'ANSI'), true);
+  assert.is(map.get('sql_mode'), 'ANSI');
+  assert.is(recordVar(map, defaults, 'sql_mode', 'STRICT_TRANS_TABLES'), true, 'back to default: removed');
+  assert.is(map.has('sql_mode'), false);
+  assert.is(recordVar(map, defaults, 'autocommit', '1'), false, 'default value never recorded');
+  assert.is(map.size, 0);
+  // unknown default (or no defaults at all): always recorded
+  assert.is(recordVar(map, defaults, 'time_zone', '+00:00'), true);
+  assert.is(recordVar(map, null, 'wait_timeout', '60'), true);
+  assert.equal([...map], [['time_zone', '+00:00'], ['wait_timeout', '60']]);
+});
+
+test('varAssignments: character_set_* before collation_* before the rest', () => {
+  const want = m({
+    collation_connection: 'utf8mb4_bin',
+    time_zone: '+00:00',
+    character_set_client: 'latin1',
+    autocommit: '0',
+    character_set_results: 'utf8mb4',
+  });
+  assert.equal(varAssignments(want, new Map(), null), [
+    "SESSION character_set_client='latin1'",
+    "SESSION character_set_results='utf8mb4'",
+    "SESSION collation_connection='utf8mb4_bin'",
+    "SESSION time_zone='+00:00'",
+    'SESSION autocommit=0',
+  ]);
+});
+
+test('varAssignments: only differences; removed vars go back to the known default, else DEFAULT', () => {
+  const defaults = m({ sql_mode: 'STRICT_TRANS_TABLES', wait_timeout: '28800' });
+  const have = m({ sql_mode: 'ANSI', wait_timeout: '60', net_read_timeout: '5', time_zone: '+00:00' });
+  const want = m({ time_zone: '+00:00', wait_timeout: '120' });
+  assert.equal(varAssignments(want, have, defaults), [
+    'SESSION wait_timeout=120',
+    "SESSION sql_mode='STRICT_TRANS_TABLES'",
+    'SESSION net_read_timeout=DEFAULT',
+  ]);
+  assert.equal(varAssignments(want, new Map(want), defaults), [], 'already agree');
+  assert.equal(varAssignments(new Map(), new Map(), null), []);
+});
+
+test('varAssignments: numeric values bare, strings quoted with \\ and \' escaped, NULL for nullable charsets', () => {
+  const want = m({
+    a_int: '-5',
+    b_dec: '1.25',
+    c_exp: '1e5',
+    d_str: "it's a \\ test",
+    character_set_results: '',
+    e_nul: 'x\0y',
+    f_word: 'NULL',
+  });
+  assert.equal(varAssignments(want, new Map(), null), [
+    'SESSION character_set_results=NULL',
+    'SESSION a_int=-5',
+    'SESSION b_dec=1.25',
+    "SESSION c_exp='1e5'",
+    "SESSION d_str='it\\'s a \\\\ test'",
+    "SESSION e_nul='x\\0y'",
+    "SESSION f_word='NULL'",
+  ]);
+});
+
+test('varAssignments: names that are not plain identifiers are never put into SQL', () => {
+  const want = m({ 'x;DROP TABLE t': '1', 'Upper': '1', ok_name: '2' });
+  assert.equal(varAssignments(want, new Map(), null), ['SESSION ok_name=2']);
+});
+
+test('sqlValue / quote / userVarRef', () => {
+  assert.is(sqlValue('character_set_client', 'NULL'), 'NULL');
+  assert.is(sqlValue('character_set_connection', ''), 'NULL');
+  assert.is(sqlValue('sql_mode', ''), "''");
+  assert.is(sqlValue('x', '007'), '007');
+  assert.is(sqlValue('x', '-'), "'-'");
+  assert.is(quote("a'b\\c"), "'a\\'b\\\\c'");
+  assert.is(quote(''), "''");
+  assert.is(userVarRef('a'), '@`a`');
+  assert.is(userVarRef('we`ird'), '@`we``ird`');
+});
+
+// ---- userVarLiterals
+
+function col(name: string, type: number, charset: number): ColumnDef {
+  return { name, type, charset, length: 0, flags: 0, decimals: 0 };
+}
+
+function result(columns: ColumnDef[], row: (string | Buffer | null)[] | null): InternalResult {
+  return {
+    ok: null,
+    err: null,
+    columns,
+    rawColumns: [],
+    rawRows: [],
+    rows: row === null ? [] : [row.map((c) => (c === null ? null : Buffer.isBuffer(c) ? c : Buffer.from(c, 'latin1')))],
+    status: 2,
+    warnings: 0,
+    prepare: null,
+  };
+}
+
+const COLL = new Map<number, CollationInfo>([
+  [45, { name: 'utf8mb4_general_ci', charset: 'utf8mb4' }],
+  [8, { name: 'latin1_swedish_ci', charset: 'latin1' }],
+]);
+
+test('userVarLiterals: integers and decimals bare, doubles with an exponent', () => {
+  const res = result(
+    [
+      col('@i', ColumnType.LONGLONG, 63),
+      col('@u', ColumnType.LONGLONG, 63),
+      col('@d', ColumnType.NEWDECIMAL, 63),
+      col('@d2', ColumnType.DECIMAL, 63),
+      col('@f', ColumnType.DOUBLE, 63),
+      col('@f2', ColumnType.DOUBLE, 63),
+      col('@f3', ColumnType.DOUBLE, 63),
+      col('@l', ColumnType.LONG, 63),
+    ],
+    ['-42', '18446744073709551615', '3.1400', '-0.5', '1.5', '1e20', '-2.5e-7', '7'],
+  );
+  assert.equal(userVarLiterals(res, COLL), ['-42', '18446744073709551615', '3.1400', '-0.5', '1.5e0', '1e20', '-2.5e-7', '7']);
+});
+
+test('userVarLiterals: odd numeric text is quoted rather than pasted into SQL', () => {
+  const res = result([col('@i', ColumnType.LONGLONG, 63), col('@f', ColumnType.DOUBLE, 63), col('@f2', ColumnType.DOUBLE, 63)], ['1; DROP', 'inf', "1'"]);
+  assert.equal(userVarLiterals(res, COLL), ["'1; DROP'", "'inf'", "'1\\''"]);
+});
+
+test('userVarLiterals: strings keep their exact bytes and charset/collation; binary; unknown collation', () => {
+  const res = result(
+    [
+      col('@s', ColumnType.VAR_STRING, 45),
+      col('@l', ColumnType.VAR_STRING, 8),
+      col('@b', ColumnType.BLOB, 63),
+      col('@x', ColumnType.VAR_STRING, 224),
+      col('@e', ColumnType.VAR_STRING, 45),
+    ],
+    [Buffer.from("é'\\", 'utf8'), Buffer.from([0xe9]), Buffer.from([0, 1, 0xff]), Buffer.from('z'), Buffer.alloc(0)],
+  );
+  assert.equal(userVarLiterals(res, COLL), [
+    "_utf8mb4 X'c3a9275c' COLLATE utf8mb4_general_ci",
+    "_latin1 X'e9' COLLATE latin1_swedish_ci",
+    "_binary X'0001ff'",
+    "X'7a'",
+    "_utf8mb4 X'' COLLATE utf8mb4_general_ci",
+  ]);
+  assert.equal(userVarLiterals(res, null).slice(0, 3), ["X'c3a9275c'", "X'e9'", "_binary X'0001ff'"]);
+});
+
+test('userVarLiterals: NULL cells and missing rows → NULL', () => {
+  const cols = [col('@n', ColumnType.VAR_STRING, 45), col('@m', ColumnType.LONGLONG, 63)];
+  assert.equal(userVarLiterals(result(cols, [null, null]), COLL), ['NULL', 'NULL']);
+  assert.equal(userVarLiterals(result(cols, null), COLL), ['NULL', 'NULL']);
+  assert.equal(userVarLiterals(result([], null), COLL), []);
+});
+
+test.run();
