@@ -96,6 +96,8 @@ export class ClientSession implements RelayHost, BackendSink {
   private loginSchema: string | null = null;
   private multi = false;
   private userVars = new Map<string, string>();
+  /** Marks backend connections holding this session's user variables; replaced when the session resets. */
+  private userVarToken: object = {};
   private version = 0;
   private lastInsertId = 0;
   private foundRows = 0;
@@ -676,9 +678,9 @@ export class ClientSession implements RelayHost, BackendSink {
       conn.multiStatements = this.multi;
     }
     const sets = varAssignments(this.vars, conn.vars, pool.defaults);
-    const foreignVars = conn.userVars.size > 0 && conn.userVarOwner !== this;
+    const foreignVars = conn.userVars.size > 0 && conn.userVarOwner !== this.userVarToken;
     if (foreignVars) for (const n of conn.userVars) sets.push(`${userVarRef(n)}=NULL`);
-    const mine = this.userVars.size > 0 && (foreignVars || conn.userVarOwner !== this || conn.lastSession !== this || conn.appliedVersion !== this.version);
+    const mine = this.userVars.size > 0 && (foreignVars || conn.userVarOwner !== this.userVarToken || conn.lastSession !== this || conn.appliedVersion !== this.version);
     if (mine) for (const [n, v] of this.userVars) sets.push(`${userVarRef(n)}=${v}`);
     if (f & Q.CONNECTION_ID && conn.pseudoThreadId !== this.id) sets.push(`SESSION pseudo_thread_id=${this.id}`);
     if (sets.length > 0) {
@@ -687,7 +689,7 @@ export class ClientSession implements RelayHost, BackendSink {
       if (foreignVars) conn.userVars.clear();
       if (this.userVars.size > 0) {
         for (const n of this.userVars.keys()) conn.userVars.add(n);
-        conn.userVarOwner = this;
+        conn.userVarOwner = this.userVarToken;
       }
       if (f & Q.CONNECTION_ID) conn.pseudoThreadId = this.id;
     }
@@ -806,7 +808,7 @@ export class ClientSession implements RelayHost, BackendSink {
         else this.userVars.set(n, lits[i]);
         conn.userVars.add(n);
       });
-      conn.userVarOwner = this;
+      conn.userVarOwner = this.userVarToken;
       this.version++;
     }
     if (conn.needsReinit) {
@@ -956,6 +958,7 @@ export class ClientSession implements RelayHost, BackendSink {
   private resetSessionState(): void {
     this.vars.clear();
     this.userVars.clear();
+    this.userVarToken = {};
     this.stmts.clear();
     this.trackPrefs.clear();
     this.lastInsertId = 0;
