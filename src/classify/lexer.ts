@@ -96,7 +96,7 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       const s = i;
       while (i < end && (cls[buf[i]] === C.WORD || cls[buf[i]] === C.DIGIT)) i++;
       if (k === C.DIGIT) {
-        if (firstOfStmt === 'KILL' && info.killId < 0) info.killId = Number(buf.toString('latin1', s, i));
+        if (firstOfStmt === 'KILL' && info.killId === -1) info.killId = Number(buf.toString('latin1', s, i));
         prevWord = '';
         pendingUserVar = null;
         continue;
@@ -268,6 +268,11 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         break;
       case 'QUERY':
         if (firstOfStmt === 'KILL') info.killQuery = true;
+        break;
+      case 'ID':
+      case 'USER':
+        // KILL QUERY ID <query id> / KILL USER <name>: not a connection id the proxy can map
+        if (firstOfStmt === 'KILL') info.killId = -2;
         break;
       case 'INFILE':
         if (firstOfStmt === 'LOAD') info.flags |= Q.LOAD_DATA;

@@ -517,7 +517,11 @@ export class ClientSession implements RelayHost, BackendSink {
     switch (cmd) {
       case Com.QUERY: {
         const info = scanQuery(p, 1, p.length);
-        if (info.flags & Q.KILL && info.killId >= 0 && !(info.flags & Q.MULTI)) return this.kill(info.killId, info.killQuery);
+        if (info.flags & Q.KILL) {
+          if (info.killId >= 0 && !(info.flags & Q.MULTI)) return this.kill(info.killId, info.killQuery);
+          // Passing it through would let a client kill backend threads that serve other sessions.
+          return this.sendPacket(buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID or KILL inside a multi-statement query'; use KILL [QUERY] <connection id>"), 1);
+        }
         if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
           const form = diagForm(p, 1);
           if (form && this.diag) {

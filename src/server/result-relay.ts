@@ -169,6 +169,11 @@ export class ResultRelay implements BackendSink {
         hdrAt = i;
         i += 4;
       } else {
+        // The header straddles chunks: what was passed through so far ends here.
+        if (passStart >= 0) {
+          this.write(chunk.subarray(passStart, i));
+          passStart = -1;
+        }
         const k = Math.min(4 - this.hdrHave, n - i);
         chunk.copy(this.hdr, this.hdrHave, i, i + k);
         this.hdrHave += k;
