@@ -43,6 +43,12 @@ export interface QueryInfo {
   killQuery: boolean;
   /** GET_LOCK( occurrences minus RELEASE_LOCK( occurrences. */
   lockDelta: number;
+  /** Literal names passed to GET_LOCK/RELEASE_LOCK, when every such call has one. */
+  lockNames: string[] | null;
+  /** A GET_LOCK/RELEASE_LOCK call whose name is not a string literal. */
+  lockNameUnknown: boolean;
+  /** Byte offsets of each `ROW_COUNT` word that is called (for the proxy to substitute its value). */
+  rowCountAt: number[] | null;
 }
 
 const enum C {
@@ -75,7 +81,9 @@ function upperWord(buf: Buffer, s: number, e: number): string {
 
 /** Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan. */
 export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
-  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0 };
+  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null };
+  let prevWordStart = -1;
+  let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
   let i = start;
   let stmtIndex = 0;
   let tokInStmt = 0; // words seen in the current statement
@@ -91,6 +99,10 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
     if (k === C.SPACE) {
       i++;
       continue;
+    }
+    if (lockArg && c !== 0x27 && c !== 0x22) {
+      lockArg = false;
+      info.lockNameUnknown = true;
     }
     if (k === C.WORD || k === C.DIGIT) {
       const s = i;
@@ -113,15 +125,23 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       onWord(w);
       prev2Word = prevWord;
       prevWord = w;
+      prevWordStart = s;
       continue;
     }
     switch (c) {
       case 0x27: // '
-      case 0x22: // "
+      case 0x22: {
+        // "
+        const s = i + 1;
         i = skipQuoted(buf, i + 1, end, c);
+        if (lockArg) {
+          lockArg = false;
+          (info.lockNames ??= []).push(unquote(buf.toString('utf8', s, i - 1), c));
+        }
         prevWord = '';
         pendingUserVar = null;
         continue;
+      }
       case 0x60: // `
         i = skipQuoted(buf, i + 1, end, 0x60);
         tokInStmt++;
@@ -298,6 +318,7 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         break;
       case 'ROW_COUNT':
         info.flags |= Q.ROW_COUNT;
+        (info.rowCountAt ??= []).push(prevWordStart);
         break;
       case 'FOUND_ROWS':
         info.flags |= Q.FOUND_ROWS;
@@ -308,10 +329,12 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       case 'GET_LOCK':
         info.flags |= Q.GET_LOCK;
         info.lockDelta++;
+        lockArg = true;
         break;
       case 'RELEASE_LOCK':
         info.flags |= Q.RELEASE_LOCK;
         info.lockDelta--;
+        lockArg = true;
         break;
       case 'RELEASE_ALL_LOCKS':
         info.flags |= Q.RELEASE_ALL_LOCKS;
@@ -324,6 +347,11 @@ function addUserVar(info: QueryInfo, name: string): void {
   info.flags |= Q.USER_VAR_ASSIGN;
   if (!info.userVars) info.userVars = [];
   if (!info.userVars.includes(name)) info.userVars.push(name);
+}
+
+function unquote(s: string, q: number): string {
+  const qc = String.fromCharCode(q);
+  return s.replace(/\\(.)/g, '$1').split(qc + qc).join(qc);
 }
 
 function skipQuoted(buf: Buffer, i: number, end: number, q: number): number {

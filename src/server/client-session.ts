@@ -14,9 +14,10 @@ import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Authenticator, AuthStep, makeNonce } from './authenticator';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
-import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef, varAssignments } from './session-vars';
+import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef, varAssignments } from './session-vars';
 import type { ProxyContext } from './proxy-context';
 import { Err, errPacket, ProxyError } from '../errors';
+import { substituteRowCount } from './row-count';
 import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL, Diagnostics, diagForm, diagnosticsResult, diagVarName } from './diagnostics';
 
 /** Named states of a client session. */
@@ -57,6 +58,8 @@ interface Current {
   out: Buffer[] | null;
   /** A diagnostics statement that must not see another session's warnings. */
   clearDiag: boolean;
+  /** The backend connection's previous statement was not this session's (ROW_COUNT() must be substituted). */
+  foreign: boolean;
 }
 
 /**
@@ -87,6 +90,9 @@ export class ClientSession implements RelayHost, BackendSink {
   private relay: ResultRelay;
   private cur: Current | null = null;
   private pins = 0;
+  /** User locks (GET_LOCK) this session holds, by name, as the backend confirmed. */
+  private userLocks = new Set<string>();
+  /** GET_LOCK calls with names the lexer could not read (counted conservatively). */
   private lockCount = 0;
   /** This session's warnings/errors from its last statement (see diagnostics.ts). */
   private diag: Diagnostics | null = null;
@@ -101,6 +107,8 @@ export class ClientSession implements RelayHost, BackendSink {
   private version = 0;
   private lastInsertId = 0;
   private foundRows = 0;
+  /** What ROW_COUNT() returns after this session's last statement. */
+  private rowCount = -1;
   private lastStatus: number = Status.AUTOCOMMIT;
   private lastWarnings = 0;
   private trackPrefs = new Map<string, string>();
@@ -191,6 +199,7 @@ export class ClientSession implements RelayHost, BackendSink {
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
     this.lastStatus = status;
     this.lastWarnings = warnings;
+    this.rowCount = ok ? ok.affectedRows : -1;
     if (!ok) return;
     const conn = this.conn;
     if (ok.lastInsertId !== 0) {
@@ -281,6 +290,7 @@ export class ClientSession implements RelayHost, BackendSink {
     const conn = this.conn;
     if (!cur || !conn) return;
     if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) this.foundRows = this.relay.rows;
+    if (err) this.rowCount = -1;
     const flags = cur.info ? cur.info.flags : 0;
     if (cur.kind === Resp.EXECUTE && cur.stmt && this.lastStatus & Status.CURSOR_EXISTS) cur.stmt.cursorOpen = true;
     if (cur.kind === Resp.FETCH && cur.stmt && (this.lastStatus & Status.LAST_ROW_SENT || err)) cur.stmt.cursorOpen = false;
@@ -291,7 +301,8 @@ export class ClientSession implements RelayHost, BackendSink {
     if (!reads && cur.kind !== Resp.FETCH) this.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const needVars = cur.info !== null && cur.info.userVars !== null;
-    if (needVars || conn.needsReinit || capture) {
+    const locks = cur.info !== null && cur.info.lockNames !== null && !cur.info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
+    if (needVars || conn.needsReinit || capture || locks) {
       this.afterStatementAsync(conn, cur.info, capture ? err : null).then(
         () => this.finishStatement(),
         (e: Error) => {
@@ -315,6 +326,7 @@ export class ClientSession implements RelayHost, BackendSink {
     if (conn) this.dropConn(conn);
     this.pins = 0;
     this.lockCount = 0;
+    this.userLocks.clear();
     for (const s of this.stmts.values()) s.cursorOpen = false;
     this.cur = null;
     this.toIdle();
@@ -593,7 +605,7 @@ export class ClientSession implements RelayHost, BackendSink {
 
   /** Routes a command to a backend connection and relays the answer. */
   private forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false): void {
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag };
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false };
     this.state = S.BUSY;
     if (this.pins & P_ONE_SHOT) this.pins &= ~P_ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -627,6 +639,7 @@ export class ClientSession implements RelayHost, BackendSink {
       this.toIdle();
       return;
     }
+    cur.foreign = conn.lastSession !== this;
     if (this.needsPrep(conn, cur)) {
       this.prepare(conn, cur).then(
         (errPkt) => {
@@ -755,7 +768,9 @@ export class ClientSession implements RelayHost, BackendSink {
       }
     } else {
       const f = cur.frame;
-      s.write(f.raw ?? framePayload(f.payload, 0));
+      const at = cur.info ? cur.info.rowCountAt : null;
+      if (at !== null && cur.foreign) s.write(framePayload(substituteRowCount(f.payload, at, this.rowCount), 0));
+      else s.write(f.raw ?? framePayload(f.payload, 0));
     }
   }
 
@@ -785,19 +800,34 @@ export class ClientSession implements RelayHost, BackendSink {
     if (flags) {
       if (flags & Q.LOCK_TABLES) pins |= P_LOCK_TABLES;
       if (flags & Q.UNLOCK_TABLES) pins &= ~P_LOCK_TABLES;
-      if (flags & Q.RELEASE_ALL_LOCKS) this.lockCount = 0;
-      else if (info && info.lockDelta !== 0) this.lockCount = Math.max(0, this.lockCount + info.lockDelta);
+      if (flags & Q.RELEASE_ALL_LOCKS) {
+        this.lockCount = 0;
+        this.userLocks.clear();
+      } else if (info && info.lockNameUnknown && info.lockDelta !== 0) this.lockCount = Math.max(0, this.lockCount + info.lockDelta);
       if (flags & Q.CREATE_TEMPORARY) pins |= P_TEMP;
       if (flags & Q.SQL_PREPARE) pins |= P_SQL_PS;
       if (flags & Q.HANDLER) pins |= P_HANDLER;
       if (flags & (Q.CALC_FOUND_ROWS | Q.SET_TRANSACTION)) pins |= P_ONE_SHOT;
     }
-    if (this.lockCount > 0) pins |= P_USER_LOCK;
+    if (this.lockCount > 0 || this.userLocks.size > 0) pins |= P_USER_LOCK;
     for (const s of this.stmts.values()) if (s.cursorOpen) pins |= P_CURSOR;
     this.pins = pins;
   }
 
   private async afterStatementAsync(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null): Promise<void> {
+    if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
+      // Ask the server which of the named locks this connection now holds (GET_LOCK may have timed out).
+      const names = [...new Set([...this.userLocks, ...info.lockNames])];
+      const r = await conn.query(`SELECT ${names.map((n) => `IS_USED_LOCK(${quote(n)})`).join(', ')}`);
+      const row = r.rows[0] ?? [];
+      this.userLocks.clear();
+      names.forEach((n, i) => {
+        const v = row[i];
+        if (v && Number(v.toString()) === conn.threadId) this.userLocks.add(n);
+      });
+      if (this.userLocks.size > 0 || this.lockCount > 0) this.pins |= P_USER_LOCK;
+      else this.pins &= ~P_USER_LOCK;
+    }
     if (captureErr !== null) {
       const warnings = this.lastWarnings;
       const r = await conn.command(new PacketWriter(16).u8(Com.QUERY).string('SHOW WARNINGS'), 'query');
@@ -891,7 +921,7 @@ export class ClientSession implements RelayHost, BackendSink {
     }
     const out = Buffer.from(f.payload);
     out.writeUInt32LE(bs.id, 1);
-    this.cur = { kind: Resp.FETCH, frame: f, info: null, stmt: st, out: [framePayload(out, 0)], clearDiag: false };
+    this.cur = { kind: Resp.FETCH, frame: f, info: null, stmt: st, out: [framePayload(out, 0)], clearDiag: false, foreign: false };
     this.state = S.BUSY;
     this.send(conn, this.cur);
   }
@@ -968,6 +998,7 @@ export class ClientSession implements RelayHost, BackendSink {
     this.lastInsertId = 0;
     this.foundRows = 0;
     this.lockCount = 0;
+    this.userLocks.clear();
     this.diag = null;
     this.pins = 0;
     this.lastStatus = Status.AUTOCOMMIT;

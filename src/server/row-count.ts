@@ -1,0 +1,43 @@
+/**
+ * ROW_COUNT() answers for the connection's previous statement. When a session's statement runs on a
+ * backend connection whose previous statement was someone else's, the proxy substitutes the value
+ * the session's own previous statement produced. A bare select item keeps its column name through
+ * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`.
+ */
+export function substituteRowCount(payload: Buffer, positions: number[], value: number): Buffer {
+  const parts: Buffer[] = [];
+  let last = 0;
+  const n = payload.length;
+  for (const pos of positions) {
+    let j = pos + 9; // 'ROW_COUNT'.length
+    while (j < n && isSpace(payload[j])) j++;
+    if (payload[j] !== 0x28) continue;
+    j++;
+    while (j < n && isSpace(payload[j])) j++;
+    if (payload[j] !== 0x29) continue;
+    const end = j + 1;
+    const original = payload.toString('latin1', pos, end);
+    const text = isSelectItem(payload, pos, end) ? `${value} AS \`${original.replace(/`/g, '``')}\`` : `(${value})`;
+    parts.push(payload.subarray(last, pos), Buffer.from(text, 'latin1'));
+    last = end;
+  }
+  if (parts.length === 0) return payload;
+  parts.push(payload.subarray(last));
+  return Buffer.concat(parts);
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+function isSelectItem(p: Buffer, start: number, end: number): boolean {
+  let i = start - 1;
+  while (i >= 0 && isSpace(p[i])) i--;
+  const before = i >= 0 ? p[i] : -1;
+  const prevIsSelect = i >= 5 && p.toString('latin1', i - 5, i + 1).toUpperCase() === 'SELECT' && (i < 6 || !/[A-Za-z0-9_]/.test(String.fromCharCode(p[i - 6])));
+  if (before !== 0x2c && !prevIsSelect) return false;
+  let j = end;
+  while (j < p.length && isSpace(p[j])) j++;
+  if (j >= p.length || p[j] === 0x2c || p[j] === 0x3b) return true;
+  return /^FROM\b/i.test(p.toString('latin1', j, j + 5));
+}
