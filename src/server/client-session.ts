@@ -78,6 +78,8 @@ export class ClientSession implements RelayHost, BackendSink {
   private hs: HandshakeResponse | null = null;
   private auth: Authenticator | null = null;
   private changeUser = false;
+  /** Whether the client's last auth data carried a password ("using password: YES/NO"). */
+  private usedPassword = false;
   clientCaps = 0;
   user: UserConfig | null = null;
   readonly remoteHost: string;
@@ -403,6 +405,7 @@ export class ClientSession implements RelayHost, BackendSink {
     if (user.requireTls && !this.tls) return this.denyLogin(hs.user, hs.authResponse.length > 0, 'user requires TLS');
     this.auth = new Authenticator(user, this.nonce, this.tls, this.ctx.rsa, hs.authPlugin);
     this.state = S.AUTH;
+    this.usedPassword = hs.authResponse.length > 0;
     this.onAuthStep(this.auth.begin(hs.authPlugin, hs.authResponse));
   }
 
@@ -432,6 +435,8 @@ export class ClientSession implements RelayHost, BackendSink {
 
   private onAuthData(f: Frame): void {
     this.seq = f.seq;
+    const p = f.payload;
+    if (!(p.length === 1 && p[0] === 0x02)) this.usedPassword = p.length > 0 && !(p.length === 1 && p[0] === 0);
     this.onAuthStep((this.auth as Authenticator).next(f.payload));
   }
 
@@ -440,7 +445,7 @@ export class ClientSession implements RelayHost, BackendSink {
     switch (step.t) {
       case 'fail':
         this.log.info({ user: hs.user, reason: step.reason }, 'login refused');
-        return this.denyLogin(hs.user, true, step.reason);
+        return this.denyLogin(hs.user, this.usedPassword, step.reason);
       case 'switch':
         this.seq = (this.seq + 1) & 0xff;
         this.socket.write(buildAuthSwitch(step.plugin, step.nonce).finish(this.seq));
@@ -1078,6 +1083,7 @@ export class ClientSession implements RelayHost, BackendSink {
     if (u.requireTls && !this.tls) return this.denyLogin(user, token.length > 0, 'user requires TLS');
     this.auth = new Authenticator(u, this.nonce, this.tls, this.ctx.rsa, plugin);
     this.state = S.AUTH;
+    this.usedPassword = token.length > 0;
     this.onAuthStep(this.auth.begin(plugin, token));
   }
 
