@@ -117,7 +117,7 @@ export class ClientSession implements RelayHost, BackendSink {
   private stmts = new Map<number, ClientStmt>();
   private nextStmtId = 1;
   private pausedBackend: net.Socket | null = null;
-  private readonly log: Logger;
+  private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly ctx: ProxyContext, socket: net.Socket, id: number) {
@@ -129,7 +129,6 @@ export class ClientSession implements RelayHost, BackendSink {
     this.loginTimer = setTimeout(() => this.loginTimeout(), LOGIN_TIMEOUT_MS);
     this.loginTimer.unref();
     this.relay = new ResultRelay(this);
-    this.log = ctx.log.child({ session: id, client: this.remoteHost });
     socket.setNoDelay(true);
     this.attachSocket(socket);
     const w = buildServerHandshake({
@@ -143,6 +142,11 @@ export class ClientSession implements RelayHost, BackendSink {
       authPlugin: ctx.config.server.defaultAuthPlugin,
     });
     socket.write(w.finish(0));
+  }
+
+  /** Child logger, made on first use: 10,000 idle sessions should not each carry one. */
+  private get log(): Logger {
+    return (this.logger ??= this.ctx.log.child({ session: this.id, client: this.remoteHost }));
   }
 
   private attachSocket(s: net.Socket): void {
