@@ -162,7 +162,7 @@ export class ClientSession implements RelayHost, BackendSink {
   };
 
   private onSocketError = (e: Error): void => {
-    this.log.debug({ err: e.message, state: this.state }, 'client socket error');
+    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ err: e.message, state: this.state }, 'client socket error');
   };
 
   private onSocketClose = (): void => {
@@ -491,7 +491,7 @@ export class ClientSession implements RelayHost, BackendSink {
       if (this.loginTimer) clearTimeout(this.loginTimer);
       this.loginTimer = null;
       this.sendPacket(this.okPacket(), okSeq);
-      this.log.debug({ user: user.name, schema, changeUser: wasChange, caps: this.clientCaps.toString(16), collation: this.collation }, 'login ok');
+      if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ user: user.name, schema, changeUser: wasChange, caps: this.clientCaps.toString(16), collation: this.collation }, 'login ok');
       this.toIdle();
     };
     if (schema === null) return done();
@@ -1146,7 +1146,7 @@ export class ClientSession implements RelayHost, BackendSink {
     if (this.loginTimer) clearTimeout(this.loginTimer);
     const busy = this.state === S.BUSY || this.state === S.INFILE;
     this.state = S.CLOSED;
-    this.log.debug({ reason }, 'session closed');
+    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'session closed');
     this.ctx.sessions.delete(this.id);
     const conn = this.conn;
     this.conn = null;
