@@ -68,7 +68,7 @@ export class Framer {
         seq = h[3];
       }
       if (this.partsLen + len > this.maxPayload) {
-        throw new PacketTooLargeError(this.partsLen + len, this.maxPayload);
+        throw new PacketTooLargeError(this.partsLen + len, this.maxPayload, seq);
       }
       if (this.total < 4 + len) return null;
       const raw = this.take(4 + len);
@@ -142,7 +142,7 @@ export class Framer {
 
 /** A message larger than the configured max_allowed_packet. */
 export class PacketTooLargeError extends ProtocolError {
-  constructor(readonly size: number, readonly limit: number) {
+  constructor(readonly size: number, readonly limit: number, readonly seq = 0) {
     super(`Got a packet bigger than 'max_allowed_packet' bytes (${size} > ${limit})`);
   }
 }

@@ -385,7 +385,7 @@ export class ClientSession implements RelayHost, BackendSink {
     if (this.state === S.HANDSHAKE || this.state === S.AUTH) {
       this.sendPacket(buildErr(1043, '08S01', `Bad handshake: ${e.message}`), (this.seq + 1) & 0xff);
     } else if (e instanceof PacketTooLargeError) {
-      this.sendPacket(buildErr(1153, '08S01', e.message), 1);
+      this.sendPacket(buildErr(1153, '08S01', e.message), (e.seq + 1) & 0xff);
     } else {
       this.sendPacket(buildErr(1156, '08S01', `Got packets out of order or malformed: ${e.message}`), (this.seq + 1) & 0xff);
     }
