@@ -127,17 +127,32 @@ export class ResultRelay implements BackendSink {
     }
   }
 
+  /** Current chunk and the start of the run of its bytes to pass through unchanged (-1: none). */
+  private ck: Buffer = EMPTY;
+  private ps = -1;
+  /** Header offset of a control packet being decided in place inside `ck` (-1: not in place). */
+  private inlineAt = -1;
+
+  /** Writes the pending pass-through run up to `end`. */
+  private flushTo(end: number): void {
+    if (this.ps >= 0) {
+      if (end > this.ps) this.write(this.ck.subarray(this.ps, end));
+      this.ps = -1;
+    }
+  }
+
   private consume(chunk: Buffer): void {
     const n = chunk.length;
     let i = 0;
-    let passStart = -1;
+    this.ck = chunk;
+    this.ps = -1;
     const host = this.host;
     this.doneSignal = false;
     while (i < n) {
       if (this.ph === Ph.DONE) throw new ProtocolError('backend sent bytes after the end of the response');
       if (this.passLeft > 0) {
         const k = Math.min(this.passLeft, n - i);
-        if (passStart < 0) passStart = i;
+        if (this.ps < 0) this.ps = i;
         i += k;
         this.passLeft -= k;
         if (this.passLeft === 0) this.afterPass();
@@ -170,10 +185,7 @@ export class ResultRelay implements BackendSink {
         i += 4;
       } else {
         // The header straddles chunks: what was passed through so far ends here.
-        if (passStart >= 0) {
-          this.write(chunk.subarray(passStart, i));
-          passStart = -1;
-        }
+        this.flushTo(i);
         const k = Math.min(4 - this.hdrHave, n - i);
         chunk.copy(this.hdr, this.hdrHave, i, i + k);
         this.hdrHave += k;
@@ -192,10 +204,7 @@ export class ResultRelay implements BackendSink {
           if (len === 0) pass = true;
           else if (i >= n) {
             // need the first payload byte to tell a row from a terminator
-            if (hdrAt >= 0 && passStart >= 0) {
-              this.write(chunk.subarray(passStart, hdrAt));
-              passStart = -1;
-            }
+            if (hdrAt >= 0) this.flushTo(hdrAt);
             this.pendLen = len;
             this.pendSeq = seq;
             break;
@@ -210,26 +219,35 @@ export class ResultRelay implements BackendSink {
         this.lastSeq = s;
         if (hdrAt >= 0) {
           chunk[hdrAt + 3] = s;
-          if (passStart < 0) passStart = hdrAt;
+          if (this.ps < 0) this.ps = hdrAt;
         } else {
-          if (passStart >= 0) this.write(chunk.subarray(passStart, i));
+          this.flushTo(i);
           const h = Buffer.allocUnsafe(4);
           h[0] = len & 0xff;
           h[1] = (len >> 8) & 0xff;
           h[2] = (len >> 16) & 0xff;
           h[3] = s;
           this.write(h);
-          passStart = i;
+          this.ps = i;
         }
         this.passLen = len;
         this.passLeft = len;
         if (len === 0) this.afterPass();
       } else {
-        if (passStart >= 0) {
-          this.write(chunk.subarray(passStart, hdrAt >= 0 ? hdrAt : i));
-          passStart = -1;
-        }
         if (len >= 0xffffff) throw new ProtocolError('oversized control packet from backend');
+        if (hdrAt >= 0 && i + len <= n) {
+          // The whole control packet is in this chunk: decide in place, so that an unchanged
+          // packet stays part of the pass-through run (one write for a whole small result).
+          this.inlineAt = hdrAt;
+          i += len;
+          try {
+            this.onPacket(chunk.subarray(hdrAt, i), seq);
+          } finally {
+            this.inlineAt = -1;
+          }
+          continue;
+        }
+        this.flushTo(hdrAt >= 0 ? hdrAt : i);
         const b = Buffer.allocUnsafe(4 + len);
         this.collSeq = seq;
         this.collHave = 0;
@@ -237,7 +255,8 @@ export class ResultRelay implements BackendSink {
         else this.coll = b;
       }
     }
-    if (passStart >= 0) this.write(chunk.subarray(passStart, i));
+    this.flushTo(i);
+    this.ck = EMPTY;
     if (this.doneSignal) {
       this.doneSignal = false;
       this.flowing = true;
@@ -256,23 +275,31 @@ export class ResultRelay implements BackendSink {
 
   /** Writes a complete packet held in `b` (4 header bytes reserved) with backend sequence `seq`. */
   private emit(b: Buffer, seq: number): void {
-    const len = b.length - 4;
     const s = (seq + this.seqDelta) & 0xff;
+    this.lastSeq = s;
+    if (this.inlineAt >= 0) {
+      // b is a view of the packet in the current chunk: patch the sequence id and keep it in the run
+      b[3] = s;
+      if (this.ps < 0) this.ps = this.inlineAt;
+      return;
+    }
+    const len = b.length - 4;
     b[0] = len & 0xff;
     b[1] = (len >> 8) & 0xff;
     b[2] = (len >> 16) & 0xff;
     b[3] = s;
-    this.lastSeq = s;
     this.write(b);
   }
 
   private emitBuilt(w: { finish(seq: number): Buffer }, seq: number): void {
+    if (this.inlineAt >= 0) this.flushTo(this.inlineAt);
     const s = (seq + this.seqDelta) & 0xff;
     this.lastSeq = s;
     this.write(w.finish(s));
   }
 
   private drop(): void {
+    if (this.inlineAt >= 0) this.flushTo(this.inlineAt);
     this.seqDelta--;
   }
 
