@@ -1,3 +1,5 @@
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import * as assert from 'uvu/assert';
 import { Cap, Com } from '../../src/protocol/constants';
 import { parseErrPayload } from '../../src/protocol/ok-err';
@@ -191,6 +193,44 @@ t('malformed input closes only that session with an ERR', async ({ proxy }) => {
   assert.equal(r.rows, [['7']], 'other sessions are unaffected');
   good.close();
   for (const c of [ws, bad, big]) c.close();
+});
+
+t('a 1,000,000-row result read slowly keeps the proxy\'s memory bounded (backpressure both ways)', async ({ proxy }) => {
+  const c = await RawClient.connect(proxy.port, 'app', 'app', 'test');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  const live = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const base = live();
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, live())), 20);
+  const sock = c.socket;
+  sock.removeAllListeners('data');
+  let bytes = 0;
+  let sincePause = 0;
+  const done = new Promise<void>((resolve) => {
+    sock.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      sincePause += chunk.length;
+      const n = chunk.length;
+      // the result ends with an EOF packet: 05 00 00 <seq> fe <warnings> <status>
+      if (n >= 9 && chunk[n - 9] === 5 && chunk[n - 8] === 0 && chunk[n - 7] === 0 && chunk[n - 5] === 0xfe) resolve();
+      if (sincePause >= 1 << 20) {
+        // a slow reader: stop reading for a while after every MiB
+        sincePause = 0;
+        sock.pause();
+        setTimeout(() => sock.resume(), 15);
+      }
+    });
+  });
+  const sql = "SELECT seq, REPEAT('r', 180) AS pad FROM seq_1_to_1000000";
+  c.send(new PacketWriter(sql.length + 1).u8(Com.QUERY).string(sql));
+  await done;
+  clearInterval(sampler);
+  const growth = (peak - base) / (1 << 20);
+  assert.ok(bytes > 180 * (1 << 20), `whole result relayed (${bytes} bytes)`);
+  assert.ok(growth < 64, `proxy memory grew ${growth.toFixed(1)} MiB while relaying ${(bytes / (1 << 20)).toFixed(0)} MiB to a slow reader`);
+  c.close();
 });
 
 t.run();
