@@ -89,7 +89,7 @@ export class ClientSession implements RelayHost, BackendSink {
   /** Backend connection attached right now (during a statement, or pinned). */
   conn: BackendConnection | null = null;
   private lastConn: BackendConnection | null = null;
-  private relay: ResultRelay;
+  private relayObj: ResultRelay | null = null;
   private cur: Current | null = null;
   private pins = 0;
   /** User locks (GET_LOCK) this session holds, by name, as the backend confirmed. */
@@ -113,7 +113,8 @@ export class ClientSession implements RelayHost, BackendSink {
   private rowCount = -1;
   private lastStatus: number = Status.AUTOCOMMIT;
   private lastWarnings = 0;
-  private trackPrefs = new Map<string, string>();
+  /** The client's own session_track_* settings (null until it sets one). */
+  private trackPrefs: Map<string, string> | null = null;
   private stmts = new Map<number, ClientStmt>();
   private nextStmtId = 1;
   private pausedBackend: net.Socket | null = null;
@@ -128,7 +129,6 @@ export class ClientSession implements RelayHost, BackendSink {
     this.framer = new Framer(LOGIN_MAX_PACKET);
     this.loginTimer = setTimeout(() => this.loginTimeout(), LOGIN_TIMEOUT_MS);
     this.loginTimer.unref();
-    this.relay = new ResultRelay(this);
     socket.setNoDelay(true);
     this.attachSocket(socket);
     const w = buildServerHandshake({
@@ -142,6 +142,11 @@ export class ClientSession implements RelayHost, BackendSink {
       authPlugin: ctx.config.server.defaultAuthPlugin,
     });
     socket.write(w.finish(0));
+  }
+
+  /** The result relay, made on first use (idle sessions that never run a statement need none). */
+  private get relay(): ResultRelay {
+    return (this.relayObj ??= new ResultRelay(this));
   }
 
   /** Child logger, made on first use: 10,000 idle sessions should not each carry one. */
@@ -221,7 +226,7 @@ export class ClientSession implements RelayHost, BackendSink {
       if (e.type === SessionTrack.SYSTEM_VARIABLES) {
         if (UNMANAGED_VARS.has(e.name)) {
           if (e.name.startsWith('session_track_')) {
-            this.trackPrefs.set(e.name, e.value);
+            (this.trackPrefs ??= new Map()).set(e.name, e.value);
             conn.needsReinit = true;
           }
           continue;
@@ -241,7 +246,7 @@ export class ClientSession implements RelayHost, BackendSink {
 
   filterSessionState(block: Buffer): Buffer | null {
     const defaults = this.pool ? this.pool.defaults : null;
-    const pref = (k: string, d: string) => this.trackPrefs.get(k) ?? defaults?.get(k) ?? d;
+    const pref = (k: string, d: string) => this.trackPrefs?.get(k) ?? defaults?.get(k) ?? d;
     const list = pref('session_track_system_variables', 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone');
     const all = list.trim() === '*';
     const names = new Set(list.toLowerCase().split(',').map((x) => x.trim()));
@@ -324,6 +329,7 @@ export class ClientSession implements RelayHost, BackendSink {
 
   onRelayFailed(e: Error): void {
     const conn = this.conn;
+    this.ctx.metrics.errors.inc({ kind: 'backend_lost' });
     this.log.warn({ err: e.message, backend: conn?.cfg.name }, 'backend connection lost during a statement');
     const seq = (this.relay.lastSeq + 1) & 0xff;
     if (this.state !== S.CLOSED) {
@@ -465,6 +471,7 @@ export class ClientSession implements RelayHost, BackendSink {
   }
 
   private denyLogin(user: string, usingPassword: boolean, reason: string): void {
+    this.ctx.metrics.logins.inc({ result: 'denied' });
     const extra = /TLS|cleartext|RSA/.test(reason) ? ` (${reason})` : '';
     this.sendPacket(buildErr(1045, '28000', `Access denied for user '${user}'@'${this.remoteHost}' (using password: ${usingPassword ? 'YES' : 'NO'})${extra}`), (this.seq + 1) & 0xff);
     this.close('access denied');
@@ -486,7 +493,11 @@ export class ClientSession implements RelayHost, BackendSink {
     this.loginSchema = schema;
     this.state = S.BUSY;
     const okSeq = (this.seq + 1) & 0xff;
+    // Keep only what COM_CHANGE_USER needs from the handshake response.
+    hs.attrs = NO_ATTRS;
+    hs.authResponse = EMPTY;
     const done = () => {
+      this.ctx.metrics.logins.inc({ result: 'ok' });
       this.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
       if (this.loginTimer) clearTimeout(this.loginTimer);
       this.loginTimer = null;
@@ -535,6 +546,10 @@ export class ClientSession implements RelayHost, BackendSink {
     this.seq = 0;
     if (p.length === 0) throw new ProtocolError('empty command packet');
     const cmd = p[0];
+    const m = this.ctx.metrics;
+    if (cmd === Com.QUERY) m.cmdQuery.inc();
+    else if (cmd === Com.STMT_EXECUTE) m.cmdExecute.inc();
+    else m.cmdOther.inc();
     switch (cmd) {
       case Com.QUERY: {
         const info = scanQuery(p, 1, p.length);
@@ -1003,7 +1018,7 @@ export class ClientSession implements RelayHost, BackendSink {
     this.userVars.clear();
     this.userVarToken = {};
     this.stmts.clear();
-    this.trackPrefs.clear();
+    this.trackPrefs = null;
     this.lastInsertId = 0;
     this.foundRows = 0;
     this.lockCount = 0;
@@ -1137,6 +1152,7 @@ export class ClientSession implements RelayHost, BackendSink {
   }
 
   private sendErr(e: Error, seq: number): void {
+    this.ctx.metrics.errors.inc({ kind: (e as { code?: string }).code ?? 'other' });
     this.sendPacket(errPacket(e), seq);
   }
 
@@ -1164,6 +1180,7 @@ export class ClientSession implements RelayHost, BackendSink {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_ATTRS = new Map<string, string>();
 
 function normalizeHost(addr: string | undefined): string {
   if (!addr) return 'unknown';

@@ -5,6 +5,7 @@ import type { Config, UserConfig } from '../config/types';
 import type { BackendConnection } from '../backend/backend-connection';
 import type { Backend } from '../backend/pool';
 import type { ClientSession } from './client-session';
+import type { Metrics } from '../metrics/metrics';
 
 /** What a client session needs from the proxy that owns it. */
 export interface ProxyContext {
@@ -13,6 +14,7 @@ export interface ProxyContext {
   readonly users: Map<string, UserConfig>;
   readonly backends: Map<string, Backend>;
   readonly sessions: Map<number, ClientSession>;
+  readonly metrics: Metrics;
   readonly serverVersion: string;
   readonly serverCaps: number;
   readonly serverMariaCaps: number;

@@ -12,6 +12,9 @@ import { ClientSession } from './client-session';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
+import * as http from 'node:http';
+import { Metrics } from '../metrics/metrics';
+import { startAdminServer } from '../admin/admin-server';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
@@ -42,6 +45,8 @@ export class Proxy implements ProxyContext {
   serverCollation = DEFAULT_COLLATION_ID;
   tlsContext: tls.SecureContext | null = null;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
+  readonly metrics: Metrics;
+  private admin: http.Server | null = null;
   private server: net.Server | null = null;
   private nextId = 1;
   private boundPort = 0;
@@ -51,6 +56,13 @@ export class Proxy implements ProxyContext {
     for (const u of config.users) this.users.set(u.name, u);
     for (const b of config.backends) this.backends.set(b.name, new Backend(b));
     setConnectionInit(initConnection);
+    this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
+  }
+
+  /** Port of the admin (metrics/health) listener, 0 when none is configured. */
+  get adminPort(): number {
+    const a = this.admin?.address();
+    return a && typeof a === 'object' ? a.port : 0;
   }
 
   get port(): number {
@@ -92,6 +104,10 @@ export class Proxy implements ProxyContext {
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
     this.boundPort = (server.address() as net.AddressInfo).port;
+    const adm = this.config.admin;
+    if (adm) {
+      this.admin = await startAdminServer(adm.host, adm.port, this.metrics, () => ({ status: 'ok', ...this.stats() }), this.log);
+    }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
   }
 
@@ -163,6 +179,12 @@ export class Proxy implements ProxyContext {
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    const admin = this.admin;
+    this.admin = null;
+    if (admin) {
+      admin.closeAllConnections();
+      admin.close();
+    }
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
     await closed;
     await Promise.all([...this.backends.values()].map((b) => b.close()));

@@ -1,0 +1,49 @@
+import * as client from 'prom-client';
+
+/**
+ * Every metric tenantgate exports, defined in one place. Labels are bounded: command names and
+ * backend names from the config, never SQL text or client-supplied values. Gauges that describe
+ * pools and sessions are computed at scrape time, so the statement path only bumps counters.
+ */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly logins: client.Counter<'result'>;
+  readonly commands: client.Counter<'command'>;
+  readonly errors: client.Counter<'kind'>;
+  /** Bound children for the hot path (no label lookup per statement). */
+  readonly cmdQuery: client.Counter.Internal;
+  readonly cmdExecute: client.Counter.Internal;
+  readonly cmdOther: client.Counter.Internal;
+
+  constructor(collectors: {
+    sessions: () => number;
+    backends: () => { name: string; open: number; idle: number; inUse: number; pending: number }[];
+  }) {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'tenantgate_' });
+    this.logins = new client.Counter({ name: 'tenantgate_logins_total', help: 'Client logins by result', labelNames: ['result'], registers });
+    this.commands = new client.Counter({ name: 'tenantgate_commands_total', help: 'Client commands by protocol command', labelNames: ['command'], registers });
+    this.errors = new client.Counter({ name: 'tenantgate_proxy_errors_total', help: 'Errors raised by the proxy itself (not relayed server errors)', labelNames: ['kind'], registers });
+    this.cmdQuery = this.commands.labels('query');
+    this.cmdExecute = this.commands.labels('stmt_execute');
+    this.cmdOther = this.commands.labels('other');
+    new client.Gauge({
+      name: 'tenantgate_client_sessions', help: 'Open client sessions', registers,
+      collect() {
+        this.set(collectors.sessions());
+      },
+    });
+    const pool = (name: string, help: string, pick: (b: { open: number; idle: number; inUse: number; pending: number }) => number) =>
+      new client.Gauge({
+        name, help, labelNames: ['backend'], registers,
+        collect() {
+          this.reset();
+          for (const b of collectors.backends()) this.set({ backend: b.name }, pick(b));
+        },
+      });
+    pool('tenantgate_backend_connections_open', 'Open backend connections', (b) => b.open);
+    pool('tenantgate_backend_connections_idle', 'Idle pooled backend connections', (b) => b.idle);
+    pool('tenantgate_backend_connections_in_use', 'Backend connections serving or pinned to a session', (b) => b.inUse);
+    pool('tenantgate_backend_acquire_waiting', 'Statements waiting for a backend connection', (b) => b.pending);
+  }
+}
