@@ -233,4 +233,41 @@ t('a 1,000,000-row result read slowly keeps the proxy\'s memory bounded (backpre
   c.close();
 });
 
+t('COM_STMT_SEND_LONG_DATA chunks reach the execute; COM_STMT_RESET discards them', async ({ proxy }) => {
+  const c = await RawClient.connect(proxy.port, 'app', 'app', 'test');
+  const st = await c.prepare('SELECT ? AS v');
+  const longData = (chunk: string) => c.send(new PacketWriter(64).u8(Com.STMT_SEND_LONG_DATA).u32(st.id).u16(0).string(chunk));
+  // execute with parameter 0 typed as a BLOB whose value came as long data (no value in the execute)
+  const exec = async () => {
+    c.send(new PacketWriter(32).u8(Com.STMT_EXECUTE).u32(st.id).u8(0).u32(1).u8(0).u8(1).u16(0xfc));
+    return c.readResult(true);
+  };
+  longData('hello, ');
+  longData('long data');
+  const r = await exec();
+  assert.is(r.err, null, r.err?.message);
+  assert.equal(r.rows, [['hello, long data']]);
+  longData('discarded');
+  c.send(new PacketWriter(8).u8(Com.STMT_RESET).u32(st.id));
+  const ok = await c.read();
+  assert.is(ok.payload[0], 0x00, 'OK for COM_STMT_RESET');
+  longData('fresh');
+  const r2 = await exec();
+  assert.equal(r2.rows, [['fresh']]);
+  c.close();
+});
+
+t('COM_RESET_CONNECTION resets variables, user variables and prepared statements', async ({ proxy }) => {
+  const c = await RawClient.connect(proxy.port, 'app', 'app', 'test');
+  await c.query("SET SESSION sql_mode='ANSI_QUOTES', @u = 'x'");
+  const st = await c.prepare('SELECT 1');
+  c.send(Buffer.from([Com.RESET_CONNECTION]));
+  assert.is((await c.read()).payload[0], 0x00);
+  const r = await c.query('SELECT @u, @@sql_mode = @@global.sql_mode');
+  assert.equal(r.rows, [[null, '1']]);
+  const e = await c.execute(st.id, []);
+  assert.is(e.err?.errno, 1243, 'old statement id is gone');
+  c.close();
+});
+
 t.run();
