@@ -4,51 +4,23 @@
  * and can send COM_PING. Far less memory per connection than a full driver, so 10,000 of them fit in
  * one bench process and the number measured is the proxy's memory, not the client's.
  */
-import { createHash } from 'node:crypto';
 import { connect, Socket } from 'node:net';
+import { Cap, Com } from '../../src/protocol/constants';
+import { nativeToken, sha2Token } from '../../src/protocol/auth';
 
-const CLIENT_LONG_PASSWORD = 0x1;
-const CLIENT_LONG_FLAG = 0x4;
-const CLIENT_CONNECT_WITH_DB = 0x8;
-const CLIENT_PROTOCOL_41 = 0x200;
-const CLIENT_TRANSACTIONS = 0x2000;
-const CLIENT_SECURE_CONNECTION = 0x8000;
-const CLIENT_MULTI_RESULTS = 0x20000;
-const CLIENT_PLUGIN_AUTH = 0x80000;
+const CLIENT_LONG_PASSWORD = Cap.LONG_PASSWORD;
+const CLIENT_LONG_FLAG = Cap.LONG_FLAG;
+const CLIENT_CONNECT_WITH_DB = Cap.CONNECT_WITH_DB;
+const CLIENT_PROTOCOL_41 = Cap.PROTOCOL_41;
+const CLIENT_TRANSACTIONS = Cap.TRANSACTIONS;
+const CLIENT_SECURE_CONNECTION = Cap.SECURE_CONNECTION;
+const CLIENT_MULTI_RESULTS = Cap.MULTI_RESULTS;
+const CLIENT_PLUGIN_AUTH = Cap.PLUGIN_AUTH;
+const COM_PING = Com.PING;
 
-const COM_PING = 0x0e;
-
-function sha1(...parts: Buffer[]): Buffer {
-  const h = createHash('sha1');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-function sha256(...parts: Buffer[]): Buffer {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-function xor(a: Buffer, b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i % b.length]!;
-  return out;
-}
-
-/** mysql_native_password scramble: SHA1(pw) XOR SHA1(nonce + SHA1(SHA1(pw))). */
-export function nativeScramble(password: string, nonce: Buffer): Buffer {
-  if (password === '') return Buffer.alloc(0);
-  const p1 = sha1(Buffer.from(password, 'utf8'));
-  return xor(p1, sha1(nonce, sha1(p1)));
-}
-
-/** caching_sha2_password scramble: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce). */
-export function sha2Scramble(password: string, nonce: Buffer): Buffer {
-  if (password === '') return Buffer.alloc(0);
-  const p1 = sha256(Buffer.from(password, 'utf8'));
-  return xor(p1, sha256(sha256(p1), nonce));
-}
+/** The proxy's own auth codec (src/protocol/auth.ts) computes the tokens. */
+const nativeScramble = nativeToken;
+const sha2Scramble = sha2Token;
 
 function cstring(buf: Buffer, start: number): [string, number] {
   const end = buf.indexOf(0, start);
