@@ -116,6 +116,8 @@ export class ClientSession implements RelayHost, BackendSink {
   /** The client's own session_track_* settings (null until it sets one). */
   private trackPrefs: Map<string, string> | null = null;
   private stmts = new Map<number, ClientStmt>();
+  /** Statements with an open cursor (kept as a count so no statement loop runs per statement). */
+  private openCursors = 0;
   private nextStmtId = 1;
   private pausedBackend: net.Socket | null = null;
   private logger: Logger | null = null;
@@ -303,8 +305,8 @@ export class ClientSession implements RelayHost, BackendSink {
     if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) this.foundRows = this.relay.rows;
     if (err) this.rowCount = -1;
     const flags = cur.info ? cur.info.flags : 0;
-    if (cur.kind === Resp.EXECUTE && cur.stmt && this.lastStatus & Status.CURSOR_EXISTS) cur.stmt.cursorOpen = true;
-    if (cur.kind === Resp.FETCH && cur.stmt && (this.lastStatus & Status.LAST_ROW_SENT || err)) cur.stmt.cursorOpen = false;
+    if (cur.kind === Resp.EXECUTE && cur.stmt && this.lastStatus & Status.CURSOR_EXISTS) this.setCursor(cur.stmt, true);
+    if (cur.kind === Resp.FETCH && cur.stmt && (this.lastStatus & Status.LAST_ROW_SENT || err)) this.setCursor(cur.stmt, false);
     this.updatePins(flags, cur.info);
     const leftDiag = err || this.lastWarnings > 0;
     if (leftDiag) conn.diagOwner = this;
@@ -340,6 +342,7 @@ export class ClientSession implements RelayHost, BackendSink {
     this.lockCount = 0;
     this.userLocks.clear();
     for (const s of this.stmts.values()) s.cursorOpen = false;
+    this.openCursors = 0;
     this.cur = null;
     this.toIdle();
   }
@@ -834,7 +837,7 @@ export class ClientSession implements RelayHost, BackendSink {
       if (flags & (Q.CALC_FOUND_ROWS | Q.SET_TRANSACTION)) pins |= P_ONE_SHOT;
     }
     if (this.lockCount > 0 || this.userLocks.size > 0) pins |= P_USER_LOCK;
-    for (const s of this.stmts.values()) if (s.cursorOpen) pins |= P_CURSOR;
+    if (this.openCursors > 0) pins |= P_CURSOR;
     this.pins = pins;
   }
 
@@ -965,13 +968,13 @@ export class ClientSession implements RelayHost, BackendSink {
     if (!st) return;
     this.stmts.delete(st.id);
     const conn = this.conn;
-    if (st.cursorOpen && conn) {
-      const bs = conn.stmts.get(st.key);
-      if (bs) {
+    if (st.cursorOpen) {
+      const bs = conn ? conn.stmts.get(st.key) : undefined;
+      if (conn && bs) {
         conn.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(bs.id).finish(0));
         conn.stmts.delete(st.key);
       }
-      st.cursorOpen = false;
+      this.setCursor(st, false);
       this.updatePinsAfterLocalChange();
     }
   }
@@ -987,7 +990,7 @@ export class ClientSession implements RelayHost, BackendSink {
       this.state = S.BUSY;
       conn.command(new PacketWriter(8).u8(Com.STMT_RESET).u32(bs.id), 'ok').then(
         (r) => {
-          st.cursorOpen = false;
+          this.setCursor(st, false);
           this.updatePinsAfterLocalChange();
           this.sendPacket(r.err ? buildErr(r.err.errno, r.err.sqlState, r.err.message) : this.okPacket(), 1);
           this.toIdleMaybeRelease();
@@ -1001,7 +1004,13 @@ export class ClientSession implements RelayHost, BackendSink {
 
   private updatePinsAfterLocalChange(): void {
     this.pins &= ~P_CURSOR;
-    for (const s of this.stmts.values()) if (s.cursorOpen) this.pins |= P_CURSOR;
+    if (this.openCursors > 0) this.pins |= P_CURSOR;
+  }
+
+  private setCursor(st: ClientStmt, open: boolean): void {
+    if (st.cursorOpen === open) return;
+    st.cursorOpen = open;
+    this.openCursors += open ? 1 : -1;
   }
 
   private toIdleMaybeRelease(): void {
@@ -1018,6 +1027,7 @@ export class ClientSession implements RelayHost, BackendSink {
     this.userVars.clear();
     this.userVarToken = {};
     this.stmts.clear();
+    this.openCursors = 0;
     this.trackPrefs = null;
     this.lastInsertId = 0;
     this.foundRows = 0;
