@@ -17,6 +17,7 @@ import {
 import { buildEof, buildErr, buildOk, parseEof, parseErrPayload, parseOk, parseSessionState, type OkPacket } from '../../../src/protocol/ok-err';
 import { ProtocolError } from '../../../src/protocol/packet-reader';
 import { Cap, MariaCap, SessionTrack, Status } from '../../../src/protocol/constants';
+import { protoErr } from '../../helpers/assert-protocol';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const str = (s: string) => Buffer.from(s, 'utf8');
@@ -33,16 +34,6 @@ const u32 = (v: number) => {
 };
 const payloadOf = (w: { finish(seq: number): Buffer }) => w.finish(0).subarray(4);
 
-function protoErr(fn: () => unknown, re?: RegExp): void {
-  let err: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof ProtocolError, `expected ProtocolError, got ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
-  if (re) assert.match((err as Error).message, re);
-}
 
 /** Calls fn; it may return or throw a ProtocolError, never anything else. */
 function onlyProtocolErrors(fn: () => unknown, what: string): void {

@@ -4,21 +4,11 @@ import * as assert from 'uvu/assert';
 import { PacketReader, ProtocolError } from '../../../src/protocol/packet-reader';
 import { PacketWriter, framePayload, packetCount } from '../../../src/protocol/packet-writer';
 import { MAX_PACKET_PAYLOAD } from '../../../src/protocol/constants';
+import { protoErr } from '../../helpers/assert-protocol';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const rd = (b: Buffer) => new PacketReader(b, 0, b.length);
 
-function protoErr(fn: () => unknown, re?: RegExp): void {
-  let err: unknown = null;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof ProtocolError, `expected ProtocolError, got ${String(err)}`);
-  assert.is((err as ProtocolError).code, 'PROTOCOL_ERROR');
-  if (re) assert.match((err as Error).message, re);
-}
 
 test('constructor bounds: start/end must lie within the buffer', () => {
   const b = Buffer.alloc(8);
