@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import { Cap, Com, MariaCap } from '../protocol/constants';
 import { Framer } from '../protocol/framer';
 import { buildHandshakeResponse, parseAuthSwitch, parseServerHandshake, ServerHandshake } from '../protocol/handshake';
-import { parseErrPayload } from '../protocol/ok-err';
+import { ErrPacket, parseErrPayload } from '../protocol/ok-err';
 import { ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
 import { nativeToken, sha2Token, xorPassword } from '../protocol/auth';
@@ -259,6 +259,92 @@ export class BackendConnection {
     });
   }
 
+  // ---- session state this connection carries. Only these methods change it. ----------------
+
+  /** The server reported (or the proxy selected) `schema` as this connection's current schema. */
+  noteSchema(schema: string | null): void {
+    this.schema = schema;
+  }
+
+  /** The server reported a session variable's new value; kept only while it differs from `defaults`. */
+  noteVar(name: string, value: string, defaults: Map<string, string> | null): void {
+    const def = defaults ? defaults.get(name) : undefined;
+    if (def !== undefined && def === value) this.vars.delete(name);
+    else this.vars.set(name, value);
+  }
+
+  noteLastInsertId(id: number): void {
+    this.lastInsertId = id;
+  }
+
+  /** A client statement may have changed session tracking: re-initialise before the next use. */
+  markNeedsReinit(): void {
+    this.needsReinit = true;
+  }
+
+  /** `owner` ran a statement here with its state at `version`. */
+  noteApplied(owner: unknown, version: number): void {
+    this.lastSession = owner;
+    this.appliedVersion = version;
+  }
+
+  /** Whose warnings/errors the diagnostics area holds (null: clean). */
+  noteDiagOwner(owner: unknown): void {
+    this.diagOwner = owner;
+  }
+
+  /** User variables `names` were set here by the session marked `owner`. */
+  noteUserVars(names: Iterable<string>, owner: unknown): void {
+    for (const n of names) this.userVars.add(n);
+    this.userVarOwner = owner;
+  }
+
+  /**
+   * A replay SET ran: the connection now has exactly `vars`; foreign user variables were cleared
+   * if asked; the owner's user variables `userVars` are here; pseudo_thread_id set if non-zero.
+   */
+  noteReplaySet(vars: Map<string, string>, clearForeignUserVars: boolean, userVars: Iterable<string> | null, owner: unknown, pseudoThreadId: number): void {
+    this.vars = new Map(vars);
+    if (clearForeignUserVars) this.userVars.clear();
+    if (userVars) this.noteUserVars(userVars, owner);
+    if (pseudoThreadId !== 0) this.pseudoThreadId = pseudoThreadId;
+  }
+
+  /** COM_INIT_DB; resolves with the server's ERR, if any. */
+  async initDb(schema: string): Promise<ErrPacket | null> {
+    const r = await this.command(new PacketWriter(schema.length + 8).u8(Com.INIT_DB).string(schema), 'ok');
+    if (!r.err) this.schema = schema;
+    return r.err;
+  }
+
+  /** COM_SET_OPTION for multi-statements on or off. */
+  async setMultiStatements(multi: boolean): Promise<void> {
+    await this.command(new PacketWriter(4).u8(Com.SET_OPTION).u16(multi ? 0 : 1), 'ok');
+    this.multiStatements = multi;
+  }
+
+  /** Runs the proxy's initialisation SQL again (after a client changed tracking settings). */
+  async reinit(initSql: string): Promise<void> {
+    await this.query(initSql);
+    this.needsReinit = false;
+  }
+
+  /** COM_RESET_CONNECTION, then the proxy's initialisation: no schema, variables, statements or owner remain. */
+  async resetSession(initSql: string): Promise<void> {
+    const r = await this.command(Buffer.from([Com.RESET_CONNECTION]), 'ok');
+    if (r.err) throw new BackendResetError(`COM_RESET_CONNECTION failed: ${r.err.errno} ${r.err.message}`);
+    this.vars.clear();
+    this.userVars.clear();
+    this.userVarOwner = null;
+    this.stmts.clear();
+    this.schema = null;
+    this.lastInsertId = 0;
+    this.pseudoThreadId = 0;
+    this.needsReinit = false;
+    this.lastSession = null;
+    await this.query(initSql);
+  }
+
   /** Runs an internal text query; rejects on ERR with the server's message. */
   async query(sql: string): Promise<InternalResult> {
     const w = new PacketWriter(sql.length + 8).u8(Com.QUERY).string(sql);
@@ -274,6 +360,11 @@ export class BackendQueryError extends Error {
   constructor(readonly errno: number, readonly sqlState: string, message: string) {
     super(message);
   }
+}
+
+/** COM_RESET_CONNECTION failed: the connection's state is unknown and it must be dropped. */
+export class BackendResetError extends Error {
+  readonly code = 'BACKEND_RESET';
 }
 
 export { ProtocolError };

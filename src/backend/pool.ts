@@ -225,7 +225,7 @@ export class BackendPool {
   private acquireError(e: Error): Error {
     const b = this.backend;
     const last = b.lastError ? ` (last error: ${b.lastError.message})` : '';
-    if (e.name === 'TimeoutError' || /timed out/i.test(e.message)) {
+    if (e.name === 'TimeoutError') {
       return new BackendUnavailableError(`backend '${b.cfg.name}' (${b.cfg.host}:${b.cfg.port}) unavailable: no connection within ${b.cfg.acquireTimeoutMs} ms${last}`);
     }
     return new BackendUnavailableError(`backend '${b.cfg.name}' (${b.cfg.host}:${b.cfg.port}) unavailable: ${e.message}${last}`);

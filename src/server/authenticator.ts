@@ -19,7 +19,7 @@ export function makeNonce(): Buffer {
 /** The next step of an authentication exchange. */
 export type AuthStep =
   | { t: 'ok' }
-  | { t: 'fail'; reason: string }
+  | { t: 'fail'; reason: string; /** The reason may be shown to the client (it says how to connect, not whether a user exists). */ tell?: boolean }
   | { t: 'switch'; plugin: string; nonce: Buffer }
   | { t: 'more'; data: Buffer; then: 'await' | 'ok' };
 
@@ -72,20 +72,20 @@ export class Authenticator {
       }
       if (data.length === 1 && data[0] === 0x02) {
         if (!this.rsa) {
-          return { t: 'fail', reason: 'caching_sha2_password full authentication needs a TLS connection here; connect with TLS (e.g. --ssl / ssl-mode=REQUIRED)' };
+          return { t: 'fail', tell: true, reason: 'caching_sha2_password full authentication needs a TLS connection here; connect with TLS (e.g. --ssl / ssl-mode=REQUIRED)' };
         }
         this.stage = 'sha2-rsa';
         return { t: 'more', data: Buffer.from(this.rsa.publicPem, 'latin1'), then: 'await' };
       }
-      return { t: 'fail', reason: 'cleartext password refused on an unencrypted connection; use TLS or the RSA key exchange' };
+      return { t: 'fail', tell: true, reason: 'cleartext password refused on an unencrypted connection; use TLS or the RSA key exchange' };
     }
     // sha2-rsa
-    if (!this.rsa) return { t: 'fail', reason: 'no RSA key' };
+    if (!this.rsa) return { t: 'fail', tell: true, reason: 'no RSA key' };
     let plain: Buffer;
     try {
       plain = crypto.privateDecrypt({ key: this.rsa.privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, data);
     } catch {
-      return { t: 'fail', reason: 'RSA decryption failed' };
+      return { t: 'fail', tell: true, reason: 'RSA decryption failed' };
     }
     return this.checkCleartext(unxorPassword(plain, this.nonce));
   }

@@ -1,0 +1,145 @@
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
+import { Frame, Framer } from '../protocol/framer';
+import type { PacketWriter } from '../protocol/packet-writer';
+
+/** What the owner of a client connection hears from it. */
+export interface ClientConnHost {
+  /** New bytes were framed: pull frames with next(). */
+  onInput(): void;
+  /** The client socket closed. */
+  onClosed(): void;
+  /** Socket error (the close follows). */
+  onSocketError(e: Error): void;
+}
+
+/** Bytes of pipelined client input buffered while a statement runs before the socket is paused. */
+const CLIENT_HIGH_WATER = 1 << 20;
+
+/**
+ * The client side of a session's I/O: socket, framer, TLS upgrade and backpressure in both
+ * directions. Every byte written to the client goes through {@link ClientConn.write}, so a
+ * transport layer (compression) can be slotted in there.
+ */
+export class ClientConn {
+  socket: net.Socket;
+  tls = false;
+  readonly framer: Framer;
+  /** A backend socket paused because the client could not keep up (resumed on drain). */
+  private pausedBackend: net.Socket | null = null;
+
+  constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost) {
+    this.socket = socket;
+    this.framer = new Framer(maxPacket);
+    socket.setNoDelay(true);
+    this.attach(socket);
+  }
+
+  /** The one way bytes reach the client. Returns false when the socket wants a drain. */
+  write(b: Buffer): boolean {
+    return this.socket.write(b);
+  }
+
+  /** Finishes a packet with sequence id `seq` and writes it (dropped once the socket is gone). */
+  sendPacket(w: PacketWriter, seq: number): void {
+    if (this.socket.destroyed) return;
+    this.write(w.finish(seq));
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  /** The next complete client packet, or null. Throws ProtocolError / PacketTooLargeError. */
+  next(): Frame | null {
+    return this.framer.next();
+  }
+
+  /** Stops reading client input while a statement runs and too much is already buffered. */
+  throttleWhileBusy(): void {
+    if (this.framer.buffered > CLIENT_HIGH_WATER && !this.socket.isPaused()) this.socket.pause();
+  }
+
+  pauseInput(): void {
+    if (!this.socket.isPaused()) this.socket.pause();
+  }
+
+  resumeInput(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Pauses a backend socket until the client socket drains. */
+  holdBackend(b: net.Socket): void {
+    if (this.pausedBackend) return;
+    b.pause();
+    this.pausedBackend = b;
+  }
+
+  /** Resumes `b` if it is the backend socket held for client backpressure. */
+  unholdBackend(b: net.Socket): void {
+    if (this.pausedBackend === b) {
+      this.pausedBackend = null;
+      b.resume();
+    }
+  }
+
+  /** Upgrades to TLS in place (after an SSLRequest); bytes already framed are handed to TLS. */
+  upgradeTls(ctx: tls.SecureContext): void {
+    const raw = this.socket;
+    raw.removeListener('data', this.onData);
+    raw.removeListener('error', this.onError);
+    raw.removeListener('close', this.onClose);
+    raw.removeListener('drain', this.onDrain);
+    const leftover = this.framer.drain();
+    const t = new tls.TLSSocket(raw, { isServer: true, secureContext: ctx });
+    this.socket = t;
+    this.tls = true;
+    this.attach(t);
+    t.on('secureConnect', () => {});
+    raw.on('close', this.onClose);
+    if (leftover.length > 0) raw.unshift(leftover);
+  }
+
+  /** Ends the connection (destroyed after a grace period if the peer does not close). */
+  end(): void {
+    const b = this.pausedBackend;
+    if (b) {
+      this.pausedBackend = null;
+      b.resume();
+    }
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private attach(s: net.Socket): void {
+    s.on('data', this.onData);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
+    s.on('drain', this.onDrain);
+  }
+
+  private onData = (chunk: Buffer): void => {
+    this.framer.push(chunk);
+    this.host.onInput();
+  };
+
+  private onError = (e: Error): void => {
+    this.host.onSocketError(e);
+  };
+
+  private onClose = (): void => {
+    this.host.onClosed();
+  };
+
+  private onDrain = (): void => {
+    const b = this.pausedBackend;
+    if (b) {
+      this.pausedBackend = null;
+      b.resume();
+    }
+  };
+}

@@ -1,0 +1,76 @@
+import { Com } from '../protocol/constants';
+import type { Frame } from '../protocol/framer';
+import { buildErr } from '../protocol/ok-err';
+import { PacketReader, ProtocolError } from '../protocol/packet-reader';
+import { Q, scanQuery } from '../classify/lexer';
+import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
+import { Resp } from './result-relay';
+import type { ClientSession } from './client-session';
+
+/** Handles one command packet of a logged-in session. */
+type Handler = (s: ClientSession, f: Frame) => void;
+
+const onQuery: Handler = (s, f) => {
+  const p = f.payload;
+  const info = scanQuery(p, 1, p.length);
+  if (info.flags & Q.KILL) {
+    if (info.killId >= 0 && !(info.flags & Q.MULTI)) return s.kill(info.killId, info.killQuery);
+    // Passing it through would let a client kill backend threads that serve other sessions.
+    return s.sendPacket(
+      buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID or KILL inside a multi-statement query'; use KILL [QUERY] <connection id>"),
+      1,
+    );
+  }
+  if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
+    const form = diagForm(p, 1);
+    const diag = s.st.diag;
+    if (form && diag) {
+      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1))) s.client.write(b);
+      return;
+    }
+    return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
+  }
+  s.runner.forward(Resp.QUERY, f, info, null);
+};
+
+const forwardAs =
+  (kind: Resp): Handler =>
+  (s, f) =>
+    s.runner.forward(kind, f, null, null);
+
+/** The COM_* table: index = command byte. */
+const TABLE: (Handler | undefined)[] = [];
+TABLE[Com.QUERY] = onQuery;
+TABLE[Com.STMT_EXECUTE] = (s, f) => s.onExecute(f);
+TABLE[Com.STMT_PREPARE] = forwardAs(Resp.PREPARE);
+TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => s.onLongData(f.payload);
+TABLE[Com.STMT_CLOSE] = (s, f) => s.onStmtClose(f.payload);
+TABLE[Com.STMT_RESET] = (s, f) => s.onStmtReset(f.payload);
+TABLE[Com.STMT_FETCH] = (s, f) => s.onFetch(f);
+TABLE[Com.PING] = (s) => s.sendPacket(s.okPacket(), 1);
+TABLE[Com.QUIT] = (s) => s.close('COM_QUIT');
+TABLE[Com.INIT_DB] = forwardAs(Resp.SIMPLE);
+TABLE[Com.FIELD_LIST] = forwardAs(Resp.FIELD_LIST);
+TABLE[Com.STATISTICS] = forwardAs(Resp.STATISTICS);
+TABLE[Com.SET_OPTION] = (s, f) => s.onSetOption(f.payload);
+TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
+TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);
+TABLE[Com.PROCESS_KILL] = (s, f) => {
+  const p = f.payload;
+  s.kill(new PacketReader(p, 1, p.length).u32(), false);
+};
+
+/** Runs one command packet of a logged-in, idle session. Throws ProtocolError for malformed packets. */
+export function dispatch(s: ClientSession, f: Frame): void {
+  const p = f.payload;
+  if (f.seq !== 0) throw new ProtocolError(`command packet with sequence id ${f.seq} (expected 0)`);
+  if (p.length === 0) throw new ProtocolError('empty command packet');
+  const cmd = p[0];
+  const m = s.ctx.metrics;
+  if (cmd === Com.QUERY) m.cmdQuery.inc();
+  else if (cmd === Com.STMT_EXECUTE) m.cmdExecute.inc();
+  else m.cmdOther.inc();
+  const h = TABLE[cmd];
+  if (h) return h(s, f);
+  s.sendPacket(buildErr(1047, '08S01', `Unknown command 0x${cmd.toString(16).padStart(2, '0')}`), 1);
+}

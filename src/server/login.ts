@@ -1,0 +1,194 @@
+import type { UserConfig } from '../config/types';
+import { Cap, Status } from '../protocol/constants';
+import { buildAuthMoreData, buildAuthSwitch, buildServerHandshake, HandshakeResponse, parseHandshakeResponse } from '../protocol/handshake';
+import { buildErr } from '../protocol/ok-err';
+import { PacketReader, ProtocolError } from '../protocol/packet-reader';
+import { Authenticator, AuthStep, makeNonce } from './authenticator';
+import type { ClientConn } from './client-conn';
+import type { ProxyContext } from './proxy-context';
+
+/** Who a client proved to be, and what it negotiated. */
+export interface Identity {
+  user: UserConfig;
+  clientCaps: number;
+  collation: number;
+  /** Schema the client named (null: none; the user's default_schema applies). */
+  database: string | null;
+  /** MariaDB extended capabilities the client asked for. */
+  mariaCaps: number;
+  /** Came from COM_CHANGE_USER rather than the initial handshake. */
+  changeUser: boolean;
+  /** Sequence id for the OK (or ERR) that ends the login. */
+  okSeq: number;
+}
+
+/** What the login needs from its session. */
+export interface LoginHost {
+  readonly ctx: ProxyContext;
+  readonly client: ClientConn;
+  readonly remoteHost: string;
+  /** Authentication succeeded; the session answers OK (or ERR) with `id.okSeq`. */
+  onLoginOk(id: Identity): void;
+  /** Authentication failed; ERR 1045 was sent. */
+  onLoginDenied(reason: string): void;
+}
+
+/** A parsed COM_CHANGE_USER. */
+export interface ChangeUserRequest {
+  user: string;
+  token: Buffer;
+  db: string;
+  collation: number;
+  plugin: string | null;
+}
+
+const EMPTY = Buffer.alloc(0);
+const NO_ATTRS = new Map<string, string>();
+
+/**
+ * The handshake, authentication and COM_CHANGE_USER exchanges of one client connection, ending in
+ * an {@link Identity}. Sends only login packets; what happens after login is the session's.
+ */
+export class Login {
+  /** Sequence id of the last login packet received from or sent to the client. */
+  seq = 0;
+  private readonly nonce = makeNonce();
+  private hs: HandshakeResponse | null = null;
+  private auth: Authenticator | null = null;
+  private changeUser = false;
+  /** Whether the client's last auth data carried a password ("using password: YES/NO"). */
+  private usedPassword = false;
+  clientCaps = 0;
+  collation = 0;
+
+  constructor(private readonly host: LoginHost) {}
+
+  /** The server's initial handshake packet (sequence id 0). */
+  greeting(connectionId: number): Buffer {
+    const ctx = this.host.ctx;
+    return buildServerHandshake({
+      serverVersion: ctx.serverVersion,
+      connectionId,
+      nonce: this.nonce,
+      capabilities: ctx.serverCaps,
+      mariaCaps: ctx.serverMariaCaps,
+      collation: ctx.serverCollation,
+      status: Status.AUTOCOMMIT,
+      authPlugin: ctx.config.server.defaultAuthPlugin,
+    }).finish(0);
+  }
+
+  /** The client's handshake response (or SSLRequest, which upgrades the connection to TLS). */
+  onHandshakeResponse(payload: Buffer, seq: number): void {
+    this.seq = seq;
+    const hs = parseHandshakeResponse(payload);
+    const ctx = this.host.ctx;
+    if (hs.sslRequest) {
+      if (!ctx.tlsContext) throw new ProtocolError('client requested TLS but no certificate is configured');
+      this.host.client.upgradeTls(ctx.tlsContext);
+      return;
+    }
+    this.hs = hs;
+    this.clientCaps = hs.capabilities & ctx.serverCaps;
+    this.collation = hs.collation;
+    this.begin(hs.user, hs.authResponse, hs.authPlugin);
+  }
+
+  /** A packet of the auth exchange (after a switch or more-data). */
+  onAuthData(payload: Buffer, seq: number): void {
+    this.seq = seq;
+    const p = payload;
+    if (!(p.length === 1 && p[0] === 0x02)) this.usedPassword = p.length > 0 && !(p.length === 1 && p[0] === 0);
+    this.onAuthStep((this.auth as Authenticator).next(p));
+  }
+
+  /** Parses a COM_CHANGE_USER payload (throws ProtocolError when malformed). */
+  parseChangeUser(p: Buffer): ChangeUserRequest {
+    const r = new PacketReader(p, 1, p.length);
+    const user = r.nulString();
+    const token = this.clientCaps & Cap.SECURE_CONNECTION ? r.bytes(r.u8()) : r.nulBytes();
+    const db = r.remaining() > 0 ? r.nulOrRestString() : '';
+    let collation = this.collation;
+    if (r.remaining() >= 2) collation = r.u16() & 0xff;
+    const plugin = this.clientCaps & Cap.PLUGIN_AUTH && r.remaining() > 0 ? r.nulOrRestString() : null;
+    return { user, token: Buffer.from(token), db, collation, plugin };
+  }
+
+  /** Starts authenticating a COM_CHANGE_USER (the session has already reset its state). */
+  changeUserTo(req: ChangeUserRequest): void {
+    this.seq = 0;
+    this.changeUser = true;
+    this.collation = req.collation;
+    const hs = this.hs as HandshakeResponse;
+    this.hs = { ...hs, user: req.user, authResponse: req.token, database: req.db === '' ? null : req.db, authPlugin: req.plugin, collation: req.collation };
+    this.begin(req.user, req.token, req.plugin);
+  }
+
+  /** Whether an authentication exchange is in progress. */
+  get authenticating(): boolean {
+    return this.auth !== null;
+  }
+
+  private begin(userName: string, token: Buffer, plugin: string | null): void {
+    const ctx = this.host.ctx;
+    const u = ctx.users.get(userName);
+    if (!u) return this.deny(userName, token.length > 0, 'unknown user', false);
+    if (u.requireTls && !this.host.client.tls) return this.deny(userName, token.length > 0, 'user requires TLS', true);
+    this.auth = new Authenticator(u, this.nonce, this.host.client.tls, ctx.rsa, plugin);
+    this.usedPassword = token.length > 0;
+    this.onAuthStep(this.auth.begin(plugin, token));
+  }
+
+  private onAuthStep(step: AuthStep): void {
+    const hs = this.hs as HandshakeResponse;
+    const client = this.host.client;
+    switch (step.t) {
+      case 'fail':
+        this.host.ctx.log.info({ user: hs.user, reason: step.reason }, 'login refused');
+        return this.deny(hs.user, this.usedPassword, step.reason, step.tell === true);
+      case 'switch':
+        this.seq = (this.seq + 1) & 0xff;
+        client.write(buildAuthSwitch(step.plugin, step.nonce).finish(this.seq));
+        return;
+      case 'more':
+        this.seq = (this.seq + 1) & 0xff;
+        client.write(buildAuthMoreData(step.data).finish(this.seq));
+        if (step.then === 'ok') this.succeed();
+        return;
+      case 'ok':
+        return this.succeed();
+    }
+  }
+
+  private deny(user: string, usingPassword: boolean, reason: string, tell: boolean): void {
+    this.auth = null;
+    this.host.ctx.metrics.logins.inc({ result: 'denied' });
+    const extra = tell ? ` (${reason})` : '';
+    this.host.client.sendPacket(
+      buildErr(1045, '28000', `Access denied for user '${user}'@'${this.host.remoteHost}' (using password: ${usingPassword ? 'YES' : 'NO'})${extra}`),
+      (this.seq + 1) & 0xff,
+    );
+    this.host.onLoginDenied(reason);
+  }
+
+  private succeed(): void {
+    const hs = this.hs as HandshakeResponse;
+    const user = (this.auth as Authenticator).user;
+    this.auth = null;
+    const changeUser = this.changeUser;
+    this.changeUser = false;
+    const id: Identity = {
+      user,
+      clientCaps: this.clientCaps,
+      collation: this.collation,
+      database: hs.database,
+      mariaCaps: hs.mariaCaps,
+      changeUser,
+      okSeq: (this.seq + 1) & 0xff,
+    };
+    // Keep only what COM_CHANGE_USER needs from the handshake response.
+    hs.attrs = NO_ATTRS;
+    hs.authResponse = EMPTY;
+    this.host.onLoginOk(id);
+  }
+}

@@ -1,0 +1,517 @@
+import { Cap, Com, SessionTrack, Status } from '../protocol/constants';
+import type { Frame } from '../protocol/framer';
+import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
+import { framePayload, PacketWriter } from '../protocol/packet-writer';
+import { BackendConnection, BackendQueryError, BackendSink } from '../backend/backend-connection';
+import type { BackendPool } from '../backend/pool';
+import { Q, QueryInfo } from '../classify/lexer';
+import { Err, ProxyError } from '../errors';
+import { nextPins, Pin } from '../session/pins';
+import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
+import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
+import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
+import { RelayHost, Resp, ResultRelay } from './result-relay';
+import { substituteRowCount } from './row-count';
+import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
+import type { ClientSession } from './client-session';
+
+/** The statement in flight. */
+interface Current extends ReplayNeeds {
+  kind: Resp;
+  frame: Frame;
+  info: QueryInfo | null;
+  stmt: ClientStmt | null;
+  /** What to write to the backend (built in prep for EXECUTE). */
+  out: Buffer[] | null;
+  /** The backend connection's previous statement was not this session's (ROW_COUNT() must be substituted). */
+  foreign: boolean;
+}
+
+type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
+
+/**
+ * The statement lifecycle of one session: lease a backend connection → restore the session's
+ * state on it (replay steps) → send → relay the result → bookkeeping (state, pins, diagnostics,
+ * user variables, locks) → release, or keep it while the session is pinned. Owns the backend
+ * connection the session holds. One plain callback path per statement, no promise unless a
+ * replay or bookkeeping round trip is actually needed.
+ */
+export class StatementRunner implements RelayHost, BackendSink {
+  /** Backend connection attached right now (during a statement, or pinned). */
+  conn: BackendConnection | null = null;
+  private lastConn: BackendConnection | null = null;
+  private relayObj: ResultRelay | null = null;
+  private cur: Current | null = null;
+
+  constructor(private readonly s: ClientSession) {}
+
+  /** The result relay, made on first use (idle sessions that never run a statement need none). */
+  private get relay(): ResultRelay {
+    return (this.relayObj ??= new ResultRelay(this));
+  }
+
+  get clientCaps(): number {
+    return this.s.clientCaps;
+  }
+
+  /** Whether a statement is being relayed now. */
+  get busy(): boolean {
+    return this.cur !== null;
+  }
+
+  // ---- lease and send ---------------------------------------------------------------------------
+
+  /** Routes a command to a backend connection and relays the answer. */
+  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false): void {
+    const st = this.s.st;
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, flags: info ? info.flags : 0 };
+    this.s.toBusy();
+    if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
+    const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
+    this.withConn(this.onConn, sticky);
+  }
+
+  /** Calls back with the pinned connection, the session's last one if asked and still idle, or a pooled one. */
+  withConn(cb: ConnCallback, sticky = false): void {
+    if (this.conn) return cb(null, this.conn);
+    const pool = this.s.pool as BackendPool;
+    const last = this.lastConn;
+    if (sticky && last && last.lastSession === this.s && last.pool === pool && pool.takeIfIdle(last)) {
+      this.conn = last;
+      return cb(null, last);
+    }
+    pool.acquire((err, conn) => {
+      if (this.s.closed) {
+        if (conn) pool.release(conn);
+        return;
+      }
+      if (conn) this.conn = conn;
+      cb(err, conn);
+    });
+  }
+
+  private onConn = (err: Error | null, conn: BackendConnection | null): void => {
+    const cur = this.cur as Current;
+    if (err || !conn) {
+      this.s.sendErr(err ?? new Error('no backend connection'), 1);
+      this.cur = null;
+      this.s.toIdle();
+      return;
+    }
+    cur.foreign = conn.lastSession !== this.s;
+    if (needsReplay(this.s, conn, cur) || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.stmt as ClientStmt))) {
+      this.restore(conn, cur).then(
+        (errPkt) => {
+          if (this.s.closed) return;
+          if (errPkt) {
+            this.s.sendPacket(errPkt, 1);
+            this.finishStatement();
+            return;
+          }
+          this.send(conn, cur);
+        },
+        (e: Error) => this.restoreFailed(conn, e),
+      );
+      return;
+    }
+    if (cur.kind === Resp.EXECUTE) cur.out = executePacket(conn, cur.stmt as ClientStmt, cur.frame);
+    this.send(conn, cur);
+  };
+
+  private stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
+    return st.longData !== null || !conn.stmts.has(st.key);
+  }
+
+  /**
+   * Executes the replay steps that bring `conn` to this session's state, and makes sure a
+   * statement being executed is prepared there. Resolves with an ERR packet to send instead of
+   * running the statement, if any.
+   */
+  private async restore(conn: BackendConnection, cur: Current): Promise<PacketWriter | null> {
+    const s = this.s;
+    const st = s.st;
+    const pool = s.pool as BackendPool;
+    for (const step of replaySteps(s, conn, cur, pool.defaults)) {
+      switch (step.t) {
+        case 'reset':
+          await conn.resetSession(TRACKING_INIT_SQL);
+          break;
+        case 'init_db': {
+          const e = await conn.initDb(step.schema);
+          if (e) return buildErr(e.errno, e.sqlState, e.message);
+          break;
+        }
+        case 'set_option':
+          await conn.setMultiStatements(step.multi);
+          break;
+        case 'set':
+          await conn.query(step.sql);
+          conn.noteReplaySet(st.vars, step.clearForeignUserVars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
+          break;
+        case 'last_insert_id':
+          await conn.query(`DO LAST_INSERT_ID(${step.value})`);
+          conn.noteLastInsertId(step.value);
+          break;
+        case 'found_rows':
+          await conn.query(step.n > 0 ? `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${step.n} LIMIT 0` : 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0');
+          break;
+        case 'clear_diag':
+          await conn.query(CLEAR_DIAGNOSTICS_SQL);
+          conn.noteDiagOwner(null);
+          break;
+      }
+    }
+    conn.noteApplied(s, st.version);
+    if (cur.kind === Resp.EXECUTE) {
+      const stmt = cur.stmt as ClientStmt;
+      const e = await ensureBackendStmt(conn, stmt, s.ctx.maxPrepared(conn));
+      if (e) return buildErr(e.errno, e.sqlState, e.message);
+      cur.out = executePacket(conn, stmt, cur.frame);
+    }
+    return null;
+  }
+
+  private restoreFailed(conn: BackendConnection, e: Error): void {
+    const s = this.s;
+    if (s.closed) return;
+    s.log.warn({ err: e.message }, 'could not prepare backend connection for the session');
+    if (e instanceof BackendQueryError) {
+      s.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
+      this.finishStatement();
+      return;
+    }
+    s.sendErr(new ProxyError(Err.STATE_RESTORE, `tenantgate could not restore this session's state on backend '${conn.cfg.name}': ${e.message}`), 1);
+    this.dropConn(conn);
+    this.cur = null;
+    s.st.pins = 0;
+    s.toIdle();
+  }
+
+  private send(conn: BackendConnection, cur: Current): void {
+    if (conn.closed) {
+      this.onRelayFailed(new Error('backend connection closed'));
+      return;
+    }
+    conn.sink = this;
+    const relay = this.relay;
+    relay.start(cur.kind);
+    relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
+    const sock = conn.socket;
+    if (cur.out) {
+      if (cur.out.length === 1) sock.write(cur.out[0]);
+      else {
+        sock.cork();
+        for (const b of cur.out) sock.write(b);
+        sock.uncork();
+      }
+    } else {
+      const f = cur.frame;
+      const at = cur.info ? cur.info.rowCountAt : null;
+      if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, this.s.st.rowCount), 0));
+      else sock.write(f.raw ?? framePayload(f.payload, 0));
+    }
+  }
+
+  /** COM_STMT_FETCH for an open cursor on the attached connection (the backend statement id patched in). */
+  fetch(frame: Frame, stmt: ClientStmt, backendId: number): void {
+    const out = Buffer.from(frame.payload);
+    out.writeUInt32LE(backendId, 1);
+    this.cur = { kind: Resp.FETCH, frame, info: null, stmt, out: [framePayload(out, 0)], clearDiag: false, foreign: false, flags: 0 };
+    this.s.toBusy();
+    this.send(this.conn as BackendConnection, this.cur);
+  }
+
+  /** A client packet of a LOCAL INFILE transfer, passed on to the backend. */
+  onInfileData(f: Frame): void {
+    const conn = this.conn;
+    if (!conn) return;
+    const seq = (f.seq - this.relay.seqDelta) & 0xff;
+    let ok: boolean;
+    if (f.raw) {
+      f.raw[3] = seq;
+      ok = conn.socket.write(f.raw);
+    } else ok = conn.socket.write(framePayload(f.payload, seq));
+    if (f.payload.length === 0) {
+      this.relay.infileSent();
+      this.s.toBusy();
+    }
+    if (!ok) {
+      const c = this.s.client;
+      c.pauseInput();
+      conn.socket.once('drain', () => c.resumeInput());
+    }
+  }
+
+  // ---- RelayHost / BackendSink ------------------------------------------------------------
+
+  writeClient(b: Buffer): boolean {
+    return this.s.client.write(b);
+  }
+
+  onBackendData(chunk: Buffer): void {
+    const c = this.s.client;
+    c.cork();
+    this.relay.onBackendData(chunk);
+    c.uncork();
+  }
+
+  onBackendClose(err: Error | null): void {
+    this.relay.onBackendClose(err);
+  }
+
+  onClientBackpressure(): void {
+    const c = this.conn;
+    if (c) this.s.client.holdBackend(c.socket);
+  }
+
+  onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
+    const st = this.s.st;
+    st.lastStatus = status;
+    st.lastWarnings = warnings;
+    st.rowCount = ok ? ok.affectedRows : -1;
+    if (!ok) return;
+    const conn = this.conn;
+    if (ok.lastInsertId !== 0) {
+      st.lastInsertId = ok.lastInsertId;
+      if (conn) conn.noteLastInsertId(ok.lastInsertId);
+    }
+    if (ok.sessionState && conn) this.applySessionState(conn, ok.sessionState);
+  }
+
+  private applySessionState(conn: BackendConnection, block: Buffer): void {
+    const st = this.s.st;
+    const defaults = this.s.pool ? this.s.pool.defaults : null;
+    for (const e of parseSessionState(block)) {
+      if (e.type === SessionTrack.SYSTEM_VARIABLES) {
+        if (UNMANAGED_VARS.has(e.name)) {
+          if (e.name.startsWith('session_track_')) {
+            (st.trackPrefs ??= new Map()).set(e.name, e.value);
+            conn.markNeedsReinit();
+          }
+          continue;
+        }
+        conn.noteVar(e.name, e.value, defaults);
+        if (recordVar(st.vars, defaults, e.name, e.value)) st.version++;
+      } else if (e.type === SessionTrack.SCHEMA) {
+        const schema = e.name === '' ? null : e.name;
+        conn.noteSchema(schema);
+        if (st.schema !== schema) {
+          st.schema = schema;
+          st.version++;
+        }
+      }
+    }
+  }
+
+  filterSessionState(block: Buffer): Buffer | null {
+    const defaults = this.s.pool ? this.s.pool.defaults : null;
+    const prefs = this.s.st.trackPrefs;
+    const pref = (k: string, d: string) => prefs?.get(k) ?? defaults?.get(k) ?? d;
+    const list = pref('session_track_system_variables', 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone');
+    const all = list.trim() === '*';
+    const names = new Set(list.toLowerCase().split(',').map((x) => x.trim()));
+    const schemaOn = /^(on|1)$/i.test(pref('session_track_schema', 'ON'));
+    const keep: Buffer[] = [];
+    for (const e of parseSessionState(block)) {
+      if (e.type === SessionTrack.SYSTEM_VARIABLES) {
+        if (UNMANAGED_VARS.has(e.name) && !e.name.startsWith('session_track_')) continue;
+        if (all || names.has(e.name)) keep.push(e.raw);
+      } else if (e.type === SessionTrack.SCHEMA) {
+        if (schemaOn) keep.push(e.raw);
+      }
+    }
+    return keep.length === 0 ? null : Buffer.concat(keep);
+  }
+
+  onPrepareOk(backendId: number, numColumns: number, numParams: number): number {
+    const s = this.s;
+    const cur = this.cur as Current;
+    const conn = this.conn as BackendConnection;
+    const sql = cur.frame.payload.subarray(1);
+    const schema = s.st.schema;
+    const stmt: ClientStmt = {
+      id: s.prepared.allocId(),
+      sql: Buffer.from(sql),
+      key: `${schema ?? ''}\0${sql.toString('latin1')}`,
+      schema,
+      numParams,
+      numColumns,
+      paramTypes: null,
+      longData: null,
+      longDataBytes: 0,
+      cursorOpen: false,
+    };
+    s.prepared.add(stmt);
+    rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
+    return stmt.id;
+  }
+
+  onLocalInfile(backendSeq: number): void {
+    this.s.toInfile();
+    if (!(this.s.clientCaps & Cap.LOCAL_FILES)) {
+      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 1148.
+      const conn = this.conn as BackendConnection;
+      conn.socket.write(Buffer.from([0, 0, 0, (backendSeq + 1) & 0xff]));
+      this.relay.infileSent();
+      this.s.toBusy();
+    }
+  }
+
+  onRelayDone(err: boolean): void {
+    const cur = this.cur;
+    const conn = this.conn;
+    if (!cur || !conn) return;
+    const s = this.s;
+    const st = s.st;
+    if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) st.foundRows = this.relay.rows;
+    if (err) st.rowCount = -1;
+    const flags = cur.flags;
+    if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
+    if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
+    this.updatePins(cur.info);
+    const leftDiag = err || st.lastWarnings > 0;
+    if (leftDiag) conn.noteDiagOwner(s);
+    const reads = (flags & Q.READS_DIAGNOSTICS) !== 0;
+    if (!reads && cur.kind !== Resp.FETCH) st.diag = null;
+    const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
+    const info = cur.info;
+    const needVars = info !== null && info.userVars !== null;
+    const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
+    if (needVars || conn.needsReinit || capture || locks) {
+      this.afterStatement(conn, info, capture ? err : null).then(
+        () => this.finishStatement(),
+        (e: Error) => {
+          s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
+          this.dropConn(conn);
+          this.finishStatement();
+        },
+      );
+      return;
+    }
+    this.finishStatement();
+  }
+
+  onRelayFailed(e: Error): void {
+    const s = this.s;
+    const conn = this.conn;
+    s.ctx.metrics.errors.inc({ kind: 'backend_lost' });
+    s.log.warn({ err: e.message, backend: conn?.cfg.name }, 'backend connection lost during a statement');
+    const seq = (this.relay.lastSeq + 1) & 0xff;
+    if (!s.closed) {
+      s.sendPacket(buildErr(2013, 'HY000', `Lost connection to backend '${conn?.cfg.name ?? '?'}' during query: ${e.message}`), seq);
+    }
+    if (conn) this.dropConn(conn);
+    const st = s.st;
+    st.pins = 0;
+    st.lockCount = 0;
+    st.userLocks.clear();
+    s.prepared.closeAllCursors();
+    this.cur = null;
+    s.toIdle();
+  }
+
+  // ---- bookkeeping and release ------------------------------------------------------------
+
+  private updatePins(info: QueryInfo | null): void {
+    const s = this.s;
+    const st = s.st;
+    const d = nextPins({ pins: st.pins, lockCount: st.lockCount, userLocks: st.userLocks.size, openCursors: s.prepared.openCursors }, info, st.lastStatus);
+    if (d.releasedAll) st.userLocks.clear();
+    st.lockCount = d.lockCount;
+    st.pins = d.pins;
+  }
+
+  /** Pin re-derived after a local change (a cursor closed by COM_STMT_CLOSE/RESET). */
+  updateCursorPin(): void {
+    const st = this.s.st;
+    st.pins &= ~Pin.CURSOR;
+    if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
+  }
+
+  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null): Promise<void> {
+    const s = this.s;
+    const st = s.st;
+    if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
+      // Ask the server which of the named locks this connection now holds (GET_LOCK may have timed out).
+      const names = [...new Set([...st.userLocks, ...info.lockNames])];
+      const r = await conn.query(`SELECT ${names.map((n) => `IS_USED_LOCK(${quote(n)})`).join(', ')}`);
+      const row = r.rows[0] ?? [];
+      st.userLocks.clear();
+      names.forEach((n, i) => {
+        const v = row[i];
+        if (v && Number(v.toString()) === conn.threadId) st.userLocks.add(n);
+      });
+      if (st.userLocks.size > 0 || st.lockCount > 0) st.pins |= Pin.USER_LOCK;
+      else st.pins &= ~Pin.USER_LOCK;
+    }
+    if (captureErr !== null) {
+      const warnings = st.lastWarnings;
+      const r = await conn.command(new PacketWriter(16).u8(Com.QUERY).string('SHOW WARNINGS'), 'query');
+      if (!r.err) st.diag = captureDiagnostics(r, warnings, captureErr);
+    }
+    if (info && info.userVars) {
+      const names = info.userVars;
+      const r = await conn.query(`SELECT ${names.map(userVarRef).join(', ')}`);
+      const lits = userVarLiterals(r, s.backend ? s.backend.collations : null);
+      names.forEach((n, i) => {
+        if (lits[i] === 'NULL') st.userVars.delete(n);
+        else st.userVars.set(n, lits[i]);
+      });
+      conn.noteUserVars(names, st.userVarToken);
+      st.version++;
+    }
+    if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
+  }
+
+  private finishStatement(): void {
+    const conn = this.conn;
+    this.cur = null;
+    if (conn) {
+      conn.noteApplied(this.s, this.s.st.version);
+      if (this.s.st.pins === 0) this.releaseConn(conn);
+    }
+    this.s.toIdle();
+  }
+
+  /** Ends a locally answered command: releases the connection unless pinned, then back to idle. */
+  toIdleMaybeRelease(): void {
+    const conn = this.conn;
+    if (conn && this.s.st.pins === 0) this.releaseConn(conn);
+    this.s.toIdle();
+  }
+
+  releaseConn(conn: BackendConnection): void {
+    if (this.conn === conn) this.conn = null;
+    this.lastConn = conn;
+    this.s.client.unholdBackend(conn.socket);
+    (conn.pool as BackendPool).release(conn);
+  }
+
+  dropConn(conn: BackendConnection): void {
+    if (this.conn === conn) this.conn = null;
+    if (this.lastConn === conn) this.lastConn = null;
+    (conn.pool as BackendPool).discard(conn);
+  }
+
+  /** Gives back a pinned connection after cleaning it (or drops it when cleaning fails). */
+  cleanRelease(conn: BackendConnection): Promise<void> {
+    if (this.conn === conn) this.conn = null;
+    return conn.resetSession(TRACKING_INIT_SQL).then(
+      () => (conn.pool as BackendPool).release(conn),
+      () => (conn.pool as BackendPool).discard(conn),
+    );
+  }
+
+  /** Lets go of the attached connection when the session ends (`busy`: a statement is running on it). */
+  detachOnClose(busy: boolean, pinned: boolean): void {
+    const conn = this.conn;
+    this.conn = null;
+    if (!conn) return;
+    this.s.client.unholdBackend(conn.socket);
+    if (busy) {
+      conn.sink = null;
+      this.s.ctx.killBackendThread(conn).finally(() => (conn.pool as BackendPool).discard(conn));
+    } else if (pinned) void this.cleanRelease(conn);
+    else (conn.pool as BackendPool).release(conn);
+  }
+}

@@ -1,0 +1,119 @@
+import { Q } from '../classify/lexer';
+import { userVarRef, varAssignments } from '../server/session-vars';
+import type { SessionState } from './session-state';
+
+/** What a backend connection carries, as far as replay is concerned (BackendConnection satisfies it). */
+export interface BackendConnState {
+  readonly schema: string | null;
+  readonly multiStatements: boolean;
+  readonly vars: ReadonlyMap<string, string>;
+  readonly userVars: ReadonlySet<string>;
+  readonly userVarOwner: unknown;
+  readonly lastInsertId: number;
+  readonly pseudoThreadId: number;
+  readonly lastSession: unknown;
+  readonly appliedVersion: number;
+  readonly diagOwner: unknown;
+}
+
+/** What the statement about to run needs restored beyond the session's state. */
+export interface ReplayNeeds {
+  /** Lexer flags of the statement (0 when not a text query). */
+  flags: number;
+  /** A diagnostics statement that must not see another session's warnings. */
+  clearDiag: boolean;
+}
+
+/** One step that brings a backend connection to a session's state, executed in order. */
+export type ReplayStep =
+  /** COM_RESET_CONNECTION, then the proxy's own initialisation: the connection has no schema afterwards. */
+  | { t: 'reset' }
+  | { t: 'init_db'; schema: string }
+  | { t: 'set_option'; multi: boolean }
+  /**
+   * One SET round trip: session variables, user variables (foreign ones cleared, the session's own
+   * re-created) and pseudo_thread_id.
+   */
+  | { t: 'set'; sql: string; clearForeignUserVars: boolean; userVars: string[]; pseudoThreadId: number }
+  | { t: 'last_insert_id'; value: number }
+  | { t: 'found_rows'; n: number }
+  | { t: 'clear_diag' };
+
+/** A session and the identity it uses to mark backend connections as applied. */
+export interface ReplaySession {
+  readonly st: SessionState;
+  /** Identity recorded in BackendConnState.lastSession. */
+  readonly owner: unknown;
+}
+
+/**
+ * Cheap check run for every statement: whether `conn` needs any replay step for `s` (when false,
+ * replaySteps would return an empty list).
+ */
+export function needsReplay(s: ReplaySession, conn: BackendConnState, need: ReplayNeeds): boolean {
+  const st = s.st;
+  if (conn.lastSession !== s.owner || conn.appliedVersion !== st.version) {
+    if (st.vars.size !== 0 || conn.vars.size !== 0 || conn.schema !== st.schema || conn.multiStatements !== st.multi) return true;
+    if (conn.userVars.size !== 0 || st.userVars.size !== 0) return true;
+  }
+  const f = need.flags;
+  if (need.clearDiag && conn.diagOwner !== null) return true;
+  if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== st.lastInsertId) return true;
+  if (f & Q.CONNECTION_ID && conn.pseudoThreadId !== st.id) return true;
+  if (f & Q.FOUND_ROWS && conn.lastSession !== s.owner) return true;
+  return false;
+}
+
+const FRESH: BackendConnState = {
+  schema: null,
+  multiStatements: false,
+  vars: new Map(),
+  userVars: new Set(),
+  userVarOwner: null,
+  lastInsertId: 0,
+  pseudoThreadId: 0,
+  lastSession: null,
+  appliedVersion: -1,
+  diagOwner: null,
+};
+
+/**
+ * The steps that bring `conn` to session `s`'s state for a statement with `need`: schema (or
+ * none), multi-statement option, variables, user variables, CONNECTION_ID, LAST_INSERT_ID,
+ * FOUND_ROWS, a clean diagnostics area. Pure: the statement lifecycle executes the steps and
+ * records each on the connection.
+ */
+export function replaySteps(s: ReplaySession, conn: BackendConnState, need: ReplayNeeds, defaults: Map<string, string> | null): ReplayStep[] {
+  const st = s.st;
+  const steps: ReplayStep[] = [];
+  let c = conn;
+  if (st.schema === null && conn.schema !== null) {
+    steps.push({ t: 'reset' });
+    c = { ...FRESH, multiStatements: conn.multiStatements, diagOwner: conn.diagOwner };
+  }
+  if (st.schema !== null && c.schema !== st.schema) steps.push({ t: 'init_db', schema: st.schema });
+  if (c.multiStatements !== st.multi) steps.push({ t: 'set_option', multi: st.multi });
+  const f = need.flags;
+  const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults);
+  const foreignVars = c.userVars.size > 0 && c.userVarOwner !== st.userVarToken;
+  if (foreignVars) for (const n of c.userVars) sets.push(`${userVarRef(n)}=NULL`);
+  const mine =
+    st.userVars.size > 0 && (foreignVars || c.userVarOwner !== st.userVarToken || c.lastSession !== s.owner || c.appliedVersion !== st.version);
+  const userVars: string[] = [];
+  if (mine) {
+    for (const [n, v] of st.userVars) {
+      sets.push(`${userVarRef(n)}=${v}`);
+      userVars.push(n);
+    }
+  }
+  let pseudo = 0;
+  if (f & Q.CONNECTION_ID && c.pseudoThreadId !== st.id) {
+    sets.push(`SESSION pseudo_thread_id=${st.id}`);
+    pseudo = st.id;
+  }
+  if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: foreignVars, userVars, pseudoThreadId: pseudo });
+  if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
+  if (f & Q.FOUND_ROWS && c.lastSession !== s.owner) steps.push({ t: 'found_rows', n: st.foundRows });
+  if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });
+  return steps;
+}

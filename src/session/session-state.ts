@@ -1,0 +1,92 @@
+import { Status } from '../protocol/constants';
+import type { Diagnostics } from '../server/diagnostics';
+
+/**
+ * Everything a client session would have on a dedicated server connection, as plain data (like
+ * Vitess's SafeSession). The statement lifecycle re-applies it to whichever backend connection the
+ * session borrows; decisions about it (pins, replay) are pure functions over it.
+ */
+export interface SessionState {
+  /** The proxy's connection id: what CONNECTION_ID() must return. */
+  readonly id: number;
+  /** Session variables at a non-default value (name → value as the server's tracker reports). */
+  vars: Map<string, string>;
+  /** Current schema (null: none selected). */
+  schema: string | null;
+  /** Schema chosen at login (COM_RESET_CONNECTION returns to it). */
+  loginSchema: string | null;
+  /** Multi-statement option (capability at login, then COM_SET_OPTION). */
+  multi: boolean;
+  /** User variables: name → SQL literal that recreates the value exactly. */
+  userVars: Map<string, string>;
+  /** Marks backend connections holding this session's user variables; replaced when the session resets. */
+  userVarToken: object;
+  /** Bumped whenever replayable state changes (a connection that applied this version needs no replay). */
+  version: number;
+  lastInsertId: number;
+  foundRows: number;
+  /** What ROW_COUNT() returns after this session's last statement. */
+  rowCount: number;
+  /** Status flags and warning count of the last result terminator. */
+  lastStatus: number;
+  lastWarnings: number;
+  /** The client's own session_track_* settings (null until it sets one). */
+  trackPrefs: Map<string, string> | null;
+  /** Why the session keeps its backend connection between statements (see pins.ts). */
+  pins: number;
+  /** User locks (GET_LOCK) this session holds, by name, as the backend confirmed. */
+  userLocks: Set<string>;
+  /** GET_LOCK calls with names the lexer could not read (counted conservatively). */
+  lockCount: number;
+  /** This session's warnings/errors from its last statement (see diagnostics.ts). */
+  diag: Diagnostics | null;
+}
+
+/** The state of a session that has just logged in (or been reset) with `schema` as its login schema. */
+export function newSessionState(id: number, multi: boolean): SessionState {
+  return {
+    id,
+    vars: new Map(),
+    schema: null,
+    loginSchema: null,
+    multi,
+    userVars: new Map(),
+    userVarToken: {},
+    version: 0,
+    lastInsertId: 0,
+    foundRows: 0,
+    rowCount: -1,
+    lastStatus: Status.AUTOCOMMIT,
+    lastWarnings: 0,
+    trackPrefs: null,
+    pins: 0,
+    userLocks: new Set(),
+    lockCount: 0,
+    diag: null,
+  };
+}
+
+/** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
+export function resetSessionState(s: SessionState): void {
+  s.vars.clear();
+  s.userVars.clear();
+  s.userVarToken = {};
+  s.trackPrefs = null;
+  s.lastInsertId = 0;
+  s.foundRows = 0;
+  s.lockCount = 0;
+  s.userLocks.clear();
+  s.diag = null;
+  s.pins = 0;
+  s.lastStatus = Status.AUTOCOMMIT;
+  s.lastWarnings = 0;
+  s.schema = s.loginSchema;
+  s.version++;
+}
+
+/** Status flags for an OK the proxy answers itself (no backend attached: from the tracked autocommit). */
+export function okStatus(s: SessionState, attached: boolean): number {
+  let status = s.lastStatus & (Status.IN_TRANS | Status.AUTOCOMMIT | Status.IN_TRANS_READONLY);
+  if (!attached) status = (status & ~Status.IN_TRANS) | (s.vars.get('autocommit') === 'OFF' ? 0 : Status.AUTOCOMMIT);
+  return status;
+}

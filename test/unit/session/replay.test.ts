@@ -1,0 +1,102 @@
+/** replaySteps / needsReplay: what a borrowed backend connection needs to run a session's statement. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Q } from '../../../src/classify/lexer';
+import { newSessionState, type SessionState } from '../../../src/session/session-state';
+import { needsReplay, replaySteps, type BackendConnState, type ReplayNeeds } from '../../../src/session/replay';
+
+const owner = { name: 'session' };
+const other = { name: 'other session' };
+
+function session(p: Partial<SessionState> = {}): { st: SessionState; owner: unknown } {
+  return { st: { ...newSessionState(42, false), ...p }, owner };
+}
+
+function conn(p: Partial<BackendConnState> = {}): BackendConnState {
+  return {
+    schema: null,
+    multiStatements: false,
+    vars: new Map(),
+    userVars: new Set(),
+    userVarOwner: null,
+    lastInsertId: 0,
+    pseudoThreadId: 0,
+    lastSession: null,
+    appliedVersion: -1,
+    diagOwner: null,
+    ...p,
+  };
+}
+
+const plain: ReplayNeeds = { flags: 0, clearDiag: false };
+const defaults = new Map([['autocommit', 'ON'], ['sql_mode', 'STRICT_TRANS_TABLES']]);
+
+test('same session, same version, nothing asked: no steps', () => {
+  const s = session({ schema: 'shop', version: 3 });
+  const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 3 });
+  assert.is(needsReplay(s, c, plain), false);
+  assert.equal(replaySteps(s, c, plain, defaults), []);
+});
+
+test('fresh connection for a session with schema, variables and multi-statements', () => {
+  const s = session({ schema: 'shop', multi: true, vars: new Map([['sql_mode', 'ANSI']]) });
+  const c = conn();
+  assert.is(needsReplay(s, c, plain), true);
+  assert.equal(replaySteps(s, c, plain, defaults), [
+    { t: 'init_db', schema: 'shop' },
+    { t: 'set_option', multi: true },
+    { t: 'set', sql: "SET SESSION sql_mode='ANSI'", clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+  ]);
+});
+
+test("session without schema on a connection that has one: reset first, then the session's state", () => {
+  const s = session({ schema: null, vars: new Map([['sql_mode', 'ANSI']]) });
+  const c = conn({ schema: 'tenant_b', vars: new Map([['sql_mode', 'ANSI']]), lastSession: other, multiStatements: true });
+  const steps = replaySteps(s, c, plain, defaults);
+  assert.equal(steps, [
+    { t: 'reset' },
+    { t: 'set_option', multi: false },
+    { t: 'set', sql: "SET SESSION sql_mode='ANSI'", clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+  ]);
+});
+
+test("another session's variables are put back to their defaults, its user variables cleared", () => {
+  const s = session({ schema: 'shop' });
+  const c = conn({ schema: 'shop', vars: new Map([['sql_mode', 'ANSI'], ['time_zone', '+01:00']]), userVars: new Set(['secret']), userVarOwner: other, lastSession: other });
+  assert.equal(replaySteps(s, c, plain, defaults), [
+    { t: 'set', sql: "SET SESSION sql_mode='STRICT_TRANS_TABLES', SESSION time_zone=DEFAULT, @`secret`=NULL", clearForeignUserVars: true, userVars: [], pseudoThreadId: 0 },
+  ]);
+});
+
+test("the session's own user variables are re-created on a connection it did not use last", () => {
+  const s = session({ schema: 'shop', userVars: new Map([['a', "_utf8mb4 X'61' COLLATE utf8mb4_general_ci"], ['n', '5']]) });
+  const c = conn({ schema: 'shop', lastSession: other });
+  assert.equal(replaySteps(s, c, plain, defaults), [
+    { t: 'set', sql: "SET @`a`=_utf8mb4 X'61' COLLATE utf8mb4_general_ci, @`n`=5", clearForeignUserVars: false, userVars: ['a', 'n'], pseudoThreadId: 0 },
+  ]);
+});
+
+test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area when the statement needs them', () => {
+  const s = session({ schema: 'shop', version: 1, lastInsertId: 7, foundRows: 12 });
+  const c = conn({ schema: 'shop', lastSession: other, appliedVersion: 1, diagOwner: other, lastInsertId: 3 });
+  const need: ReplayNeeds = { flags: Q.CONNECTION_ID | Q.LAST_INSERT_ID | Q.FOUND_ROWS, clearDiag: true };
+  assert.is(needsReplay(s, c, need), true);
+  assert.equal(replaySteps(s, c, need, defaults), [
+    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
+    { t: 'last_insert_id', value: 7 },
+    { t: 'found_rows', n: 12 },
+    { t: 'clear_diag' },
+  ]);
+});
+
+test('needsReplay agrees with replaySteps on a grid of states', () => {
+  const sessions = [session(), session({ schema: 'shop' }), session({ schema: 'shop', version: 2, multi: true }), session({ userVars: new Map([['x', '1']]) })];
+  const conns = [conn(), conn({ schema: 'shop' }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ userVars: new Set(['y']), userVarOwner: other })];
+  const needs: ReplayNeeds[] = [plain, { flags: Q.CONNECTION_ID, clearDiag: false }, { flags: Q.LAST_INSERT_ID, clearDiag: true }];
+  for (const s of sessions) for (const c of conns) for (const n of needs) {
+    const steps = replaySteps(s, c, n, defaults);
+    if (steps.length > 0) assert.ok(needsReplay(s, c, n), `needsReplay missed ${JSON.stringify(steps)}`);
+  }
+});
+
+test.run();
