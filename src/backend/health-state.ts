@@ -208,6 +208,7 @@ function maxOrNull(a: number | null, b: number | null): number | null {
   return a > b ? a : b;
 }
 
+/** Seconds with at most millisecond precision and no trailing zeros (5.001, 12.5, 6). */
 function fmtS(s: number): string {
-  return Number.isInteger(s) ? String(s) : s.toFixed(1);
+  return String(Math.round(s * 1000) / 1000);
 }

@@ -92,7 +92,10 @@ function writeTarget(cluster: ClusterSnapshot): Selection {
 }
 
 function noReplica(cluster: ClusterSnapshot): Selection {
-  const why = cluster.replicas.length === 0 ? 'no replicas configured' : `no replica in rotation (${cluster.replicas.map((r) => `${r.backend}: ${r.state}, ${r.reason}`).join('; ')})`;
+  const why =
+    cluster.replicas.length === 0
+      ? 'no replicas configured'
+      : `no usable replica (${cluster.replicas.map((r) => `${r.backend}: ${r.inRotation ? 'weight 0' : `${r.state}, ${r.reason}`}`).join('; ')})`;
   if (cluster.replicas.length > 0 && cluster.noHealthyReplica === 'fail') {
     return refused('NO_HEALTHY_REPLICA', ER_PROXY_BACKEND_UNAVAILABLE, 'HY000', `tenantgate: cluster '${cluster.name}' has ${why}, and no_healthy_replica is 'fail'`);
   }
