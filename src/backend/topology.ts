@@ -269,8 +269,8 @@ export class Topology {
       }
     }
     this.rebuild();
-    for (const fn of this.sampleListeners) fn(sample);
-    for (const e of events) for (const fn of this.listeners) fn(e);
+    for (const fn of this.sampleListeners) safely(fn, sample);
+    for (const e of events) for (const fn of this.listeners) safely(fn, e);
     return delay === Infinity ? this.settings.intervalMs : delay;
   }
 
@@ -300,6 +300,15 @@ export class Topology {
       });
     }
     this.current = { version: this.current.version + 1, clusters };
+  }
+}
+
+/** A listener (logs, metrics) that throws must not stop monitoring or the other listeners. */
+function safely<T>(fn: (v: T) => void, v: T): void {
+  try {
+    fn(v);
+  } catch {
+    // Listeners report their own failures; the topology keeps going.
   }
 }
 
