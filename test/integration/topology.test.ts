@@ -13,7 +13,7 @@ import * as net from 'node:net';
 import mysql from 'mysql2/promise';
 import { BackendConnection } from '../../src/backend/backend-connection';
 import { formatGtidPos, gtidCovers, interpretGtidWait, lastGtidFromSessionState, masterGtidWaitSql, parseGtidPos, trackingReportsLastGtid } from '../../src/backend/gtid';
-import type { MonitoredBackend } from '../../src/backend/health-monitor';
+import { HealthMonitor, type MonitoredBackend } from '../../src/backend/health-monitor';
 import type { HealthStateName } from '../../src/backend/health-state';
 import { MemoryRywStore, rywScopeKey } from '../../src/backend/ryw-store';
 import { selectBackend, type SelectTarget } from '../../src/backend/selector';
@@ -159,16 +159,19 @@ test('SQL thread blocked behind a row lock: both threads run, lag grows past the
   }
 });
 
-test('killed replica: the first sample after the kill is down, the selector never returns it, it returns after restart', async () => {
+test('killed replica: down by the first probe after the kill, the selector never returns it, it returns after restart', async () => {
   const rec = record('r2');
   try {
-    const killedAt = Date.now();
+    const mark = rec.seen.length;
     await server('r2').kill();
+    // The process is gone now; probes that started earlier may still have been answered.
+    const deadAt = Date.now();
     await waitForSnapshot(topo, is('r2', 'down', false), 'r2 down');
-    const after = rec.seen.filter((s) => s.at >= killedAt);
-    assert.ok(after.length > 0);
-    assert.is(after[0].state, 'down', JSON.stringify(after[0]));
-    assert.match(after[0].reason, /^unreachable: /);
+    const after = rec.seen.slice(mark);
+    // At most the one probe in flight at the kill can still report up; the next one is down.
+    assert.ok(after.filter((s) => s.state === 'up').length <= 1, JSON.stringify(after));
+    assert.ok(after.filter((s) => s.at >= deadAt).every((s) => s.state === 'down'), JSON.stringify(after));
+    assert.match(after.find((s) => s.state === 'down')!.reason, /^unreachable: /);
     assert.equal(chosenFor({ kind: 'replica', requiredGtid: null }, cluster()), ['r1']);
     // With r1 stopped too, reads fall back to the primary, never to the dead replica.
     await server('r1').query('STOP SLAVE SQL_THREAD');
@@ -177,10 +180,10 @@ test('killed replica: the first sample after the kill is down, the selector neve
     const failing = { ...cluster(), noHealthyReplica: 'fail' as const };
     assert.equal(chosenFor({ kind: 'replica', requiredGtid: null }, failing), ['NO_HEALTHY_REPLICA']);
     await server('r1').query('START SLAVE SQL_THREAD');
-    const mark = rec.seen.length;
+    const restartMark = rec.seen.length;
     await server('r2').start();
     await waitForSnapshot(topo, is('r2', 'up', true), 'r2 back after restart');
-    assertRoseAfterExactly(rec.seen.slice(mark), RISE);
+    assertRoseAfterExactly(rec.seen.slice(restartMark), RISE);
     await waitForSnapshot(topo, is('r1', 'up', true), 'r1 back');
   } finally {
     rec.stop();
@@ -229,10 +232,11 @@ test('a stalled network: every probe ends at its timeout, the replica is down, a
     relay.freeze();
     await waitForSnapshot(t, is('r1-via-relay', 'down', false, t, 'x'), 'relay replica down');
     // Both a stalled query on the kept connection and a stalled login end at the probe timeout
-    // (300 ms), not the backend's 5000 ms connect timeout.
-    await waitForSnapshot(t, () => rec.seen.filter((s) => s.state === 'down').length >= 2, 'two down samples');
+    // (300 ms; a login's own timer is cut to what is left of it), not the backend's 5000 ms
+    // connect timeout.
+    await waitForSnapshot(t, () => rec.seen.filter((s) => s.state === 'down').length >= 3, 'three down samples');
     const downs = rec.seen.filter((s) => s.state === 'down');
-    for (const d of downs) assert.is(d.reason, 'unreachable: probe timed out after 300 ms');
+    for (const d of downs) assert.match(d.reason, /^unreachable: (probe timed out after 300 ms|timed out after (299|300) ms connecting to 127\.0\.0\.1:\d+)$/);
     const mark = rec.seen.length;
     relay.thaw();
     await waitForSnapshot(t, is('r1-via-relay', 'up', true, t, 'x'), 'relay replica back');
@@ -242,6 +246,28 @@ test('a stalled network: every probe ends at its timeout, the replica is down, a
     t.stop();
     await relay.close();
   }
+});
+
+test('the monitor waits at least the delay its listener asks for before the next probe (backoff is applied)', async () => {
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const port = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const asked = [40, 80, 160, 20];
+  const seen: { at: number; error: string | null }[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const mon = new HealthMonitor(backendOf('nowhere', { host: '127.0.0.1', port }), { timeoutMs: 500 }, (s) => {
+    seen.push({ at: s.at, error: s.error });
+    if (seen.length === asked.length + 1) done();
+    return asked[seen.length - 1] ?? 10_000;
+  });
+  mon.start();
+  await finished;
+  mon.stop();
+  for (const s of seen) assert.match(String(s.error), /ECONNREFUSED/);
+  // A lower bound only (a timer never fires early; Date.now() rounding may show 1 ms less).
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i].at - seen[i - 1].at >= asked[i - 1] - 1, `probe ${i} came ${seen[i].at - seen[i - 1].at} ms after the previous one; asked ${asked[i - 1]}`);
 });
 
 test('primary turned read_only: reported, writes refused with the errno and message the server itself gives, reads unaffected', async () => {
@@ -265,7 +291,7 @@ test('primary turned read_only: reported, writes refused with the errno and mess
       assert.is(sel.sqlState, serverErr!.sqlState);
       assert.ok(sel.message.startsWith(serverErr!.sqlMessage), `proxy: ${sel.message}\nserver: ${serverErr!.sqlMessage}`);
     }
-    assert.equal(chosenFor({ kind: 'replica', requiredGtid: null }, cluster()), ['r1', 'r2']);
+    assert.equal(chosenFor({ kind: 'replica', requiredGtid: null }, cluster()), ['r1', 'r2'], JSON.stringify(cluster().replicas));
     await set.primary.query('SET GLOBAL read_only = 0');
     await waitForSnapshot(topo, is('p', 'up', true), 'primary writable');
     assert.equal(chosenFor({ kind: 'primary' }, cluster()), ['p']);
