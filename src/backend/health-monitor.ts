@@ -109,7 +109,8 @@ export class HealthMonitor {
     } catch {
       delay = this.opts.timeoutMs;
     }
-    this.schedule(Math.max(0, delay), 'interval');
+    // setTimeout treats NaN and anything above 2^31-1 ms as 1 ms: that would be hammering.
+    this.schedule(Number.isFinite(delay) ? Math.min(Math.max(0, delay), 3_600_000) : this.opts.timeoutMs, 'interval');
   }
 
   /** One probe. Never rejects: failures become an unreachable sample. */
