@@ -10,9 +10,13 @@
  *
  * Tracking: `last_gtid` is reported in the session-state block of the OK packet that ends an
  * autocommit write or a COMMIT when the connection's `session_track_system_variables` names it, or is
- * `*` (the proxy sets `*` on every backend connection; checked against MariaDB 10.11). So the proxy
- * never has to read `@@last_gtid` after a write. `last_gtid` is read-only: session-state replay must
- * never try to `SET` it (the server answers 1238 "read only variable").
+ * `*` (the proxy sets `*` on every backend connection; checked against MariaDB 10.11), so after an
+ * ordinary write, DDL, COMMIT or a CALL that ends with OK the proxy does not read `@@last_gtid`.
+ * Exception: a write that returns rows (`INSERT/DELETE/REPLACE ... RETURNING`) ends with an EOF on
+ * the proxy's classic-EOF backend connections, and EOF carries no session state; after such a
+ * statement run {@link LAST_GTID_SQL} on the same connection. A write inside an open transaction has
+ * no GTID until COMMIT. `last_gtid` is read-only: session-state replay must never `SET` it (the server
+ * answers 1238 "Variable 'last_gtid' is a read only variable").
  */
 import { SessionTrack } from '../protocol/constants';
 
@@ -31,6 +35,9 @@ export const EMPTY_GTID_POS: GtidPos = new Map();
 
 /** The session variable whose tracking carries the GTID of a session's last write. */
 export const LAST_GTID_VAR = 'last_gtid';
+
+/** Reads the GTID of the connection's last write when no OK packet reported it (see the file comment). */
+export const LAST_GTID_SQL = 'SELECT @@last_gtid';
 
 /** A malformed GTID list, from config, a server, or a store. */
 export class GtidParseError extends Error {

@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import mysql from 'mysql2/promise';
 import { BackendConnection } from '../../src/backend/backend-connection';
-import { formatGtidPos, gtidCovers, interpretGtidWait, lastGtidFromSessionState, masterGtidWaitSql, parseGtidPos, trackingReportsLastGtid } from '../../src/backend/gtid';
+import { formatGtidPos, gtidCovers, interpretGtidWait, LAST_GTID_SQL, lastGtidFromSessionState, masterGtidWaitSql, parseGtidPos, trackingReportsLastGtid } from '../../src/backend/gtid';
 import { HealthMonitor, type MonitoredBackend } from '../../src/backend/health-monitor';
 import type { HealthStateName } from '../../src/backend/health-state';
 import { MemoryRywStore, rywScopeKey } from '../../src/backend/ryw-store';
@@ -324,6 +324,12 @@ test('GTID: last_gtid comes in the OK packet of an autocommit write and of COMMI
     const commit = await p.query('COMMIT');
     const g2 = parseGtidPos(lastGtidFromSessionState(commit.ok!.sessionState)!);
     assert.is(g2.get(0)!.seq, parseGtidPos(g1!).get(0)!.seq + 1n);
+    // A write returning rows ends with EOF, which carries no session state: last_gtid must be read.
+    const returning = await p.query('INSERT INTO t VALUES (14, 0) RETURNING id');
+    assert.is(returning.ok, null);
+    assert.is(returning.rows[0][0]!.toString(), '14');
+    const gRet = parseGtidPos((await p.query(LAST_GTID_SQL)).rows[0][0]!.toString());
+    assert.is(gRet.get(0)!.seq, g2.get(0)!.seq + 1n);
     // A read must see g2; per tenant, recorded through one session, required by another.
     const store = new MemoryRywStore();
     store.recordWrite(rywScopeKey('tenant', 'c', 'acme', 1), g2);
