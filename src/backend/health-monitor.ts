@@ -45,6 +45,7 @@ export type SampleListener = (sample: HealthSample) => number;
 
 const STATE_SQL = 'SELECT @@global.read_only, @@global.gtid_current_pos, @@global.gtid_binlog_pos, @@global.gtid_slave_pos';
 const ER_PARSE_ERROR = 1064;
+const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
 /** The probe loop of one backend. */
 export class HealthMonitor {
@@ -138,6 +139,9 @@ export class HealthMonitor {
       } catch (e) {
         if (!(e instanceof BackendQueryError)) throw e;
         replicationError = `${e.errno} ${e.message}`;
+        // A GRANT of global privileges reaches only new connections: reconnect next time, so fixing
+        // the monitor account takes effect within one interval.
+        if (e.errno === ER_SPECIFIC_ACCESS_DENIED) this.dropConnection();
       }
       return {
         backend: this.backend.name,
@@ -190,6 +194,13 @@ export class HealthMonitor {
       }
       throw e;
     }
+  }
+
+  /** Closes the kept connection quietly (not a lost connection: no early probe). */
+  private dropConnection(): void {
+    const c = this.conn;
+    this.conn = null;
+    c?.quit();
   }
 
   private async connection(deadline: number): Promise<BackendConnection> {

@@ -270,6 +270,21 @@ test('the monitor waits at least the delay its listener asks for before the next
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i].at - seen[i - 1].at >= asked[i - 1] - 1, `probe ${i} came ${seen[i].at - seen[i - 1].at} ms after the previous one; asked ${asked[i - 1]}`);
 });
 
+test('a monitor account without SLAVE MONITOR sees replicas as stopped with the server\'s reason; granting it brings them up', async () => {
+  await set.primary.query("CREATE USER 'mon'@'%' IDENTIFIED BY 'mon-pw'");
+  await set.waitForReplication();
+  const t = new Topology([CLUSTER], [backendOf('p', set.primary), backendOf('r1', set.replicas[0]), backendOf('r2', set.replicas[1])], { ...SETTINGS, user: 'mon', password: 'mon-pw' });
+  try {
+    t.start();
+    await waitForSnapshot(t, (s) => s.clusters.get('c')!.replicas.every((r) => r.state === 'stopped') && s.clusters.get('c')!.primary.state === 'up', 'replicas stopped for lack of privilege');
+    for (const r of cluster(t).replicas) assert.match(r.reason, /^replication status unreadable: 1227 .*SLAVE MONITOR/);
+    await set.primary.query("GRANT SLAVE MONITOR ON *.* TO 'mon'@'%'");
+    await waitForSnapshot(t, (s) => s.clusters.get('c')!.replicas.every((r) => r.inRotation), 'replicas up once granted');
+  } finally {
+    t.stop();
+  }
+});
+
 test('primary turned read_only: reported, writes refused with the errno and message the server itself gives, reads unaffected', async () => {
   await set.primary.query("CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'");
   await set.primary.query("GRANT SELECT, INSERT ON test.* TO 'app'@'%'");
