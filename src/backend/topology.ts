@@ -4,6 +4,20 @@
  *
  * The statement path only reads `topology.snapshot()` (a field); every sample replaces the snapshot
  * with a new value, so a statement that took one sees a consistent picture.
+ *
+ * Wiring, in outline:
+ * ```ts
+ * const topo = new Topology(cfg.clusters, cfg.backends, monitorSettings(cfg.monitor));
+ * topo.onEvent((e) => log.info(e, 'backend health changed'));
+ * topo.start();                                  // on reload: topo.configure(...); on exit: topo.stop()
+ * // per statement (plan.target from the planner, inFlight kept by the statement lifecycle):
+ * const sel = selectBackend(plan.target, topo.snapshot().clusters.get(plan.cluster)!, inFlight, Math.random);
+ * // sel.ok === false → send ERR sel.errno / sel.sqlState / sel.message
+ * // sel.waitGtid     → on the leased replica connection run masterGtidWaitSql(sel.waitGtid, ms);
+ * //                    interpretGtidWait(cell): 'reached' → run the read there; otherwise release
+ * //                    and re-select with { kind: 'primary' }
+ * // after a write    → rywStore.recordWrite(scopeKey, parseGtidPos(lastGtidFromSessionState(ok.sessionState)))
+ * ```
  */
 import { estimateLagSeconds, type GtidObservation, type GtidPos, tryParseGtidPos } from './gtid';
 import { DEFAULT_MONITOR, type Health, type HealthPolicy, type HealthSample, type HealthStateName, initialHealth, nextHealth } from './health-state';
@@ -240,8 +254,8 @@ export class Topology {
   ingest(sample: HealthSample): number {
     const events: TopologyEvent[] = [];
     let delay = Infinity;
-    // Primaries first, so replicas of the same backend set are judged against the newest position.
-    const mine = [...this.members.values()].filter((m) => m.backend === sample.backend).sort((a, b) => (a.role === b.role ? 0 : a.role === 'primary' ? -1 : 1));
+    // Usually one member; more when a backend belongs to several clusters (or roles).
+    const mine = [...this.members.values()].filter((m) => m.backend === sample.backend);
     for (const m of mine) {
       let s = sample;
       if (m.role === 'primary') this.notePrimaryPosition(m.cluster, sample);
