@@ -23,8 +23,26 @@ export function readFixture<T>(name: string): T {
  */
 export function writeActual(name: string, actual: unknown): string {
   const p = fixturePath(name).replace(/\.json$/, '.actual.json');
-  fs.writeFileSync(p, JSON.stringify(actual, null, 2) + '\n');
+  fs.writeFileSync(p, formatGolden(actual));
   return p;
+}
+
+/**
+ * The fixtures' layout: one case per line, except that a case's arrays of objects (a sequence of
+ * steps) get one element per line, so a diff points at the step that changed.
+ */
+export function formatGolden(cases: unknown): string {
+  if (!Array.isArray(cases)) return JSON.stringify(cases, null, 2) + '\n';
+  const one = (c: unknown): string => {
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) return '  ' + JSON.stringify(c);
+    const parts = Object.entries(c).map(([k, v]) =>
+      Array.isArray(v) && v.some((x) => x !== null && typeof x === 'object')
+        ? `${JSON.stringify(k)}: [\n    ${v.map((x) => JSON.stringify(x)).join(',\n    ')}\n  ]`
+        : `${JSON.stringify(k)}: ${JSON.stringify(v)}`,
+    );
+    return `  {${parts.join(', ')}}`;
+  };
+  return `[\n${cases.map(one).join(',\n')}\n]\n`;
 }
 
 /** Rejects keys a case may not have (a typo in a fixture must not silently test nothing). */

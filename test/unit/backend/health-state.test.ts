@@ -115,7 +115,7 @@ test('golden sequences', () => {
       if (JSON.stringify(got) !== JSON.stringify(expect)) failed++;
       return { ...input, expect: got };
     });
-    return { ...c, initial, steps };
+    return { comment: c.comment, role: c.role, ...(c.policy ? { policy: c.policy } : {}), initial, steps };
   });
   if (failed > 0) {
     const p = writeActual(FILE, actual);
