@@ -10,7 +10,7 @@
  * is not an escape). The scanner is not reentrant (module-level state keeps the hot path free of
  * allocations beyond its result); it never throws.
  */
-import { KEYWORD_BY_LOWER, RESERVED } from './keywords';
+import { KEYWORDS, RESERVED } from './keywords';
 import { mbLength, mbTablesFor, type MbTables } from './multibyte';
 import { S, type Literal, type NameRef, type ScanOptions, type SchemaRef, type SchemaVia, type StatementKind, type StatementPart, type StatementScan, type TableRef } from './scan-types';
 
@@ -187,6 +187,7 @@ function emit(text: string, kind: number, adjacentParen = false): void {
   if (digest.length > 0 && lastTok !== 2 && kind !== 4 && !(kind === 2 && adjacentParen)) digest += ' ';
   digest += text;
   lastTok = kind;
+  lastStringLit = -1;
   if (collapseDepth >= 0 && depth === collapseDepth && kind !== 4 && !(kind === 1 && (text === '?' || text === 'NULL' || text === 'DEFAULT' || text === 'TRUE' || text === 'FALSE')) && text !== '-' && text !== '+') {
     collapseOk = false;
   }
@@ -218,8 +219,34 @@ function afterValueToken(): void {
 
 // ---- words and names ----------------------------------------------------------------------------------
 
+/**
+ * Text of `buf[s:e)`. Short ASCII runs are built in JS: a Buffer#toString call per word costs more
+ * than the whole rest of the scan of that word.
+ */
 function text(s: number, e: number): string {
+  if (e - s <= 48) {
+    let out = '';
+    for (let i = s; i < e; i++) {
+      const c = B[i]!;
+      if (c >= 0x80) return UTF8 ? B.toString('utf8', s, e) : B.toString('latin1', s, e);
+      out += String.fromCharCode(c);
+    }
+    return out;
+  }
   return UTF8 ? B.toString('utf8', s, e) : B.toString('latin1', s, e);
+}
+
+/** Upper-case ASCII form of a short unquoted word; '' when it is long or not ASCII (never a keyword). */
+function upperAscii(s: number, e: number): string {
+  if (e - s > 32) return '';
+  let out = '';
+  for (let i = s; i < e; i++) {
+    let c = B[i]!;
+    if (c >= 0x80) return '';
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    out += String.fromCharCode(c);
+  }
+  return out;
 }
 
 function unquoteName(s: number, e: number, q: number): string {
@@ -248,23 +275,23 @@ function finalizeChain(isCall: boolean): void {
   chainStar = false;
   // digest text for the chain
   let d = '';
+  let up1 = '';
   for (let k = 0; k < n && k < 4; k++) {
     if (k > 0) d += '.';
     const s = chainS[k]!;
     const e = chainE[k]!;
     if (chainQ[k] || n > 1) d += text(s, e);
     else {
-      const w = B.toString('latin1', s, e);
-      d += KEYWORD_BY_LOWER.get(w.toLowerCase()) ?? text(s, e);
+      up1 = upperAscii(s, e);
+      d += up1 !== '' && KEYWORDS.has(up1) ? up1 : text(s, e);
     }
   }
   if (star) d += '.*';
   if (n === 1 && !chainQ[0] && !star) {
     const s = chainS[0]!;
     const e = chainE[0]!;
-    const up = e - s <= 32 ? B.toString('latin1', s, e).toUpperCase() : '';
     emit(d, 1);
-    onWord(up, isCall, s, e);
+    onWord(up1, isCall, s, e);
     return;
   }
   emit(d, 1);
@@ -281,7 +308,7 @@ function onName(n: number, star: boolean, isCall: boolean): void {
   if (tstate === 1 || tstate === 3) {
     if (tstate === 3) {
       aliases.push(nameAt(n - 1).name.toLowerCase());
-      tstate = 2;
+      tstate = 0;
       return;
     }
     if (tmodeSchema) {
@@ -308,6 +335,7 @@ function onName(n: number, star: boolean, isCall: boolean): void {
   if (tstate === 2 && n === 1) {
     // a quoted alias
     aliases.push(nameAt(0).name.toLowerCase());
+    tstate = 0;
     return;
   }
   tstate = 0;
@@ -368,8 +396,8 @@ function onWord(w: string, isCall: boolean, s: number, e: number): void {
     tstate = 0;
   } else if (tstate === 3) {
     if (!RESERVED.has(w)) {
-      aliases.push(B.toString(UTF8 ? 'utf8' : 'latin1', s, e).toLowerCase());
-      tstate = 2;
+      aliases.push(text(s, e).toLowerCase());
+      tstate = 0; // one alias per table item
       shiftWords(w);
       return;
     }
@@ -381,7 +409,8 @@ function onWord(w: string, isCall: boolean, s: number, e: number): void {
       return;
     }
     if (!RESERVED.has(w) && w !== '' && !TABLE_ITEM_WORDS.has(w)) {
-      aliases.push(B.toString(UTF8 ? 'utf8' : 'latin1', s, e).toLowerCase());
+      aliases.push(text(s, e).toLowerCase());
+      tstate = 0;
       shiftWords(w);
       return;
     }
@@ -408,7 +437,9 @@ function keyword(w: string, isCall: boolean, s: number, e: number): void {
     }
     if (SESSION_FNS.has(w)) flags |= S.SESSION_FN;
     if (w === 'LAST_INSERT_ID') {
-      if (nextCodeByte(e) === 0x29) flags |= S.SESSION_FN;
+      // LAST_INSERT_ID() reads the connection's value; LAST_INSERT_ID(x) sets it
+      const open = nextCodeIndex(e);
+      if (open >= 0 && nextCodeByte(open + 1) === 0x29) flags |= S.SESSION_FN;
       else {
         flags |= S.SIDE_EFFECT;
         if (!sideEffects) sideEffects = [];
@@ -602,6 +633,11 @@ function showFrom(): void {
   else setTableContext(false);
 }
 
+function nextCodeIndex(i: number): number {
+  while (i < END && cls[B[i]!] === SPACE) i++;
+  return i < END ? i : -1;
+}
+
 function nextCodeByte(i: number): number {
   while (i < END && cls[B[i]!] === SPACE) i++;
   return i < END ? B[i]! : -1;
@@ -733,6 +769,7 @@ function adjacentIsFunction(adjacent: boolean): boolean {
 }
 
 function onClose(): void {
+  if (verb === '') tokInStmt++; // a statement that starts with ')' is not empty
   if (tstate === 1 || tstate === 3) tstate = 0;
   if (depth <= MAX_DEPTH) listAt[depth] = 0;
   const closing = depth;
@@ -827,7 +864,8 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
         i++;
         continue;
       }
-      finalizeChain(c === 0x28);
+      // comments between the parts of a dotted name are whitespace to the server
+      if (!isPlainCommentStart(i)) finalizeChain(c === 0x28);
     }
     if (k === WORD || k === DIGIT) {
       const s = i;
@@ -1007,7 +1045,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
         pendingVar = false;
         emit('=', 3);
         i++;
-        afterValueToken();
+        tstate = 0;
         if (definerPending) {
           definerPending = false;
           i = onDefiner(i);
@@ -1016,6 +1054,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
     }
     // operators
     pendingVar = false;
+    tokInStmt++;
     const op = operatorLength(i);
     emit(B.toString('latin1', i, i + op), 3);
     if (tstate === 1 || tstate === 3) tstate = 0;
@@ -1046,11 +1085,28 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
 
 function resolveQualifiers(): NameRef[] {
   if (qualifiers.length === 0) return qualifiers;
-  const known = new Set<string>(aliases);
-  for (const t of tables) known.add(t.table.name.toLowerCase());
-  known.add('new');
-  known.add('old');
-  return qualifiers.filter((q) => !known.has(q.name.toLowerCase()));
+  const out: NameRef[] = [];
+  for (const q of qualifiers) {
+    const n = q.name.toLowerCase();
+    if (n === 'new' || n === 'old' || aliases.includes(n)) continue;
+    let found = false;
+    for (const t of tables) {
+      if (t.table.name === q.name || t.table.name.toLowerCase() === n) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) out.push(q);
+  }
+  return out;
+}
+
+function isPlainCommentStart(i: number): boolean {
+  const c = B[i];
+  if (c === 0x23) return true;
+  if (c === 0x2d) return i + 1 < END && B[i + 1] === 0x2d && (i + 2 === END || cls[B[i + 2]!] === SPACE || B[i + 2]! < 0x20);
+  if (c === 0x2f && i + 1 < END && B[i + 1] === 0x2a) return !(i + 2 < END && (B[i + 2] === 0x21 || (B[i + 2] === 0x4d && i + 3 < END && B[i + 3] === 0x21)));
+  return false;
 }
 
 function lineEnd(i: number): number {
