@@ -139,7 +139,8 @@ function schemaVerdict(ref: NameRef, placement: Placement, ctx: IsolationContext
   const n = ref.name;
   if (n === placement.schema) return 'ok';
   if (placement.logicalSchema !== null && n === placement.logicalSchema) return 'rewrite';
-  if (ci(n, 'information_schema')) return 'info';
+  // USE information_schema would make its tables reachable unqualified, past the checks above
+  if (ci(n, 'information_schema')) return (ref as { via?: string }).via === 'use' ? dbAccessDenied(ctx.user, n) : 'info';
   if (SYSTEM_SCHEMAS.has(n.toLowerCase())) return dbAccessDenied(ctx.user, n);
   return dbAccessDenied(ctx.user, n);
 }
