@@ -497,6 +497,11 @@ function keyword(w: string, isCall: boolean, s: number, e: number): void {
         listAt[depth] = 1;
       }
       break;
+    case 'INSERT':
+    case 'REPLACE':
+      // INTO is optional: INSERT [IGNORE] db.t VALUES ...
+      if (tokInStmt === 1 && !isCall) setTableContext(false);
+      break;
     case 'INTO':
       setTableContext(false);
       break;
@@ -744,6 +749,9 @@ function onOpen(adjacent: boolean): void {
     // goes on after ')' (an alias may follow)
     resumeAt[depth] = 1;
   }
+  // `FROM (a, db.b)` / `JOIN (db.t)`: a parenthesised table reference is still a table list (a
+  // subquery's SELECT ends that context at once)
+  const parenTables = tstate === 1 && !tmodeSchema;
   if (tstate !== 0) tstate = 0;
   const collapsible = lastWord === 'IN' || ((lastWord === 'VALUES' || lastWord === 'VALUE') && lastTok === 1 && !adjacentIsFunction(adjacent));
   const againValues = collapseValues && lastCollapsedEnd >= 0 && valuesRowMark >= 0 && lastTok === 4;
@@ -761,6 +769,10 @@ function onOpen(adjacent: boolean): void {
     if (!againValues) valuesRowMark = -1;
   }
   if (seqArg) setTableContext(false);
+  else if (parenTables) {
+    setTableContext(false);
+    if (depth <= MAX_DEPTH) listAt[depth] = 1;
+  }
 }
 
 function adjacentIsFunction(adjacent: boolean): boolean {

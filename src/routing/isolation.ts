@@ -102,8 +102,11 @@ export function checkIsolation(scan: StatementScan, buf: Buffer, placement: Plac
   }
   for (const q of scan.unresolvedQualifiers) {
     const r = schemaVerdict(q, placement, ctx);
-    if (r !== 'ok' && r !== 'rewrite' && r !== 'info') return r;
+    if (r === 'ok') continue;
     if (r === 'info') infoSchema = true;
+    // read as a schema, the logical name must become the physical one like any other reference
+    else if (r === 'rewrite') rewrites.push({ start: q.start, end: q.end, text: quoteIdent(placement.schema) });
+    else return r;
   }
   if (answer !== null) {
     if (scan.statements.length > 1) return notVerifiable(placement.tenant, 'a statement the proxy answers itself inside a multi-statement query');
