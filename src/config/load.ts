@@ -11,6 +11,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } fro
 import { z } from 'zod';
 import type { BackendConfig, Config, UserConfig } from './types';
 import { fileSchema, keysAt, type FileConfig } from './schema';
+import { tenancyChecks, toTenancy } from './tenancy-checks';
 
 /** One thing wrong with a config file. `path` is '' for problems with the file as a whole. */
 export interface ConfigProblem {
@@ -206,6 +207,7 @@ function crossChecks(data: unknown, baseDir: string): RawProblem[] {
       else userNames.set(r.name, i);
     }
     if (typeof r.backend === 'string' && r.backend !== '' && !backendNames.has(r.backend)) {
+      // (a missing backend is checked in tenancyChecks: tenant users need none)
       const known = [...backendNames.keys()];
       out.push({
         segs: ['users', i, 'backend'],
@@ -265,6 +267,7 @@ function crossChecks(data: unknown, baseDir: string): RawProblem[] {
       out.push({ segs: ['admin', 'port'], message: `conflicts with listen.port (${lport})` });
     }
   }
+  out.push(...tenancyChecks(root, editDistance));
   return out;
 }
 
@@ -309,11 +312,12 @@ function toConfig(f: FileConfig, baseDir: string): Config {
     connectTimeoutMs: b.connect_timeout_ms,
     maxPreparedPerConnection: b.max_prepared_per_connection,
   }));
+  const tenancy = toTenancy(f);
   const users: UserConfig[] = f.users.map((u) => ({
     name: u.name,
     ...(u.password_hash !== undefined ? { nativeHash: u.password_hash } : {}),
     ...(u.sha2_hash !== undefined ? { sha2Hash: u.sha2_hash } : {}),
-    backend: u.backend,
+    backend: u.backend ?? tenantBackend(tenancy, u.name),
     ...(u.default_schema !== undefined ? { defaultSchema: u.default_schema } : {}),
     requireTls: u.require_tls,
   }));
@@ -342,8 +346,16 @@ function toConfig(f: FileConfig, baseDir: string): Config {
     users,
     ...(f.admin ? { admin: { host: f.admin.host, port: f.admin.port } } : {}),
     log: { level: f.log.level },
+    ...tenancy,
   };
   return deepFreeze(config);
+}
+
+/** The primary of the cluster of the tenant `user` is bound to, else of the first cluster (see UserConfig.backend). */
+function tenantBackend(t: ReturnType<typeof toTenancy>, user: string): string {
+  const tenant = t.tenants.find((x) => x.users.includes(user)) ?? t.tenants[0];
+  const cluster = t.clusters.find((c) => c.name === tenant?.cluster) ?? t.clusters[0];
+  return cluster?.primary ?? '';
 }
 
 function deepFreeze<T>(v: T): T {
@@ -452,6 +464,17 @@ export function summarizeConfig(c: Config): string {
     lines.push(`  ${u.name} -> ${u.backend} (${auth}${extra.length ? ', ' + extra.join(', ') : ''})`);
   }
   if (c.users.length > MAX_LISTED_USERS) lines.push(`  ... and ${c.users.length - MAX_LISTED_USERS} more`);
+  if (c.tenants.length > 0) {
+    lines.push(`clusters (${c.clusters.length}): ` + c.clusters.map((k) => `${k.name} (primary ${k.primary}, ${k.replicas.length} replica${k.replicas.length === 1 ? '' : 's'})`).join(', '));
+    const tiers = new Map<string, number>();
+    for (const t of c.tenants) tiers.set(t.tier, (tiers.get(t.tier) ?? 0) + 1);
+    lines.push(`tenants (${c.tenants.length}): ` + [...tiers].map(([t, n]) => `${n} ${t}`).join(', '));
+    lines.push(
+      `tenant identification: ${c.tenantIdentification.strategies.map((s) => s.type).join(' → ')}` +
+        (c.tenantIdentification.defaultTenant ? `, default tenant ${c.tenantIdentification.defaultTenant}` : ', no default tenant'),
+    );
+    lines.push(`read-your-writes: ${c.readYourWrites.scope}, GTID wait ${c.readYourWrites.gtidWaitTimeoutMs} ms, then ${c.readYourWrites.fallback}`);
+  } else lines.push('routing: passthrough (no tenants)');
   lines.push(`admin: ${c.admin ? `${c.admin.host}:${c.admin.port}` : 'off'}`);
   lines.push(`log level: ${c.log.level}`);
   return lines.join('\n');

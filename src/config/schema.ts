@@ -84,13 +84,89 @@ export const userSchema = z.strictObject({
     .string()
     .regex(SHA2_HASH_RE, { error: 'expected "$A$005$" followed by 63 characters (caching_sha2_password form)' })
     .optional(),
-  backend: z.string().min(1, { error: 'expected a backend name' }),
+  /** Required for passthrough users; tenant users are routed by their tenant's cluster instead. */
+  backend: z.string().min(1, { error: 'expected a backend name' }).optional(),
   default_schema: z
     .string()
     .min(1, { error: 'expected a schema name of 1 to 64 characters' })
     .max(64, { error: 'expected a schema name of 1 to 64 characters' })
     .optional(),
   require_tls: z.boolean().default(false),
+});
+
+/** Schema (database) names tenantgate maps and compares: plain names only, so no quoting trick can alias one. */
+export const SCHEMA_NAME_RE = /^[A-Za-z0-9_$]{1,64}$/;
+const schemaName = () =>
+  z.string().regex(SCHEMA_NAME_RE, { error: 'expected a schema name of 1 to 64 letters, digits, "_" or "$"' });
+const refName = (what: string) => z.string().min(1, { error: `expected a ${what} name` });
+
+export const NO_HEALTHY_REPLICA = ['primary', 'fail'] as const;
+
+export const clusterSchema = z.strictObject({
+  name: z.string().regex(NAME_RE, { error: 'expected a name made of letters, digits, "_", "." and "-"' }),
+  primary: refName('backend'),
+  replicas: z
+    .array(
+      z.strictObject({
+        backend: refName('backend'),
+        weight: intIn(1, 1000, 'expected a number from 1 to 1000').default(1),
+      }),
+    )
+    .default([]),
+  max_replication_lag_s: intIn(0, 86_400, 'expected a number of seconds from 0 to 86400').default(10),
+  no_healthy_replica: z.enum(NO_HEALTHY_REPLICA).default('primary'),
+});
+
+/** Tiers accepted today; `shared_schema` / `shared_database` are reserved for a later release. */
+export const TENANT_TIERS = ['separate_schema', 'separate_database', 'separate_cluster'] as const;
+export const TENANT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const tenantSchema = z.strictObject({
+  id: z.string().regex(TENANT_ID_RE, { error: 'expected a tenant id of 1 to 64 letters, digits, "_", "." and "-"' }),
+  tier: z.enum(TENANT_TIERS),
+  cluster: refName('cluster'),
+  schema: schemaName(),
+  logical_schema: schemaName().optional(),
+  backend_user: z
+    .string()
+    .min(1, { error: 'expected a backend account name of 1 to 80 characters' })
+    .max(80, { error: 'expected a backend account name of 1 to 80 characters' }),
+  backend_password: z.string().default(''),
+  reads: z.enum(['replica', 'primary']).default('replica'),
+  users: z.array(refName('user')).default([]),
+  allow_use_switch: z.boolean().default(false),
+});
+
+export const STRATEGY_TYPES = ['user_map', 'user_pattern', 'connect_attr', 'database'] as const;
+
+/** One identification strategy; a bare string (`- user_map`) is short for `{ type: user_map }`. */
+export const strategySchema = z.preprocess(
+  (v) => (typeof v === 'string' ? { type: v } : v),
+  z.strictObject({
+    type: z.enum(STRATEGY_TYPES),
+    pattern: z.string().optional(),
+    attribute: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected a connect attribute name of letters, digits, "_", "." and "-"' })
+      .optional(),
+    users: z.array(refName('user')).optional(),
+  }),
+);
+
+export const tenantIdentificationSchema = z.strictObject({
+  strategies: z.array(strategySchema).min(1, { error: 'at least one strategy is required' }).default([{ type: 'user_map' }]),
+  default_tenant: refName('tenant').optional(),
+});
+
+export const readYourWritesSchema = z.strictObject({
+  scope: z.enum(['session', 'tenant', 'off']).default('session'),
+  gtid_wait_timeout_ms: timeoutMs().default(500),
+  fallback: z.enum(['primary', 'fail']).default('primary'),
+});
+
+export const planCacheSchema = z.strictObject({
+  size: intIn(16, 10_000_000, 'expected a number from 16 to 10000000').default(10_000),
+  max_parse_length: intIn(0, 1_048_576, 'expected a number of characters from 0 to 1048576').default(8192),
 });
 
 export const adminSchema = z.strictObject({
@@ -110,6 +186,11 @@ export const fileSchema = z.strictObject({
   users: z.array(userSchema).min(1, { error: 'at least one user is required' }),
   admin: adminSchema.optional(),
   log: logSchema.prefault({}),
+  clusters: z.array(clusterSchema).default([]),
+  tenants: z.array(tenantSchema).default([]),
+  tenant_identification: tenantIdentificationSchema.prefault({}),
+  read_your_writes: readYourWritesSchema.prefault({}),
+  plan_cache: planCacheSchema.prefault({}),
 });
 
 export type FileConfig = z.infer<typeof fileSchema>;
@@ -124,6 +205,8 @@ export function keysAt(path: readonly PropertyKey[]): string[] {
     for (;;) {
       if (t instanceof z.ZodOptional || t instanceof z.ZodDefault || t instanceof z.ZodPrefault || t instanceof z.ZodNullable) {
         t = t.unwrap() as z.ZodType;
+      } else if (t instanceof z.ZodPipe) {
+        t = t.out as z.ZodType; // z.preprocess
       } else return t;
     }
   };

@@ -34,7 +34,11 @@ export interface UserConfig {
   readonly nativeHash?: string;
   /** caching_sha2_password hash in MySQL's `$A$005$<20-byte salt><43 chars>` form. */
   readonly sha2Hash?: string;
-  /** Which backend this user's sessions go to (a BackendConfig name). */
+  /**
+   * Which backend this user's sessions go to (a BackendConfig name). For a user that config does not
+   * give a backend (a tenant user), the primary of its tenant's cluster, or of the first cluster:
+   * passthrough code keeps a valid backend while routing decides per tenant.
+   */
   readonly backend: string;
   /** Schema selected when the client does not name one at connect. */
   readonly defaultSchema?: string;
@@ -72,6 +76,78 @@ export interface AdminConfig {
   readonly port: number;
 }
 
+/** A primary and its replicas; every tenant tier lives on one (a separate_database cluster has only a primary). */
+export interface ClusterConfig {
+  readonly name: string;
+  /** BackendConfig name of the primary. */
+  readonly primary: string;
+  readonly replicas: readonly { readonly backend: string; readonly weight: number }[];
+  /** A replica lagging more than this leaves rotation (default 10). */
+  readonly maxReplicationLagS: number;
+  /** With no healthy replica, reads go to the primary or fail (default 'primary'). */
+  readonly noHealthyReplica: 'primary' | 'fail';
+}
+
+/**
+ * Tenancy tiers. The shared tiers (`shared_schema`: tenant-prefixed tables; `shared_database`: a
+ * tenant column) are planned: they will be further members of this union, with their own placement
+ * fields, and the planner's rewrite step is where their statements will be scoped.
+ */
+export type TenantTier = 'separate_schema' | 'separate_database' | 'separate_cluster';
+
+/** A tenant and where its data lives. */
+export interface TenantConfig {
+  readonly id: string;
+  readonly tier: TenantTier;
+  /** ClusterConfig name. */
+  readonly cluster: string;
+  /** Physical schema on that cluster. */
+  readonly schema: string;
+  /** The schema name the application uses, mapped to `schema` (none: the app uses `schema`). */
+  readonly logicalSchema?: string;
+  /** The tenant's own backend account, granted only its schema. */
+  readonly backendUser: string;
+  readonly backendPassword: string;
+  /** Where reads outside transactions go (default 'replica'). */
+  readonly reads: 'replica' | 'primary';
+  /** Proxy users bound to this tenant (the user_map strategy). */
+  readonly users: readonly string[];
+  /** A connection of this tenant may switch to another tenant with USE (trusted workers; default false). */
+  readonly allowUseSwitch: boolean;
+}
+
+/** How a connection's tenant is found; strategies are tried in order. */
+export type TenantStrategy =
+  | { readonly type: 'user_map' }
+  /** `pattern` holds `{user}` and `{tenant}`, e.g. `{user}@{tenant}`; `{user}` is a proxy user (its password hash authenticates). */
+  | { readonly type: 'user_pattern'; readonly pattern: string; readonly users?: readonly string[] }
+  /** Connect attribute (default `tenant`) naming the tenant id. */
+  | { readonly type: 'connect_attr'; readonly attribute: string; readonly users?: readonly string[] }
+  /** The database named at connect (or USE) is a tenant's schema (or its unique logical schema). */
+  | { readonly type: 'database'; readonly users?: readonly string[] };
+
+export interface TenantIdentificationConfig {
+  readonly strategies: readonly TenantStrategy[];
+  /** Tenant for connections no strategy identifies (none by default: they are refused). */
+  readonly defaultTenant?: string;
+}
+
+export interface ReadYourWritesConfig {
+  /** Whose writes a read must see: the session's own, any of the tenant's sessions', or none (default 'session'). */
+  readonly scope: 'session' | 'tenant' | 'off';
+  /** MASTER_GTID_WAIT timeout on a replica (default 500). */
+  readonly gtidWaitTimeoutMs: number;
+  /** When the wait times out: read from the primary, or fail (default 'primary'). */
+  readonly fallback: 'primary' | 'fail';
+}
+
+export interface PlanCacheConfig {
+  /** Plans kept (LRU; default 10000). */
+  readonly size: number;
+  /** Statements longer than this are not given to the SQL parser on a miss (default 8192; 0: never). */
+  readonly maxParseLength: number;
+}
+
 export interface Config {
   readonly listen: { readonly host: string; readonly port: number };
   readonly tls?: TlsConfig;
@@ -80,4 +156,11 @@ export interface Config {
   readonly users: readonly UserConfig[];
   readonly admin?: AdminConfig;
   readonly log: { readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  /** Empty when no routing is configured (passthrough). */
+  readonly clusters: readonly ClusterConfig[];
+  /** Empty: passthrough, each user to its backend. */
+  readonly tenants: readonly TenantConfig[];
+  readonly tenantIdentification: TenantIdentificationConfig;
+  readonly readYourWrites: ReadYourWritesConfig;
+  readonly planCache: PlanCacheConfig;
 }
