@@ -107,6 +107,8 @@ export class BackendPool {
   /** Session variable values of a fresh connection of this profile (lower-case name → value). */
   defaults: Map<string, string> | null = null;
   private timer: NodeJS.Timeout;
+  /** Set by close(): released connections go straight back to generic-pool, which is draining. */
+  private closing = false;
 
   constructor(readonly backend: Backend, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean, primary: boolean) {
     const cfg = backend.cfg;
@@ -197,7 +199,7 @@ export class BackendPool {
       this.gp.destroy(conn).catch(() => {});
       return;
     }
-    if (this.gp.pending > 0) this.gp.release(conn).catch(() => {});
+    if (this.gp.pending > 0 || this.closing) this.gp.release(conn).catch(() => {});
     else this.hot.push(conn);
   }
 
@@ -232,6 +234,7 @@ export class BackendPool {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.timer);
     for (const c of this.hot.splice(0)) {
       await this.gp.release(c).catch(() => {});

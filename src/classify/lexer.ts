@@ -29,6 +29,8 @@ export const Q = {
   USER_VAR_READ: 1 << 19,
   LOAD_DATA: 1 << 20,
   XA: 1 << 21,
+  /** A CALL statement: a stored procedure may change any session state. */
+  CALL: 1 << 22,
 } as const;
 
 /** What the scanner found. */
@@ -270,8 +272,9 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         break;
       case 'TABLES':
       case 'TABLE':
-        if (prevWord === 'LOCK' && firstOfStmt === 'LOCK') info.flags |= Q.LOCK_TABLES;
-        if (prevWord === 'UNLOCK') info.flags |= Q.UNLOCK_TABLES;
+        // In a multi-statement query the last of LOCK / UNLOCK TABLES decides what is left held.
+        if (prevWord === 'LOCK' && firstOfStmt === 'LOCK') info.flags = (info.flags | Q.LOCK_TABLES) & ~Q.UNLOCK_TABLES;
+        if (prevWord === 'UNLOCK') info.flags = (info.flags | Q.UNLOCK_TABLES) & ~Q.LOCK_TABLES;
         break;
       case 'INTO':
         if (firstOfStmt === 'SELECT' || firstOfStmt === 'WITH' || firstOfStmt === '(') afterInto = true;
@@ -303,6 +306,7 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       else if (w === 'KILL') info.flags |= Q.KILL;
       else if (w === 'HANDLER') info.flags |= Q.HANDLER;
       else if (w === 'XA') info.flags |= Q.XA;
+      else if (w === 'CALL') info.flags |= Q.CALL;
     } else if (firstOfStmt === 'SHOW' && tokInStmt <= 3 && (w === 'WARNINGS' || w === 'ERRORS')) {
       info.flags |= Q.READS_DIAGNOSTICS;
     } else if (firstOfStmt === 'DROP' && w === 'PREPARE') {

@@ -286,7 +286,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
         st.paramTypes = Buffer.from(p.subarray(at + 1, at + 1 + 2 * st.numParams));
       }
     }
-    this.runner.forward(Resp.EXECUTE, f, null, st);
+    this.runner.forward(Resp.EXECUTE, f, st.info, st);
   }
 
   onFetch(f: Frame): void {

@@ -3,6 +3,7 @@ import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
+import type { QueryInfo } from '../classify/lexer';
 
 /**
  * A prepared statement as the client sees it. Its id is the proxy's; the statement is prepared
@@ -23,6 +24,8 @@ export interface ClientStmt {
   longData: { param: number; data: Buffer }[] | null;
   longDataBytes: number;
   cursorOpen: boolean;
+  /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
+  info: QueryInfo;
 }
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */

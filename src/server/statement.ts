@@ -4,7 +4,7 @@ import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendQueryError, BackendSink } from '../backend/backend-connection';
 import type { BackendPool } from '../backend/pool';
-import { Q, QueryInfo } from '../classify/lexer';
+import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
@@ -134,7 +134,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     for (const step of replaySteps(s, conn, cur, pool.defaults)) {
       switch (step.t) {
         case 'reset':
-          await conn.resetSession(TRACKING_INIT_SQL);
+          await conn.resetToNoSchema(TRACKING_INIT_SQL);
           break;
         case 'init_db': {
           const e = await conn.initDb(step.schema);
@@ -340,6 +340,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       longData: null,
       longDataBytes: 0,
       cursorOpen: false,
+      info: scanQuery(sql, 0, sql.length),
     };
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));

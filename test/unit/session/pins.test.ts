@@ -40,6 +40,12 @@ const cases: Case[] = [
   { name: 'RELEASE_LOCK with an unreadable name uncounts', before: { lockCount: 1, pins: Pin.USER_LOCK }, sql: 'SELECT RELEASE_LOCK(@n)', status: AC, pins: [], lockCount: 0 },
   { name: 'confirmed user locks keep the pin', before: { userLocks: 2 }, sql: 'SELECT 1', status: AC, pins: ['USER_LOCK'] },
   { name: 'RELEASE_ALL_LOCKS', before: { userLocks: 2, lockCount: 1, pins: Pin.USER_LOCK }, sql: 'SELECT RELEASE_ALL_LOCKS()', status: AC, pins: [], lockCount: 0, releasedAll: true },
+  { name: 'multi-statement: the last of UNLOCK/LOCK TABLES wins (locked)', sql: 'UNLOCK TABLES; LOCK TABLES t WRITE', status: AC, pins: ['LOCK_TABLES'] },
+  { name: 'multi-statement: the last of LOCK/UNLOCK TABLES wins (unlocked)', before: { pins: Pin.LOCK_TABLES }, sql: 'LOCK TABLES t WRITE; UNLOCK TABLES', status: AC, pins: [] },
+  { name: 'multi-statement: LOCK TABLES after another statement', sql: 'SELECT 1; LOCK TABLES t READ', status: AC, pins: ['LOCK_TABLES'] },
+  { name: 'CALL pins until reset (a procedure may leave state the proxy cannot see)', sql: 'CALL p(1)', status: AC, pins: ['ROUTINE'] },
+  { name: 'CALL inside a multi-statement', sql: 'SELECT 1; CALL p()', status: AC, pins: ['ROUTINE'] },
+  { name: 'ROUTINE is sticky', before: { pins: Pin.ROUTINE }, sql: 'SELECT 1', status: AC, pins: ['ROUTINE'] },
   { name: 'open cursor', before: { openCursors: 1 }, sql: null, status: AC | Status.CURSOR_EXISTS, pins: ['CURSOR'] },
   { name: 'no statement info (COM_STMT_EXECUTE) keeps sticky pins', before: { pins: Pin.TEMP | Pin.TX }, sql: null, status: AC, pins: ['TEMP'] },
 ];
