@@ -75,6 +75,8 @@ export class BackendConnection {
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
   lastUsed = Date.now();
+  /** Inactivity timeout armed on the socket now (0: none). */
+  private timeoutMs = 0;
   /** Opaque owner pool (set by the pool). */
   pool: unknown = null;
   private closeListeners: ((err: Error | null) => void)[] = [];
@@ -196,6 +198,7 @@ export class BackendConnection {
   }
 
   private attach(): void {
+    this.socket.on('timeout', () => this.destroy(new BackendTimeoutError(`backend ${this.cfg.name} sent nothing for ${this.timeoutMs} ms`)));
     this.socket.on('data', (chunk: Buffer) => {
       const s = this.sink;
       if (s) s.onBackendData(chunk);
@@ -265,6 +268,29 @@ export class BackendConnection {
       };
       this.socket.write(bytes);
     });
+  }
+
+  /**
+   * Arms (or, with 0, disarms) an inactivity timeout: when the backend sends nothing for `ms`
+   * while it is armed, the connection is destroyed with a BackendTimeoutError and its sink told.
+   */
+  armTimeout(ms: number): void {
+    if (ms === this.timeoutMs) return;
+    this.timeoutMs = ms;
+    this.socket.setTimeout(ms);
+  }
+
+  /** COM_PING answered within `timeoutMs`; a connection that does not answer is destroyed. */
+  ping(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    this.armTimeout(timeoutMs);
+    return this.command(Buffer.from([Com.PING]), 'ok').then(
+      (r) => {
+        this.armTimeout(0);
+        return r.err === null;
+      },
+      () => false,
+    );
   }
 
   // ---- session state this connection carries. Only these methods change it. ----------------
@@ -440,6 +466,11 @@ export class BackendQueryError extends Error {
   constructor(readonly errno: number, readonly sqlState: string, message: string) {
     super(message);
   }
+}
+
+/** The backend sent nothing for longer than an armed timeout. */
+export class BackendTimeoutError extends Error {
+  readonly code = 'BACKEND_TIMEOUT';
 }
 
 /** COM_RESET_CONNECTION failed: the connection's state is unknown and it must be dropped. */

@@ -149,7 +149,9 @@ export class BackendPool {
         destroy: async (conn) => {
           conn.quit();
         },
-        validate: async (conn) => !conn.closed,
+        // A connection idle for a while is pinged first: a backend that stopped answering (SIGSTOP,
+        // a dead network path) is found here, within connect_timeout_ms, not under a statement.
+        validate: async (conn) => !conn.closed && (Date.now() - conn.lastUsed < cfg.validateAfterIdleMs || (await conn.ping(cfg.connectTimeoutMs))),
       },
       {
         max: cfg.maxConnections,
@@ -173,10 +175,18 @@ export class BackendPool {
     const hot = this.hot;
     while (hot.length > 0) {
       const c = hot.pop() as BackendConnection;
-      if (!c.closed) {
-        cb(null, c);
+      if (c.closed) continue;
+      const cfg = this.backend.cfg;
+      if (Date.now() - c.lastUsed >= cfg.validateAfterIdleMs) {
+        c.ping(cfg.connectTimeoutMs).then((ok) => {
+          if (ok) return cb(null, c);
+          this.discard(c);
+          this.acquire(cb);
+        });
         return;
       }
+      cb(null, c);
+      return;
     }
     this.gp.acquire().then(
       (c) => cb(null, c),
