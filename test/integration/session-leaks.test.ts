@@ -34,7 +34,8 @@ test.before(async () => {
       INSERT INTO ptt VALUES (7);
       DO GET_LOCK('proc_lock', 0);
     END`);
-  await server.query('CREATE PROCEDURE shop.harmless() BEGIN SELECT 1 AS one; END');
+  await server.query('CREATE PROCEDURE shop.whoami() BEGIN SELECT CONNECTION_ID() AS id; END');
+  await server.query('CREATE TABLE shop.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
   h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, acquireTimeoutMs: 5000 }], users: USERS });
 });
 
@@ -144,6 +145,27 @@ test('[execute] CONNECTION_ID() is the proxy connection id of each client', time
   assert.is.not(a.threadId, b.threadId);
   a.destroy();
   b.destroy();
+}));
+
+test('[execute] CONNECTION_ID() inside a stored procedure is the proxy connection id', timed(async () => {
+  const a = await as('app');
+  const b = await as('app');
+  for (const [c, mode] of [[a, 'execute'], [b, 'query'], [a, 'query'], [b, 'execute']] as [Conn, Mode][]) {
+    const [sets] = (await run(c, mode, 'CALL whoami()')) as [Record<string, unknown>[][], unknown];
+    assert.is(Number(sets[0][0].id), c.threadId, `${mode} CALL on ${c.threadId}`);
+  }
+}));
+
+test('[execute] LAST_INSERT_ID() and FOUND_ROWS() of prepared statements are the session\'s own', timed(async () => {
+  const a = await as('app');
+  const b = await as('carol');
+  await a.execute('INSERT INTO ai (v) VALUES (1)');
+  const mine = Number(await val(a, 'execute', 'SELECT LAST_INSERT_ID()'));
+  await b.query('INSERT INTO shop.ai (v) VALUES (2)'); // another session's insert on the shared connection
+  assert.is(Number(await val(a, 'execute', 'SELECT LAST_INSERT_ID()')), mine);
+  await a.execute('SELECT SQL_CALC_FOUND_ROWS v FROM ai LIMIT 1');
+  await b.query('SELECT SQL_CALC_FOUND_ROWS 1 FROM shop.ai WHERE 0');
+  assert.is(Number(await val(a, 'execute', 'SELECT FOUND_ROWS()')), 2);
 }));
 
 for (const sql of ['UNLOCK TABLES; LOCK TABLES lt WRITE', 'LOCK TABLES lt WRITE; SELECT 1', 'SELECT 1; LOCK TABLES lt READ']) {
