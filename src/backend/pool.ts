@@ -21,6 +21,8 @@ export class Backend {
   nextAttemptAt = 0;
   lastError: Error | null = null;
   collations: Map<number, CollationInfo> | null = null;
+  /** Upper-case names of the stored functions on this server (calls of them are treated like CALL). */
+  storedFunctions = new Set<string>();
   serverVersion: string | null = null;
   serverCaps = 0;
   serverMariaCaps = 0;
@@ -38,6 +40,17 @@ export class Backend {
       this.pools.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Learns the names of the server's stored functions (on every new backend connection and after
+   * CREATE/DROP/ALTER FUNCTION through the proxy): a call of one may change session state.
+   */
+  async loadStoredFunctions(conn: BackendConnection): Promise<void> {
+    const r = await conn.query("SELECT DISTINCT UPPER(ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_TYPE = 'FUNCTION'");
+    const names = new Set<string>();
+    for (const row of r.rows) if (row[0]) names.add(row[0].toString('utf8'));
+    this.storedFunctions = names;
   }
 
   noteFailure(e: Error): void {

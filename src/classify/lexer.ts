@@ -29,8 +29,10 @@ export const Q = {
   USER_VAR_READ: 1 << 19,
   LOAD_DATA: 1 << 20,
   XA: 1 << 21,
-  /** A CALL statement: a stored procedure may change any session state. */
+  /** A CALL statement, or a call of a known stored function: server-side code may change any session state. */
   CALL: 1 << 22,
+  /** CREATE/DROP/ALTER FUNCTION: the set of stored functions may have changed. */
+  ROUTINE_DDL: 1 << 23,
 } as const;
 
 /** What the scanner found. */
@@ -69,8 +71,8 @@ for (let c = 0x80; c <= 0xff; c++) cls[c] = C.WORD; // multi-byte UTF-8 identifi
 for (let c = 0x30; c <= 0x39; c++) cls[c] = C.DIGIT;
 
 function upperWord(buf: Buffer, s: number, e: number): string {
-  // Only short ASCII words matter to the classifier; long ones can't be keywords we look for.
-  if (e - s > 24) return '';
+  // Only ASCII words up to 64 bytes (keywords, and stored function names) matter to the classifier.
+  if (e - s > 64) return '';
   let out = '';
   for (let i = s; i < e; i++) {
     let c = buf[i];
@@ -81,8 +83,11 @@ function upperWord(buf: Buffer, s: number, e: number): string {
   return out;
 }
 
-/** Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan. */
-export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
+/**
+ * Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan.
+ * `storedFunctions` (upper-case names): calls of these are flagged Q.CALL like a CALL statement.
+ */
+export function scanQuery(buf: Buffer, start: number, end: number, storedFunctions?: ReadonlySet<string>): QueryInfo {
   const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
@@ -144,12 +149,16 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         pendingUserVar = null;
         continue;
       }
-      case 0x60: // `
+      case 0x60: {
+        // `
+        const s = i + 1;
         i = skipQuoted(buf, i + 1, end, 0x60);
         tokInStmt++;
-        prevWord = '';
+        // a quoted name may be a stored function being called
+        prevWord = storedFunctions !== undefined && storedFunctions.size > 0 && i - s <= 65 ? buf.toString('utf8', s, i - 1).toUpperCase() : '';
         pendingUserVar = null;
         continue;
+      }
       case 0x23: // # comment
         i = skipLine(buf, i, end);
         continue;
@@ -300,6 +309,9 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       case 'INFILE':
         if (firstOfStmt === 'LOAD') info.flags |= Q.LOAD_DATA;
         break;
+      case 'FUNCTION':
+        if (firstOfStmt === 'CREATE' || firstOfStmt === 'DROP' || firstOfStmt === 'ALTER') info.flags |= Q.ROUTINE_DDL;
+        break;
     }
     if (tokInStmt === 1) {
       if (w === 'PREPARE' || w === 'EXECUTE' || w === 'DEALLOCATE') info.flags |= Q.SQL_PREPARE;
@@ -343,6 +355,8 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       case 'RELEASE_ALL_LOCKS':
         info.flags |= Q.RELEASE_ALL_LOCKS;
         break;
+      default:
+        if (storedFunctions !== undefined && storedFunctions.has(fn) && firstOfStmt !== 'CREATE') info.flags |= Q.CALL;
     }
   }
 }

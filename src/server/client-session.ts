@@ -90,6 +90,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return (this.logger ??= this.ctx.log.child({ session: this.id, client: this.remoteHost }));
   }
 
+  /** Stored functions of this session's backend (see Backend.loadStoredFunctions). */
+  get storedFunctions(): ReadonlySet<string> | undefined {
+    return this.backend ? this.backend.storedFunctions : undefined;
+  }
+
   get closed(): boolean {
     return this.state === S.CLOSED;
   }

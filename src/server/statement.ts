@@ -351,7 +351,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       longData: null,
       longDataBytes: 0,
       cursorOpen: false,
-      info: scanQuery(sql, 0, sql.length),
+      info: scanQuery(sql, 0, sql.length, s.storedFunctions),
     };
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
@@ -389,7 +389,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const info = cur.info;
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
-    if (needVars || conn.needsReinit || capture || locks) {
+    if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL) {
       this.afterStatement(conn, info, capture ? err : null).then(
         () => this.finishStatement(),
         (e: Error) => {
@@ -513,6 +513,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       st.version++;
     }
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
+    if (info && info.flags & Q.ROUTINE_DDL && s.backend) await s.backend.loadStoredFunctions(conn);
   }
 
   private finishStatement(): void {

@@ -35,6 +35,7 @@ test.before(async () => {
       DO GET_LOCK('proc_lock', 0);
     END`);
   await server.query('CREATE PROCEDURE shop.whoami() BEGIN SELECT CONNECTION_ID() AS id; END');
+  await server.query("CREATE FUNCTION shop.setvar() RETURNS INT BEGIN SET @fv = 'from function'; RETURN GET_LOCK('fn_lock', 0); END");
   await server.query('CREATE TABLE shop.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
   h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, acquireTimeoutMs: 5000 }], users: USERS });
 });
@@ -167,6 +168,26 @@ test('[execute] LAST_INSERT_ID() and FOUND_ROWS() of prepared statements are the
   await b.query('SELECT SQL_CALC_FOUND_ROWS 1 FROM shop.ai WHERE 0');
   assert.is(Number(await val(a, 'execute', 'SELECT FOUND_ROWS()')), 2);
 }));
+
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] state made inside a stored function stays in its session (existing and created through the proxy)`, timed(async () => {
+    const a = await as('app');
+    const fn = mode === 'query' ? 'setvar' : 'setvar2';
+    if (mode === 'execute') {
+      await a.query("CREATE FUNCTION setvar2() RETURNS INT BEGIN SET @fv = 'from function'; RETURN GET_LOCK('fn_lock', 0); END");
+    }
+    assert.is(Number(await val(a, mode, `SELECT ${fn}()`)), 1);
+    const hold = await holdOne();
+    assert.is(await val(a, mode, 'SELECT @fv'), 'from function');
+    assert.is(Number(await val(a, mode, "SELECT RELEASE_LOCK('fn_lock')")), 1);
+    assert.is(Number(await val(a, mode, `SELECT ${fn}()`)), 1);
+    hold.destroy();
+    await a.end();
+    const b = await as('carol');
+    assert.is(await val(b, mode, 'SELECT @fv'), null);
+    assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('fn_lock')")), 1);
+  }));
+}
 
 for (const sql of ['UNLOCK TABLES; LOCK TABLES lt WRITE', 'LOCK TABLES lt WRITE; SELECT 1', 'SELECT 1; LOCK TABLES lt READ']) {
   test(`[query] LOCK TABLES inside a multi-statement pins: ${sql}`, timed(async () => {

@@ -59,6 +59,20 @@ for (const c of cases) {
   });
 }
 
+test('a call of a known stored function pins like CALL (names from the backend, any quoting or schema)', () => {
+  const fns = new Set(['SETVAR', 'A_VERY_LONG_STORED_FUNCTION_NAME_OF_FORTY_FOUR']);
+  const scan = (sql: string) => {
+    const b = Buffer.from(sql);
+    return scanQuery(b, 0, b.length, fns);
+  };
+  for (const sql of ['SELECT setvar()', 'SELECT shop.SetVar(1)', 'SELECT `setvar`()', 'DO 1 + a_very_long_stored_function_name_of_forty_four()']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), ['ROUTINE'], sql);
+  }
+  for (const sql of ['SELECT concat(1)', "SELECT 'setvar()'", 'CREATE FUNCTION setvar() RETURNS INT RETURN 1']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), [], sql);
+  }
+});
+
 test('nextPins is pure: the input is not changed', () => {
   const input: PinInput = { pins: Pin.TX | Pin.ONE_SHOT, lockCount: 1, userLocks: 0, openCursors: 0 };
   const copy = { ...input };
