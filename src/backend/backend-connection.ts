@@ -344,6 +344,14 @@ export class BackendConnection {
     if (pseudoThreadId !== 0) this.pseudoThreadId = pseudoThreadId;
   }
 
+  /** Closes the server-side statement cached under `key` (COM_STMT_CLOSE has no response). */
+  closeStatement(key: string): void {
+    const bs = this.stmts.get(key);
+    if (!bs) return;
+    this.stmts.delete(key);
+    if (!this.closed) this.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(bs.id).finish(0));
+  }
+
   /** COM_INIT_DB; resolves with the server's ERR, if any. */
   async initDb(schema: string): Promise<ErrPacket | null> {
     const r = await this.command(new PacketWriter(schema.length + 8).u8(Com.INIT_DB).string(schema), 'ok');

@@ -330,12 +330,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.prepared.delete(st);
     if (hadCursor) {
       const r = this.runner;
-      const conn = r.conn;
-      const bs = conn ? conn.stmts.get(st.key) : undefined;
-      if (conn && bs) {
-        conn.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(bs.id).finish(0));
-        conn.stmts.delete(st.key);
-      }
+      // the open cursor lives in that server-side statement: close it there
+      if (r.conn) r.conn.closeStatement(st.key);
       r.updateCursorPin();
     }
   }

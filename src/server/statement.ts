@@ -6,6 +6,7 @@ import { BackendConnection, BackendQueryError, BackendSink } from '../backend/ba
 import type { BackendPool } from '../backend/pool';
 import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
+import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
 import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
@@ -423,15 +424,15 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (conn) this.dropConn(conn);
     if (s.closed) return;
     s.ctx.metrics.errors.inc({ kind: 'backend_lost' });
-    const pinned = st.pins !== 0;
-    s.log.warn({ err: e.message, backend: conn?.cfg.name, pinned }, 'backend connection lost during a statement');
-    if (!pinned && !sent && cur && !cur.retried && cur.kind !== Resp.FETCH) {
+    const action = onBackendLoss({ pins: st.pins, sent, retried: cur ? cur.retried : true, fetch: cur !== null && cur.kind === Resp.FETCH });
+    s.log.warn({ err: e.message, backend: conn?.cfg.name, pins: st.pins, action }, 'backend connection lost during a statement');
+    if (action === 'retry' && cur) {
       cur.retried = true;
       this.withConn(this.onConn);
       return;
     }
     this.cur = null;
-    if (pinned) {
+    if (action === 'close') {
       s.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), seq);
       s.close('backend connection with session state lost');
       return;
