@@ -1,6 +1,7 @@
 import * as genericPool from 'generic-pool';
 import type { BackendConfig } from '../config/types';
 import { BackendConnection, BackendConnectError } from './backend-connection';
+import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
 
 /** Collation id → names, as the backend knows them. */
 export interface CollationInfo {
@@ -21,8 +22,8 @@ export class Backend {
   nextAttemptAt = 0;
   lastError: Error | null = null;
   collations: Map<number, CollationInfo> | null = null;
-  /** Upper-case names of the stored functions on this server (calls of them are treated like CALL). */
-  storedFunctions = new Set<string>();
+  /** Stored functions, triggers and views on this server that may change session state (see routines.ts). */
+  routines: RoutineInfo = NO_ROUTINES;
   serverVersion: string | null = null;
   serverCaps = 0;
   serverMariaCaps = 0;
@@ -43,14 +44,19 @@ export class Backend {
   }
 
   /**
-   * Learns the names of the server's stored functions (on every new backend connection and after
-   * CREATE/DROP/ALTER FUNCTION through the proxy): a call of one may change session state.
+   * Learns which stored functions, triggers and views may change session state (on every new
+   * backend connection, and after CREATE/DROP/ALTER of a routine, trigger or view through the proxy).
    */
-  async loadStoredFunctions(conn: BackendConnection): Promise<void> {
-    const r = await conn.query("SELECT DISTINCT UPPER(ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_TYPE = 'FUNCTION'");
-    const names = new Set<string>();
-    for (const row of r.rows) if (row[0]) names.add(row[0].toString('utf8'));
-    this.storedFunctions = names;
+  async loadRoutines(conn: BackendConnection): Promise<void> {
+    const text = (b: Buffer | null) => (b ? b.toString('utf8') : null);
+    const fns = await conn.query("SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_TYPE = 'FUNCTION'");
+    const trg = await conn.query('SELECT EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS');
+    const views = await conn.query('SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS');
+    this.routines = analyzeRoutines(
+      fns.rows.map((r) => ({ name: text(r[0]) ?? '', body: text(r[1]) })),
+      trg.rows.map((r) => ({ table: text(r[0]) ?? '', body: text(r[1]) })),
+      views.rows.map((r) => ({ name: text(r[0]) ?? '', body: text(r[1]) })),
+    );
   }
 
   noteFailure(e: Error): void {

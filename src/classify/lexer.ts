@@ -31,7 +31,7 @@ export const Q = {
   XA: 1 << 21,
   /** A CALL statement, or a call of a known stored function: server-side code may change any session state. */
   CALL: 1 << 22,
-  /** CREATE/DROP/ALTER FUNCTION: the set of stored functions may have changed. */
+  /** CREATE/DROP/ALTER of a FUNCTION, PROCEDURE, TRIGGER or VIEW: what the proxy knows of routines may have changed. */
   ROUTINE_DDL: 1 << 23,
 } as const;
 
@@ -83,11 +83,20 @@ function upperWord(buf: Buffer, s: number, e: number): string {
   return out;
 }
 
+/** Server-side code the scanner should recognise (see routines.ts); upper-case names. */
+export interface RoutineNames {
+  readonly functions: ReadonlySet<string>;
+  readonly tables: ReadonlySet<string>;
+}
+
 /**
  * Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan.
- * `storedFunctions` (upper-case names): calls of these are flagged Q.CALL like a CALL statement.
+ * `routines`: calls of these stored functions, and any mention of these tables (stateful
+ * triggers, views calling such functions), are flagged Q.CALL like a CALL statement.
  */
-export function scanQuery(buf: Buffer, start: number, end: number, storedFunctions?: ReadonlySet<string>): QueryInfo {
+export function scanQuery(buf: Buffer, start: number, end: number, routines?: RoutineNames): QueryInfo {
+  const storedFunctions = routines !== undefined && routines.functions.size > 0 ? routines.functions : undefined;
+  const routineTables = routines !== undefined && routines.tables.size > 0 ? routines.tables : undefined;
   const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
@@ -130,6 +139,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, storedFunctio
       }
       tokInStmt++;
       onWord(w);
+      if (routineTables !== undefined && routineTables.has(w)) info.flags |= Q.CALL;
       prev2Word = prevWord;
       prevWord = w;
       prevWordStart = s;
@@ -155,7 +165,10 @@ export function scanQuery(buf: Buffer, start: number, end: number, storedFunctio
         i = skipQuoted(buf, i + 1, end, 0x60);
         tokInStmt++;
         // a quoted name may be a stored function being called
-        prevWord = storedFunctions !== undefined && storedFunctions.size > 0 && i - s <= 65 ? buf.toString('utf8', s, i - 1).toUpperCase() : '';
+        if ((storedFunctions !== undefined || routineTables !== undefined) && i - s <= 65) {
+          prevWord = buf.toString('utf8', s, i - 1).toUpperCase();
+          if (routineTables !== undefined && routineTables.has(prevWord)) info.flags |= Q.CALL;
+        } else prevWord = '';
         pendingUserVar = null;
         continue;
       }
@@ -310,6 +323,8 @@ export function scanQuery(buf: Buffer, start: number, end: number, storedFunctio
         if (firstOfStmt === 'LOAD') info.flags |= Q.LOAD_DATA;
         break;
       case 'FUNCTION':
+      case 'TRIGGER':
+      case 'VIEW':
         if (firstOfStmt === 'CREATE' || firstOfStmt === 'DROP' || firstOfStmt === 'ALTER') info.flags |= Q.ROUTINE_DDL;
         break;
     }
@@ -356,7 +371,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, storedFunctio
         info.flags |= Q.RELEASE_ALL_LOCKS;
         break;
       default:
-        if (storedFunctions !== undefined && storedFunctions.has(fn) && firstOfStmt !== 'CREATE') info.flags |= Q.CALL;
+        if (storedFunctions !== undefined && storedFunctions.has(fn) && firstOfStmt !== 'CREATE' && firstOfStmt !== 'DROP') info.flags |= Q.CALL;
     }
   }
 }

@@ -10,6 +10,7 @@ import { PacketWriter } from '../protocol/packet-writer';
 import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
 import { Err, errPacket, ProxyError } from '../errors';
+import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
 import { ClientConn, ClientConnHost } from './client-conn';
@@ -90,9 +91,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return (this.logger ??= this.ctx.log.child({ session: this.id, client: this.remoteHost }));
   }
 
-  /** Stored functions of this session's backend (see Backend.loadStoredFunctions). */
-  get storedFunctions(): ReadonlySet<string> | undefined {
-    return this.backend ? this.backend.storedFunctions : undefined;
+  /** Server-side code of this session's backend that may change session state (see Backend.loadRoutines). */
+  get routines(): RoutineInfo | undefined {
+    return this.backend ? this.backend.routines : undefined;
   }
 
   get closed(): boolean {

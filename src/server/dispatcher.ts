@@ -12,7 +12,7 @@ type Handler = (s: ClientSession, f: Frame) => void;
 
 const onQuery: Handler = (s, f) => {
   const p = f.payload;
-  const info = scanQuery(p, 1, p.length, s.storedFunctions);
+  const info = scanQuery(p, 1, p.length, s.routines);
   if (info.flags & Q.KILL) {
     if (info.killId >= 0 && !(info.flags & Q.MULTI)) return s.kill(info.killId, info.killQuery);
     // Passing it through would let a client kill backend threads that serve other sessions.

@@ -208,7 +208,7 @@ async function initConnection(conn: BackendConnection, pool: BackendPool): Promi
     }
     b.collations = m;
   }
-  await b.loadStoredFunctions(conn);
+  await b.loadRoutines(conn);
   await conn.query(TRACKING_INIT_SQL);
 }
 

@@ -352,7 +352,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       longData: null,
       longDataBytes: 0,
       cursorOpen: false,
-      info: scanQuery(sql, 0, sql.length, s.storedFunctions),
+      info: scanQuery(sql, 0, sql.length, s.routines),
     };
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
@@ -514,7 +514,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       st.version++;
     }
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
-    if (info && info.flags & Q.ROUTINE_DDL && s.backend) await s.backend.loadStoredFunctions(conn);
+    if (info && info.flags & Q.ROUTINE_DDL && s.backend) await s.backend.loadRoutines(conn);
   }
 
   private finishStatement(): void {

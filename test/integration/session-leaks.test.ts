@@ -36,6 +36,9 @@ test.before(async () => {
     END`);
   await server.query('CREATE PROCEDURE shop.whoami() BEGIN SELECT CONNECTION_ID() AS id; END');
   await server.query("CREATE FUNCTION shop.setvar() RETURNS INT BEGIN SET @fv = 'from function'; RETURN GET_LOCK('fn_lock', 0); END");
+  await server.query('CREATE FUNCTION shop.twice(x INT) RETURNS INT RETURN x * 2');
+  await server.query('CREATE TABLE shop.trig_t (id INT)');
+  await server.query('CREATE TRIGGER shop.trig_t_ai AFTER INSERT ON shop.trig_t FOR EACH ROW SET @tv = NEW.id');
   await server.query('CREATE TABLE shop.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
   h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, acquireTimeoutMs: 5000 }], users: USERS });
 });
@@ -188,6 +191,19 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('fn_lock')")), 1);
   }));
 }
+
+test('a trigger that sets a user variable pins its session; a function without session effects does not', timed(async () => {
+  const a = await as('app');
+  assert.is(Number(await val(a, 'execute', 'SELECT twice(21)')), 42);
+  assert.is(h.proxy.sessions.get(a.threadId as number)?.st.pins, 0, 'a pure function does not pin');
+  await a.query('INSERT INTO trig_t VALUES (5)');
+  const hold = await holdOne();
+  assert.is(Number(await val(a, 'query', 'SELECT @tv')), 5);
+  hold.destroy();
+  await a.end();
+  const b = await as('carol');
+  assert.is(await val(b, 'query', 'SELECT @tv'), null);
+}));
 
 for (const sql of ['UNLOCK TABLES; LOCK TABLES lt WRITE', 'LOCK TABLES lt WRITE; SELECT 1', 'SELECT 1; LOCK TABLES lt READ']) {
   test(`[query] LOCK TABLES inside a multi-statement pins: ${sql}`, timed(async () => {

@@ -60,7 +60,7 @@ for (const c of cases) {
 }
 
 test('a call of a known stored function pins like CALL (names from the backend, any quoting or schema)', () => {
-  const fns = new Set(['SETVAR', 'A_VERY_LONG_STORED_FUNCTION_NAME_OF_FORTY_FOUR']);
+  const fns = { functions: new Set(['SETVAR', 'A_VERY_LONG_STORED_FUNCTION_NAME_OF_FORTY_FOUR']), tables: new Set<string>() };
   const scan = (sql: string) => {
     const b = Buffer.from(sql);
     return scanQuery(b, 0, b.length, fns);
