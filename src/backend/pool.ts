@@ -49,13 +49,15 @@ export class Backend {
    */
   async loadRoutines(conn: BackendConnection): Promise<void> {
     const text = (b: Buffer | null) => (b ? b.toString('utf8') : null);
-    const fns = await conn.query("SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_TYPE = 'FUNCTION'");
+    const routines = await conn.query('SELECT ROUTINE_TYPE, ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES');
     const trg = await conn.query('SELECT EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS');
     const views = await conn.query('SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS');
+    const of = (type: string) => routines.rows.filter((r) => text(r[0]) === type).map((r) => ({ name: text(r[1]) ?? '', body: text(r[2]) }));
     this.routines = analyzeRoutines(
-      fns.rows.map((r) => ({ name: text(r[0]) ?? '', body: text(r[1]) })),
+      of('FUNCTION'),
       trg.rows.map((r) => ({ table: text(r[0]) ?? '', body: text(r[1]) })),
       views.rows.map((r) => ({ name: text(r[0]) ?? '', body: text(r[1]) })),
+      of('PROCEDURE'),
     );
   }
 

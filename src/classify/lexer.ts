@@ -87,6 +87,8 @@ function upperWord(buf: Buffer, s: number, e: number): string {
 export interface RoutineNames {
   readonly functions: ReadonlySet<string>;
   readonly tables: ReadonlySet<string>;
+  /** Procedures proven not to change session state: CALL of one is not flagged. */
+  readonly statelessProcedures?: ReadonlySet<string>;
 }
 
 /**
@@ -97,6 +99,9 @@ export interface RoutineNames {
 export function scanQuery(buf: Buffer, start: number, end: number, routines?: RoutineNames): QueryInfo {
   const storedFunctions = routines !== undefined && routines.functions.size > 0 ? routines.functions : undefined;
   const routineTables = routines !== undefined && routines.tables.size > 0 ? routines.tables : undefined;
+  const pureProcs = routines !== undefined && routines.statelessProcedures !== undefined && routines.statelessProcedures.size > 0 ? routines.statelessProcedures : undefined;
+  /** A CALL whose procedure name is not known yet (flagged at the name, or at the end of its statement). */
+  let callPending = false;
   const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
@@ -165,7 +170,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         i = skipQuoted(buf, i + 1, end, 0x60);
         tokInStmt++;
         // a quoted name may be a stored function being called
-        if ((storedFunctions !== undefined || routineTables !== undefined) && i - s <= 65) {
+        if ((storedFunctions !== undefined || routineTables !== undefined || pureProcs !== undefined) && i - s <= 65) {
           prevWord = buf.toString('utf8', s, i - 1).toUpperCase();
           if (routineTables !== undefined && routineTables.has(prevWord)) info.flags |= Q.CALL;
         } else prevWord = '';
@@ -263,6 +268,10 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         continue;
       case 0x3b: // ;
         i++;
+        if (callPending) {
+          callPending = false;
+          info.flags |= Q.CALL;
+        }
         // trailing ';' with only whitespace/comments after it is not a second statement
         if (hasMoreCode(buf, i, end)) {
           stmtIndex++;
@@ -280,6 +289,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
     pendingUserVar = null;
     i++;
   }
+  if (callPending) info.flags |= Q.CALL;
   return info;
 
   function onWord(w: string): void {
@@ -323,6 +333,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         if (firstOfStmt === 'LOAD') info.flags |= Q.LOAD_DATA;
         break;
       case 'FUNCTION':
+      case 'PROCEDURE':
       case 'TRIGGER':
       case 'VIEW':
         if (firstOfStmt === 'CREATE' || firstOfStmt === 'DROP' || firstOfStmt === 'ALTER') info.flags |= Q.ROUTINE_DDL;
@@ -333,7 +344,10 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
       else if (w === 'KILL') info.flags |= Q.KILL;
       else if (w === 'HANDLER') info.flags |= Q.HANDLER;
       else if (w === 'XA') info.flags |= Q.XA;
-      else if (w === 'CALL') info.flags |= Q.CALL;
+      else if (w === 'CALL') {
+        if (pureProcs !== undefined) callPending = true;
+        else info.flags |= Q.CALL;
+      }
     } else if (firstOfStmt === 'SHOW' && tokInStmt <= 3 && (w === 'WARNINGS' || w === 'ERRORS')) {
       info.flags |= Q.READS_DIAGNOSTICS;
     } else if (firstOfStmt === 'DROP' && w === 'PREPARE') {
@@ -343,6 +357,12 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
   }
 
   function onCall(fn: string): void {
+    if (callPending) {
+      // the first call in a CALL statement names the procedure
+      callPending = false;
+      if (!(pureProcs as ReadonlySet<string>).has(fn)) info.flags |= Q.CALL;
+      return;
+    }
     switch (fn) {
       case 'LAST_INSERT_ID':
         info.flags |= Q.LAST_INSERT_ID;

@@ -6,10 +6,12 @@ export interface RoutineInfo {
   readonly functions: ReadonlySet<string>;
   /** Upper-case names of tables with such triggers, and of views that call such functions. */
   readonly tables: ReadonlySet<string>;
+  /** Upper-case names of procedures proven NOT to change session state (CALL of them does not pin). */
+  readonly statelessProcedures: ReadonlySet<string>;
 }
 
 /** Nothing known: no stored function or table gets special treatment. */
-export const NO_ROUTINES: RoutineInfo = { functions: new Set(), tables: new Set() };
+export const NO_ROUTINES: RoutineInfo = { functions: new Set(), tables: new Set(), statelessProcedures: new Set() };
 
 /** Flags of a routine body that change session state beyond what the server tracks. */
 const STATEFUL =
@@ -27,7 +29,7 @@ export interface RoutineDef {
  * start, so positional checks (SET @x = ..., CALL, PREPARE) are replaced by conservative ones: any
  * user variable reference, and the words CALL and PREPARE anywhere (even in a string), count.
  */
-const ANYWHERE = /\b(CALL|PREPARE|EXECUTE)\b/i;
+const ANYWHERE = /\b(CALL|PREPARE|EXECUTE|LOCK)\b|\bHANDLER\s+\S+\s+OPEN\b|\bSET\s+TRANSACTION\b/i;
 
 function stateful(body: string | null, functions: ReadonlySet<string>): boolean {
   if (body === null) return true;
@@ -41,7 +43,12 @@ function stateful(body: string | null, functions: ReadonlySet<string>): boolean 
  * state (user variables, locks, temporary tables, ...): a body that does so itself, calls a
  * procedure, or calls a function that does. Unreadable bodies count as stateful. Pure.
  */
-export function analyzeRoutines(functions: RoutineDef[], triggers: { table: string; body: string | null }[], views: RoutineDef[]): RoutineInfo {
+export function analyzeRoutines(
+  functions: RoutineDef[],
+  triggers: { table: string; body: string | null }[],
+  views: RoutineDef[],
+  procedures: RoutineDef[] = [],
+): RoutineInfo {
   const fns = new Set<string>();
   // Fixed point: a function is stateful if its body is, counting calls of functions found so far.
   for (let changed = true; changed; ) {
@@ -57,5 +64,10 @@ export function analyzeRoutines(functions: RoutineDef[], triggers: { table: stri
   const tables = new Set<string>();
   for (const t of triggers) if (stateful(t.body, fns)) tables.add(t.table.toUpperCase());
   for (const v of views) if (stateful(v.body, fns)) tables.add(v.name.toUpperCase());
-  return { functions: fns, tables };
+  // Names are matched without their schema: one stateful procedure of a name makes the name stateful.
+  const statefulProcs = new Set<string>();
+  for (const p of procedures) if (stateful(p.body, fns)) statefulProcs.add(p.name.toUpperCase());
+  const statelessProcedures = new Set<string>();
+  for (const p of procedures) if (!statefulProcs.has(p.name.toUpperCase())) statelessProcedures.add(p.name.toUpperCase());
+  return { functions: fns, tables, statelessProcedures };
 }

@@ -37,6 +37,7 @@ test.before(async () => {
   await server.query('CREATE PROCEDURE shop.whoami() BEGIN SELECT CONNECTION_ID() AS id; END');
   await server.query("CREATE FUNCTION shop.setvar() RETURNS INT BEGIN SET @fv = 'from function'; RETURN GET_LOCK('fn_lock', 0); END");
   await server.query('CREATE FUNCTION shop.twice(x INT) RETURNS INT RETURN x * 2');
+  await server.query('CREATE PROCEDURE shop.read_secret() BEGIN SELECT v FROM secret; END');
   await server.query('CREATE TABLE shop.trig_t (id INT)');
   await server.query('CREATE TRIGGER shop.trig_t_ai AFTER INSERT ON shop.trig_t FOR EACH ROW SET @tv = NEW.id');
   await server.query('CREATE TABLE shop.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
@@ -196,6 +197,8 @@ test('a trigger that sets a user variable pins its session; a function without s
   const a = await as('app');
   assert.is(Number(await val(a, 'execute', 'SELECT twice(21)')), 42);
   assert.is(h.proxy.sessions.get(a.threadId as number)?.st.pins, 0, 'a pure function does not pin');
+  await a.query('CALL read_secret()');
+  assert.is(h.proxy.sessions.get(a.threadId as number)?.st.pins, 0, 'a procedure without session effects does not pin');
   await a.query('INSERT INTO trig_t VALUES (5)');
   const hold = await holdOne();
   assert.is(Number(await val(a, 'query', 'SELECT @tv')), 5);

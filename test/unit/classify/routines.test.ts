@@ -41,4 +41,21 @@ test('triggers and views: their tables are listed when the body is stateful', ()
   assert.equal([...r.tables].sort(), ['ITEMS', 'ORDERS', 'V_FN']);
 });
 
+test('procedures: stateless ones are listed; LOCK, HANDLER OPEN, SET TRANSACTION, user variables, temp tables make one stateful', () => {
+  const r = analyzeRoutines([{ name: 'setvar', body: 'BEGIN SET @a = 1; RETURN 1; END' }], [], [], [
+    { name: 'report', body: 'BEGIN DECLARE CONTINUE HANDLER FOR NOT FOUND SET done = 1; SELECT * FROM t WHERE id = p; END' },
+    { name: 'tx', body: 'BEGIN START TRANSACTION; UPDATE t SET a = 1; COMMIT; END' },
+    { name: 'locks', body: 'BEGIN LOCK TABLES t WRITE; END' },
+    { name: 'handler', body: 'BEGIN HANDLER t OPEN; END' },
+    { name: 'next_tx', body: 'BEGIN SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; END' },
+    { name: 'vars', body: 'BEGIN SELECT COUNT(*) INTO @n FROM t; END' },
+    { name: 'temp', body: 'BEGIN CREATE TEMPORARY TABLE x (a INT); END' },
+    { name: 'via_fn', body: 'BEGIN SELECT setvar(); END' },
+    { name: 'nested', body: 'BEGIN CALL report(); END' },
+    { name: 'dup', body: 'BEGIN SELECT 1; END' },
+    { name: 'dup', body: 'BEGIN SET @x = 1; END' },
+  ]);
+  assert.equal([...r.statelessProcedures].sort(), ['REPORT', 'TX']);
+});
+
 test.run();

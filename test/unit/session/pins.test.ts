@@ -73,6 +73,20 @@ test('a call of a known stored function pins like CALL (names from the backend, 
   }
 });
 
+test('CALL of a procedure proven stateless does not pin; any other CALL does', () => {
+  const r = { functions: new Set<string>(), tables: new Set<string>(), statelessProcedures: new Set(['HARMLESS']) };
+  const scan = (sql: string) => {
+    const b = Buffer.from(sql);
+    return scanQuery(b, 0, b.length, r);
+  };
+  for (const sql of ['CALL harmless()', 'CALL shop.Harmless(1, 2)', 'CALL `harmless`()', 'call harmless(); SELECT 1']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), [], sql);
+  }
+  for (const sql of ['CALL other()', 'CALL harmless', 'CALL harmless(); CALL other()', 'CALL other(); CALL harmless()', 'SELECT 1; CALL x.other(@a)']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), ['ROUTINE'], sql);
+  }
+});
+
 test('nextPins is pure: the input is not changed', () => {
   const input: PinInput = { pins: Pin.TX | Pin.ONE_SHOT, lockCount: 1, userLocks: 0, openCursors: 0 };
   const copy = { ...input };
