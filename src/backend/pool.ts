@@ -24,6 +24,8 @@ export class Backend {
   collations: Map<number, CollationInfo> | null = null;
   /** Stored functions, triggers and views on this server that may change session state (see routines.ts). */
   routines: RoutineInfo = NO_ROUTINES;
+  /** When routines were last loaded (0: never). */
+  routinesLoadedAt = 0;
   serverVersion: string | null = null;
   serverCaps = 0;
   serverMariaCaps = 0;
@@ -59,6 +61,7 @@ export class Backend {
       views.rows.map((r) => ({ name: text(r[0]) ?? '', body: text(r[1]) })),
       of('PROCEDURE'),
     );
+    this.routinesLoadedAt = Date.now();
   }
 
   noteFailure(e: Error): void {

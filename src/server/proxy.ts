@@ -191,6 +191,9 @@ export class Proxy implements ProxyContext {
   }
 }
 
+/** Minimum interval between two loads of a backend's routine definitions at connection time. */
+const ROUTINES_RELOAD_MS = 10_000;
+
 /** Learns fresh-connection defaults and collations once, then turns on session tracking. */
 async function initConnection(conn: BackendConnection, pool: BackendPool): Promise<void> {
   if (!pool.defaults) {
@@ -208,7 +211,8 @@ async function initConnection(conn: BackendConnection, pool: BackendPool): Promi
     }
     b.collations = m;
   }
-  await b.loadRoutines(conn);
+  // Reloaded when a connection is made, at most every few seconds: the information_schema scans are not free.
+  if (Date.now() - b.routinesLoadedAt > ROUTINES_RELOAD_MS) await b.loadRoutines(conn);
   await conn.query(TRACKING_INIT_SQL);
 }
 
