@@ -24,6 +24,7 @@ export class Backend {
   collations: Map<number, CollationInfo> | null = null;
   /** Stored functions, triggers and views on this server that may change session state (see routines.ts). */
   routines: RoutineInfo = NO_ROUTINES;
+  lastRoutinesError: Error | null = null;
   /** When routines were last loaded (0: never). */
   routinesLoadedAt = 0;
   serverVersion: string | null = null;
@@ -62,6 +63,11 @@ export class Backend {
       of('PROCEDURE'),
     );
     this.routinesLoadedAt = Date.now();
+  }
+
+  /** Loading routine definitions failed: keep the previous ones; the next new connection retries. */
+  noteRoutinesLoadFailed(e: Error): void {
+    this.lastRoutinesError = e;
   }
 
   noteFailure(e: Error): void {

@@ -212,7 +212,10 @@ async function initConnection(conn: BackendConnection, pool: BackendPool): Promi
     b.collations = m;
   }
   // Reloaded when a connection is made, at most every few seconds: the information_schema scans are not free.
-  if (Date.now() - b.routinesLoadedAt > ROUTINES_RELOAD_MS) await b.loadRoutines(conn);
+  if (Date.now() - b.routinesLoadedAt > ROUTINES_RELOAD_MS) {
+    // A failed load keeps what was known (and is retried with the next connection) rather than failing the connection.
+    await b.loadRoutines(conn).catch((e: Error) => pool.backend.noteRoutinesLoadFailed(e));
+  }
   await conn.query(TRACKING_INIT_SQL);
 }
 

@@ -514,7 +514,10 @@ export class StatementRunner implements RelayHost, BackendSink {
       st.version++;
     }
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
-    if (info && info.flags & Q.ROUTINE_DDL && s.backend) await s.backend.loadRoutines(conn);
+    if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
+      const b = s.backend;
+      await b.loadRoutines(conn).catch((e: Error) => b.noteRoutinesLoadFailed(e));
+    }
   }
 
   private finishStatement(): void {
