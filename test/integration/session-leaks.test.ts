@@ -140,6 +140,13 @@ test('[execute] GET_LOCK and transactions through prepared statements pin the se
   a.destroy();
 }));
 
+test('[execute] a prepared KILL is refused like the unmappable text forms (it would name a backend thread)', timed(async () => {
+  const a = await as('app');
+  assert.is((await sqlError(a.execute('KILL 1'))).errno, 1235);
+  assert.is((await sqlError(a.execute('KILL QUERY ?', [1]))).errno, 1235);
+  assert.is(Number(await val(a, 'execute', 'SELECT 1')), 1);
+}));
+
 test('[execute] CONNECTION_ID() is the proxy connection id of each client', timed(async () => {
   const a = await as('app');
   const b = await as('carol');
