@@ -7,9 +7,10 @@ import { PacketTooLargeError } from '../protocol/framer';
 import { buildEof, buildErr, buildOk } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
-import { PROFILE_CAPS } from '../backend/backend-connection';
+import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
 import { Err, errPacket, ProxyError } from '../errors';
+import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
 import { ClientConn, ClientConnHost } from './client-conn';
@@ -58,6 +59,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   backend: Backend | null = null;
   pool: BackendPool | null = null;
   private runnerObj: StatementRunner | null = null;
+  /** The backend connection holding this session's state died between statements (answered at the next command). */
+  private stateLost = false;
   private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
 
@@ -86,6 +89,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Child logger, made on first use: 10,000 idle sessions should not each carry one. */
   get log(): Logger {
     return (this.logger ??= this.ctx.log.child({ session: this.id, client: this.remoteHost }));
+  }
+
+  /** Server-side code of this session's backend that may change session state (see Backend.loadRoutines). */
+  get routines(): RoutineInfo | undefined {
+    return this.backend ? this.backend.routines : undefined;
   }
 
   get closed(): boolean {
@@ -149,6 +157,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.login.onAuthData(f.payload, f.seq);
             break;
           case S.IDLE:
+            if (this.stateLost) {
+              this.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), 1);
+              this.close('backend connection with session state lost');
+              return;
+            }
             dispatch(this, f);
             break;
           case S.INFILE:
@@ -286,7 +299,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
         st.paramTypes = Buffer.from(p.subarray(at + 1, at + 1 + 2 * st.numParams));
       }
     }
-    this.runner.forward(Resp.EXECUTE, f, null, st);
+    this.runner.forward(Resp.EXECUTE, f, st.info, st);
   }
 
   onFetch(f: Frame): void {
@@ -318,12 +331,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.prepared.delete(st);
     if (hadCursor) {
       const r = this.runner;
-      const conn = r.conn;
-      const bs = conn ? conn.stmts.get(st.key) : undefined;
-      if (conn && bs) {
-        conn.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(bs.id).finish(0));
-        conn.stmts.delete(st.key);
-      }
+      // the open cursor lives in that server-side statement: close it there
+      if (r.conn) r.conn.closeStatement(st.key);
       r.updateCursorPin();
     }
   }
@@ -425,6 +434,23 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const conn = this.runnerObj ? this.runnerObj.conn : null;
     if (!conn || (this.state !== S.BUSY && this.state !== S.INFILE)) return Promise.resolve();
     return this.ctx.killBackendThread(conn);
+  }
+
+  /**
+   * The pinned backend connection died while the session was idle: like a server's connection, the
+   * session is over. An idle-in-transaction timeout closes it now; otherwise the client's next
+   * command gets ERR 2013 and then the connection closes.
+   */
+  backendStateLost(err: Error | null): void {
+    if (this.state === S.CLOSED) return;
+    this.st.pins = 0;
+    this.ctx.metrics.errors.inc({ kind: 'backend_lost' });
+    this.log.warn({ err: err?.message }, 'backend connection holding session state lost while idle');
+    if (err instanceof BackendTimeoutError) {
+      this.close('idle in transaction timeout');
+      return;
+    }
+    this.stateLost = true;
   }
 
   // ---- output helpers and teardown -----------------------------------------------------------------
