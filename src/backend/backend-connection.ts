@@ -63,7 +63,7 @@ export class BackendConnection {
   userVars = new Set<string>();
   userVarOwner: unknown = null;
   /** LAST_INSERT_ID() value as last seen on this connection. */
-  lastInsertId = 0;
+  lastInsertId: number | bigint = 0;
   /** Value of pseudo_thread_id (what CONNECTION_ID() returns) when the proxy set it, else 0. */
   pseudoThreadId = 0;
   /** The session that ran the last statement here, and the state version it applied. */

@@ -6,7 +6,7 @@ import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/
 import { Frame, Framer, PacketTooLargeError } from '../protocol/framer';
 import { buildAuthMoreData, buildAuthSwitch, buildServerHandshake, HandshakeResponse, parseHandshakeResponse } from '../protocol/handshake';
 import { buildEof, buildErr, buildOk, OkPacket, parseSessionState } from '../protocol/ok-err';
-import { PacketReader, ProtocolError } from '../protocol/packet-reader';
+import { PacketReader, ProtocolError, U64 } from '../protocol/packet-reader';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendSink, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
@@ -107,10 +107,10 @@ export class ClientSession implements RelayHost, BackendSink {
   /** Marks backend connections holding this session's user variables; replaced when the session resets. */
   private userVarToken: object = {};
   private version = 0;
-  private lastInsertId = 0;
+  private lastInsertId: U64 = 0;
   private foundRows = 0;
   /** What ROW_COUNT() returns after this session's last statement. */
-  private rowCount = -1;
+  private rowCount: U64 = -1;
   private lastStatus: number = Status.AUTOCOMMIT;
   private lastWarnings = 0;
   /** The client's own session_track_* settings (null until it sets one). */
@@ -565,7 +565,7 @@ export class ClientSession implements RelayHost, BackendSink {
           const form = diagForm(p, 1);
           if (form && this.diag) {
             const status = this.okStatus();
-            for (const b of diagnosticsResult(form, this.diag, this.clientCaps, status, diagVarName(form, p, 1))) this.socket.write(b);
+            for (const b of diagnosticsResult(form, this.diag, this.clientCaps, status, diagVarName(form, p, 1), (this.pool as BackendPool).extMeta)) this.socket.write(b);
             return;
           }
           return this.forward(Resp.QUERY, f, info, null, this.diag === null);

@@ -2,7 +2,7 @@ import { Cap } from '../protocol/constants';
 import { buildEof, buildOk } from '../protocol/ok-err';
 import { PacketWriter } from '../protocol/packet-writer';
 import type { InternalResult } from '../backend/internal-exchange';
-import { parseTextRow } from '../protocol/column';
+import { buildColumnDef, ColumnType, parseTextRow } from '../protocol/column';
 
 /**
  * A session's diagnostics area, captured with SHOW WARNINGS on the backend connection right after
@@ -47,8 +47,13 @@ export function diagForm(sql: Buffer, start: number): DiagForm | null {
   return FORMS[text] ?? null;
 }
 
-/** Builds the result-set packets for `form` from a capture (null capture: an empty diagnostics area). */
-export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: number, status: number, varName: string): Buffer[] {
+/**
+ * Builds the result-set packets for `form` from a capture (null capture: an empty diagnostics area).
+ * `extMeta`: the client negotiated MariaDB extended type metadata, so every column definition
+ * carries that field (empty here, as the server sends it for these columns); a captured SHOW
+ * WARNINGS copy already has it, being taken on a backend connection negotiated the same way.
+ */
+export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: number, status: number, varName: string, extMeta: boolean): Buffer[] {
   const out: Buffer[] = [];
   let seq = 1;
   const push = (w: PacketWriter) => out.push(w.finish(seq++));
@@ -70,10 +75,7 @@ export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: nu
   }
   const n = form === 'count-warnings' || form === 'var-warnings' ? d.warnings : d.errors;
   push(new PacketWriter(2).lenenc(1));
-  const col = new PacketWriter(64)
-    .lenencString('def').lenencString('').lenencString('').lenencString('').lenencString(varName).lenencString('')
-    .u8(0x0c).u16(63).u32(21).u8(8).u16(0x20 | 0x80).u8(0).u16(0);
-  push(col);
+  push(buildColumnDef({ name: varName, charset: 63, length: 21, type: ColumnType.LONGLONG, flags: 0x20 | 0x80, decimals: 0 }, extMeta));
   if (!deprecate) push(buildEof(0, status));
   push(new PacketWriter(8).lenencString(String(n)));
   eof();

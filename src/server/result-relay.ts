@@ -458,7 +458,9 @@ export class ResultRelay implements BackendSink {
       this.finish(true);
       return;
     }
-    if (ok.sessionState === null && (ok.info.length === 0 || this.sessionTrack)) {
+    // Without session state the backend's bytes are already what this client expects: the info
+    // string is length-encoded with or without SESSION_TRACK.
+    if (ok.sessionState === null) {
       this.emit(b, seq);
     } else {
       if (ok.sessionState !== null && this.sessionTrack) ok.sessionState = host.filterSessionState(ok.sessionState);
