@@ -74,6 +74,8 @@ export class BackendConnection {
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
+  /** Backend statement ids to close once the connection is back in the pool (it was busy when they were orphaned). */
+  pendingStmtCloses: number[] | null = null;
   lastUsed = Date.now();
   /** Opaque owner pool (set by the pool). */
   pool: unknown = null;
@@ -221,6 +223,18 @@ export class BackendConnection {
       /* already gone */
     }
     this.destroy(null);
+  }
+
+  /**
+   * Writes COM_STMT_CLOSE for the statements queued while the connection was busy. COM_STMT_CLOSE
+   * has no response, so this is safe at any command boundary (the pool calls it on release).
+   */
+  flushStmtCloses(): void {
+    const ids = this.pendingStmtCloses;
+    if (ids === null) return;
+    this.pendingStmtCloses = null;
+    if (this.closed) return;
+    for (const id of ids) this.socket.write(Buffer.from([5, 0, 0, 0, Com.STMT_CLOSE, id & 0xff, (id >>> 8) & 0xff, (id >>> 16) & 0xff, (id >>> 24) & 0xff]));
   }
 
   /** Sends a command the proxy issues on its own account and decodes the whole response. */

@@ -13,7 +13,7 @@ import type { Backend, BackendPool } from '../backend/pool';
 import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Authenticator, AuthStep, makeNonce } from './authenticator';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
-import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
+import { ClientStmt, ensureBackendStmt, evictLru, executePacket, holdStmt, releaseStmts, rememberBackendStmt } from './prepared';
 import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef, varAssignments } from './session-vars';
 import type { ProxyContext } from './proxy-context';
 import { Err, errPacket, ProxyError } from '../errors';
@@ -284,7 +284,15 @@ export class ClientSession implements RelayHost, BackendSink {
     if (this.nextStmtId > 0xfffffff0) this.nextStmtId = 1;
     this.stmts.set(stmt.id, stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, this.ctx.maxPrepared(conn));
+    holdStmt(this.pool as BackendPool, stmt.key);
     return stmt.id;
+  }
+
+  retryPrepare(): boolean {
+    const conn = this.conn;
+    if (!conn || !this.cur || evictLru(conn) === 0) return false;
+    conn.socket.write(framePayload(this.cur.frame.payload, 0));
+    return true;
   }
 
   onLocalInfile(backendSeq: number): void {
@@ -968,6 +976,7 @@ export class ClientSession implements RelayHost, BackendSink {
     if (!st) return;
     this.stmts.delete(st.id);
     const conn = this.conn;
+    releaseStmts(this.pool as BackendPool, [st], conn);
     if (st.cursorOpen) {
       const bs = conn ? conn.stmts.get(st.key) : undefined;
       if (conn && bs) {
@@ -1026,6 +1035,7 @@ export class ClientSession implements RelayHost, BackendSink {
     this.vars.clear();
     this.userVars.clear();
     this.userVarToken = {};
+    if (this.pool) releaseStmts(this.pool, this.stmts.values(), null);
     this.stmts.clear();
     this.openCursors = 0;
     this.trackPrefs = null;
@@ -1174,6 +1184,7 @@ export class ClientSession implements RelayHost, BackendSink {
     this.state = S.CLOSED;
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'session closed');
     this.ctx.sessions.delete(this.id);
+    if (this.pool) releaseStmts(this.pool, this.stmts.values(), null);
     const conn = this.conn;
     this.conn = null;
     if (conn) {

@@ -2,6 +2,7 @@ import { Cap, Status } from '../protocol/constants';
 import { buildErr, buildOk, OkPacket, parseEof, parseOk } from '../protocol/ok-err';
 import { ProtocolError } from '../protocol/packet-reader';
 import type { BackendSink } from '../backend/backend-connection';
+import { ER_MAX_PREPARED_STMT_COUNT_REACHED } from './prepared';
 
 /** What kind of response the relayed command produces. */
 export const enum Resp {
@@ -46,6 +47,12 @@ export interface RelayHost {
   onRelayDone(err: boolean): void;
   /** The backend broke the protocol or went away mid-response. */
   onRelayFailed(e: Error): void;
+  /**
+   * The backend refused a PREPARE with 1461 (max_prepared_stmt_count reached). Returns true when
+   * the host freed statements on the connection and sent the PREPARE again (the relay then waits
+   * for the new answer instead of relaying the ERR).
+   */
+  retryPrepare(): boolean;
   /** Called when the client socket is over its high-water mark; the relay paused the backend. */
   onClientBackpressure(): void;
 }
@@ -82,6 +89,8 @@ export class ResultRelay implements BackendSink {
   /** For FIRST-phase 0xFB when the client may not send files: answer ERR 1148 after the backend's reply. */
   refuseInfile = false;
   private infileRefused = false;
+  /** A PREPARE refused with 1461 was retried once already. */
+  private prepareRetried = false;
 
   constructor(private readonly host: RelayHost) {}
 
@@ -97,6 +106,7 @@ export class ResultRelay implements BackendSink {
     this.cont = false;
     this.coll = null;
     this.infileRefused = false;
+    this.prepareRetried = false;
     const caps = this.host.clientCaps;
     this.deprecateEof = (caps & Cap.DEPRECATE_EOF) !== 0;
     this.sessionTrack = (caps & Cap.SESSION_TRACK) !== 0;
@@ -343,6 +353,13 @@ export class ResultRelay implements BackendSink {
     const first = p.length > 0 ? p[0] : -1;
     const host = this.host;
     if (first === 0xff) {
+      if (this.kind === Resp.PREPARE && this.ph === Ph.FIRST && !this.prepareRetried && p.length >= 3 && p.readUInt16LE(1) === ER_MAX_PREPARED_STMT_COUNT_REACHED) {
+        this.prepareRetried = true;
+        if (host.retryPrepare()) {
+          if (this.inlineAt >= 0) this.flushTo(this.inlineAt);
+          return;
+        }
+      }
       this.emit(b, seq);
       this.finish(true);
       return;
