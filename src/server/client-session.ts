@@ -11,6 +11,7 @@ import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendSink, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
 import { Q, QueryInfo, scanQuery } from '../classify/lexer';
+import { splitKillBatch } from '../classify/kill-batch';
 import { Authenticator, AuthStep, makeNonce } from './authenticator';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { ClientStmt, ensureBackendStmt, evictLru, executePacket, holdStmt, releaseStmts, rememberBackendStmt } from './prepared';
@@ -566,6 +567,8 @@ export class ClientSession implements RelayHost, BackendSink {
         const info = scanQuery(p, 1, p.length);
         if (info.flags & Q.KILL) {
           if (info.killId >= 0 && !(info.flags & Q.MULTI)) return this.kill(info.killId, info.killQuery);
+          const kb = info.flags & Q.MULTI ? splitKillBatch(p, 1, p.length) : null;
+          if (kb) return this.kill(kb.killId, kb.killQuery, kb.rest);
           // Passing it through would let a client kill backend threads that serve other sessions.
           return this.sendPacket(buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID or KILL inside a multi-statement query'; use KILL [QUERY] <connection id>"), 1);
         }
@@ -1127,7 +1130,7 @@ export class ClientSession implements RelayHost, BackendSink {
   }
 
   /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */
-  private kill(id: number, queryOnly: boolean): void {
+  private kill(id: number, queryOnly: boolean, rest: Buffer | null = null): void {
     const target = this.ctx.sessions.get(id);
     if (!target) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
     if (target.user?.name !== this.user?.name) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
@@ -1138,6 +1141,7 @@ export class ClientSession implements RelayHost, BackendSink {
     }
     this.state = S.BUSY;
     const done = () => {
+      if (rest) return this.runBatchRest(rest);
       this.sendPacket(this.okPacket(), 1);
       this.toIdle();
     };
@@ -1155,6 +1159,15 @@ export class ClientSession implements RelayHost, BackendSink {
         done();
       },
     );
+  }
+
+  /** After the proxy answered a batch's leading KILL: OK with MORE_RESULTS, then the rest from a backend. */
+  private runBatchRest(rest: Buffer): void {
+    const ok = { affectedRows: 0, lastInsertId: 0, status: this.okStatus() | Status.MORE_RESULTS_EXISTS, warnings: 0, info: EMPTY, sessionState: null };
+    this.sendPacket(buildOk(ok, this.clientCaps), 1);
+    const payload = Buffer.concat([Buffer.from([Com.QUERY]), rest]);
+    this.relay.nextSeqBase = 1;
+    this.forward(Resp.QUERY, { payload, seq: 0, lastSeq: 0, raw: null }, scanQuery(payload, 1, payload.length), null);
   }
 
   /** Interrupts the statement this session is running on its backend, if any. */

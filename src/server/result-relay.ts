@@ -70,6 +70,11 @@ export class ResultRelay implements BackendSink {
   private remaining = 0;
   /** Added to backend sequence ids (negative after dropped EOF packets). */
   seqDelta = 0;
+  /**
+   * Where the next response's sequence ids start beyond the backend's (consumed by start()): the
+   * proxy already answered the head of a multi-statement batch itself (see kill-batch.ts).
+   */
+  nextSeqBase = 0;
   /** Last sequence id written to the client. */
   lastSeq = 0;
   /** Rows relayed in the last result set (what FOUND_ROWS() would return). */
@@ -97,7 +102,8 @@ export class ResultRelay implements BackendSink {
   /** Arms the relay for the response to a command about to be written. */
   start(kind: Resp): void {
     this.kind = kind;
-    this.seqDelta = 0;
+    this.seqDelta = this.nextSeqBase;
+    this.nextSeqBase = 0;
     this.lastSeq = 0;
     this.rows = 0;
     this.hdrHave = 0;
