@@ -10,8 +10,12 @@ import { nativeToken, sha2Token, xorPassword } from '../protocol/auth';
 import { InternalResponseParser, InternalResult, ResponseKind } from './internal-exchange';
 import type { BackendConfig } from '../config/types';
 
-/** Capability bits a client may differ in that a backend connection cannot change after connecting. */
-export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE;
+/**
+ * Capability bits a client may differ in that a backend connection cannot change after connecting.
+ * MULTI_RESULTS / PS_MULTI_RESULTS are among them: without them a server refuses a CALL that
+ * returns result sets (1312) instead of sending several, which a client without them cannot read.
+ */
+export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS;
 
 /**
  * Who is reading a backend connection's bytes right now: the relay of a client statement,
@@ -127,7 +131,7 @@ export class BackendConnection {
               nonce = h.nonce;
               plugin = h.authPlugin || 'mysql_native_password';
               const want = Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA |
-                Cap.LONG_FLAG | Cap.TRANSACTIONS | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS | Cap.SESSION_TRACK |
+                Cap.LONG_FLAG | Cap.TRANSACTIONS | Cap.SESSION_TRACK |
                 Cap.LOCAL_FILES | Cap.CONNECT_ATTRS | Cap.INTERACTIVE | this.profileCaps;
               this.caps = (want & h.capabilities) >>> 0;
               this.mariaCaps = this.extMeta ? h.mariaCaps & MariaCap.EXTENDED_METADATA : 0;

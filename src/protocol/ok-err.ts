@@ -119,3 +119,9 @@ export function parseSessionState(block: Buffer): SessionStateEntry[] {
   }
   return out;
 }
+
+/** A session-state block entry saying the current schema is now `schema` (SESSION_TRACK_SCHEMA). */
+export function schemaStateEntry(schema: string): Buffer {
+  const name = new PacketWriter(schema.length + 9).lenencString(schema).finish(0).subarray(4);
+  return new PacketWriter(name.length + 10).u8(1).lenencBytes(name).finish(0).subarray(4);
+}

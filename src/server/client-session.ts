@@ -5,7 +5,7 @@ import type { UserConfig } from '../config/types';
 import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import { Frame, Framer, PacketTooLargeError } from '../protocol/framer';
 import { buildAuthMoreData, buildAuthSwitch, buildServerHandshake, HandshakeResponse, parseHandshakeResponse } from '../protocol/handshake';
-import { buildEof, buildErr, buildOk, OkPacket, parseSessionState } from '../protocol/ok-err';
+import { buildEof, buildErr, buildOk, OkPacket, parseSessionState, schemaStateEntry } from '../protocol/ok-err';
 import { PacketReader, ProtocolError, U64 } from '../protocol/packet-reader';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendSink, PROFILE_CAPS } from '../backend/backend-connection';
@@ -513,7 +513,9 @@ export class ClientSession implements RelayHost, BackendSink {
       this.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
       if (this.loginTimer) clearTimeout(this.loginTimer);
       this.loginTimer = null;
-      this.sendPacket(this.okPacket(), okSeq);
+      // As a server does: a client tracking session state learns the schema it logged in to.
+      const state = schema !== null && this.clientCaps & Cap.SESSION_TRACK ? this.filterSessionState(schemaStateEntry(schema)) : null;
+      this.sendPacket(this.okPacket(0, 0x00, state), okSeq);
       if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ user: user.name, schema, changeUser: wasChange, caps: this.clientCaps.toString(16), collation: this.collation }, 'login ok');
       this.toIdle();
     };
@@ -626,8 +628,9 @@ export class ClientSession implements RelayHost, BackendSink {
     return status;
   }
 
-  private okPacket(affected = 0, header = 0x00): PacketWriter {
-    return buildOk({ affectedRows: affected, lastInsertId: 0, status: this.okStatus(), warnings: 0, info: EMPTY, sessionState: null }, this.clientCaps, header);
+  private okPacket(affected = 0, header = 0x00, sessionState: Buffer | null = null): PacketWriter {
+    const status = this.okStatus() | (sessionState ? Status.SESSION_STATE_CHANGED : 0);
+    return buildOk({ affectedRows: affected, lastInsertId: 0, status, warnings: 0, info: EMPTY, sessionState }, this.clientCaps, header);
   }
 
   private onSetOption(p: Buffer): void {

@@ -34,6 +34,8 @@ export class RawClient {
   private queue: { seq: number; payload: Buffer }[] = [];
   handshake!: ServerHandshake;
   closed = false;
+  /** The OK packet that ended the login (payload). */
+  loginOk: Buffer = Buffer.alloc(0);
   /** MariaDB extended capabilities asked for at login (extended metadata changes column definitions). */
   mariaCaps = 0;
 
@@ -81,6 +83,7 @@ export class RawClient {
     c.socket.write(w.finish(1));
     const r = await c.read();
     if (r.payload[0] !== 0) throw new Error(`login failed: ${parseErrPayload(r.payload).message}`);
+    c.loginOk = r.payload;
     return c;
   }
 
