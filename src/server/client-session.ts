@@ -19,7 +19,7 @@ import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, u
 import type { ProxyContext } from './proxy-context';
 import { Err, errPacket, ProxyError } from '../errors';
 import { substituteRowCount } from './row-count';
-import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL, Diagnostics, diagForm, diagnosticsResult, diagVarName } from './diagnostics';
+import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL, Diagnostics, diagForm, diagnosticsResult, diagVarName, keepsDiagnostics } from './diagnostics';
 
 /** Named states of a client session. */
 export const enum S {
@@ -320,7 +320,7 @@ export class ClientSession implements RelayHost, BackendSink {
     const leftDiag = err || this.lastWarnings > 0;
     if (leftDiag) conn.diagOwner = this;
     const reads = (flags & Q.READS_DIAGNOSTICS) !== 0;
-    if (!reads && cur.kind !== Resp.FETCH) this.diag = null;
+    if (!reads && cur.kind !== Resp.FETCH && this.diag !== null && !keepsDiagnostics(cur.frame.payload[0], cur.frame.payload, cur.info)) this.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const needVars = cur.info !== null && cur.info.userVars !== null;
     const locks = cur.info !== null && cur.info.lockNames !== null && !cur.info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
