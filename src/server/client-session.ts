@@ -1137,6 +1137,8 @@ export class ClientSession implements RelayHost, BackendSink {
     const target = this.ctx.sessions.get(id);
     if (!target) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
     if (target.user?.name !== this.user?.name) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
+    // A server's KILL QUERY of the very connection interrupts that KILL statement (and the rest of its batch).
+    if (target === this && queryOnly) return this.sendPacket(buildErr(1317, '70100', 'Query execution was interrupted'), 1);
     if (target === this && !queryOnly) {
       this.sendPacket(buildErr(1927, '70100', 'Connection was killed'), 1);
       this.close('killed itself');
