@@ -140,7 +140,7 @@ function statusOf(d: Decoded): number {
 export type ReadPacket = () => Promise<{ seq: number; payload: Buffer }>;
 
 /** What response shape a command expects. */
-export type Shape = 'result' | 'binary' | 'prepare' | 'fieldlist' | 'ok';
+export type Shape = 'result' | 'binary' | 'prepare' | 'fieldlist' | 'ok' | 'cursor' | 'fetch';
 
 /**
  * Reads and strictly decodes the whole response to one command (following MORE_RESULTS), checking
@@ -173,6 +173,23 @@ export async function readStrict(read: ReadPacket, n: Negotiated, shape: Shape):
       if (!deprecate) push(strictEof(await take()));
     }
     return { decoded, raw };
+  }
+  if (shape === 'cursor') {
+    // EXECUTE that opened a cursor: column count, definitions, then one terminator and no rows
+    const p = await take();
+    if (p[0] === 0xff) return push(strictErr(p)), { decoded, raw };
+    const cols = (push(strictColumnCount(p, n)) as { n: number }).n;
+    for (let i = 0; i < cols; i++) push(strictColumn(await take(), n));
+    push(terminator(await take(), n));
+    return { decoded, raw };
+  }
+  if (shape === 'fetch') {
+    for (;;) {
+      const p = await take();
+      if (p[0] === 0xff) return push(strictErr(p)), { decoded, raw };
+      if (isTerminator(p, n)) return push(terminator(p, n)), { decoded, raw };
+      push({ t: 'binrow', hex: p.toString('hex') });
+    }
   }
   if (shape === 'fieldlist') {
     for (;;) {

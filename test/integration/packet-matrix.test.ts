@@ -111,6 +111,11 @@ const STEPS: Step[] = [
   { label: 'COM_STMT_RESET', payload: (id) => cmd(Com.STMT_RESET, ...u32(id)), shape: 'ok' },
   { label: 'COM_STMT_CLOSE (no answer)', payload: (id) => cmd(Com.STMT_CLOSE, ...u32(id)), shape: 'none' },
   { label: 'EXECUTE closed statement', payload: (id) => new PacketWriter(16).u8(Com.STMT_EXECUTE).u32(id).u8(0).u32(1).finish(0).subarray(4), shape: 'result' },
+  { label: 'PREPARE for a cursor', payload: Buffer.concat([cmd(Com.STMT_PREPARE), Buffer.from('SELECT seq FROM seq_1_to_5')]), shape: 'prepare' },
+  { label: 'EXECUTE opening a read-only cursor', payload: (id) => new PacketWriter(16).u8(Com.STMT_EXECUTE).u32(id).u8(1).u32(1).finish(0).subarray(4), shape: 'cursor' },
+  { label: 'COM_STMT_FETCH 2 rows', payload: (id) => cmd(Com.STMT_FETCH, ...u32(id), ...u32(2)), shape: 'fetch' },
+  { label: 'COM_STMT_FETCH the rest', payload: (id) => cmd(Com.STMT_FETCH, ...u32(id), ...u32(10)), shape: 'fetch' },
+  { label: 'COM_STMT_CLOSE the cursor statement', payload: (id) => cmd(Com.STMT_CLOSE, ...u32(id)), shape: 'none' },
   { label: 'COM_RESET_CONNECTION', payload: cmd(Com.RESET_CONNECTION), shape: 'ok' },
   { label: 'after reset', payload: q('SELECT @@autocommit, @@time_zone, DATABASE()'), shape: 'result' },
 ];
