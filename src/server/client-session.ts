@@ -14,7 +14,7 @@ import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { splitKillBatch } from '../classify/kill-batch';
 import { Authenticator, AuthStep, makeNonce } from './authenticator';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
-import { ClientStmt, ensureBackendStmt, evictLru, executePacket, holdStmt, releaseStmts, rememberBackendStmt } from './prepared';
+import { ClientStmt, ensureBackendStmt, evictLru, executePacket, holdStmt, refusePrepare, releaseStmts, rememberBackendStmt } from './prepared';
 import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef, varAssignments } from './session-vars';
 import type { ProxyContext } from './proxy-context';
 import { Err, errPacket, ProxyError } from '../errors';
@@ -281,6 +281,7 @@ export class ClientSession implements RelayHost, BackendSink {
       longData: null,
       longDataBytes: 0,
       cursorOpen: false,
+      info: scanQuery(sql, 0, sql.length),
     };
     if (this.nextStmtId > 0xfffffff0) this.nextStmtId = 1;
     this.stmts.set(stmt.id, stmt);
@@ -587,8 +588,11 @@ export class ClientSession implements RelayHost, BackendSink {
       }
       case Com.STMT_EXECUTE:
         return this.onExecute(f);
-      case Com.STMT_PREPARE:
+      case Com.STMT_PREPARE: {
+        const refused = refusePrepare(scanQuery(p, 1, p.length));
+        if (refused) return this.sendPacket(buildErr(refused.errno, refused.sqlState, refused.message), 1);
         return this.forward(Resp.PREPARE, f, null, null);
+      }
       case Com.STMT_SEND_LONG_DATA:
         return this.onLongData(p);
       case Com.STMT_CLOSE:
@@ -949,7 +953,7 @@ export class ClientSession implements RelayHost, BackendSink {
         st.paramTypes = Buffer.from(p.subarray(at + 1, at + 1 + 2 * st.numParams));
       }
     }
-    this.forward(Resp.EXECUTE, f, null, st);
+    this.forward(Resp.EXECUTE, f, st.info, st);
   }
 
   private onFetch(f: Frame): void {

@@ -1,4 +1,5 @@
 import { Com } from '../protocol/constants';
+import { Q, QueryInfo } from '../classify/lexer';
 import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -23,6 +24,11 @@ export interface ClientStmt {
   longData: { param: number; data: Buffer }[] | null;
   longDataBytes: number;
   cursorOpen: boolean;
+  /**
+   * The lexer's scan of the SQL, used for every execute as for a text query: pins (a temporary
+   * table, a user lock), user variables, LAST_INSERT_ID()/FOUND_ROWS() restores.
+   */
+  info: QueryInfo | null;
 }
 
 /** ER_MAX_PREPARED_STMT_COUNT_REACHED: the server-wide max_prepared_stmt_count is used up. */
@@ -183,4 +189,15 @@ export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Fr
   bs.types = types;
   out.push(framePayload(q, 0));
   return out;
+}
+
+/**
+ * Whether a statement must not be prepared on a backend: KILL would reach the server with the
+ * client's (proxy-side) id and could kill another session's backend thread. The answer mimics a
+ * server's for statements it cannot prepare, so clients that fall back to COM_QUERY on it
+ * (mysqltest --ps-protocol, libmariadb) send the KILL as text, where the proxy maps the id.
+ */
+export function refusePrepare(info: QueryInfo): ErrPacket | null {
+  if (info.flags & Q.KILL) return { errno: 1295, sqlState: 'HY000', message: 'This command is not supported in the prepared statement protocol yet' };
+  return null;
 }
