@@ -300,7 +300,7 @@ export class ClientSession implements RelayHost, BackendSink {
   onLocalInfile(backendSeq: number): void {
     this.state = S.INFILE;
     if (!(this.clientCaps & Cap.LOCAL_FILES)) {
-      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 1148.
+      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 4166.
       const conn = this.conn as BackendConnection;
       conn.socket.write(Buffer.from([0, 0, 0, (backendSeq + 1) & 0xff]));
       this.relay.infileSent();

@@ -91,7 +91,7 @@ export class ResultRelay implements BackendSink {
   private coll: Buffer | null = null;
   private collHave = 0;
   private collSeq = 0;
-  /** For FIRST-phase 0xFB when the client may not send files: answer ERR 1148 after the backend's reply. */
+  /** For FIRST-phase 0xFB when the client may not send files: answer ERR 4166 (as MariaDB does) after the backend's reply. */
   refuseInfile = false;
   private infileRefused = false;
   /** A PREPARE refused with 1461 was retried once already. */
@@ -394,6 +394,9 @@ export class ResultRelay implements BackendSink {
         if (first === 0xfb) {
           if (this.refuseInfile) {
             this.infileRefused = true;
+            // The client never sees the request nor the empty file the session answers with: the
+            // backend's reply (at seq+2) must reach the client as the first packet, seq 1.
+            this.seqDelta = -seq - 1;
             this.ph = Ph.INFILE;
             host.onLocalInfile(seq);
             return;
@@ -477,7 +480,7 @@ export class ResultRelay implements BackendSink {
     host.onTerminator(ok.status, ok.warnings, ok);
     if (this.infileRefused) {
       this.infileRefused = false;
-      this.emitBuilt(buildErr(1148, '42000', 'The used command is not allowed because the client did not enable LOCAL INFILE'), seq);
+      this.emitBuilt(buildErr(ER_LOAD_INFILE_CAPABILITY_DISABLED, 'HY000', 'The used command is not allowed because the MariaDB server or client has disabled the local infile capability'), seq);
       this.finish(true);
       return;
     }
@@ -493,6 +496,9 @@ export class ResultRelay implements BackendSink {
     else this.finish(false);
   }
 }
+
+/** What MariaDB answers a LOAD DATA LOCAL from a client without CLIENT_LOCAL_FILES. */
+const ER_LOAD_INFILE_CAPABILITY_DISABLED = 4166;
 
 function eofAsOk(warnings: number, status: number, caps: number) {
   return buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings, info: EMPTY, sessionState: null }, caps, 0xfe);

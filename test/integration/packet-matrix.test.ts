@@ -7,7 +7,8 @@
  * equal field by field (statement ids, which are the proxy's own, are not compared). The exchange
  * covers every kind of packet the proxy emits itself or rewrites: OK with info and session state,
  * EOF and its DEPRECATE_EOF form, ERR, synthesized diagnostics results, PREPARE_OK, COM_SET_OPTION,
- * COM_PING, COM_RESET_CONNECTION, KILL, the login OK.
+ * COM_PING, COM_RESET_CONNECTION, KILL, LOAD DATA LOCAL refused for a client without LOCAL_FILES,
+ * cursors, the login OK.
  */
 import * as assert from 'uvu/assert';
 import type { MariaDbServer } from '../helpers/mariadb';
@@ -96,6 +97,8 @@ const STEPS: Step[] = [
   { label: 'multi-statement batch', payload: q('SELECT 1 AS a; SELECT 2 AS b'), shape: 'result', multi: true },
   { label: 'COM_SET_OPTION off', payload: cmd(Com.SET_OPTION, 1, 0), shape: 'result' },
   { label: 'CALL with two result sets', payload: q('CALL two_results()'), shape: 'result' },
+  { label: 'LOAD DATA LOCAL from a client without LOCAL_FILES', payload: q("LOAD DATA LOCAL INFILE '/nonexistent/x.tsv' INTO TABLE fl_t"), shape: 'result' },
+  { label: 'after the refused LOAD DATA', payload: q('SELECT COUNT(*) AS n FROM fl_t'), shape: 'result' },
   { label: 'KILL unknown id', payload: q('KILL 999999'), shape: 'result' },
   { label: 'COM_PROCESS_KILL unknown id', payload: cmd(Com.PROCESS_KILL, ...u32(999999)), shape: 'ok' },
   { label: 'COM_FIELD_LIST', payload: Buffer.concat([cmd(Com.FIELD_LIST), Buffer.from('fl_t\0')]), shape: 'fieldlist' },
