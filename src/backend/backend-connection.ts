@@ -10,8 +10,12 @@ import { nativeToken, sha2Token, xorPassword } from '../protocol/auth';
 import { InternalResponseParser, InternalResult, ResponseKind } from './internal-exchange';
 import type { BackendConfig } from '../config/types';
 
-/** Capability bits a client may differ in that a backend connection cannot change after connecting. */
-export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE;
+/**
+ * Capability bits a client may differ in that a backend connection cannot change after connecting.
+ * MULTI_RESULTS / PS_MULTI_RESULTS are among them: without them a server refuses a CALL that
+ * returns result sets (1312) instead of sending several, which a client without them cannot read.
+ */
+export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS;
 
 /**
  * Who is reading a backend connection's bytes right now: the relay of a client statement,
@@ -63,7 +67,7 @@ export class BackendConnection {
   userVars = new Set<string>();
   userVarOwner: unknown = null;
   /** LAST_INSERT_ID() value as last seen on this connection. */
-  lastInsertId = 0;
+  lastInsertId: number | bigint = 0;
   /** Value of pseudo_thread_id (what CONNECTION_ID() returns) when the proxy set it, else 0. */
   pseudoThreadId = 0;
   /** The session that ran the last statement here, and the state version it applied. */
@@ -74,6 +78,8 @@ export class BackendConnection {
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
+  /** Backend statement ids to close once the connection is back in the pool (it was busy when they were orphaned). */
+  pendingStmtCloses: number[] | null = null;
   lastUsed = Date.now();
   /** Inactivity timeout armed on the socket now (0: none). */
   private timeoutMs = 0;
@@ -132,7 +138,7 @@ export class BackendConnection {
               nonce = h.nonce;
               plugin = h.authPlugin || 'mysql_native_password';
               const want = Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA |
-                Cap.LONG_FLAG | Cap.TRANSACTIONS | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS | Cap.SESSION_TRACK |
+                Cap.LONG_FLAG | Cap.TRANSACTIONS | Cap.SESSION_TRACK |
                 Cap.LOCAL_FILES | Cap.CONNECT_ATTRS | Cap.INTERACTIVE | this.profileCaps;
               this.caps = (want & h.capabilities) >>> 0;
               this.mariaCaps = this.extMeta ? h.mariaCaps & MariaCap.EXTENDED_METADATA : 0;
@@ -234,6 +240,18 @@ export class BackendConnection {
     this.destroy(null);
   }
 
+  /**
+   * Writes COM_STMT_CLOSE for the statements queued while the connection was busy. COM_STMT_CLOSE
+   * has no response, so this is safe at any command boundary (the pool calls it on release).
+   */
+  flushStmtCloses(): void {
+    const ids = this.pendingStmtCloses;
+    if (ids === null) return;
+    this.pendingStmtCloses = null;
+    if (this.closed) return;
+    for (const id of ids) this.socket.write(Buffer.from([5, 0, 0, 0, Com.STMT_CLOSE, id & 0xff, (id >>> 8) & 0xff, (id >>> 16) & 0xff, (id >>> 24) & 0xff]));
+  }
+
   /** Sends a command the proxy issues on its own account and decodes the whole response. */
   command(payload: Buffer | PacketWriter, kind: ResponseKind): Promise<InternalResult> {
     return new Promise<InternalResult>((resolve, reject) => {
@@ -307,7 +325,7 @@ export class BackendConnection {
     else this.vars.set(name, value);
   }
 
-  noteLastInsertId(id: number): void {
+  noteLastInsertId(id: number | bigint): void {
     this.lastInsertId = id;
   }
 
@@ -379,6 +397,7 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
+    this.pendingStmtCloses = null; // the reset closed them on the server
     this.schema = null;
     this.lastInsertId = 0;
     this.pseudoThreadId = 0;
@@ -450,6 +469,7 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
+    this.pendingStmtCloses = null; // the change-user closed them on the server
     this.schema = null;
     this.lastInsertId = 0;
     this.pseudoThreadId = 0;

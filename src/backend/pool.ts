@@ -235,6 +235,7 @@ export class BackendPool {
   release(conn: BackendConnection): void {
     conn.lastUsed = Date.now();
     conn.sink = null;
+    if (conn.pendingStmtCloses !== null) conn.flushStmtCloses();
     if (conn.closed) {
       this.gp.destroy(conn).catch(() => {});
       return;

@@ -4,7 +4,7 @@ import type { UserConfig } from '../config/types';
 import { Cap, Com, MAX_PACKET_PAYLOAD, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { PacketTooLargeError } from '../protocol/framer';
-import { buildEof, buildErr, buildOk } from '../protocol/ok-err';
+import { buildEof, buildErr, buildOk, schemaStateEntry } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
 import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
@@ -20,6 +20,7 @@ import type { ClientStmt } from './prepared';
 import type { ProxyContext } from './proxy-context';
 import { Resp } from './result-relay';
 import { StatementRunner } from './statement';
+import { releaseStmts } from './stmt-lifetime';
 
 /** Named states of a client session. */
 export const enum S {
@@ -224,7 +225,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
       this.client.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
       if (this.loginTimer) clearTimeout(this.loginTimer);
       this.loginTimer = null;
-      this.sendPacket(this.okPacket(), okSeq);
+      // As a server does: a client tracking session state learns the schema it logged in to.
+      const state = schema !== null && this.clientCaps & Cap.SESSION_TRACK ? this.runner.filterSessionState(schemaStateEntry(schema)) : null;
+      this.sendPacket(this.okPacket(0, 0x00, state), okSeq);
       if (this.ctx.log.isLevelEnabled('debug')) {
         this.log.debug({ user: user.name, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
       }
@@ -264,8 +267,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return okStatus(this.st, this.runnerObj !== null && this.runnerObj.conn !== null);
   }
 
-  okPacket(affected = 0, header = 0x00): PacketWriter {
-    return buildOk({ affectedRows: affected, lastInsertId: 0, status: this.okStatus(), warnings: 0, info: EMPTY, sessionState: null }, this.clientCaps, header);
+  okPacket(affected = 0, header = 0x00, sessionState: Buffer | null = null): PacketWriter {
+    const status = this.okStatus() | (sessionState ? Status.SESSION_STATE_CHANGED : 0);
+    return buildOk({ affectedRows: affected, lastInsertId: 0, status, warnings: 0, info: EMPTY, sessionState }, this.clientCaps, header);
   }
 
   onSetOption(p: Buffer): void {
@@ -329,6 +333,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (!st) return;
     const hadCursor = st.cursorOpen;
     this.prepared.delete(st);
+    // the backend statement is closed on the server once no client statement of any session holds it
+    if (this.pool) releaseStmts(this.pool, [st], this.runnerObj ? this.runnerObj.conn : null);
     if (hadCursor) {
       const r = this.runner;
       // the open cursor lives in that server-side statement: close it there
@@ -366,6 +372,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
   private resetState(): void {
     resetSessionState(this.st);
+    if (this.pool) releaseStmts(this.pool, this.prepared.values(), null);
     this.prepared.clear();
   }
 
@@ -406,10 +413,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
   /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */
-  kill(id: number, queryOnly: boolean): void {
+  kill(id: number, queryOnly: boolean, rest: Buffer | null = null): void {
     const target = this.ctx.sessions.get(id);
     if (!target) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
     if (target.user?.name !== this.user?.name) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
+    // A server's KILL QUERY of the very connection interrupts that KILL statement (and the rest of its batch).
+    if (target === this && queryOnly) return this.sendPacket(buildErr(1317, '70100', 'Query execution was interrupted'), 1);
     if (target === this && !queryOnly) {
       this.sendPacket(buildErr(1927, '70100', 'Connection was killed'), 1);
       this.close('killed itself');
@@ -417,6 +426,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     }
     this.state = S.BUSY;
     const done = () => {
+      if (rest) return this.runBatchRest(rest);
       this.sendPacket(this.okPacket(), 1);
       this.toIdle();
     };
@@ -427,6 +437,14 @@ export class ClientSession implements LoginHost, ClientConnHost {
           done();
         };
     target.killQuery().then(after, after);
+  }
+
+  /** After the proxy answered a batch's leading KILL: OK with MORE_RESULTS, then the rest from a backend. */
+  private runBatchRest(rest: Buffer): void {
+    if (this.state === S.CLOSED) return;
+    const ok = { affectedRows: 0, lastInsertId: 0, status: this.okStatus() | Status.MORE_RESULTS_EXISTS, warnings: 0, info: EMPTY, sessionState: null };
+    this.sendPacket(buildOk(ok, this.clientCaps), 1);
+    this.runner.forwardBatchRest(rest);
   }
 
   /** Interrupts the statement this session is running on its backend, if any. */
@@ -473,6 +491,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.state = S.CLOSED;
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'session closed');
     this.ctx.sessions.delete(this.id);
+    if (this.pool) releaseStmts(this.pool, this.prepared.values(), null);
     if (this.runnerObj) this.runnerObj.detachOnClose(busy, this.st.pins !== 0);
     this.client.end();
   }

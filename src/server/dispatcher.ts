@@ -3,9 +3,12 @@ import type { Frame } from '../protocol/framer';
 import { buildErr } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { Q, scanQuery } from '../classify/lexer';
+import { splitKillBatch } from '../classify/kill-batch';
 import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
+import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
+import type { BackendPool } from '../backend/pool';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -15,6 +18,9 @@ const onQuery: Handler = (s, f) => {
   const info = scanQuery(p, 1, p.length, s.routines);
   if (info.flags & Q.KILL) {
     if (info.killId >= 0 && !(info.flags & Q.MULTI)) return s.kill(info.killId, info.killQuery);
+    // KILL <id> leading a batch (mysql2: 'KILL ?; SELECT ...'): the proxy answers the KILL, a backend the rest.
+    const kb = info.flags & Q.MULTI ? splitKillBatch(p, 1, p.length) : null;
+    if (kb) return s.kill(kb.killId, kb.killQuery, kb.rest);
     // Passing it through would let a client kill backend threads that serve other sessions.
     return refuseKill(s);
   }
@@ -22,7 +28,7 @@ const onQuery: Handler = (s, f) => {
     const form = diagForm(p, 1);
     const diag = s.st.diag;
     if (form && diag) {
-      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1))) s.client.write(b);
+      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1), (s.pool as BackendPool).extMeta)) s.client.write(b);
       return;
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
@@ -33,14 +39,16 @@ const onQuery: Handler = (s, f) => {
 /** KILL the proxy cannot map to one of the tenant's sessions: refused rather than passed to a shared backend. */
 const refuseKill = (s: ClientSession) =>
   s.sendPacket(
-    buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID, KILL inside a multi-statement query or a prepared statement'; use KILL [QUERY] <connection id>"),
+    buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID or KILL inside a multi-statement query'; use KILL [QUERY] <connection id>"),
     1,
   );
 
 const onPrepare: Handler = (s, f) => {
   const p = f.payload;
-  // A prepared KILL would reach the backend with a backend-side id: refused like the unmappable text forms.
-  if (scanQuery(p, 1, p.length).flags & Q.KILL) return refuseKill(s);
+  // A prepared KILL would reach the backend with a backend-side id: refused as a server refuses what
+  // it cannot prepare, so clients that fall back to text send it as a KILL the proxy maps.
+  const refused = refusePrepare(scanQuery(p, 1, p.length));
+  if (refused) return s.sendPacket(buildErr(refused.errno, refused.sqlState, refused.message), 1);
   s.runner.forward(Resp.PREPARE, f, null, null);
 };
 

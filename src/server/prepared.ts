@@ -3,7 +3,8 @@ import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
-import type { QueryInfo } from '../classify/lexer';
+import { Q, QueryInfo } from '../classify/lexer';
+import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
 
 /**
  * A prepared statement as the client sees it. Its id is the proxy's; the statement is prepared
@@ -30,6 +31,7 @@ export interface ClientStmt {
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */
 export function rememberBackendStmt(conn: BackendConnection, key: string, bs: BackendStmt, max: number): void {
+  trackStmtConn(conn);
   const old = conn.stmts.get(key);
   if (old && old.id !== bs.id) closeBackendStmt(conn, old.id);
   conn.stmts.delete(key);
@@ -39,10 +41,6 @@ export function rememberBackendStmt(conn: BackendConnection, key: string, bs: Ba
     closeBackendStmt(conn, v.id);
   }
   conn.stmts.set(key, bs);
-}
-
-function closeBackendStmt(conn: BackendConnection, id: number): void {
-  if (!conn.closed) conn.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(id).finish(0));
 }
 
 /**
@@ -59,7 +57,10 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
     const e = await conn.initDb(st.schema as string);
     if (e) return e;
   }
-  const r = await conn.command(new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql), 'prepare');
+  const prep = new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql).finish(0);
+  let r = await conn.command(prep.subarray(4), 'prepare');
+  // max_prepared_stmt_count reached: free this connection's least recently used statements and retry once.
+  if (r.err && r.err.errno === ER_MAX_PREPARED_STMT_COUNT_REACHED && evictLru(conn) > 0) r = await conn.command(prep.subarray(4), 'prepare');
   if (switchSchema && back !== null) await conn.initDb(back);
   if (r.err) return r.err;
   const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
@@ -107,4 +108,15 @@ export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Fr
   bs.types = types;
   out.push(framePayload(q, 0));
   return out;
+}
+
+/**
+ * Whether a statement must not be prepared on a backend: KILL would reach the server with the
+ * client's (proxy-side) id and could kill another session's backend thread. The answer is a
+ * server's for statements it cannot prepare (ER_UNSUPPORTED_PS), so clients that fall back to
+ * COM_QUERY on it (PDO, mysqltest --ps-protocol) send the KILL as text, where the proxy maps the id.
+ */
+export function refusePrepare(info: QueryInfo): ErrPacket | null {
+  if (info.flags & Q.KILL) return { errno: 1295, sqlState: 'HY000', message: 'This command is not supported in the prepared statement protocol yet' };
+  return null;
 }

@@ -4,7 +4,7 @@
  * the session's own previous statement produced. A bare select item keeps its column name through
  * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`.
  */
-export function substituteRowCount(payload: Buffer, positions: number[], value: number): Buffer {
+export function substituteRowCount(payload: Buffer, positions: number[], value: number | bigint): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
   const n = payload.length;

@@ -9,9 +9,10 @@ import { Err, ProxyError } from '../errors';
 import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
-import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
+import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL, keepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
+import { evictLru, holdStmt } from './stmt-lifetime';
 import { substituteRowCount } from './row-count';
 import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
 import type { ClientSession } from './client-session';
@@ -224,6 +225,16 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
+  /**
+   * The rest of a multi-statement batch whose leading KILL the proxy answered itself (with an OK
+   * carrying MORE_RESULTS, seq 1): relayed from a backend with sequence ids continuing after it.
+   */
+  forwardBatchRest(rest: Buffer): void {
+    const payload = Buffer.concat([Buffer.from([Com.QUERY]), rest]);
+    this.relay.nextSeqBase = 1;
+    this.forward(Resp.QUERY, { payload, seq: 0, lastSeq: 0, raw: null }, scanQuery(payload, 1, payload.length, this.s.routines), null);
+  }
+
   /** COM_STMT_FETCH for an open cursor on the attached connection (the backend statement id patched in). */
   fetch(frame: Frame, stmt: ClientStmt, backendId: number): void {
     const out = Buffer.from(frame.payload);
@@ -356,13 +367,22 @@ export class StatementRunner implements RelayHost, BackendSink {
     };
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
+    holdStmt(s.pool as BackendPool, stmt.key);
     return stmt.id;
+  }
+
+  retryPrepare(): boolean {
+    const conn = this.conn;
+    const cur = this.cur;
+    if (!conn || !cur || evictLru(conn) === 0) return false;
+    conn.socket.write(framePayload(cur.frame.payload, 0));
+    return true;
   }
 
   onLocalInfile(backendSeq: number): void {
     this.s.toInfile();
     if (!(this.s.clientCaps & Cap.LOCAL_FILES)) {
-      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 1148.
+      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 4166.
       const conn = this.conn as BackendConnection;
       conn.socket.write(Buffer.from([0, 0, 0, (backendSeq + 1) & 0xff]));
       this.relay.infileSent();
@@ -379,15 +399,15 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) st.foundRows = this.relay.rows;
     if (err) st.rowCount = -1;
     const flags = cur.flags;
+    const info = cur.info;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
     if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
     this.updatePins(cur.info);
     const leftDiag = err || st.lastWarnings > 0;
     if (leftDiag) conn.noteDiagOwner(s);
     const reads = (flags & Q.READS_DIAGNOSTICS) !== 0;
-    if (!reads && cur.kind !== Resp.FETCH) st.diag = null;
+    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !keepsDiagnostics(cur.frame.payload[0], cur.frame.payload, info)) st.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
-    const info = cur.info;
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
     if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL) {
