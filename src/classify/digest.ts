@@ -465,6 +465,10 @@ function keyword(w: string, isCall: boolean, s: number, e: number): void {
     case 'SELECT':
       sawSelect = true;
       break;
+    case 'AS':
+      // INSERT ... VALUES (...) AS new ON DUPLICATE KEY UPDATE c = new.c (MySQL 8 row alias; Laravel's upsert)
+      if ((verb === 'INSERT' || verb === 'REPLACE') && depth === 0 && lastTok === 4 && !sawSelect) tstate = 3;
+      break;
     case 'FROM':
       if (verb === 'SHOW') {
         showFrom();
