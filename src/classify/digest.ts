@@ -118,6 +118,8 @@ let valuesRowMark = -1;
 let lastCollapsedEnd = -1;
 
 let sawSpace = false;
+/** `lastTok` before the word being processed was emitted. */
+let tokBeforeWord = 0;
 let lastStringLit = -1; // index in literals of a string literal just emitted (for 'a' 'b' concatenation)
 
 function reset(buf: Buffer, start: number, end: number, opts: ScanOptions): void {
@@ -290,6 +292,7 @@ function finalizeChain(isCall: boolean): void {
   if (n === 1 && !chainQ[0] && !star) {
     const s = chainS[0]!;
     const e = chainE[0]!;
+    tokBeforeWord = lastTok;
     emit(d, 1);
     onWord(up1, isCall, s, e);
     return;
@@ -467,7 +470,7 @@ function keyword(w: string, isCall: boolean, s: number, e: number): void {
       break;
     case 'AS':
       // INSERT ... VALUES (...) AS new ON DUPLICATE KEY UPDATE c = new.c (MySQL 8 row alias; Laravel's upsert)
-      if ((verb === 'INSERT' || verb === 'REPLACE') && depth === 0 && lastTok === 4 && !sawSelect) tstate = 3;
+      if ((verb === 'INSERT' || verb === 'REPLACE') && depth === 0 && tokBeforeWord === 4 && !sawSelect) tstate = 3;
       break;
     case 'FROM':
       if (verb === 'SHOW') {
