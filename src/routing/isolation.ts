@@ -40,8 +40,6 @@ const INFO_SCHEMA_ALLOWED = new Set([
   'SESSION_STATUS', 'GLOBAL_VARIABLES', 'COLUMN_PRIVILEGES', 'TABLE_PRIVILEGES', 'SCHEMA_PRIVILEGES', 'SEQUENCES',
   'PERIOD', 'KEY_PERIOD_USAGE', 'SYSTEM_VARIABLES', 'OPTIMIZER_TRACE', 'PROFILING',
 ]);
-/** Schemas no tenant reaches through the proxy. */
-const SYSTEM_SCHEMAS = new Set(['mysql', 'performance_schema', 'sys']);
 /** SHOW forms a tenant may run (the second word); anything else is refused. */
 const SHOW_ALLOWED = new Set([
   'TABLES', 'FULL', 'COLUMNS', 'FIELDS', 'INDEX', 'INDEXES', 'KEYS', 'CREATE', 'TABLE', 'TRIGGERS', 'EVENTS', 'WARNINGS',
@@ -144,7 +142,7 @@ function schemaVerdict(ref: NameRef, placement: Placement, ctx: IsolationContext
   if (placement.logicalSchema !== null && n === placement.logicalSchema) return 'rewrite';
   // USE information_schema would make its tables reachable unqualified, past the checks above
   if (ci(n, 'information_schema')) return (ref as { via?: string }).via === 'use' ? dbAccessDenied(ctx.user, n) : 'info';
-  if (SYSTEM_SCHEMAS.has(n.toLowerCase())) return dbAccessDenied(ctx.user, n);
+  // mysql, performance_schema, sys and every other tenant's or unknown schema: one and the same error
   return dbAccessDenied(ctx.user, n);
 }
 

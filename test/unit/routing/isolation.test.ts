@@ -94,4 +94,19 @@ test('every form naming another schema is refused (none allowed)', () => {
   }
 });
 
+test('wrapping a refused statement never makes it allowed (multi-statement, executable comments, comments)', () => {
+  let n = 0;
+  for (const c of cases) {
+    if (c.sql === undefined || c.options) continue;
+    const d = decide(c).d;
+    if (d.action !== 'refuse') continue;
+    for (const wrapped of [`SELECT 1; ${c.sql}`, `/*!50000 ${c.sql} */`, `/*M!100100 ${c.sql} */`, `/* x */ ${c.sql} -- y`, `${c.sql};`]) {
+      const w = decide({ ...c, sql: wrapped }).d;
+      assert.is.not(w.action, 'allow', `${c.comment}: ${wrapped}`);
+      n++;
+    }
+  }
+  assert.ok(n > 1000, `${n} wrapped statements`);
+});
+
 test.run();
