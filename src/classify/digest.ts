@@ -12,7 +12,8 @@
  */
 import { KEYWORDS, RESERVED } from './keywords';
 import { mbLength, mbTablesFor, type MbTables } from './multibyte';
-import { S, type Literal, type NameRef, type ScanOptions, type SchemaRef, type SchemaVia, type StatementKind, type StatementPart, type StatementScan, type TableRef } from './scan-types';
+import { kindOf } from './statement-kind';
+import { S, type Literal, type NameRef, type ScanOptions, type SchemaRef, type SchemaVia, type StatementPart, type StatementScan, type TableRef } from './scan-types';
 
 export { S } from './scan-types';
 export type { ScanOptions, StatementScan } from './scan-types';
@@ -42,8 +43,6 @@ const SIDE_EFFECT_FNS = new Set(['GET_LOCK', 'RELEASE_LOCK', 'RELEASE_ALL_LOCKS'
 const SESSION_FNS = new Set(['ROW_COUNT', 'FOUND_ROWS', 'LASTVAL']);
 const SEQUENCE_FNS = new Set(['NEXTVAL', 'LASTVAL', 'SETVAL']);
 const REMOTE_ENGINES = new Set(['FEDERATED', 'FEDERATEDX', 'CONNECT', 'SPIDER']);
-/** SHOW forms whose FROM/IN names a schema (`SHOW TABLES FROM db`). */
-const SHOW_SCHEMA_LISTS = new Set(['TABLES', 'TRIGGERS', 'EVENTS', 'STATUS']);
 
 /** Words `keywordSwitch` handles; a Set lookup (hash cached on the string) saves ~100 string compares per other word. */
 const SWITCH_WORDS = new Set(['AS', 'CALL', 'DATABASE', 'DEFINER', 'DELETE', 'DESC', 'DESCRIBE', 'DIRECTORY', 'DUMPFILE', 'EVENT', 'EVENTS', 'EXPLAIN', 'FOR', 'FROM', 'FUNCTION', 'GLOBAL', 'HANDLER', 'IMMEDIATE', 'IN', 'INDEX', 'INFILE', 'INSERT', 'INTO', 'JOIN', 'KEY', 'LIKE', 'LOCAL', 'MODE', 'ON', 'OUTFILE', 'PERSIST', 'PERSIST_ONLY', 'PROCEDURE', 'REFERENCES', 'RENAME', 'REPLACE', 'SCHEMA', 'SELECT', 'SEQUENCE', 'SHARE', 'SQL_CALC_FOUND_ROWS', 'STATUS', 'STRAIGHT_JOIN', 'TABLE', 'TABLES', 'TEMPORARY', 'TO', 'TRIGGER', 'TRIGGERS', 'TRUNCATE', 'UPDATE', 'USE', 'USING', 'VIEW']);
@@ -1218,97 +1217,6 @@ function onDefiner(i: number): number {
   emit(raw, 1);
   tokInStmt++;
   return i;
-}
-
-// ---- kinds ----------------------------------------------------------------------------------------------
-
-function kindOf(v: string, w: readonly string[]): StatementKind {
-  switch (v) {
-    case 'SELECT':
-    case 'VALUES':
-    case 'TABLE':
-    case 'WITH':
-      return 'select';
-    case 'INSERT':
-      return 'insert';
-    case 'UPDATE':
-      return 'update';
-    case 'DELETE':
-      return 'delete';
-    case 'REPLACE':
-      return 'replace';
-    case 'LOAD':
-      return w[1] === 'INDEX' ? 'admin' : 'load';
-    case 'CALL':
-      return 'call';
-    case 'CREATE':
-    case 'ALTER':
-    case 'DROP':
-    case 'RENAME':
-    case 'TRUNCATE':
-      return 'ddl';
-    case 'BEGIN':
-    case 'COMMIT':
-    case 'ROLLBACK':
-    case 'SAVEPOINT':
-    case 'XA':
-      return 'transaction';
-    case 'RELEASE':
-      return 'transaction';
-    case 'START':
-      return w[1] === 'TRANSACTION' ? 'transaction' : 'admin';
-    case 'STOP':
-      return 'admin';
-    case 'SET':
-      return 'set';
-    case 'SHOW':
-      return 'show';
-    case 'USE':
-      return 'use';
-    case 'DESCRIBE':
-    case 'DESC':
-    case 'EXPLAIN':
-      return 'describe';
-    case 'PREPARE':
-    case 'EXECUTE':
-    case 'DEALLOCATE':
-      return 'prepare';
-    case 'DO':
-      return 'do';
-    case 'LOCK':
-      return w[1] === 'TABLES' || w[1] === 'TABLE' ? 'lock' : 'admin';
-    case 'UNLOCK':
-      return w[1] === 'TABLES' || w[1] === 'TABLE' ? 'lock' : 'admin';
-    case 'HANDLER':
-      return 'handler';
-    case 'KILL':
-      return 'kill';
-    case 'GRANT':
-    case 'REVOKE':
-      return 'account';
-    case 'FLUSH':
-    case 'RESET':
-    case 'PURGE':
-    case 'CHANGE':
-    case 'INSTALL':
-    case 'UNINSTALL':
-    case 'SHUTDOWN':
-    case 'BINLOG':
-    case 'CACHE':
-    case 'CHECK':
-    case 'CHECKSUM':
-    case 'OPTIMIZE':
-    case 'REPAIR':
-    case 'ANALYZE':
-    case 'BACKUP':
-      return 'admin';
-    case 'HELP':
-      return 'help';
-    case '':
-      return 'empty';
-    default:
-      return 'unknown';
-  }
 }
 
 /** Convenience for tests and tools: scan a whole string. */
