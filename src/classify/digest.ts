@@ -48,6 +48,8 @@ const REMOTE_ENGINES = new Set(['FEDERATED', 'FEDERATEDX', 'CONNECT', 'SPIDER'])
 const SWITCH_WORDS = new Set(['AS', 'CALL', 'DATABASE', 'DEFINER', 'DELETE', 'DESC', 'DESCRIBE', 'DIRECTORY', 'DUMPFILE', 'EVENT', 'EVENTS', 'EXPLAIN', 'FOR', 'FROM', 'FUNCTION', 'GLOBAL', 'HANDLER', 'IMMEDIATE', 'IN', 'INDEX', 'INFILE', 'INSERT', 'INTO', 'JOIN', 'KEY', 'LIKE', 'LOCAL', 'MODE', 'ON', 'OUTFILE', 'PERSIST', 'PERSIST_ONLY', 'PROCEDURE', 'REFERENCES', 'RENAME', 'REPLACE', 'SCHEMA', 'SELECT', 'SEQUENCE', 'SHARE', 'SQL_CALC_FOUND_ROWS', 'STATUS', 'STRAIGHT_JOIN', 'TABLE', 'TABLES', 'TEMPORARY', 'TO', 'TRIGGER', 'TRIGGERS', 'TRUNCATE', 'UPDATE', 'USE', 'USING', 'VIEW']);
 
 const MAX_WORDS = 6;
+/** Literals kept per query: a multi-megabyte bulk INSERT must not allocate an object per value. */
+export const MAX_LITERALS = 4096;
 const MAX_DEPTH = 63;
 
 // ---- scanner state (module level: no closures per call) -------------------------------------------------
@@ -204,7 +206,8 @@ function emitLiteral(type: Literal['type'], s: number, e: number): void {
     literals[lastStringLit] = { type: 'string', start: prev.start, end: e };
     return;
   }
-  literals.push({ type, start: s, end: e });
+  if (literals.length < MAX_LITERALS) literals.push({ type, start: s, end: e });
+  else flags |= S.LITERALS_TRUNCATED;
   tokInStmt++;
   emit('?', 1);
   if (type === 'string') lastStringLit = literals.length - 1;
