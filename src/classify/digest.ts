@@ -67,10 +67,10 @@ let hint: 'primary' | 'replica' | null = null;
 let tables: TableRef[] = [];
 let schemaRefs: SchemaRef[] = [];
 let qualifiers: NameRef[] = [];
-let literals: Literal[] = [];
+let literals: MutableLiteral[] = [];
 let sideEffects: string[] | null = null;
 let definers: string[] | null = null;
-let dynamicSql: Literal[] | null = null;
+let dynamicSql: MutableLiteral[] | null = null;
 let statements: StatementPart[] = [];
 let aliases: string[] = [];
 
@@ -124,7 +124,13 @@ let lastCollapsedEnd = -1;
 let sawSpace = false;
 /** `lastTok` before the word being processed was emitted. */
 let tokBeforeWord = 0;
-let lastStringLit = -1; // index in literals of a string literal just emitted (for 'a' 'b' concatenation)
+/** The string literal just emitted, while nothing else has followed it (for 'a' 'b' concatenation). */
+let lastStringLit: MutableLiteral | null = null;
+interface MutableLiteral {
+  type: Literal['type'];
+  start: number;
+  end: number;
+}
 
 function reset(buf: Buffer, start: number, end: number, opts: ScanOptions): void {
   B = buf;
@@ -176,7 +182,7 @@ function startStatement(at: number): void {
   pendingDot = false;
   chainStar = false;
   pendingFn = '';
-  lastStringLit = -1;
+  lastStringLit = null;
 }
 
 function endStatement(at: number): void {
@@ -193,26 +199,27 @@ function emit(text: string, kind: number, adjacentParen = false): void {
   if (digest.length > 0 && lastTok !== 2 && kind !== 4 && !(kind === 2 && adjacentParen)) digest += ' ';
   digest += text;
   lastTok = kind;
-  lastStringLit = -1;
+  lastStringLit = null;
   if (collapseDepth >= 0 && depth === collapseDepth && kind !== 4 && !(kind === 1 && (text === '?' || text === 'NULL' || text === 'DEFAULT' || text === 'TRUE' || text === 'FALSE')) && text !== '-' && text !== '+') {
     collapseOk = false;
   }
 }
 
 function emitLiteral(type: Literal['type'], s: number, e: number): void {
-  if (type === 'string' && lastStringLit >= 0 && lastStringLit === literals.length - 1) {
-    // 'a' 'b' is one literal to the server
-    const prev = literals[lastStringLit]!;
-    literals[lastStringLit] = { type: 'string', start: prev.start, end: e };
+  if (type === 'string' && lastStringLit !== null) {
+    // 'a' 'b' is one literal to the server: extend the same object, wherever it is referenced
+    // (the literal list, dynamicSql), so PREPARE s FROM 'a' 'b' is checked as 'ab'
+    lastStringLit.end = e;
     return;
   }
-  if (literals.length < MAX_LITERALS) literals.push({ type, start: s, end: e });
+  const lit: MutableLiteral = { type, start: s, end: e };
+  if (literals.length < MAX_LITERALS) literals.push(lit);
   else flags |= S.LITERALS_TRUNCATED;
   tokInStmt++;
   emit('?', 1);
-  if (type === 'string') lastStringLit = literals.length - 1;
+  if (type === 'string') lastStringLit = lit;
   if (dynPending > 0) {
-    if (type === 'string') (dynamicSql ??= []).push(literals[literals.length - 1]!);
+    if (type === 'string') (dynamicSql ??= []).push(lit);
     else flags |= S.DYNAMIC_SQL_UNKNOWN;
     dynPending = 0;
   }
@@ -936,7 +943,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
       chainE[0] = e;
       chainQ[0] = false;
       i = e;
-      lastStringLit = -1;
+      lastStringLit = null;
       continue;
     }
     switch (c) {
@@ -974,7 +981,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
         chainE[0] = e;
         chainQ[0] = true;
         i = e;
-        lastStringLit = -1;
+        lastStringLit = null;
         continue;
       }
       case 0x23: // # comment
@@ -1088,7 +1095,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
     emit(B.toString('latin1', i, i + op), 3);
     if (tstate === 1 || tstate === 3) tstate = 0;
     if (tstate === 2 && c !== 0x2a) tstate = 0;
-    lastStringLit = -1;
+    lastStringLit = null;
     i += op;
   }
   if (execDepth > 0) flags |= S.UNTERMINATED;
@@ -1190,7 +1197,7 @@ function onVariable(i: number): number {
     pendingVar = true;
   }
   afterValueToken();
-  lastStringLit = -1;
+  lastStringLit = null;
   return e;
 }
 
