@@ -6,12 +6,13 @@
  *
  * The other layer is the server's: the statement runs as the tenant's own backend account.
  */
-import { literalValue } from '../classify/literal-value';
+import { literalValue, stringLiteralBytes } from '../classify/literal-value';
+import { mbTablesFor } from '../classify/multibyte';
 import { S, scanStatement } from '../classify/digest';
 import type { NameRef, ScanOptions, StatementPart, StatementScan } from '../classify/scan-types';
 import type { Placement } from './placement';
 import { dbAccessDenied, notVerifiable, privilegeDenied, type Refusal } from './refusal';
-import { applyRewrites, quoteIdent, quoteString, type Rewrite } from './rewrite';
+import { applyRewrites, quoteIdent, quoteString, quoteStringBytes, type Rewrite } from './rewrite';
 
 /** What the proxy answers from its own state instead of the server. */
 export type ProxyAnswer =
@@ -122,14 +123,17 @@ export function checkIsolation(scan: StatementScan, buf: Buffer, placement: Plac
   if (scan.dynamicSql) {
     if (nesting >= 2) return notVerifiable(placement.tenant, 'nested dynamic SQL');
     for (const lit of scan.dynamicSql) {
-      const inner = Buffer.from(literalValue(buf, lit, ctx.scanOptions), 'utf8');
+      // the literal's bytes, unescaped, are what the server will parse: scan exactly those
+      const inner = stringLiteralBytes(buf, lit, ctx.scanOptions);
       const innerScan = scanStatement(inner, 0, inner.length, ctx.scanOptions);
       const d = checkIsolation(innerScan, inner, placement, ctx, nesting + 1);
       if (d.action === 'refuse') return d;
       if (d.action === 'answer') return notVerifiable(placement.tenant, 'PREPARE of a statement the proxy answers itself');
       if (d.rewrites.length > 0) {
-        const text = applyRewrites(inner, 0, inner.length, d.rewrites).toString('utf8');
-        rewrites.push({ start: lit.start, end: lit.end, text: quoteString(text, ctx.scanOptions.noBackslashEscapes === true) });
+        // re-quoting bytes is only safe where no character has a 0x27/0x5c trail byte
+        if (mbTablesFor(ctx.scanOptions.charset) !== null) return notVerifiable(placement.tenant, 'a logical schema name inside PREPARE in a multi-byte charset');
+        const bytes = quoteStringBytes(applyRewrites(inner, 0, inner.length, d.rewrites), ctx.scanOptions.noBackslashEscapes === true);
+        rewrites.push({ start: lit.start, end: lit.end, text: bytes.toString('latin1'), bytes });
       }
     }
   }
