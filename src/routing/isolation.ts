@@ -213,3 +213,12 @@ function checkShow(st: StatementPart, placement: Placement): Refusal | { action:
   void placement;
   return null;
 }
+
+/**
+ * The database named at connect, by COM_INIT_DB or in COM_CHANGE_USER (not a statement, so not
+ * scanned): the tenant's physical schema to select, or the same refusal a `USE` of it gets.
+ */
+export function checkSchemaSwitch(db: string, placement: Placement, user: string): { readonly action: 'allow'; readonly schema: string } | Refusal {
+  if (db === placement.schema || (placement.logicalSchema !== null && db === placement.logicalSchema)) return { action: 'allow', schema: placement.schema };
+  return dbAccessDenied(user, db);
+}
