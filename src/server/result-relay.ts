@@ -33,6 +33,9 @@ const enum Ph {
 export interface RelayHost {
   /** Writes bytes to the client. Returns false when the client socket wants a drain. */
   writeClient(b: Buffer): boolean;
+  /** Buffers client writes until uncorkClient (several writes of one backend chunk become one writev). */
+  corkClient(): void;
+  uncorkClient(): void;
   readonly clientCaps: number;
   /** Called for every OK/EOF that ends a result (intermediate ones of multi-results too). */
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void;
@@ -123,6 +126,8 @@ export class ResultRelay implements BackendSink {
       this.consume(chunk);
     } catch (e) {
       this.ph = Ph.DONE;
+      this.ck = EMPTY;
+      this.flushWrites();
       this.host.onRelayFailed(e as Error);
     }
   }
@@ -257,6 +262,7 @@ export class ResultRelay implements BackendSink {
     }
     this.flushTo(i);
     this.ck = EMPTY;
+    this.flushWrites();
     if (this.doneSignal) {
       this.doneSignal = false;
       this.flowing = true;
@@ -268,9 +274,45 @@ export class ResultRelay implements BackendSink {
   }
 
   private flowing = true;
+  /** The first client write of the current chunk, held back in case more follow (then corked together). */
+  private held: Buffer | null = null;
+  private corked = false;
 
+  /**
+   * Client writes of one backend chunk: the first is held; a second corks the socket and both go
+   * out in one writev at the end of the chunk. A lone write (the usual small result relayed in
+   * place) is a plain write, without the Writable's cork buffering.
+   */
   private write(b: Buffer): void {
+    if (!this.corked) {
+      const h = this.held;
+      if (h === null) {
+        this.held = b;
+        return;
+      }
+      this.held = null;
+      this.corked = true;
+      this.host.corkClient();
+      this.writeNow(h);
+    }
+    this.writeNow(b);
+  }
+
+  private writeNow(b: Buffer): void {
     if (!this.host.writeClient(b)) this.flowing = false;
+  }
+
+  /** Sends what the current chunk produced (called before anyone else may write to the client). */
+  private flushWrites(): void {
+    const h = this.held;
+    if (h !== null) {
+      this.held = null;
+      this.writeNow(h);
+    }
+    if (this.corked) {
+      this.corked = false;
+      this.host.uncorkClient();
+    }
   }
 
   /** Writes a complete packet held in `b` (4 header bytes reserved) with backend sequence `seq`. */

@@ -69,6 +69,8 @@ class FakeHost implements RelayHost {
   prepareId = 1000;
   writable = true;
   constructor(readonly clientCaps: number) {}
+  corkClient(): void {}
+  uncorkClient(): void {}
   writeClient(b: Buffer): boolean {
     // copy: the relay may hand out views into backend chunks
     this.events.push(['write', Buffer.from(b)]);
