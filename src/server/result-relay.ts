@@ -243,8 +243,9 @@ export class ResultRelay implements BackendSink {
         if (hdrAt >= 0 && i + len <= n) {
           // The whole control packet is in this chunk: decide in place, so that an unchanged
           // packet stays part of the pass-through run (one write for a whole small result).
-          this.inlineAt = hdrAt;
           i += len;
+          if (this.passInPlace(chunk, hdrAt, len, seq)) continue;
+          this.inlineAt = hdrAt;
           try {
             this.onPacket(chunk.subarray(hdrAt, i), seq);
           } finally {
@@ -313,6 +314,39 @@ export class ResultRelay implements BackendSink {
       this.corked = false;
       this.host.uncorkClient();
     }
+  }
+
+  /**
+   * The control packets of every small result, decided on the chunk's bytes without views or
+   * parsed objects: a column count, the EOF after the column definitions, the EOF after the rows
+   * (classic EOF framing on both sides). Returns false for anything else, which onPacket handles.
+   */
+  private passInPlace(c: Buffer, at: number, len: number, seq: number): boolean {
+    if (len === 0) return false;
+    const f = c[at + 4];
+    const ph = this.ph;
+    if (ph === Ph.FIRST) {
+      if (f === 0 || f >= 0xfb || len !== 1 || this.kind === Resp.PREPARE) return false;
+      this.remaining = f;
+      this.rows = 0;
+      this.ph = Ph.COLDEFS;
+    } else if (f !== 0xfe || this.deprecateEof) {
+      return false;
+    } else if (ph === Ph.COLDEF_EOF) {
+      if (this.kind === Resp.EXECUTE && len >= 5 && c.readUInt16LE(at + 7) & Status.CURSOR_EXISTS) return false;
+      this.ph = Ph.ROWS;
+    } else if (ph === Ph.ROWS) {
+      const warnings = len >= 5 ? c.readUInt16LE(at + 5) : 0;
+      const status = len >= 5 ? c.readUInt16LE(at + 7) : 0;
+      this.host.onTerminator(status, warnings, null);
+      if (status & Status.MORE_RESULTS_EXISTS) this.ph = Ph.FIRST;
+      else this.finish(false);
+    } else return false;
+    const s = (seq + this.seqDelta) & 0xff;
+    this.lastSeq = s;
+    c[at + 3] = s;
+    if (this.ps < 0) this.ps = at;
+    return true;
   }
 
   /** Writes a complete packet held in `b` (4 header bytes reserved) with backend sequence `seq`. */

@@ -69,9 +69,23 @@ class FakeHost implements RelayHost {
   prepareId = 1000;
   writable = true;
   constructor(readonly clientCaps: number) {}
-  corkClient(): void {}
-  uncorkClient(): void {}
+  corked = false;
+  /** Client writes issued while corked / not corked, and cork calls. */
+  corkedWrites = 0;
+  plainWrites = 0;
+  corks = 0;
+  corkClient(): void {
+    assert.not.ok(this.corked, 'cork while corked');
+    this.corked = true;
+    this.corks++;
+  }
+  uncorkClient(): void {
+    assert.ok(this.corked, 'uncork without cork');
+    this.corked = false;
+  }
   writeClient(b: Buffer): boolean {
+    if (this.corked) this.corkedWrites++;
+    else this.plainWrites++;
     // copy: the relay may hand out views into backend chunks
     this.events.push(['write', Buffer.from(b)]);
     return this.writable;
@@ -199,6 +213,22 @@ test('text result set â†’ DEPRECATE_EOF client: column EOF dropped, final EOF â†
     assert.is(r.relay.lastSeq, 7);
     assert.is(r.relay.seqDelta, -1);
   }
+});
+
+test('client writes per backend chunk: a small result is one plain write (no cork); several writes are corked once, uncorked before onRelayDone', () => {
+  const classic = run(Cap.PROTOCOL_41, Resp.QUERY, [rsStream]).host;
+  assert.is(classic.plainWrites, 1);
+  assert.is(classic.corks, 0);
+  // DEPRECATE_EOF: the column EOF is dropped and the final EOF rebuilt, so the chunk needs 3 writes
+  const dep = run(Cap.PROTOCOL_41 | Cap.DEPRECATE_EOF, Resp.QUERY, [rsStream]).host;
+  assert.is(dep.corks, 1);
+  assert.is(dep.plainWrites, 0);
+  assert.is(dep.corkedWrites, 3);
+  assert.not.ok(dep.corked, 'uncorked at the end of the chunk');
+  // one write per chunk when the result arrives in pieces
+  const pieces = run(Cap.PROTOCOL_41, Resp.QUERY, [rsStream.subarray(0, 20), rsStream.subarray(20)]).host;
+  assert.is(pieces.corks, 0);
+  assert.is(pieces.plainWrites, 2);
 });
 
 test('the 0xFE OK ending a result set is exactly fe 00 00 <status> <warnings>', () => {
