@@ -275,45 +275,39 @@ export class ResultRelay implements BackendSink {
   }
 
   private flowing = true;
-  /** The first client write of the current chunk, held back in case more follow (then corked together). */
-  private held: Buffer | null = null;
-  private corked = false;
+  /** Client writes produced by the current backend chunk, sent together at its end (views into the chunk). */
+  private pend: Buffer[] = [];
+  private pendBytes = 0;
 
-  /**
-   * Client writes of one backend chunk: the first is held; a second corks the socket and both go
-   * out in one writev at the end of the chunk. A lone write (the usual small result relayed in
-   * place) is a plain write, without the Writable's cork buffering.
-   */
   private write(b: Buffer): void {
-    if (!this.corked) {
-      const h = this.held;
-      if (h === null) {
-        this.held = b;
-        return;
-      }
-      this.held = null;
-      this.corked = true;
-      this.host.corkClient();
-      this.writeNow(h);
-    }
-    this.writeNow(b);
+    this.pend.push(b);
+    this.pendBytes += b.length;
   }
 
   private writeNow(b: Buffer): void {
     if (!this.host.writeClient(b)) this.flowing = false;
   }
 
-  /** Sends what the current chunk produced (called before anyone else may write to the client). */
+  /**
+   * Sends what the current chunk produced, before anyone else may write to the client: one write
+   * (the usual small result relayed in place); pieces of a small response copied into one buffer
+   * (a DEPRECATE_EOF client's result, split where the relay dropped or rebuilt an EOF): a copy of a
+   * few hundred bytes costs less than the Writable's cork buffering and writev; larger output corked
+   * into one writev.
+   */
   private flushWrites(): void {
-    const h = this.held;
-    if (h !== null) {
-      this.held = null;
-      this.writeNow(h);
-    }
-    if (this.corked) {
-      this.corked = false;
+    const pend = this.pend;
+    const n = pend.length;
+    if (n === 0) return;
+    if (n === 1) this.writeNow(pend[0] as Buffer);
+    else if (this.pendBytes <= COALESCE_MAX) this.writeNow(Buffer.concat(pend, this.pendBytes));
+    else {
+      this.host.corkClient();
+      for (let i = 0; i < n; i++) this.writeNow(pend[i] as Buffer);
       this.host.uncorkClient();
     }
+    pend.length = 0;
+    this.pendBytes = 0;
   }
 
   /**
@@ -550,3 +544,6 @@ function eofAsOk(warnings: number, status: number, caps: number) {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Largest output of one backend chunk that is copied into one buffer rather than corked (bytes). */
+const COALESCE_MAX = 4096;

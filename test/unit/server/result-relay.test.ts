@@ -215,16 +215,22 @@ test('text result set â†’ DEPRECATE_EOF client: column EOF dropped, final EOF â†
   }
 });
 
-test('client writes per backend chunk: a small result is one plain write (no cork); several writes are corked once, uncorked before onRelayDone', () => {
+test('client writes per backend chunk: one write for a small result, even when EOFs are dropped/rebuilt; large split output corked once; done after the writes', () => {
   const classic = run(Cap.PROTOCOL_41, Resp.QUERY, [rsStream]).host;
   assert.is(classic.plainWrites, 1);
   assert.is(classic.corks, 0);
-  // DEPRECATE_EOF: the column EOF is dropped and the final EOF rebuilt, so the chunk needs 3 writes
+  // DEPRECATE_EOF: the column EOF is dropped and the final EOF rebuilt: three pieces, copied into one write
   const dep = run(Cap.PROTOCOL_41 | Cap.DEPRECATE_EOF, Resp.QUERY, [rsStream]).host;
-  assert.is(dep.corks, 1);
-  assert.is(dep.plainWrites, 0);
-  assert.is(dep.corkedWrites, 3);
-  assert.not.ok(dep.corked, 'uncorked at the end of the chunk');
+  assert.is(dep.plainWrites, 1);
+  assert.is(dep.corks, 0);
+  // the same with a 5000-byte row: too big to copy, so the pieces go out corked together
+  const big = Buffer.concat([pkt(1, hex('01')), pkt(2, coldef('x')), pkt(3, eof(0, AC)), pkt(4, row('y'.repeat(5000))), pkt(5, eof(0, AC))]);
+  const dep2 = run(Cap.PROTOCOL_41 | Cap.DEPRECATE_EOF, Resp.QUERY, [big]).host;
+  assert.is(dep2.corks, 1);
+  assert.is(dep2.plainWrites, 0);
+  assert.is(dep2.corkedWrites, 3);
+  assert.not.ok(dep2.corked, 'uncorked at the end of the chunk');
+  assert.equal(dep2.bytes, Buffer.concat([pkt(1, hex('01')), pkt(2, coldef('x')), pkt(3, row('y'.repeat(5000))), pkt(4, okEof(0, AC))]));
   // one write per chunk when the result arrives in pieces
   const pieces = run(Cap.PROTOCOL_41, Resp.QUERY, [rsStream.subarray(0, 20), rsStream.subarray(20)]).host;
   assert.is(pieces.corks, 0);
