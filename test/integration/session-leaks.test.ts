@@ -182,6 +182,18 @@ test('[execute] LAST_INSERT_ID() and FOUND_ROWS() of prepared statements are the
 }));
 
 for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] LAST_INSERT_ID() above 2^53 stays the session's own, exactly, after another session's insert`, timed(async () => {
+    const a = await as('app');
+    const b = await as('carol');
+    await a.query(`CREATE TABLE aibig_${mode} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, v INT) AUTO_INCREMENT=18446744073709551000`);
+    await run(a, mode, `INSERT INTO aibig_${mode} (v) VALUES (1)`);
+    assert.is(await val(a, mode, 'SELECT CAST(LAST_INSERT_ID() AS CHAR)'), '18446744073709551000');
+    await b.query('INSERT INTO shop.ai (v) VALUES (3)'); // another session's insert on a shared connection
+    assert.is(await val(a, mode, 'SELECT CAST(LAST_INSERT_ID() AS CHAR)'), '18446744073709551000');
+  }));
+}
+
+for (const mode of ['query', 'execute'] as Mode[]) {
   test(`[${mode}] state made inside a stored function stays in its session (existing and created through the proxy)`, timed(async () => {
     const a = await as('app');
     const fn = mode === 'query' ? 'setvar' : 'setvar2';
