@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import type { MariaDbServer } from '../helpers/mariadb';
 import { startServer } from '../helpers/mariadb';
 import type { Conn, Mode, ProxyHandle } from '../helpers/proxy';
-import { run, sqlError, startProxy, timed } from '../helpers/proxy';
+import { run, sleep, sqlError, startProxy, timed } from '../helpers/proxy';
 import { integrationSuite } from '../helpers/uvu';
 
 const test = integrationSuite('session-leaks');
@@ -65,6 +65,19 @@ const as = async (user: string, extra: Record<string, unknown> = {}) => {
 async function val(c: Conn, mode: Mode, sql: string, params?: unknown[]): Promise<unknown> {
   const [rows] = (await run(c, mode, sql, params)) as [Record<string, unknown>[], unknown];
   return Object.values(rows[0])[0];
+}
+
+/**
+ * Waits until no backend connection is in use: the pinned connections of sessions that just ended
+ * have been reset and returned. A server frees a closed connection's locks asynchronously too; the
+ * proxy resets after the client's COM_QUIT, so the next session must not race that reset.
+ */
+async function poolSettled(): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (h.proxy.stats().backends.every((b) => b.inUse === 0)) return;
+    await sleep(5);
+  }
+  throw new Error(`backend connections of ended sessions not returned: ${JSON.stringify(h.proxy.stats().backends)}`);
 }
 
 /** Another session takes a backend connection and keeps it (open transaction), so the next borrow differs. */
@@ -207,6 +220,7 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     assert.is(Number(await val(a, mode, `SELECT ${fn}()`)), 1);
     hold.destroy();
     await a.end();
+    await poolSettled();
     const b = await as('carol');
     assert.is(await val(b, mode, 'SELECT @fv'), null);
     assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('fn_lock')")), 1);
@@ -264,6 +278,7 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     assert.is(Number(await val(a, mode, "SELECT IS_USED_LOCK('proc_lock') IS NOT NULL")), 1);
     hold.destroy();
     await a.end();
+    await poolSettled();
     const b = await as('carol');
     assert.is(await val(b, mode, 'SELECT @pv'), null);
     assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('proc_lock')")), 1);
