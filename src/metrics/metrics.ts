@@ -10,6 +10,8 @@ export class Metrics {
   readonly logins: client.Counter<'result'>;
   readonly commands: client.Counter<'command'>;
   readonly errors: client.Counter<'kind'>;
+  /** Unexpected throws caught on a session's path or by the process safety net: each one is a bug to look at. */
+  readonly internalErrors: client.Counter<'where'>;
   /** Bound children for the hot path (no label lookup per statement). */
   readonly cmdQuery: client.Counter.Internal;
   readonly cmdExecute: client.Counter.Internal;
@@ -24,6 +26,11 @@ export class Metrics {
     this.logins = new client.Counter({ name: 'tenantgate_logins_total', help: 'Client logins by result', labelNames: ['result'], registers });
     this.commands = new client.Counter({ name: 'tenantgate_commands_total', help: 'Client commands by protocol command', labelNames: ['command'], registers });
     this.errors = new client.Counter({ name: 'tenantgate_proxy_errors_total', help: 'Errors raised by the proxy itself (not relayed server errors)', labelNames: ['kind'], registers });
+    this.internalErrors = new client.Counter({
+      name: 'tenantgate_internal_errors_total',
+      help: 'Unexpected errors that ended one session (where: code path; uncaught_exception/unhandled_rejection: caught by the process safety net)',
+      labelNames: ['where'], registers,
+    });
     this.cmdQuery = this.commands.labels('query');
     this.cmdExecute = this.commands.labels('stmt_execute');
     this.cmdOther = this.commands.labels('other');

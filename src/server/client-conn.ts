@@ -2,15 +2,18 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Frame, Framer } from '../protocol/framer';
 import type { PacketWriter } from '../protocol/packet-writer';
+import { Faultable, setRunning } from './safety-net';
 
 /** What the owner of a client connection hears from it. */
-export interface ClientConnHost {
+export interface ClientConnHost extends Faultable {
   /** New bytes were framed: pull frames with next(). */
   onInput(): void;
   /** The client socket closed. */
   onClosed(): void;
   /** Socket error (the close follows). */
   onSocketError(e: Error): void;
+  /** Something thrown while handling a socket event: ends this session only. */
+  fault(e: unknown, where: string): void;
 }
 
 /** Bytes of pipelined client input buffered while a statement runs before the socket is paused. */
@@ -122,17 +125,33 @@ export class ClientConn {
     s.on('drain', this.onDrain);
   }
 
+  // Socket event handlers: a throw here would be an uncaught exception, so each ends only this session.
   private onData = (chunk: Buffer): void => {
-    this.framer.push(chunk);
-    this.host.onInput();
+    const h = this.host;
+    setRunning(h);
+    try {
+      this.framer.push(chunk);
+      h.onInput();
+    } catch (e) {
+      h.fault(e, 'client_input');
+    }
+    setRunning(null);
   };
 
   private onError = (e: Error): void => {
-    this.host.onSocketError(e);
+    try {
+      this.host.onSocketError(e);
+    } catch (x) {
+      this.host.fault(x, 'client_socket_error');
+    }
   };
 
   private onClose = (): void => {
-    this.host.onClosed();
+    try {
+      this.host.onClosed();
+    } catch (x) {
+      this.host.fault(x, 'client_close');
+    }
   };
 
   private onDrain = (): void => {

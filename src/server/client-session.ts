@@ -68,7 +68,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     // Until login completes only small packets are legitimate; garbage (an HTTP request, say) is refused at its header.
     this.client = new ClientConn(socket, LOGIN_MAX_PACKET, this);
     this.login = new Login(this);
-    this.loginTimer = setTimeout(() => this.loginTimeout(), LOGIN_TIMEOUT_MS);
+    this.loginTimer = setTimeout(() => this.guard('login_timeout', () => this.loginTimeout()), LOGIN_TIMEOUT_MS);
     this.loginTimer.unref();
     this.client.write(this.login.greeting(id));
   }
@@ -158,12 +158,39 @@ export class ClientSession implements LoginHost, ClientConnHost {
         if (this.state === S.HANDSHAKE && this.login.authenticating) this.state = S.AUTH;
       } catch (e) {
         if (e instanceof ProtocolError) this.protocolFailure(e);
-        else {
-          this.log.error({ err: (e as Error).stack }, 'internal error handling a client packet');
-          this.sendErr(new ProxyError(Err.INTERNAL, `tenantgate internal error: ${(e as Error).message}`), (f.seq + 1) & 0xff);
-          this.close('internal error');
-        }
+        else this.fault(e, 'command', (f.seq + 1) & 0xff);
       }
+    }
+  }
+
+  /**
+   * An unexpected throw on this session's path (a bug, or input no check caught): logged at error
+   * level and counted (tenantgate_internal_errors_total), the client told with ERR 9003 where a
+   * packet can still be sent, and only this session ended. Never throws.
+   */
+  fault(e: unknown, where: string, seq = -1): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    try {
+      this.ctx.metrics.internalErrors.inc({ where });
+      this.log.error({ err: err.stack, where, state: this.state }, 'internal error; closing this session');
+      if (this.state === S.CLOSED) return;
+      const s = seq >= 0 ? seq : this.state === S.HANDSHAKE || this.state === S.AUTH ? (this.login.seq + 1) & 0xff : 1;
+      this.sendErr(new ProxyError(Err.INTERNAL, 'tenantgate internal error; the session is closed'), s);
+      this.close('internal error');
+    } catch (again) {
+      this.ctx.log.error({ err: (again as Error).stack, session: this.id }, 'closing a faulted session failed; destroying its socket');
+      this.state = S.CLOSED;
+      this.ctx.sessions.delete(this.id);
+      this.client.socket.destroy();
+    }
+  }
+
+  /** Runs `fn` (a callback outside the input pump: timer, promise, pool), turning a throw into {@link fault}. */
+  guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.fault(e, where);
     }
   }
 
@@ -219,7 +246,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     };
     if (schema === null) return done();
     const r = this.runner;
-    r.withConn((err, conn) => {
+    r.withConn((err, conn) => this.guard('login_schema', () => {
       if (err || !conn) {
         this.sendErr(err ?? new Error('no backend connection'), okSeq);
         this.close('backend unavailable at login');
@@ -237,12 +264,15 @@ export class ClientSession implements LoginHost, ClientConnHost {
         done();
       };
       if (conn.schema === schema) return finish(null);
-      conn.initDb(schema).then(finish, (e: Error) => {
-        r.dropConn(conn);
-        this.sendErr(e, okSeq);
-        this.close('backend failed at login');
-      });
-    });
+      conn.initDb(schema).then(
+        (e) => this.guard('login_schema', () => finish(e)),
+        (e: Error) => this.guard('login_schema', () => {
+          r.dropConn(conn);
+          this.sendErr(e, okSeq);
+          this.close('backend failed at login');
+        }),
+      );
+    }));
   }
 
   // ---- commands answered (or prepared) by the session ------------------------------------------
@@ -339,13 +369,13 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (st.cursorOpen && conn && bs) {
       this.state = S.BUSY;
       conn.command(new PacketWriter(8).u8(Com.STMT_RESET).u32(bs.id), 'ok').then(
-        (res) => {
+        (res) => this.guard('stmt_reset', () => {
           this.prepared.setCursor(st, false);
           r.updateCursorPin();
           this.sendPacket(res.err ? buildErr(res.err.errno, res.err.sqlState, res.err.message) : this.okPacket(), 1);
           r.toIdleMaybeRelease();
-        },
-        (e: Error) => r.onRelayFailed(e),
+        }),
+        (e: Error) => this.guard('stmt_reset', () => r.onRelayFailed(e)),
       );
       return;
     }
@@ -367,10 +397,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.resetState();
     if (conn && wasPinned) {
       this.state = S.BUSY;
-      r.cleanRelease(conn).then(() => {
+      r.cleanRelease(conn).then(() => this.guard('reset_connection', () => {
         this.sendPacket(this.okPacket(), 1);
         this.toIdle();
-      });
+      }));
       return;
     }
     if (conn) r.releaseConn(conn);
@@ -384,7 +414,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (conn) {
       this.state = S.BUSY;
       const pinned = this.st.pins !== 0;
-      (pinned ? r.cleanRelease(conn) : Promise.resolve(r.releaseConn(conn))).then(() => this.continueChangeUser(req));
+      (pinned ? r.cleanRelease(conn) : Promise.resolve(r.releaseConn(conn))).then(() => this.guard('change_user', () => this.continueChangeUser(req)));
       return;
     }
     this.continueChangeUser(req);
@@ -411,12 +441,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
       this.sendPacket(this.okPacket(), 1);
       this.toIdle();
     };
-    const after = queryOnly
-      ? done
-      : () => {
-          target.close('killed');
-          done();
-        };
+    const after = () =>
+      this.guard('kill', () => {
+        if (!queryOnly) target.close('killed');
+        done();
+      });
     target.killQuery().then(after, after);
   }
 

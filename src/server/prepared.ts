@@ -85,7 +85,9 @@ export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Fr
   const nb = (n + 7) >> 3;
   const at = 10 + nb;
   const bound = n > 0 && p.length > at ? p[at] : 0;
-  if (n === 0 || bound === 1 || st.paramTypes === null || bs.types === st.paramTypes) {
+  // A packet too short to hold the new-params-bound flag is passed on as it is: the server answers it
+  // (1210), and re-sending types into it would need bytes that are not there.
+  if (n === 0 || bound === 1 || st.paramTypes === null || bs.types === st.paramTypes || p.length <= at) {
     p.writeUInt32LE(bs.id, 1);
     if (bound === 1) bs.types = st.paramTypes;
     out.push(frame.raw ?? framePayload(p, 0));
