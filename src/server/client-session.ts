@@ -70,7 +70,15 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.login = new Login(this);
     this.loginTimer = setTimeout(() => this.guard('login_timeout', () => this.loginTimeout()), LOGIN_TIMEOUT_MS);
     this.loginTimer.unref();
+    ctx.handshaking.add(this);
     this.client.write(this.login.greeting(id));
+  }
+
+  /** Dropped to make room for a newer unauthenticated connection (max_handshake_connections). */
+  evictUnauthenticated(): void {
+    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ state: this.state }, 'unauthenticated connection dropped: handshake budget full');
+    this.sendPacket(buildErr(1040, '08004', 'Too many connections'), (this.login.seq + 1) & 0xff);
+    this.close('handshake budget full');
   }
 
   /** The statement lifecycle, made on first use. */
@@ -181,6 +189,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
       this.ctx.log.error({ err: (again as Error).stack, session: this.id }, 'closing a faulted session failed; destroying its socket');
       this.state = S.CLOSED;
       this.ctx.sessions.delete(this.id);
+      this.ctx.handshaking.delete(this);
       this.client.socket.destroy();
     }
   }
@@ -220,6 +229,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
   onLoginOk(id: Identity): void {
+    const ctx = this.ctx;
+    if (ctx.handshaking.delete(this) && ctx.sessions.size - ctx.handshaking.size > ctx.config.server.maxClientConnections) {
+      this.sendPacket(buildErr(1040, '08004', 'Too many connections'), id.okSeq);
+      this.close('too many connections');
+      return;
+    }
     const user = id.user;
     this.user = user;
     this.clientCaps = id.clientCaps;
@@ -476,6 +491,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.state = S.CLOSED;
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'session closed');
     this.ctx.sessions.delete(this.id);
+    this.ctx.handshaking.delete(this);
     if (this.runnerObj) this.runnerObj.detachOnClose(busy, this.st.pins !== 0);
     this.client.end();
   }

@@ -14,6 +14,8 @@ export interface ProxyContext {
   readonly users: Map<string, UserConfig>;
   readonly backends: Map<string, Backend>;
   readonly sessions: Map<number, ClientSession>;
+  /** Sessions still in the handshake/auth exchange, oldest first (their own budget: max_handshake_connections). */
+  readonly handshaking: Set<ClientSession>;
   readonly metrics: Metrics;
   readonly serverVersion: string;
   readonly serverCaps: number;

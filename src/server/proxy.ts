@@ -40,6 +40,7 @@ export class Proxy implements ProxyContext, NetOwner {
   readonly users = new Map<string, UserConfig>();
   readonly backends = new Map<string, Backend>();
   readonly sessions = new Map<number, ClientSession>();
+  readonly handshaking = new Set<ClientSession>();
   serverVersion = FALLBACK_VERSION;
   serverCaps = PROXY_CAPABILITIES;
   serverMariaCaps = 0;
@@ -102,7 +103,7 @@ export class Proxy implements ProxyContext, NetOwner {
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
-    server.maxConnections = this.config.server.maxClientConnections + 100;
+    server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -149,11 +150,24 @@ export class Proxy implements ProxyContext, NetOwner {
     }
   }
 
+  /** Logged-in sessions (what max_client_connections bounds). */
+  get loggedIn(): number {
+    return this.sessions.size - this.handshaking.size;
+  }
+
   private accept(socket: net.Socket): void {
     socket.on('error', () => {});
-    if (this.sessions.size >= this.config.server.maxClientConnections) {
+    const srv = this.config.server;
+    if (this.loggedIn >= srv.maxClientConnections) {
       socket.end(buildErr(Err.TOO_MANY_CONNECTIONS.errno, Err.TOO_MANY_CONNECTIONS.sqlState, 'Too many connections').finish(0));
       return;
+    }
+    // Unauthenticated connections have their own, smaller budget. When it is full the oldest one makes
+    // room: a real client finishes its handshake in milliseconds, so idle or slow sockets cannot lock it out.
+    if (this.handshaking.size >= srv.maxHandshakeConnections) {
+      const oldest = this.handshaking.values().next().value as ClientSession;
+      this.metrics.errors.inc({ kind: 'handshake_evicted' });
+      oldest.evictUnauthenticated();
     }
     let id = this.nextId;
     while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
