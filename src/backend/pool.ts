@@ -25,6 +25,9 @@ export class Backend {
   serverCaps = 0;
   serverMariaCaps = 0;
   serverCollation = 0;
+  /** Global wait_timeout / interactive_timeout in seconds (-1 until a connection learned them). */
+  waitTimeout = -1;
+  interactiveTimeout = -1;
   readonly pools = new Map<string, BackendPool>();
 
   constructor(readonly cfg: BackendConfig) {}

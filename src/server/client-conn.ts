@@ -19,6 +19,23 @@ export interface ClientConnHost extends Faultable {
 /** Bytes of pipelined client input buffered while a statement runs before the socket is paused. */
 const CLIENT_HIGH_WATER = 1 << 20;
 
+/** Bytes buffered by all client connections of a proxy, against server.max_client_buffer_bytes. */
+export interface BufferBudget {
+  bytes: number;
+  readonly max: number;
+  /** Connections paused because the budget was exceeded (resumed by {@link resumeWithinBudget}). */
+  readonly paused: Set<ClientConn>;
+}
+
+/** Resumes connections paused for the global buffer budget while there is room again. */
+export function resumeWithinBudget(b: BufferBudget): void {
+  for (const c of b.paused) {
+    if (b.bytes >= b.max) return;
+    b.paused.delete(c);
+    c.resumeFromBudget();
+  }
+}
+
 /**
  * The client side of a session's I/O: socket, framer, TLS upgrade and backpressure in both
  * directions. Every byte written to the client goes through {@link ClientConn.write}, so a
@@ -30,8 +47,12 @@ export class ClientConn {
   readonly framer: Framer;
   /** A backend socket paused because the client could not keep up (resumed on drain). */
   private pausedBackend: net.Socket | null = null;
+  /** Bytes of this connection counted in the budget. */
+  private accounted = 0;
+  /** When client bytes last arrived (ms). */
+  lastInput = Date.now();
 
-  constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost) {
+  constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost, private readonly budget: BufferBudget) {
     this.socket = socket;
     this.framer = new Framer(maxPacket);
     socket.setNoDelay(true);
@@ -107,6 +128,26 @@ export class ClientConn {
     if (leftover.length > 0) raw.unshift(leftover);
   }
 
+  /**
+   * Brings this connection's share of the global buffer budget up to date (after frames were taken)
+   * and, when the budget is exceeded and this connection holds an unfinished packet, stops reading it.
+   */
+  account(): void {
+    const b = this.budget;
+    const now = this.framer.buffered;
+    b.bytes += now - this.accounted;
+    this.accounted = now;
+    if (now > 0 && b.bytes > b.max && !this.socket.isPaused() && !b.paused.has(this)) {
+      b.paused.add(this);
+      this.socket.pause();
+    }
+  }
+
+  /** Reading again after a pause for the global budget. */
+  resumeFromBudget(): void {
+    if (!this.socket.destroyed) this.socket.resume();
+  }
+
   /** Ends the connection (destroyed after a grace period if the peer does not close). */
   end(): void {
     const b = this.pausedBackend;
@@ -114,6 +155,11 @@ export class ClientConn {
       this.pausedBackend = null;
       b.resume();
     }
+    // Buffered input is dropped now, not when the socket is finally destroyed.
+    this.framer.drain();
+    this.budget.paused.delete(this);
+    this.account();
+    resumeWithinBudget(this.budget);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
@@ -130,8 +176,10 @@ export class ClientConn {
     const h = this.host;
     setRunning(h);
     try {
+      this.lastInput = Date.now();
       this.framer.push(chunk);
       h.onInput();
+      this.account();
     } catch (e) {
       h.fault(e, 'client_input');
     }

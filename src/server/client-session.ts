@@ -59,17 +59,18 @@ export class ClientSession implements LoginHost, ClientConnHost {
   pool: BackendPool | null = null;
   private runnerObj: StatementRunner | null = null;
   private logger: Logger | null = null;
-  private loginTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt: number;
+  /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
+  private idleSince = 0;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
     this.remoteHost = normalizeHost(socket.remoteAddress);
     this.st = newSessionState(id, false);
     // Until login completes only small packets are legitimate; garbage (an HTTP request, say) is refused at its header.
-    this.client = new ClientConn(socket, LOGIN_MAX_PACKET, this);
+    this.client = new ClientConn(socket, LOGIN_MAX_PACKET, this, ctx.clientBuffer);
     this.login = new Login(this);
-    this.loginTimer = setTimeout(() => this.guard('login_timeout', () => this.loginTimeout()), LOGIN_TIMEOUT_MS);
-    this.loginTimer.unref();
+    this.startedAt = Date.now();
     ctx.handshaking.add(this);
     this.client.write(this.login.greeting(id));
   }
@@ -127,8 +128,51 @@ export class ClientSession implements LoginHost, ClientConnHost {
   toIdle(): void {
     if (this.state === S.CLOSED) return;
     this.state = S.IDLE;
+    this.idleSince = Date.now();
     this.client.resumeInput();
     this.pump();
+    this.client.account();
+  }
+
+  // ---- timeouts (checked by the proxy's sweep) ------------------------------------------------
+
+  /** Seconds of inactivity after which the server would close this connection (0: never). */
+  private waitTimeoutSec(): number {
+    const v = this.st.vars.get('wait_timeout');
+    if (v !== undefined) return Number(v);
+    const b = this.backend;
+    if (!b) return 0;
+    // As on the server: an interactive client starts with interactive_timeout as its wait_timeout.
+    return Math.max(0, this.clientCaps & Cap.INTERACTIVE ? b.interactiveTimeout : b.waitTimeout);
+  }
+
+  /** Closes the session if a login, idle or read timeout has passed at `now`. */
+  checkTimeouts(now: number): void {
+    const state = this.state;
+    const c = this.client;
+    if (state === S.HANDSHAKE || state === S.AUTH) {
+      if (now - this.startedAt >= LOGIN_TIMEOUT_MS) this.loginTimeout();
+      return;
+    }
+    if (state === S.BUSY || state === S.CLOSED) return;
+    if (c.framer.buffered > 0) {
+      // In the middle of a packet (idle or LOCAL INFILE): like net_read_timeout.
+      if (now - c.lastInput >= this.ctx.config.server.netReadTimeoutMs) {
+        this.ctx.metrics.errors.inc({ kind: 'net_read_timeout' });
+        this.log.info({ buffered: c.framer.buffered, state }, 'client stopped in the middle of a packet; closing session');
+        this.sendPacket(buildErr(1159, '08S01', 'Got timeout reading communication packets'), 1);
+        this.close('net read timeout');
+      }
+      return;
+    }
+    if (state !== S.IDLE) return;
+    const wt = this.waitTimeoutSec();
+    if (wt > 0 && now - Math.max(this.idleSince, c.lastInput) >= wt * 1000) {
+      // MariaDB 10.11 closes the socket without a packet (newer MySQL sends ERR 4031 first).
+      this.ctx.metrics.errors.inc({ kind: 'wait_timeout' });
+      if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ waitTimeout: wt, pinned: this.st.pins !== 0 }, 'wait_timeout: closing idle session');
+      this.close('wait_timeout');
+    }
   }
 
   // ---- input pump ---------------------------------------------------------------------------
@@ -251,8 +295,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const done = () => {
       this.ctx.metrics.logins.inc({ result: 'ok' });
       this.client.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
-      if (this.loginTimer) clearTimeout(this.loginTimer);
-      this.loginTimer = null;
       this.sendPacket(this.okPacket(), okSeq);
       if (this.ctx.log.isLevelEnabled('debug')) {
         this.log.debug({ user: user.name, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
@@ -486,7 +528,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Ends the session; a backend connection it holds is cleaned and returned, or dropped mid-statement. */
   close(reason: string): void {
     if (this.state === S.CLOSED) return;
-    if (this.loginTimer) clearTimeout(this.loginTimer);
     const busy = this.state === S.BUSY || this.state === S.INFILE;
     this.state = S.CLOSED;
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'session closed');

@@ -5,6 +5,7 @@ import type { Config, UserConfig } from '../config/types';
 import type { BackendConnection } from '../backend/backend-connection';
 import type { Backend } from '../backend/pool';
 import type { ClientSession } from './client-session';
+import type { BufferBudget } from './client-conn';
 import type { Metrics } from '../metrics/metrics';
 
 /** What a client session needs from the proxy that owns it. */
@@ -16,6 +17,8 @@ export interface ProxyContext {
   readonly sessions: Map<number, ClientSession>;
   /** Sessions still in the handshake/auth exchange, oldest first (their own budget: max_handshake_connections). */
   readonly handshaking: Set<ClientSession>;
+  /** Bytes buffered by all client connections (server.max_client_buffer_bytes). */
+  readonly clientBuffer: BufferBudget;
   readonly metrics: Metrics;
   readonly serverVersion: string;
   readonly serverCaps: number;

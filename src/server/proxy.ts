@@ -9,6 +9,7 @@ import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession } from './client-session';
+import { BufferBudget, resumeWithinBudget } from './client-conn';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
@@ -28,6 +29,9 @@ export interface ProxyStats {
   backends: { name: string; open: number; idle: number; inUse: number; pending: number }[];
 }
 
+/** How often session timeouts are checked: a timeout fires up to this much late. */
+const SWEEP_MS = 250;
+
 /** Announced when no backend could be asked for its version at start. */
 const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
 
@@ -41,6 +45,8 @@ export class Proxy implements ProxyContext, NetOwner {
   readonly backends = new Map<string, Backend>();
   readonly sessions = new Map<number, ClientSession>();
   readonly handshaking = new Set<ClientSession>();
+  readonly clientBuffer: BufferBudget;
+  private sweeper: NodeJS.Timeout | null = null;
   serverVersion = FALLBACK_VERSION;
   serverCaps = PROXY_CAPABILITIES;
   serverMariaCaps = 0;
@@ -58,6 +64,7 @@ export class Proxy implements ProxyContext, NetOwner {
     for (const u of config.users) this.users.set(u.name, u);
     for (const b of config.backends) this.backends.set(b.name, new Backend(b));
     setConnectionInit(initConnection);
+    this.clientBuffer = { bytes: 0, max: config.server.maxClientBufferBytes, paused: new Set() };
     this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
   }
 
@@ -112,6 +119,8 @@ export class Proxy implements ProxyContext, NetOwner {
       });
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
     if (adm) {
@@ -148,6 +157,23 @@ export class Proxy implements ProxyContext, NetOwner {
       this.serverMariaCaps = this.config.server.mariadbExtendedCapabilities ? MariaCap.EXTENDED_METADATA : 0;
       this.log.warn({ backend: first.name, err: (e as Error).message }, 'backend not reachable at start; announcing a default handshake');
     }
+  }
+
+  /**
+   * Timeouts of all sessions in one pass instead of a timer per session (10,000 idle sessions should
+   * not each carry one): login timeout, wait_timeout, read timeout of an unfinished packet. Also
+   * resumes connections paused for the client buffer budget.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      try {
+        s.checkTimeouts(now);
+      } catch (e) {
+        s.fault(e, 'timeouts');
+      }
+    }
+    resumeWithinBudget(this.clientBuffer);
   }
 
   /** Logged-in sessions (what max_client_connections bounds). */
@@ -199,6 +225,8 @@ export class Proxy implements ProxyContext, NetOwner {
   /** Stops listening, closes client sessions, and closes backend pools. */
   async stop(): Promise<void> {
     removeSafetyNet(this);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -230,6 +258,13 @@ async function initConnection(conn: BackendConnection, pool: BackendPool): Promi
       if (row[0] && row[1] && row[2]) m.set(Number(row[0].toString()), { name: row[1].toString(), charset: row[2].toString() });
     }
     b.collations = m;
+  }
+  if (b.waitTimeout < 0) {
+    // The client-side wait_timeout defaults (the proxy's own backend sessions are interactive, so their session value is no guide).
+    const r = await conn.query('SELECT @@global.wait_timeout, @@global.interactive_timeout');
+    const row = r.rows[0] ?? [];
+    b.waitTimeout = row[0] ? Number(row[0].toString()) : 0;
+    b.interactiveTimeout = row[1] ? Number(row[1].toString()) : 0;
   }
   await conn.query(TRACKING_INIT_SQL);
 }
