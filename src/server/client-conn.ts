@@ -155,8 +155,9 @@ export class ClientConn {
       this.pausedBackend = null;
       b.resume();
     }
-    // Buffered input is dropped now, not when the socket is finally destroyed.
-    this.framer.drain();
+    // Buffered input is dropped now, not when the socket is finally destroyed, and nothing more is read.
+    this.socket.removeListener('data', this.onData);
+    this.framer.clear();
     this.budget.paused.delete(this);
     this.account();
     resumeWithinBudget(this.budget);

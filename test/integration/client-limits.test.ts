@@ -4,12 +4,14 @@
  * idle clients are closed by wait_timeout / interactive_timeout as MariaDB closes them.
  */
 import * as net from 'node:net';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import * as assert from 'uvu/assert';
 import { Cap } from '../../src/protocol/constants';
 import { parseErrPayload } from '../../src/protocol/ok-err';
 import { MariaDbServer, startServer } from '../helpers/mariadb';
 import { RawClient } from '../helpers/raw-client';
-import { Conn, ProxyHandle, sqlError, startProxy, timed } from '../helpers/proxy';
+import { Conn, ProxyHandle, sleep, sqlError, startProxy, timed } from '../helpers/proxy';
 import { integrationSuite } from '../helpers/uvu';
 
 const t = integrationSuite('client-limits');
@@ -128,5 +130,69 @@ t('wait_timeout closes a session pinned in a transaction; the transaction is rol
     await h.stop();
   }
 }));
+
+function gc(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+
+const MiB = 1 << 20;
+
+t('8 clients stopping in the middle of a 56 MiB command: buffering bounded globally, freed by the read timeout, RSS returns', timed(async () => {
+  const budget = 128 * MiB;
+  const h = await startProxy({
+    backends: [{ name: 'b', port: server.port }],
+    server: { net_read_timeout_ms: 2000, max_client_buffer_bytes: budget },
+  });
+  const clients: RawClient[] = [];
+  try {
+    gc();
+    const rss0 = process.memoryUsage().rss;
+    // A COM_QUERY of 57 MiB: three full 16 MiB packets and most of a fourth, then silence.
+    const full = Buffer.alloc(4 + 0xffffff, 0x20);
+    full.writeUIntLE(0xffffff, 0, 3);
+    full[4] = 0x03;
+    const part = Buffer.alloc(4 + 8 * MiB, 0x20);
+    part.writeUIntLE(0xffffff, 0, 3);
+    part[3] = 3;
+    for (let i = 0; i < 8; i++) {
+      const c = await RawClient.connect(h.port, 'app', 'app', 'test');
+      clients.push(c);
+      for (let seq = 0; seq < 3; seq++) {
+        const b = Buffer.from(full.subarray(0, 4));
+        b[3] = seq;
+        c.socket.write(b);
+        c.socket.write(full.subarray(4));
+      }
+      c.socket.write(part);
+    }
+    const buf = h.proxy.clientBuffer;
+    let peak = 0;
+    let peakRss = 0;
+    for (let i = 0; i < 3000 && buf.paused.size === 0; i++) {
+      await sleep(10);
+      peak = Math.max(peak, buf.bytes);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }
+    assert.ok(buf.paused.size > 0, 'readers paused once the budget was reached');
+    const closed = clients.map((c) => howClosed(c));
+    for (let i = 0; i < 3000 && h.proxy.sessions.size > 0; i++) {
+      await sleep(10);
+      peak = Math.max(peak, buf.bytes);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }
+    assert.ok(peak <= budget + 8 * MiB, `buffered peak ${peak} within the budget`);
+    for (const r of await Promise.all(closed)) assert.equal(r, { errno: 1159 });
+    assert.is(h.proxy.sessions.size, 0);
+    assert.is(buf.bytes, 0);
+    gc();
+    const rss1 = process.memoryUsage().rss;
+    console.log(`[client-limits] partial packets: RSS ${(rss0 / MiB).toFixed(0)} MiB before, peak ${(peakRss / MiB).toFixed(0)} MiB, after ${(rss1 / MiB).toFixed(0)} MiB; buffered peak ${(peak / MiB).toFixed(0)} MiB`);
+    assert.ok(rss1 < rss0 + 64 * MiB, `RSS back near its baseline (${rss0} -> ${rss1})`);
+  } finally {
+    for (const c of clients) c.close();
+    await h.stop();
+  }
+}, 120_000));
 
 t.run();
