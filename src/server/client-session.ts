@@ -521,7 +521,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
   sendErr(e: Error, seq: number): void {
-    this.ctx.metrics.errors.inc({ kind: (e as { code?: string }).code ?? 'other' });
+    const code = (e as { code?: string }).code;
+    this.ctx.metrics.errors.inc({ kind: code ?? 'other' });
+    if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT' || code === 'BACKEND_REFUSED') {
+      this.log.warn({ err: (e as { detail?: string }).detail ?? e.message, code }, 'backend error sent to the client');
+    }
     this.sendPacket(errPacket(e), seq);
   }
 

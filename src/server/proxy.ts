@@ -17,6 +17,8 @@ import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
 import { startAdminServer } from '../admin/admin-server';
 import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
+import { LoginThrottle } from './login-throttle';
+import { nativeHash, sha2CryptHash } from '../protocol/auth';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
@@ -46,6 +48,8 @@ export class Proxy implements ProxyContext, NetOwner {
   readonly sessions = new Map<number, ClientSession>();
   readonly handshaking = new Set<ClientSession>();
   readonly clientBuffer: BufferBudget;
+  readonly loginThrottle: LoginThrottle;
+  readonly dummyUser: UserConfig;
   private sweeper: NodeJS.Timeout | null = null;
   serverVersion = FALLBACK_VERSION;
   serverCaps = PROXY_CAPABILITIES;
@@ -65,6 +69,9 @@ export class Proxy implements ProxyContext, NetOwner {
     for (const b of config.backends) this.backends.set(b.name, new Backend(b));
     setConnectionInit(initConnection);
     this.clientBuffer = { bytes: 0, max: config.server.maxClientBufferBytes, paused: new Set() };
+    this.loginThrottle = new LoginThrottle(config.server.loginThrottle);
+    const secret = crypto.randomBytes(24).toString('base64');
+    this.dummyUser = { name: '', nativeHash: nativeHash(secret), sha2Hash: sha2CryptHash(secret), backend: '', requireTls: false };
     this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
   }
 
