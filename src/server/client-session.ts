@@ -59,7 +59,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   pool: BackendPool | null = null;
   private runnerObj: StatementRunner | null = null;
   private logger: Logger | null = null;
-  private readonly startedAt: number;
+  /** When the current login (or COM_CHANGE_USER) exchange started: the login timeout counts from it. */
+  private loginStartedAt: number;
   /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
   private idleSince = 0;
 
@@ -70,7 +71,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     // Until login completes only small packets are legitimate; garbage (an HTTP request, say) is refused at its header.
     this.client = new ClientConn(socket, LOGIN_MAX_PACKET, this, ctx.clientBuffer);
     this.login = new Login(this);
-    this.startedAt = Date.now();
+    this.loginStartedAt = Date.now();
     ctx.handshaking.add(this);
     this.client.write(this.login.greeting(id));
   }
@@ -151,7 +152,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const state = this.state;
     const c = this.client;
     if (state === S.HANDSHAKE || state === S.AUTH) {
-      if (now - this.startedAt >= LOGIN_TIMEOUT_MS) this.loginTimeout();
+      if (now - this.loginStartedAt >= LOGIN_TIMEOUT_MS) this.loginTimeout();
       return;
     }
     if (state === S.BUSY || state === S.CLOSED) return;
@@ -480,6 +481,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private continueChangeUser(req: ChangeUserRequest): void {
     this.resetState();
     this.state = S.AUTH;
+    this.loginStartedAt = Date.now();
     this.login.changeUserTo(req);
   }
 

@@ -91,6 +91,7 @@ export class Login {
     const ctx = this.host.ctx;
     if (hs.sslRequest) {
       if (!ctx.tlsContext) throw new ProtocolError('client requested TLS but no certificate is configured');
+      if (this.host.client.tls) throw new ProtocolError('TLS requested twice');
       this.host.client.upgradeTls(ctx.tlsContext);
       return;
     }
