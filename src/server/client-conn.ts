@@ -148,6 +148,19 @@ export class ClientConn {
     if (!this.socket.destroyed) this.socket.resume();
   }
 
+  /**
+   * Closes the connection with a TCP reset, as MariaDB 10.11 does on wait_timeout (its client then
+   * reports "server has gone away" on the next write, not "lost connection during query").
+   */
+  reset(): void {
+    const s = this.socket;
+    try {
+      s.resetAndDestroy();
+    } catch {
+      s.destroy(); // a TLS socket has no TCP handle of its own to reset
+    }
+  }
+
   /** Ends the connection (destroyed after a grace period if the peer does not close). */
   end(): void {
     const b = this.pausedBackend;

@@ -172,6 +172,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
       // MariaDB 10.11 closes the socket without a packet (newer MySQL sends ERR 4031 first).
       this.ctx.metrics.errors.inc({ kind: 'wait_timeout' });
       if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ waitTimeout: wt, pinned: this.st.pins !== 0 }, 'wait_timeout: closing idle session');
+      this.client.reset(); // before close(), which would send a FIN first
       this.close('wait_timeout');
     }
   }

@@ -3,6 +3,7 @@
  * (server.max_handshake_connections) apart from logged-in sessions (server.max_client_connections);
  * idle clients are closed by wait_timeout / interactive_timeout as MariaDB closes them.
  */
+import { execFile } from 'node:child_process';
 import * as net from 'node:net';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -89,6 +90,44 @@ t('SET SESSION wait_timeout = 1 closes an idle client as MariaDB 10.11 does (soc
     const other = await RawClient.connect(h.port, 'app', 'app', 'test');
     assert.equal((await other.query('SELECT 1')).rows, [['1']]);
     other.close();
+  } finally {
+    await h.stop();
+  }
+}));
+
+/**
+ * PyMySQL: SET SESSION wait_timeout = 1, wait until the server side has closed the socket (polled
+ * with select, not slept), then query: prints what the driver reports.
+ */
+const PYMYSQL_WAIT = `
+import sys, select, pymysql
+c = pymysql.connect(host='127.0.0.1', port=int(sys.argv[1]), user=sys.argv[2], password=sys.argv[3], database='test')
+c.cursor().execute('SET SESSION wait_timeout = 1')
+r, _, _ = select.select([c._sock], [], [], 20)
+print('closed' if r else 'open')
+try:
+    c.cursor().execute('SELECT 1')
+    print('ok')
+except pymysql.err.OperationalError as e:
+    print(e.args[0])
+`;
+
+function pymysqlWait(port: number, user: string, password: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('/usr/bin/python3', ['-c', PYMYSQL_WAIT, String(port), user, password], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${err.message}\n${stderr}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+t('PyMySQL after wait_timeout: the same as against MariaDB', timed(async () => {
+  const want = await pymysqlWait(server.port, 'root', '');
+  // MariaDB resets the connection: PyMySQL's next write fails with 2006 (server has gone away)
+  assert.equal(want.split('\n'), ['closed', '2006']);
+  const h = await startProxy({ backends: [{ name: 'b', port: server.port }] });
+  try {
+    assert.is(await pymysqlWait(h.port, 'app', 'app'), want);
   } finally {
     await h.stop();
   }
