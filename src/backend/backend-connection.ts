@@ -43,7 +43,8 @@ export interface BackendStmt {
 /** Failure to connect or log in to a backend. */
 export class BackendConnectError extends Error {
   readonly code = 'BACKEND_CONNECT';
-  constructor(message: string, readonly errno?: number) {
+  /** `server`: the ERR the backend answered the login with, when it did. */
+  constructor(message: string, readonly errno?: number, readonly server?: ErrPacket) {
     super(message);
   }
 }
@@ -172,7 +173,7 @@ export class BackendConnection {
             }
             if (t === 0xff) {
               const e = parseErrPayload(p);
-              fail(new BackendConnectError(`backend ${this.cfg.name} refused login: ${e.errno} (${e.sqlState}) ${e.message}`, e.errno));
+              fail(new BackendConnectError(`backend ${this.cfg.name} refused login: ${e.errno} (${e.sqlState}) ${e.message}`, e.errno, e));
               return;
             }
             if (t === 0xfe) {

@@ -17,6 +17,8 @@ export class Metrics {
   readonly cmdQuery = new PlainCount();
   readonly cmdExecute = new PlainCount();
   readonly cmdOther = new PlainCount();
+  /** Unexpected throws caught on a session's path or by the process safety net: each one is a bug to look at. */
+  readonly internalErrors: client.Counter<'where'>;
 
   constructor(collectors: {
     sessions: () => number;
@@ -34,6 +36,11 @@ export class Metrics {
       },
     });
     this.errors = new client.Counter({ name: 'tenantgate_proxy_errors_total', help: 'Errors raised by the proxy itself (not relayed server errors)', labelNames: ['kind'], registers });
+    this.internalErrors = new client.Counter({
+      name: 'tenantgate_internal_errors_total',
+      help: 'Unexpected errors that ended one session (where: code path; uncaught_exception/unhandled_rejection: caught by the process safety net)',
+      labelNames: ['where'], registers,
+    });
     new client.Gauge({
       name: 'tenantgate_client_sessions', help: 'Open client sessions', registers,
       collect() {

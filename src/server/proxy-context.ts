@@ -5,6 +5,8 @@ import type { Config, UserConfig } from '../config/types';
 import type { BackendConnection } from '../backend/backend-connection';
 import type { Backend } from '../backend/pool';
 import type { ClientSession } from './client-session';
+import type { BufferBudget } from './client-conn';
+import type { LoginThrottle } from './login-throttle';
 import type { Metrics } from '../metrics/metrics';
 
 /** What a client session needs from the proxy that owns it. */
@@ -14,6 +16,17 @@ export interface ProxyContext {
   readonly users: Map<string, UserConfig>;
   readonly backends: Map<string, Backend>;
   readonly sessions: Map<number, ClientSession>;
+  /** Sessions still in the handshake/auth exchange, oldest first (their own budget: max_handshake_connections). */
+  readonly handshaking: Set<ClientSession>;
+  /** Bytes buffered by all client connections (server.max_client_buffer_bytes). */
+  readonly clientBuffer: BufferBudget;
+  /** Failed-login throttling per client address and user name. */
+  readonly loginThrottle: LoginThrottle;
+  /**
+   * Stands in for a user name that does not exist, so that an unknown user goes through the same
+   * exchange and the same password check (and fails with the same error) as a wrong password.
+   */
+  readonly dummyUser: UserConfig;
   readonly metrics: Metrics;
   readonly serverVersion: string;
   readonly serverCaps: number;

@@ -15,6 +15,7 @@ import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { substituteRowCount } from './row-count';
 import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
 import type { ClientSession } from './client-session';
+import { setRunning } from './safety-net';
 
 /** The statement in flight. */
 interface Current extends ReplayNeeds {
@@ -88,12 +89,17 @@ export class StatementRunner implements RelayHost, BackendSink {
       return cb(null, last);
     }
     pool.acquire((err, conn) => {
-      if (this.s.closed) {
-        if (conn) pool.release(conn);
-        return;
+      // May run inside a promise callback: a throw must end this session, not become an unhandled rejection.
+      try {
+        if (this.s.closed) {
+          if (conn) pool.release(conn);
+          return;
+        }
+        if (conn) this.conn = conn;
+        cb(err, conn);
+      } catch (e) {
+        this.s.fault(e, 'statement_acquire');
       }
-      if (conn) this.conn = conn;
-      cb(err, conn);
     });
   }
 
@@ -108,7 +114,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     cur.foreign = conn.lastSession !== this.s;
     if (needsReplay(this.s, conn, cur) || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.stmt as ClientStmt))) {
       this.restore(conn, cur).then(
-        (errPkt) => {
+        (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
           if (errPkt) {
             this.s.sendPacket(errPkt, 1);
@@ -116,8 +122,8 @@ export class StatementRunner implements RelayHost, BackendSink {
             return;
           }
           this.send(conn, cur);
-        },
-        (e: Error) => this.restoreFailed(conn, e),
+        }),
+        (e: Error) => this.s.guard('statement_restore', () => this.restoreFailed(conn, e)),
       );
       return;
     }
@@ -250,7 +256,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (!ok) {
       const c = this.s.client;
       c.pauseInput();
-      conn.socket.once('drain', () => c.resumeInput());
+      conn.socket.once('drain', () => this.s.guard('infile_drain', () => c.resumeInput()));
     }
   }
 
@@ -268,14 +274,28 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.s.client.uncork();
   }
 
-  /** Relays a backend chunk; true when a client write still refers to its bytes (see BackendSink). */
+  /**
+   * Relays a backend chunk; true when a client write still refers to its bytes (see BackendSink).
+   * Whatever is thrown below ends this session only.
+   */
   onBackendData(chunk: Buffer): boolean {
-    this.relay.onBackendData(chunk);
-    return this.s.client.socket.writableLength > 0;
+    const s = this.s;
+    setRunning(s);
+    try {
+      this.relay.onBackendData(chunk);
+    } catch (e) {
+      s.fault(e, 'backend_data');
+    }
+    setRunning(null);
+    return s.client.socket.writableLength > 0;
   }
 
   onBackendClose(err: Error | null): void {
-    this.relay.onBackendClose(err);
+    try {
+      this.relay.onBackendClose(err);
+    } catch (e) {
+      this.s.fault(e, 'backend_close');
+    }
   }
 
   onClientBackpressure(): void {
@@ -399,12 +419,12 @@ export class StatementRunner implements RelayHost, BackendSink {
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
     if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL) {
       this.afterStatement(conn, info, capture ? err : null).then(
-        () => this.finishStatement(),
-        (e: Error) => {
+        () => s.guard('statement_bookkeeping', () => this.finishStatement()),
+        (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
           this.dropConn(conn);
           this.finishStatement();
-        },
+        }),
       );
       return;
     }
