@@ -182,6 +182,23 @@ export class BackendPool {
     );
   }
 
+  /**
+   * Like {@link acquire}, preferring an idle connection already logged in as `account` (no
+   * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
+   */
+  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    const hot = this.hot;
+    for (let i = hot.length - 1; i >= 0; i--) {
+      const c = hot[i];
+      if (c.account === account && !c.closed) {
+        hot.splice(i, 1);
+        cb(null, c);
+        return;
+      }
+    }
+    this.acquire(cb);
+  }
+
   /** Takes this particular connection off the hot list if it is idle there. */
   takeIfIdle(conn: BackendConnection): boolean {
     const i = this.hot.lastIndexOf(conn);

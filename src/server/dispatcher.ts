@@ -6,6 +6,7 @@ import { Q, scanQuery } from '../classify/lexer';
 import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
+import { tenantInitDb, tenantPrepare, tenantQuery } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -30,6 +31,7 @@ const onQuery: Handler = (s, f) => {
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
   }
+  if (s.tenant) return tenantQuery(s, f, info);
   s.runner.forward(Resp.QUERY, f, info, null);
 };
 
@@ -42,14 +44,14 @@ const forwardAs =
 const TABLE: (Handler | undefined)[] = [];
 TABLE[Com.QUERY] = onQuery;
 TABLE[Com.STMT_EXECUTE] = (s, f) => s.onExecute(f);
-TABLE[Com.STMT_PREPARE] = forwardAs(Resp.PREPARE);
+TABLE[Com.STMT_PREPARE] = (s, f) => (s.tenant ? tenantPrepare(s, f) : s.runner.forward(Resp.PREPARE, f, null, null));
 TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => s.onLongData(f.payload);
 TABLE[Com.STMT_CLOSE] = (s, f) => s.onStmtClose(f.payload);
 TABLE[Com.STMT_RESET] = (s, f) => s.onStmtReset(f.payload);
 TABLE[Com.STMT_FETCH] = (s, f) => s.onFetch(f);
 TABLE[Com.PING] = (s) => s.sendPacket(s.okPacket(), 1);
 TABLE[Com.QUIT] = (s) => s.close('COM_QUIT');
-TABLE[Com.INIT_DB] = forwardAs(Resp.SIMPLE);
+TABLE[Com.INIT_DB] = (s, f) => (s.tenant ? tenantInitDb(s, f) : s.runner.forward(Resp.SIMPLE, f, null, null));
 TABLE[Com.FIELD_LIST] = forwardAs(Resp.FIELD_LIST);
 TABLE[Com.STATISTICS] = forwardAs(Resp.STATISTICS);
 TABLE[Com.SET_OPTION] = (s, f) => s.onSetOption(f.payload);

@@ -10,6 +10,10 @@ import type { ProxyContext } from './proxy-context';
 /** Who a client proved to be, and what it negotiated. */
 export interface Identity {
   user: UserConfig;
+  /** The user name as the client sent it (`app@acme` with a user_pattern strategy). */
+  login: string;
+  /** Connect attributes of the handshake (kept for tenant identification; also across COM_CHANGE_USER). */
+  attrs: ReadonlyMap<string, string>;
   clientCaps: number;
   collation: number;
   /** Schema the client named (null: none; the user's default_schema applies). */
@@ -60,6 +64,8 @@ export class Login {
   private usedPassword = false;
   clientCaps = 0;
   collation = 0;
+  /** Connect attributes from the handshake response. */
+  private attrs: ReadonlyMap<string, string> = NO_ATTRS;
 
   constructor(private readonly host: LoginHost) {}
 
@@ -89,6 +95,7 @@ export class Login {
       return;
     }
     this.hs = hs;
+    this.attrs = hs.attrs;
     this.clientCaps = hs.capabilities & ctx.serverCaps;
     this.collation = hs.collation;
     this.begin(hs.user, hs.authResponse, hs.authPlugin);
@@ -131,7 +138,7 @@ export class Login {
 
   private begin(userName: string, token: Buffer, plugin: string | null): void {
     const ctx = this.host.ctx;
-    const u = ctx.users.get(userName);
+    const u = ctx.resolveUser(userName);
     if (!u) return this.deny(userName, token.length > 0, 'unknown user', false);
     if (u.requireTls && !this.host.client.tls) return this.deny(userName, token.length > 0, 'user requires TLS', true);
     this.auth = new Authenticator(u, this.nonce, this.host.client.tls, ctx.rsa, plugin);
@@ -179,6 +186,8 @@ export class Login {
     this.changeUser = false;
     const id: Identity = {
       user,
+      login: hs.user,
+      attrs: this.attrs,
       clientCaps: this.clientCaps,
       collation: this.collation,
       database: hs.database,

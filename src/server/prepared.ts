@@ -1,4 +1,5 @@
 import { Com } from '../protocol/constants';
+import type { StatementRoute } from '../routing/planner';
 import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -23,6 +24,8 @@ export interface ClientStmt {
   longData: { param: number; data: Buffer }[] | null;
   longDataBytes: number;
   cursorOpen: boolean;
+  /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
+  route?: StatementRoute;
 }
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */

@@ -15,10 +15,21 @@ import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
 import { startAdminServer } from '../admin/admin-server';
+import { PlanCache } from '../classify/plan-cache';
+import type { CachedDecision } from '../routing/route';
+import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
+import { resolveLoginUser } from '../routing/tenant';
+import { monitorSettings, Topology } from '../backend/topology';
+import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
+import type { IdentityStats } from './proxy-context';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
   logger?: Logger;
+  /** Health-monitor probe interval (tests use a short one). */
+  monitorIntervalMs?: number;
+  /** Test-only: see ProxyContext.unsafeSkipProxyIsolation. */
+  unsafeSkipProxyIsolation?: boolean;
 }
 
 /** Counters for tests and the admin endpoint. */
@@ -46,6 +57,13 @@ export class Proxy implements ProxyContext {
   tlsContext: tls.SecureContext | null = null;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
   readonly metrics: Metrics;
+  readonly routing: RoutingSnapshot;
+  readonly planCache: PlanCache<CachedDecision>;
+  readonly topology: Topology | null;
+  readonly ryw: RywStore = new MemoryRywStore();
+  readonly inFlight = new Map<string, number>();
+  readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0 };
+  readonly unsafeSkipProxyIsolation: boolean;
   private admin: http.Server | null = null;
   private server: net.Server | null = null;
   private nextId = 1;
@@ -56,6 +74,13 @@ export class Proxy implements ProxyContext {
     for (const u of config.users) this.users.set(u.name, u);
     for (const b of config.backends) this.backends.set(b.name, new Backend(b));
     setConnectionInit(initConnection);
+    this.routing = buildRoutingSnapshot(config, 1);
+    this.planCache = new PlanCache(config.planCache.size);
+    this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
+    if (this.topology) {
+      this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
+    }
+    this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
     this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
   }
 
@@ -71,6 +96,13 @@ export class Proxy implements ProxyContext {
 
   get host(): string {
     return this.config.listen.host;
+  }
+
+  resolveUser(login: string): UserConfig | undefined {
+    const direct = this.users.get(login);
+    if (direct || this.config.tenants.length === 0) return direct;
+    const name = resolveLoginUser(login, this.routing);
+    return name === null ? undefined : this.users.get(name);
   }
 
   maxPrepared(conn: BackendConnection): number {
@@ -103,6 +135,7 @@ export class Proxy implements ProxyContext {
       });
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
     if (adm) {
@@ -185,6 +218,7 @@ export class Proxy implements ProxyContext {
       admin.closeAllConnections();
       admin.close();
     }
+    this.topology?.stop();
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
     await closed;
     await Promise.all([...this.backends.values()].map((b) => b.close()));

@@ -12,6 +12,9 @@ import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { substituteRowCount } from './row-count';
+import { interpretGtidWait, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
+import type { StatementRoute } from '../routing/planner';
+import type { RouteChoice } from './tenant-statement';
 import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
 import type { ClientSession } from './client-session';
 
@@ -25,6 +28,12 @@ interface Current extends ReplayNeeds {
   out: Buffer[] | null;
   /** The backend connection's previous statement was not this session's (ROW_COUNT() must be substituted). */
   foreign: boolean;
+  /** Tenant sessions: the pool, account and GTID wait chosen for this statement (null: pinned or passthrough). */
+  route?: RouteChoice | null;
+  /** COM_STMT_PREPARE of a tenant session: the statement's route class, kept on the ClientStmt. */
+  prepRoute?: StatementRoute;
+  /** Backend counted in ctx.inFlight for this statement. */
+  inFlight?: string | null;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -61,18 +70,34 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   // ---- lease and send ---------------------------------------------------------------------------
 
-  /** Routes a command to a backend connection and relays the answer. */
-  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false): void {
+  /**
+   * Routes a command to a backend connection and relays the answer. `route`: the tenant
+   * routing's choice (undefined: the session's default — for tenant sessions the primary, as the
+   * tenant's account; null: the pinned connection or passthrough).
+   */
+  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, route?: RouteChoice | null, prepRoute?: StatementRoute): void {
     const st = this.s.st;
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, flags: info ? info.flags : 0 };
+    if (route === undefined && this.s.tenant) {
+      const d = this.s.defaultRoute();
+      if (d !== null && 'action' in d) {
+        this.s.sendPacket(buildErr(d.errno, d.sqlState, d.message), 1);
+        return;
+      }
+      route = d;
+    }
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
-    this.withConn(this.onConn, sticky);
+    if (route && !this.conn) {
+      this.s.pool = route.pool;
+      this.s.backend = route.pool.backend;
+    }
+    this.withConn(this.onConn, sticky, route ? route.account : null);
   }
 
   /** Calls back with the pinned connection, the session's last one if asked and still idle, or a pooled one. */
-  withConn(cb: ConnCallback, sticky = false): void {
+  withConn(cb: ConnCallback, sticky = false, account: string | null = null): void {
     if (this.conn) return cb(null, this.conn);
     const pool = this.s.pool as BackendPool;
     const last = this.lastConn;
@@ -80,14 +105,16 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.conn = last;
       return cb(null, last);
     }
-    pool.acquire((err, conn) => {
+    const got = (err: Error | null, conn: BackendConnection | null) => {
       if (this.s.closed) {
         if (conn) pool.release(conn);
         return;
       }
       if (conn) this.conn = conn;
       cb(err, conn);
-    });
+    };
+    if (account !== null) pool.acquireAs(account, got);
+    else pool.acquire(got);
   }
 
   private onConn = (err: Error | null, conn: BackendConnection | null): void => {
@@ -98,6 +125,63 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.s.toIdle();
       return;
     }
+    const route = cur.route;
+    if (route && route.waitGtid) return this.waitGtid(conn, cur, route);
+    if (route && conn.account !== route.account) return this.switchIdentity(conn, cur, route);
+    if (route) this.s.ctx.identity.hits++;
+    this.onReady(conn, cur);
+  };
+
+  /** Read-your-writes on a replica: MASTER_GTID_WAIT, else the configured fallback. */
+  private waitGtid(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+    const ryw = this.s.ctx.routing.config.readYourWrites;
+    conn.query(masterGtidWaitSql(route.waitGtid as NonNullable<RouteChoice['waitGtid']>, ryw.gtidWaitTimeoutMs)).then(
+      (r) => {
+        if (this.s.closed) return;
+        const cell = r.rows[0] ? r.rows[0][0] : null;
+        const outcome = interpretGtidWait(cell ?? null);
+        const next: RouteChoice = { ...route, waitGtid: null };
+        cur.route = next;
+        if (outcome.kind === 'reached') {
+          if (conn.account !== next.account) return this.switchIdentity(conn, cur, next);
+          this.s.ctx.identity.hits++;
+          return this.onReady(conn, cur);
+        }
+        this.releaseConn(conn);
+        if (ryw.fallback === 'fail') {
+          this.s.sendPacket(buildErr(9004, 'HY000', `tenantgate: replica '${route.backend}' did not apply this session's last write within ${ryw.gtidWaitTimeoutMs} ms (read_your_writes.fallback is 'fail')`), 1);
+          return this.finishStatement();
+        }
+        const primary = this.s.tenant ? this.s.defaultRoute() : null;
+        if (primary === null || 'action' in primary) {
+          this.s.sendPacket(buildErr(primary ? primary.errno : 9001, primary ? primary.sqlState : 'HY000', primary ? primary.message : 'tenantgate: no primary'), 1);
+          return this.finishStatement();
+        }
+        cur.route = primary;
+        this.s.pool = primary.pool;
+        this.s.backend = primary.pool.backend;
+        this.withConn(this.onConn, false, primary.account);
+      },
+      (e: Error) => this.restoreFailed(conn, e),
+    );
+  }
+
+  /** COM_CHANGE_USER to the tenant's backend account; the session's state is replayed afterwards. */
+  private switchIdentity(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+    const ctx = this.s.ctx;
+    ctx.identity.switches++;
+    const t0 = performance.now();
+    conn.changeUser(route.account, route.password, TRACKING_INIT_SQL).then(
+      () => {
+        ctx.identity.switchMs += performance.now() - t0;
+        if (this.s.closed) return;
+        this.onReady(conn, cur);
+      },
+      (e: Error) => this.restoreFailed(conn, e),
+    );
+  }
+
+  private onReady(conn: BackendConnection, cur: Current): void {
     cur.foreign = conn.lastSession !== this.s;
     if (needsReplay(this.s, conn, cur) || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.stmt as ClientStmt))) {
       this.restore(conn, cur).then(
@@ -116,7 +200,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
     if (cur.kind === Resp.EXECUTE) cur.out = executePacket(conn, cur.stmt as ClientStmt, cur.frame);
     this.send(conn, cur);
-  };
+  }
 
   private stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
     return st.longData !== null || !conn.stmts.has(st.key);
@@ -193,6 +277,12 @@ export class StatementRunner implements RelayHost, BackendSink {
       return;
     }
     conn.sink = this;
+    if (cur.route) {
+      const f = this.s.ctx.inFlight;
+      const name = conn.cfg.name;
+      f.set(name, (f.get(name) ?? 0) + 1);
+      cur.inFlight = name;
+    }
     const relay = this.relay;
     relay.start(cur.kind);
     relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
@@ -283,6 +373,11 @@ export class StatementRunner implements RelayHost, BackendSink {
     const defaults = this.s.pool ? this.s.pool.defaults : null;
     for (const e of parseSessionState(block)) {
       if (e.type === SessionTrack.SYSTEM_VARIABLES) {
+        if (e.name === LAST_GTID_VAR) {
+          // Read-only and per write: never session state to replay (SET last_gtid fails with 1238).
+          this.s.onWriteGtid(e.value);
+          continue;
+        }
         if (UNMANAGED_VARS.has(e.name)) {
           if (e.name.startsWith('session_track_')) {
             (st.trackPrefs ??= new Map()).set(e.name, e.value);
@@ -341,6 +436,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       longDataBytes: 0,
       cursorOpen: false,
     };
+    if (cur.prepRoute) stmt.route = cur.prepRoute;
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
     return stmt.id;
@@ -357,9 +453,19 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
+  private endInFlight(cur: Current | null): void {
+    if (!cur || !cur.inFlight) return;
+    const f = this.s.ctx.inFlight;
+    const n = (f.get(cur.inFlight) ?? 1) - 1;
+    if (n <= 0) f.delete(cur.inFlight);
+    else f.set(cur.inFlight, n);
+    cur.inFlight = null;
+  }
+
   onRelayDone(err: boolean): void {
     const cur = this.cur;
     const conn = this.conn;
+    this.endInFlight(cur);
     if (!cur || !conn) return;
     const s = this.s;
     const st = s.st;
@@ -394,6 +500,7 @@ export class StatementRunner implements RelayHost, BackendSink {
   onRelayFailed(e: Error): void {
     const s = this.s;
     const conn = this.conn;
+    this.endInFlight(this.cur);
     s.ctx.metrics.errors.inc({ kind: 'backend_lost' });
     s.log.warn({ err: e.message, backend: conn?.cfg.name }, 'backend connection lost during a statement');
     const seq = (this.relay.lastSeq + 1) & 0xff;

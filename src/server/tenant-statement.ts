@@ -1,0 +1,249 @@
+/**
+ * The glue between a tenant session's commands and the pure routing layer: scan → isolation +
+ * plan (through the plan cache) → topology selector → the pool of the chosen backend and the
+ * tenant's backend account. Refusals become ERR packets; what the proxy answers itself (process
+ * list, schema list) is answered here from the proxy's own sessions.
+ */
+import { Status } from '../protocol/constants';
+import type { Frame } from '../protocol/framer';
+import { buildErr } from '../protocol/ok-err';
+import { framePayload } from '../protocol/packet-writer';
+import { scanStatement } from '../classify/digest';
+import type { ScanOptions, StatementScan } from '../classify/scan-types';
+import { scanQuery, type QueryInfo } from '../classify/lexer';
+import { formatGtidPos, type GtidPos } from '../backend/gtid';
+import { rywScopeKey } from '../backend/ryw-store';
+import { selectBackend } from '../backend/selector';
+import type { BackendPool } from '../backend/pool';
+import type { ProxyAnswer } from '../routing/isolation';
+import type { Placement } from '../routing/placement';
+import { classifyRoute, finishPlan, type RoutePlan, type SessionFlags, type StatementRoute } from '../routing/planner';
+import { dbAccessDenied, notVerifiable, type Refusal } from '../routing/refusal';
+import { applyRewrites } from '../routing/rewrite';
+import { decideStatement } from '../routing/route';
+import type { ClientSession } from './client-session';
+import { Resp } from './result-relay';
+import { textResult } from './text-result';
+
+/** Where one statement of a tenant session runs: a pool, as which account, after which GTID. */
+export interface RouteChoice {
+  readonly pool: BackendPool;
+  readonly account: string;
+  readonly password: string;
+  /** Backend name (for in-flight counts and errors). */
+  readonly backend: string;
+  readonly role: 'primary' | 'replica';
+  /** MASTER_GTID_WAIT for this position on the replica first; null: none. */
+  readonly waitGtid: GtidPos | null;
+  readonly cluster: string;
+}
+
+/** The read-your-writes scope key of a session, or null when read-your-writes is off. */
+export function rywKey(s: ClientSession, p: Placement): string | null {
+  const scope = s.ctx.routing.config.readYourWrites.scope;
+  return scope === 'off' ? null : rywScopeKey(scope, p.cluster, p.tenant, s.id);
+}
+
+function required(s: ClientSession, p: Placement): GtidPos | null {
+  const k = rywKey(s, p);
+  return k === null ? null : s.ctx.ryw.requiredGtid(k);
+}
+
+/** The session flags the planner reads. */
+function flags(s: ClientSession, gtid: GtidPos | null): SessionFlags {
+  const st = s.st;
+  return {
+    inTransaction: (st.lastStatus & Status.IN_TRANS) !== 0,
+    pinned: s.runner.conn !== null,
+    lastWriteGtid: gtid ? formatGtidPos(gtid) : null,
+  };
+}
+
+/** Scan options from the session's sql_mode and character_set_client (cached per state version). */
+export function scanOptions(s: ClientSession): ScanOptions {
+  const st = s.st;
+  if (s.scanOptsVersion === st.version && s.scanOpts) return s.scanOpts;
+  const defaults = s.pool ? s.pool.defaults : null;
+  const mode = (st.vars.get('sql_mode') ?? defaults?.get('sql_mode') ?? '').toUpperCase();
+  const charset = st.vars.get('character_set_client') ?? defaults?.get('character_set_client') ?? undefined;
+  s.scanOpts = { ansiQuotes: mode.includes('ANSI_QUOTES'), noBackslashEscapes: mode.includes('NO_BACKSLASH_ESCAPES'), charset };
+  s.scanOptsVersion = st.version;
+  return s.scanOpts;
+}
+
+/** Turns a plan into a backend choice (null: the statement runs on the session's pinned connection). */
+export function choose(s: ClientSession, p: Placement, plan: RoutePlan, gtid: GtidPos | null): RouteChoice | Refusal | null {
+  if (plan.target === 'pinned' && s.runner.conn !== null) return null;
+  const ctx = s.ctx;
+  const cluster = ctx.topology?.snapshot().clusters.get(plan.cluster);
+  if (!cluster) return notVerifiable(p.tenant, `cluster '${plan.cluster}' is not configured`);
+  const sel = selectBackend(plan.target === 'replica' ? { kind: 'replica', requiredGtid: plan.waitGtid ? gtid : null } : { kind: 'primary' }, cluster, ctx.inFlight, Math.random);
+  if (!sel.ok) return { action: 'refuse', errno: sel.errno, sqlState: sel.sqlState, message: sel.message };
+  const backend = ctx.backends.get(sel.backend);
+  if (!backend) return notVerifiable(p.tenant, `backend '${sel.backend}' is not configured`);
+  const t = ctx.routing.tenantsById.get(p.tenant);
+  return {
+    pool: backend.pool(s.profileCaps, s.collation, s.extMeta),
+    account: p.backendUser,
+    password: t ? t.backendPassword : '',
+    backend: sel.backend,
+    role: sel.role,
+    waitGtid: sel.waitGtid,
+    cluster: plan.cluster,
+  };
+}
+
+/** The primary of the tenant's cluster (commands with no statement to plan: INIT_DB, FIELD_LIST, ...). */
+export function primaryChoice(s: ClientSession, p: Placement): RouteChoice | Refusal | null {
+  return choose(s, p, { target: s.runner.conn !== null ? 'pinned' : 'primary', cluster: p.cluster, schema: p.schema, identity: { tenant: p.tenant, backendUser: p.backendUser }, waitGtid: null, reason: 'command' }, null);
+}
+
+function refuse(s: ClientSession, r: Refusal): void {
+  s.ctx.metrics.errors.inc({ kind: 'tenant_refused' });
+  s.sendPacket(buildErr(r.errno, r.sqlState, r.message), 1);
+}
+
+function rewritten(f: Frame, p: Buffer, start: number, rewrites: readonly { start: number; end: number; text: string }[]): Frame {
+  const sql = applyRewrites(p, start, p.length, rewrites);
+  const payload = Buffer.concat([p.subarray(0, start), sql]);
+  return { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
+}
+
+/** COM_QUERY of a tenant session. `info` is the session lexer's view of the original payload. */
+export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
+  const p = f.payload;
+  const placement = s.tenant as Placement;
+  const ctx = s.ctx;
+  const opts = scanOptions(s);
+  const scan = scanStatement(p, 1, p.length, opts);
+  const gtid = required(s, placement);
+  const fl = flags(s, gtid);
+  let plan: RoutePlan;
+  let frame = f;
+  let qi = info;
+  if (ctx.unsafeSkipProxyIsolation) {
+    plan = finishPlan(classifyRoute(scan), placement, fl, ctx.routing.config.readYourWrites);
+  } else {
+    const d = decideStatement(scan, p, 1, p.length, placement, fl, { user: s.loginName, scanOptions: opts }, ctx.routing, ctx.planCache);
+    if (d.action === 'refuse') return refuse(s, d);
+    if (d.action === 'answer') return answer(s, d.answer);
+    plan = d.plan;
+    if (d.rewrites.length > 0) {
+      frame = rewritten(f, p, 1, d.rewrites);
+      qi = scanQuery(frame.payload, 1, frame.payload.length);
+    }
+  }
+  const c = choose(s, placement, plan, gtid);
+  if (c !== null && 'action' in c) return refuse(s, c);
+  s.runner.forward(Resp.QUERY, frame, qi, null, false, c);
+}
+
+/** COM_STMT_PREPARE of a tenant session: isolation at PREPARE time; the route class is kept for EXECUTE. */
+export function tenantPrepare(s: ClientSession, f: Frame): void {
+  const p = f.payload;
+  const placement = s.tenant as Placement;
+  const ctx = s.ctx;
+  const opts = scanOptions(s);
+  const scan: StatementScan = scanStatement(p, 1, p.length, opts);
+  let frame = f;
+  if (!ctx.unsafeSkipProxyIsolation) {
+    const d = decideStatement(scan, p, 1, p.length, placement, flags(s, null), { user: s.loginName, scanOptions: opts }, ctx.routing, ctx.planCache);
+    if (d.action === 'refuse') return refuse(s, d);
+    if (d.action === 'answer') return refuse(s, notVerifiable(placement.tenant, 'a prepared statement the proxy answers itself'));
+    if (d.rewrites.length > 0) frame = rewritten(f, p, 1, d.rewrites);
+  }
+  const c = primaryChoice(s, placement);
+  if (c !== null && 'action' in c) return refuse(s, c);
+  s.runner.forward(Resp.PREPARE, frame, null, null, false, c, classifyRoute(scan));
+}
+
+/** The choice for COM_STMT_EXECUTE of a statement prepared with route class `route`. */
+export function executeChoice(s: ClientSession, route: StatementRoute | undefined): RouteChoice | Refusal | null {
+  const placement = s.tenant as Placement;
+  if (!route) return primaryChoice(s, placement);
+  const gtid = required(s, placement);
+  return choose(s, placement, finishPlan(route, placement, flags(s, gtid), s.ctx.routing.config.readYourWrites), gtid);
+}
+
+/** COM_INIT_DB of a tenant session: only the tenant's schema (by its logical or physical name). */
+export function tenantInitDb(s: ClientSession, f: Frame): void {
+  const placement = s.tenant as Placement;
+  const db = f.payload.toString('utf8', 1);
+  let frame = f;
+  if (!s.ctx.unsafeSkipProxyIsolation) {
+    const phys = physicalSchema(placement, db);
+    if (phys === null) return refuse(s, dbAccessDenied(s.loginName, db));
+    if (phys !== db) {
+      const payload = Buffer.concat([f.payload.subarray(0, 1), Buffer.from(phys, 'utf8')]);
+      frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
+    }
+  }
+  const c = primaryChoice(s, placement);
+  if (c !== null && 'action' in c) return refuse(s, c);
+  s.runner.forward(Resp.SIMPLE, frame, null, null, false, c);
+}
+
+/** The physical name of `db` for this tenant, or null when it is not the tenant's schema. */
+export function physicalSchema(p: Placement, db: string): string | null {
+  if (db === p.schema) return p.schema;
+  if (p.logicalSchema !== null && db === p.logicalSchema) return p.schema;
+  return null;
+}
+
+/** The name the tenant knows its schema by (its logical name when it has one). */
+function shownSchema(p: Placement, phys: string | null): string | null {
+  if (phys === null) return null;
+  return phys === p.schema && p.logicalSchema !== null ? p.logicalSchema : phys;
+}
+
+/** Answers a statement the isolation layer keeps from the server. */
+function answer(s: ClientSession, a: ProxyAnswer): void {
+  const placement = s.tenant as Placement;
+  const status = s.okStatus();
+  const ext = s.extMeta;
+  let packets: Buffer[];
+  switch (a) {
+    case 'databases':
+      packets = textResult([{ name: 'Database' }], [['information_schema'], [shownSchema(placement, placement.schema)]], s.clientCaps, status, ext);
+      break;
+    case 'schemata':
+      packets = textResult(
+        [{ name: 'CATALOG_NAME' }, { name: 'SCHEMA_NAME' }],
+        [['def', 'information_schema'], ['def', shownSchema(placement, placement.schema)]],
+        s.clientCaps,
+        status,
+        ext,
+      );
+      break;
+    case 'processlist': {
+      const rows: (string | null)[][] = [];
+      for (const o of s.ctx.sessions.values()) {
+        if (!o.tenant || o.tenant.tenant !== placement.tenant) continue;
+        rows.push([
+          String(o.id),
+          o.loginName,
+          o.remoteHost,
+          shownSchema(placement, o.st.schema),
+          o === s ? 'Query' : o.runner.busy ? 'Query' : 'Sleep',
+          '0',
+          '',
+          o === s ? 'SHOW PROCESSLIST' : null,
+        ]);
+      }
+      packets = textResult(
+        [{ name: 'Id', numeric: true }, { name: 'User' }, { name: 'Host' }, { name: 'db' }, { name: 'Command' }, { name: 'Time', numeric: true }, { name: 'State' }, { name: 'Info' }],
+        rows,
+        s.clientCaps,
+        status,
+        ext,
+      );
+      break;
+    }
+    default:
+      return refuse(s, notVerifiable(placement.tenant, a === 'kill' ? 'this form of KILL; use KILL [QUERY] <connection id>' : 'SHOW EXPLAIN/ANALYZE FOR'));
+  }
+  const c = s.client;
+  c.cork();
+  for (const b of packets) c.write(b);
+  c.uncork();
+}
