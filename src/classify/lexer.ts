@@ -49,6 +49,8 @@ export interface QueryInfo {
   lockNameUnknown: boolean;
   /** Byte offsets of each `ROW_COUNT` word that is called (for the proxy to substitute its value). */
   rowCountAt: number[] | null;
+  /** Byte offsets of each `CONNECTION_ID` word that is called (tenant sessions substitute the proxy's id). */
+  connIdAt: number[] | null;
 }
 
 const enum C {
@@ -81,7 +83,7 @@ function upperWord(buf: Buffer, s: number, e: number): string {
 
 /** Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan. */
 export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
-  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null };
+  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
   let i = start;
@@ -325,6 +327,7 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         break;
       case 'CONNECTION_ID':
         info.flags |= Q.CONNECTION_ID;
+        (info.connIdAt ??= []).push(prevWordStart);
         break;
       case 'GET_LOCK':
         info.flags |= Q.GET_LOCK;

@@ -10,7 +10,8 @@ import { buildErr } from '../protocol/ok-err';
 import { framePayload } from '../protocol/packet-writer';
 import { scanStatement } from '../classify/digest';
 import type { ScanOptions, StatementScan } from '../classify/scan-types';
-import { scanQuery, type QueryInfo } from '../classify/lexer';
+import { Q, scanQuery, type QueryInfo } from '../classify/lexer';
+import { substituteCall } from './row-count';
 import { formatGtidPos, type GtidPos } from '../backend/gtid';
 import { rywScopeKey } from '../backend/ryw-store';
 import { selectBackend } from '../backend/selector';
@@ -132,6 +133,13 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
       frame = rewritten(f, p, 1, d.rewrites);
       qi = scanQuery(frame.payload, 1, frame.payload.length);
     }
+  }
+  if (qi.connIdAt !== null) {
+    // SET pseudo_thread_id needs SUPER/BINLOG REPLAY, which no tenant account has: the proxy's id goes in as a literal.
+    const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
+    frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
+    qi = scanQuery(payload, 1, payload.length);
+    qi.flags &= ~Q.CONNECTION_ID;
   }
   const c = choose(s, placement, plan, gtid);
   if (c !== null && 'action' in c) return refuse(s, c);
