@@ -6,7 +6,7 @@ import { Q, scanQuery } from '../classify/lexer';
 import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
-import { tenantInitDb, tenantPrepare, tenantQuery } from './tenant-statement';
+import { tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -53,7 +53,7 @@ TABLE[Com.PING] = (s) => s.sendPacket(s.okPacket(), 1);
 TABLE[Com.QUIT] = (s) => s.close('COM_QUIT');
 TABLE[Com.INIT_DB] = (s, f) => (s.tenant ? tenantInitDb(s, f) : s.runner.forward(Resp.SIMPLE, f, null, null));
 TABLE[Com.FIELD_LIST] = forwardAs(Resp.FIELD_LIST);
-TABLE[Com.STATISTICS] = forwardAs(Resp.STATISTICS);
+TABLE[Com.STATISTICS] = (s, f) => (s.tenant ? tenantStatistics(s) : s.runner.forward(Resp.STATISTICS, f, null, null));
 TABLE[Com.SET_OPTION] = (s, f) => s.onSetOption(f.payload);
 TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
 TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);

@@ -17,7 +17,8 @@ import { rywScopeKey } from '../backend/ryw-store';
 import { selectBackend } from '../backend/selector';
 import type { BackendPool } from '../backend/pool';
 import type { ProxyAnswer } from '../routing/isolation';
-import type { Placement } from '../routing/placement';
+import { placementFor, type Placement } from '../routing/placement';
+import { tenantForUse } from '../routing/tenant';
 import { classifyRoute, finishPlan, type RoutePlan, type SessionFlags, type StatementRoute } from '../routing/planner';
 import { dbAccessDenied, notVerifiable, type Refusal } from '../routing/refusal';
 import { applyRewrites } from '../routing/rewrite';
@@ -113,10 +114,11 @@ function rewritten(f: Frame, p: Buffer, start: number, rewrites: readonly { star
 /** COM_QUERY of a tenant session. `info` is the session lexer's view of the original payload. */
 export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
   const p = f.payload;
-  const placement = s.tenant as Placement;
   const ctx = s.ctx;
   const opts = scanOptions(s);
   const scan = scanStatement(p, 1, p.length, opts);
+  if (scan.kind === 'use' && scan.statements.length === 1 && s.runner.conn === null) maybeSwitchTenant(s, scan);
+  const placement = s.tenant as Placement;
   const gtid = required(s, placement);
   const fl = flags(s, gtid);
   let plan: RoutePlan;
@@ -144,6 +146,23 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
   const c = choose(s, placement, plan, gtid);
   if (c !== null && 'action' in c) return refuse(s, c);
   s.runner.forward(Resp.QUERY, frame, qi, null, false, c);
+}
+
+/**
+ * `USE db` by a trusted worker whose tenant allows switching (allow_use_switch, database strategy):
+ * the connection becomes the tenant owning `db`. Otherwise the tenant stays and isolation judges `db`.
+ */
+function maybeSwitchTenant(s: ClientSession, scan: StatementScan): void {
+  const cur = s.tenant as Placement;
+  const ref = scan.schemaRefs.find((r) => r.via === 'use');
+  if (!ref || !s.user) return;
+  const snap = s.ctx.routing;
+  const d = tenantForUse(cur.tenant, s.user.name, s.loginName, ref.name, snap);
+  if (d.action !== 'switch') return;
+  const next = placementFor(d.tenant, snap);
+  if ('action' in next) return;
+  s.log.info({ from: cur.tenant, to: next.tenant }, 'tenant switched by USE');
+  s.tenant = next;
 }
 
 /** COM_STMT_PREPARE of a tenant session: isolation at PREPARE time; the route class is kept for EXECUTE. */
@@ -254,4 +273,19 @@ function answer(s: ClientSession, a: ProxyAnswer): void {
   c.cork();
   for (const b of packets) c.write(b);
   c.uncork();
+}
+
+const STARTED = Date.now();
+
+/**
+ * COM_STATISTICS for a tenant: the server's line carries server-wide counters (threads, questions,
+ * slow queries), so the proxy answers with its own uptime and the tenant's own session count.
+ */
+export function tenantStatistics(s: ClientSession): void {
+  const placement = s.tenant as Placement;
+  let n = 0;
+  for (const o of s.ctx.sessions.values()) if (o.tenant && o.tenant.tenant === placement.tenant) n++;
+  const up = Math.floor((Date.now() - STARTED) / 1000);
+  const text = `Uptime: ${up}  Threads: ${n}  Questions: 0  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: 0.000`;
+  s.client.write(framePayload(Buffer.from(text, 'latin1'), 1));
 }

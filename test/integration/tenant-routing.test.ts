@@ -27,7 +27,7 @@ const conns: Conn[] = [];
 const TENANTS = [
   { id: 'acme', tier: 'separate_schema', cluster: 'c1', schema: 't_acme', logical_schema: 'app', backend_user: 'acme_u', backend_password: 'acme-pw', users: ['acme_app'] },
   { id: 'globex', tier: 'separate_schema', cluster: 'c1', schema: 't_globex', logical_schema: 'app', backend_user: 'globex_u', backend_password: 'globex-pw' },
-  { id: 'initech', tier: 'separate_cluster', cluster: 'c2', schema: 'initech', backend_user: 'initech_u', backend_password: 'initech-pw' },
+  { id: 'initech', tier: 'separate_cluster', cluster: 'c2', schema: 'initech', backend_user: 'initech_u', backend_password: 'initech-pw', allow_use_switch: true },
 ];
 
 function yamlFor(over: Record<string, unknown> = {}): string {
@@ -301,6 +301,30 @@ test('PHP PDO: a tenant\'s reads land on a replica and its writes on the primary
   assert.ok(c1.replicas.includes(readId), `read on ${readId}`);
   assert.is(writeId, c1.primary);
   assert.is(crossErr, 1044);
+});
+
+test('a trusted worker of a tenant allowing it switches tenant with USE; a bound user does not', async () => {
+  const w = await connect('app@initech', 'app');
+  assert.ok(ids(1).replicas.includes(Number(await one(w, 'SELECT @@server_id'))));
+  await w.query('USE t_acme');
+  assert.equal([await one(w, 'SELECT DATABASE()'), await one(w, 'SELECT CURRENT_USER()')], ['t_acme', 'acme_u@%']);
+  assert.ok(ids(0).replicas.includes(Number(await one(w, 'SELECT @@server_id'))));
+  const a = await connect('acme_app', 'acme');
+  assert.is((await sqlError(a.query('USE initech'))).errno, 1044);
+});
+
+test('a killed replica leaves rotation: no read fails after detection; it returns after restart', async () => {
+  const c2 = tc.clusters[1];
+  const r2 = c2.replicas[1];
+  const i = await connect('app@initech', 'app');
+  await r2.kill();
+  try {
+    await waitForSnapshot(proxy.topology!, (s) => s.clusters.get('c2')!.replicas[1].state === 'down', 'c2 replica2 down');
+    for (let k = 0; k < 30; k++) assert.is(Number(await one(i, 'SELECT @@server_id')), c2.replicas[0].serverId);
+  } finally {
+    await r2.start();
+  }
+  await waitForSnapshot(proxy.topology!, (s) => s.clusters.get('c2')!.replicas[1].inRotation, 'c2 replica2 back', 60_000);
 });
 
 test('last_gtid is never replayed: after a write, another session on the same backend connection runs normally', async () => {
