@@ -163,6 +163,9 @@ function maybeSwitchTenant(s: ClientSession, scan: StatementScan): void {
   if ('action' in next) return;
   s.log.info({ from: cur.tenant, to: next.tenant }, 'tenant switched by USE');
   s.tenant = next;
+  // The old tenant's schema is not the new account's to select: the replay selects the new one.
+  s.st.schema = next.schema;
+  s.st.version++;
 }
 
 /** COM_STMT_PREPARE of a tenant session: isolation at PREPARE time; the route class is kept for EXECUTE. */
