@@ -73,6 +73,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
   extMeta = false;
   scanOpts: ScanOptions | null = null;
   scanOptsVersion = -1;
+  /** Per-placement caches of the statement path (see tenant-statement.ts). */
+  rywKeyFor: Placement | null = null;
+  rywKeyValue: string | null = null;
+  choicesFor: Placement | null = null;
+  readonly choices = new Map<string, RouteChoice>();
   private runnerObj: StatementRunner | null = null;
   private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
@@ -220,6 +225,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const okSeq = id.okSeq;
     let schema = id.database ?? user.defaultSchema ?? null;
     this.tenant = null;
+    this.choicesFor = null;
+    this.rywKeyFor = null;
     if (this.ctx.config.tenants.length > 0) {
       const snap = this.ctx.routing;
       const d = identifyTenant({ user: id.login, connectAttrs: Object.fromEntries(id.attrs), database: id.database }, snap);

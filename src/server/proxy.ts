@@ -35,6 +35,8 @@ export interface ProxyOptions {
 /** Counters for tests and the admin endpoint. */
 export interface ProxyStats {
   clientSessions: number;
+  /** Identity switches (COM_CHANGE_USER to a tenant's account) vs borrowed connections already logged in as it. */
+  identity: IdentityStats;
   backends: { name: string; open: number; idle: number; inUse: number; pending: number }[];
 }
 
@@ -204,7 +206,7 @@ export class Proxy implements ProxyContext {
   }
 
   stats(): ProxyStats {
-    return { clientSessions: this.sessions.size, backends: [...this.backends.values()].map((b) => b.stats()) };
+    return { clientSessions: this.sessions.size, identity: { ...this.identity }, backends: [...this.backends.values()].map((b) => b.stats()) };
   }
 
   /** Stops listening, closes client sessions, and closes backend pools. */

@@ -40,10 +40,13 @@ export interface RouteChoice {
   readonly cluster: string;
 }
 
-/** The read-your-writes scope key of a session, or null when read-your-writes is off. */
+/** The read-your-writes scope key of a session, or null when read-your-writes is off (cached per placement). */
 export function rywKey(s: ClientSession, p: Placement): string | null {
+  if (s.rywKeyFor === p) return s.rywKeyValue;
   const scope = s.ctx.routing.config.readYourWrites.scope;
-  return scope === 'off' ? null : rywScopeKey(scope, p.cluster, p.tenant, s.id);
+  s.rywKeyFor = p;
+  s.rywKeyValue = scope === 'off' ? null : rywScopeKey(scope, p.cluster, p.tenant, s.id);
+  return s.rywKeyValue;
 }
 
 function required(s: ClientSession, p: Placement): GtidPos | null {
@@ -81,10 +84,16 @@ export function choose(s: ClientSession, p: Placement, plan: RoutePlan, gtid: Gt
   if (!cluster) return notVerifiable(p.tenant, `cluster '${plan.cluster}' is not configured`);
   const sel = selectBackend(plan.target === 'replica' ? { kind: 'replica', requiredGtid: plan.waitGtid ? gtid : null } : { kind: 'primary' }, cluster, ctx.inFlight, Math.random);
   if (!sel.ok) return { action: 'refuse', errno: sel.errno, sqlState: sel.sqlState, message: sel.message };
+  // Without a GTID wait the choice depends only on (placement, backend): reuse it, no allocation per statement.
+  const cache = s.choices;
+  if (sel.waitGtid === null && s.choicesFor === p) {
+    const hit = cache.get(sel.backend);
+    if (hit !== undefined) return hit;
+  }
   const backend = ctx.backends.get(sel.backend);
   if (!backend) return notVerifiable(p.tenant, `backend '${sel.backend}' is not configured`);
   const t = ctx.routing.tenantsById.get(p.tenant);
-  return {
+  const choice: RouteChoice = {
     pool: backend.pool(s.profileCaps, s.collation, s.extMeta),
     account: p.backendUser,
     password: t ? t.backendPassword : '',
@@ -93,6 +102,14 @@ export function choose(s: ClientSession, p: Placement, plan: RoutePlan, gtid: Gt
     waitGtid: sel.waitGtid,
     cluster: plan.cluster,
   };
+  if (sel.waitGtid === null) {
+    if (s.choicesFor !== p) {
+      cache.clear();
+      s.choicesFor = p;
+    }
+    cache.set(sel.backend, choice);
+  }
+  return choice;
 }
 
 /** The primary of the tenant's cluster (commands with no statement to plan: INIT_DB, FIELD_LIST, ...). */
