@@ -54,8 +54,10 @@ function yamlFor(over: Record<string, unknown> = {}): string {
   });
 }
 
-async function startRoutedProxy(over: Record<string, unknown> = {}, unsafeSkipProxyIsolation = false): Promise<Proxy> {
-  const p = new Proxy(parseConfig(yamlFor(over)), { monitorIntervalMs: 100, unsafeSkipProxyIsolation });
+async function startRoutedProxy(over: Record<string, unknown> = {}, unsafeSkipProxyIsolation = false, maxConnections?: number): Promise<Proxy> {
+  const cfg = parseConfig(yamlFor(over));
+  const config = maxConnections === undefined ? cfg : { ...cfg, backends: cfg.backends.map((b) => ({ ...b, maxConnections })) };
+  const p = new Proxy(config, { monitorIntervalMs: 100, unsafeSkipProxyIsolation });
   await p.start();
   await waitForSnapshot(p.topology!, (s) => [...s.clusters.values()].every((c) => c.primary.state === 'up' && c.replicas.every((r) => r.inRotation)), 'every member up');
   return p;
@@ -325,6 +327,30 @@ test('a killed replica leaves rotation: no read fails after detection; it return
     await r2.start();
   }
   await waitForSnapshot(proxy.topology!, (s) => s.clusters.get('c2')!.replicas[1].inRotation, 'c2 replica2 back', 60_000);
+});
+
+test('two tenants alternating on one backend connection each keep their identity and session state', async () => {
+  const p = await startRoutedProxy({}, false, 1);
+  try {
+    const a = await connect('acme_app', 'acme', {}, p);
+    const g = await connect('app@globex', 'app', {}, p);
+    await a.query("SET time_zone = '+05:00', @mine = 'acme-var'");
+    await g.query("SET time_zone = '-03:00', @mine = 'globex-var'");
+    for (let k = 0; k < 3; k++) {
+      assert.equal(
+        [await one(a, '/* tenantgate:primary */ SELECT CONCAT_WS(",", CURRENT_USER(), DATABASE(), @@time_zone, @mine)')],
+        ['acme_u@%,t_acme,+05:00,acme-var'],
+      );
+      assert.equal(
+        [await one(g, '/* tenantgate:primary */ SELECT CONCAT_WS(",", CURRENT_USER(), DATABASE(), @@time_zone, @mine)')],
+        ['globex_u@%,t_globex,-03:00,globex-var'],
+      );
+    }
+    assert.ok(p.identity.switches >= 5, `switches ${p.identity.switches}`);
+    assert.is(p.stats().backends.find((b) => b.name === 'c1-primary')!.open, 1);
+  } finally {
+    await p.stop();
+  }
 });
 
 test('last_gtid is never replayed: after a write, another session on the same backend connection runs normally', async () => {
