@@ -12,7 +12,9 @@ import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { substituteRowCount } from './row-count';
-import { interpretGtidWait, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
+import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
+
+const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
 import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
@@ -51,6 +53,8 @@ export class StatementRunner implements RelayHost, BackendSink {
   private lastConn: BackendConnection | null = null;
   private relayObj: ResultRelay | null = null;
   private cur: Current | null = null;
+  /** The last result ended with an OK packet (false: an EOF, which carries no session state). */
+  private endedWithOk = true;
 
   constructor(private readonly s: ClientSession) {}
 
@@ -356,6 +360,7 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
     const st = this.s.st;
+    this.endedWithOk = ok !== null;
     st.lastStatus = status;
     st.lastWarnings = warnings;
     st.rowCount = ok ? ok.affectedRows : -1;
@@ -483,8 +488,10 @@ export class StatementRunner implements RelayHost, BackendSink {
     const info = cur.info;
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
-    if (needVars || conn.needsReinit || capture || locks) {
-      this.afterStatement(conn, info, capture ? err : null).then(
+    // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
+    const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
+    if (needVars || conn.needsReinit || capture || locks || gtid) {
+      this.afterStatement(conn, info, capture ? err : null, gtid).then(
         () => this.finishStatement(),
         (e: Error) => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -535,9 +542,14 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null): Promise<void> {
+  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, gtid = false): Promise<void> {
     const s = this.s;
     const st = s.st;
+    if (gtid) {
+      const r = await conn.query(LAST_GTID_SQL);
+      const cell = r.rows[0] ? r.rows[0][0] : null;
+      if (cell) s.onWriteGtid(cell.toString('latin1'));
+    }
     if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
       // Ask the server which of the named locks this connection now holds (GET_LOCK may have timed out).
       const names = [...new Set([...st.userLocks, ...info.lockNames])];
