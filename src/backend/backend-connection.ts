@@ -75,14 +75,26 @@ export class BackendConnection {
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
   lastUsed = Date.now();
+  /** Inactivity timeout armed on the socket now (0: none). */
+  private timeoutMs = 0;
   /** Opaque owner pool (set by the pool). */
   pool: unknown = null;
   /** The backend account this connection is logged in as right now (changes with {@link changeUser}). */
   account: string;
   private closeListeners: ((err: Error | null) => void)[] = [];
+  /** Scramble of the initial handshake and the auth plugin last used (for COM_CHANGE_USER). */
+  private nonce: Buffer = Buffer.alloc(0);
+  private authPlugin = 'mysql_native_password';
 
   constructor(readonly cfg: BackendConfig, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean) {
     this.account = cfg.user;
+  }
+
+  private authToken(plugin: string, nonce: Buffer): Buffer {
+    if (plugin === 'mysql_native_password') return nativeToken(this.cfg.password, nonce);
+    if (plugin === 'caching_sha2_password') return this.cfg.password === '' ? Buffer.alloc(0) : sha2Token(this.cfg.password, nonce);
+    if (plugin === 'mysql_clear_password') return Buffer.from(this.cfg.password + '\0');
+    throw new BackendConnectError(`backend asks for unsupported auth plugin '${plugin}'`);
   }
 
   /** Connects and authenticates. Rejects with BackendConnectError. */
@@ -110,12 +122,7 @@ export class BackendConnection {
         seq = (seq + 1) & 0xff;
         sock.write(w.finish(seq));
       };
-      const authResponse = (p: string, n: Buffer): Buffer => {
-        if (p === 'mysql_native_password') return nativeToken(this.cfg.password, n);
-        if (p === 'caching_sha2_password') return this.cfg.password === '' ? Buffer.alloc(0) : sha2Token(this.cfg.password, n);
-        if (p === 'mysql_clear_password') return Buffer.from(this.cfg.password + '\0');
-        throw new BackendConnectError(`backend asks for unsupported auth plugin '${p}'`);
-      };
+      const authResponse = (p: string, n: Buffer): Buffer => this.authToken(p, n);
       const onData = (chunk: Buffer) => {
         try {
           framer.push(chunk);
@@ -136,6 +143,8 @@ export class BackendConnection {
               if (!(h.capabilities & Cap.LONG_PASSWORD) && this.mariaCaps === 0) this.caps |= Cap.LONG_PASSWORD;
               if (h.capabilities & Cap.LONG_PASSWORD) this.caps |= Cap.LONG_PASSWORD;
               step = 'auth';
+              this.nonce = nonce;
+              this.authPlugin = plugin;
               send(buildHandshakeResponse({
                 capabilities: this.caps, mariaCaps: this.mariaCaps, collation: this.collation, user: this.cfg.user,
                 authResponse: authResponse(plugin, nonce), database: null, authPlugin: plugin,
@@ -163,6 +172,7 @@ export class BackendConnection {
               const sw = parseAuthSwitch(p);
               plugin = sw.plugin;
               nonce = sw.data;
+              this.authPlugin = plugin;
               send(new PacketWriter(32).bytes(authResponse(plugin, nonce)));
               continue;
             }
@@ -192,6 +202,7 @@ export class BackendConnection {
   }
 
   private attach(): void {
+    this.socket.on('timeout', () => this.destroy(new BackendTimeoutError(`backend ${this.cfg.name} sent nothing for ${this.timeoutMs} ms`)));
     this.socket.on('data', (chunk: Buffer) => {
       const s = this.sink;
       if (s) s.onBackendData(chunk);
@@ -263,6 +274,29 @@ export class BackendConnection {
     });
   }
 
+  /**
+   * Arms (or, with 0, disarms) an inactivity timeout: when the backend sends nothing for `ms`
+   * while it is armed, the connection is destroyed with a BackendTimeoutError and its sink told.
+   */
+  armTimeout(ms: number): void {
+    if (ms === this.timeoutMs) return;
+    this.timeoutMs = ms;
+    this.socket.setTimeout(ms);
+  }
+
+  /** COM_PING answered within `timeoutMs`; a connection that does not answer is destroyed. */
+  ping(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    this.armTimeout(timeoutMs);
+    return this.command(Buffer.from([Com.PING]), 'ok').then(
+      (r) => {
+        this.armTimeout(0);
+        return r.err === null;
+      },
+      () => false,
+    );
+  }
+
   // ---- session state this connection carries. Only these methods change it. ----------------
 
   /** The server reported (or the proxy selected) `schema` as this connection's current schema. */
@@ -314,6 +348,14 @@ export class BackendConnection {
     if (pseudoThreadId !== 0) this.pseudoThreadId = pseudoThreadId;
   }
 
+  /** Closes the server-side statement cached under `key` (COM_STMT_CLOSE has no response). */
+  closeStatement(key: string): void {
+    const bs = this.stmts.get(key);
+    if (!bs) return;
+    this.stmts.delete(key);
+    if (!this.closed) this.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(bs.id).finish(0));
+  }
+
   /** COM_INIT_DB; resolves with the server's ERR, if any. */
   async initDb(schema: string): Promise<ErrPacket | null> {
     const r = await this.command(new PacketWriter(schema.length + 8).u8(Com.INIT_DB).string(schema), 'ok');
@@ -350,14 +392,87 @@ export class BackendConnection {
   }
 
   /**
+   * COM_CHANGE_USER to the same account without a database, then the proxy's initialisation: like
+   * resetSession, and the connection has no current schema afterwards (COM_RESET_CONNECTION keeps
+   * the schema on MariaDB). Rejects with BackendResetError when the server refuses.
+   */
+  async resetToNoSchema(initSql: string): Promise<void> {
+    const w = new PacketWriter(64).u8(Com.CHANGE_USER).nulString(this.cfg.user);
+    const token = this.authToken(this.authPlugin, this.nonce);
+    if (this.caps & Cap.SECURE_CONNECTION) w.u8(token.length).bytes(token);
+    else w.bytes(token).u8(0);
+    w.nulString('').u16(this.collation);
+    if (this.caps & Cap.PLUGIN_AUTH) w.nulString(this.authPlugin);
+    if (this.caps & Cap.CONNECT_ATTRS) {
+      const a = new PacketWriter(64).lenencString('_client_name').lenencString('tenantgate').lenencString('program_name').lenencString('tenantgate');
+      const attrs = a.finish(0).subarray(4);
+      w.lenencBytes(attrs);
+    }
+    await new Promise<void>((resolve, reject) => {
+      if (this.closed) return reject(new BackendResetError('backend connection closed'));
+      const framer = new Framer(1 << 24);
+      let seq = 0;
+      const done = (e: Error | null) => {
+        this.sink = null;
+        if (e) {
+          this.destroy(e);
+          reject(e);
+        } else resolve();
+      };
+      this.sink = {
+        onBackendData: (chunk) => {
+          try {
+            framer.push(chunk);
+            for (let f = framer.next(); f; f = framer.next()) {
+              seq = f.seq;
+              const p = f.payload;
+              if (p[0] === 0x00) return done(null);
+              if (p[0] === 0xff) {
+                const e = parseErrPayload(p);
+                return done(new BackendResetError(`COM_CHANGE_USER failed: ${e.errno} ${e.message}`));
+              }
+              if (p[0] === 0xfe) {
+                const sw = parseAuthSwitch(p);
+                this.authPlugin = sw.plugin;
+                this.nonce = sw.data;
+                seq = (seq + 1) & 0xff;
+                this.socket.write(new PacketWriter(32).bytes(this.authToken(sw.plugin, sw.data)).finish(seq));
+                continue;
+              }
+              if (p[0] === 0x01 && p[1] === 0x03) continue; // caching_sha2 fast auth ok; OK follows
+              return done(new BackendResetError(`unexpected packet 0x${p[0].toString(16)} answering COM_CHANGE_USER`));
+            }
+          } catch (e) {
+            done(e as Error);
+          }
+        },
+        onBackendClose: (err) => reject(err ?? new BackendResetError('backend connection closed')),
+      };
+      this.socket.write(w.finish(0));
+    });
+    this.vars.clear();
+    this.userVars.clear();
+    this.userVarOwner = null;
+    this.stmts.clear();
+    this.schema = null;
+    this.lastInsertId = 0;
+    this.pseudoThreadId = 0;
+    this.needsReinit = false;
+    this.lastSession = null;
+    this.appliedVersion = -1;
+    this.diagOwner = null;
+    this.account = this.cfg.user;
+    await this.query(initSql);
+  }
+
+  /**
    * COM_CHANGE_USER to `user`: the server re-authenticates and resets the session (schema,
    * variables, temporary tables, prepared statements, user variables, locks), so the proxy's record
    * of this connection's state is cleared and its initialisation SQL runs again. Rejects with
    * BackendQueryError when the server refuses the account; the connection is then unusable.
    */
   async changeUser(user: string, password: string, initSql: string): Promise<void> {
-    const nonce = this.handshake.nonce;
-    const token = nativeToken(password, nonce);
+    const token = nativeToken(password, this.nonce);
     const w = new PacketWriter(64 + user.length).u8(Com.CHANGE_USER).string(user).u8(0);
     if (this.caps & Cap.SECURE_CONNECTION) w.u8(token.length).bytes(token);
     else w.bytes(token).u8(0);
@@ -392,6 +507,7 @@ export class BackendConnection {
               }
               if (p[0] === 0xfe) {
                 const sw = parseAuthSwitch(p);
+                this.nonce = sw.data;
                 let data: Buffer;
                 if (sw.plugin === 'mysql_native_password') data = nativeToken(password, sw.data);
                 else if (sw.plugin === 'mysql_clear_password') data = Buffer.from(password + '\0');
@@ -439,6 +555,11 @@ export class BackendQueryError extends Error {
   constructor(readonly errno: number, readonly sqlState: string, message: string) {
     super(message);
   }
+}
+
+/** The backend sent nothing for longer than an armed timeout. */
+export class BackendTimeoutError extends Error {
+  readonly code = 'BACKEND_TIMEOUT';
 }
 
 /** COM_RESET_CONNECTION failed: the connection's state is unknown and it must be dropped. */

@@ -219,6 +219,10 @@ export class HealthMonitor {
       idleTimeoutMs: 0,
       acquireTimeoutMs: 0,
       maxPreparedPerConnection: 0,
+      // The probe bounds itself with its own deadline.
+      readTimeoutMs: 0,
+      idleInTransactionTimeoutMs: 0,
+      validateAfterIdleMs: 0,
     };
     const conn = new BackendConnection(cfg, 0, DEFAULT_COLLATION_ID, false);
     this.conn = conn;

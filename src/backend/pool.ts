@@ -1,6 +1,7 @@
 import * as genericPool from 'generic-pool';
 import type { BackendConfig } from '../config/types';
 import { BackendConnection, BackendConnectError } from './backend-connection';
+import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
 
 /** Collation id → names, as the backend knows them. */
 export interface CollationInfo {
@@ -21,6 +22,11 @@ export class Backend {
   nextAttemptAt = 0;
   lastError: Error | null = null;
   collations: Map<number, CollationInfo> | null = null;
+  /** Stored functions, triggers and views on this server that may change session state (see routines.ts). */
+  routines: RoutineInfo = NO_ROUTINES;
+  lastRoutinesError: Error | null = null;
+  /** When routines were last loaded (0: never). */
+  routinesLoadedAt = 0;
   serverVersion: string | null = null;
   serverCaps = 0;
   serverMariaCaps = 0;
@@ -38,6 +44,30 @@ export class Backend {
       this.pools.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * Learns which stored functions, triggers and views may change session state (on every new
+   * backend connection, and after CREATE/DROP/ALTER of a routine, trigger or view through the proxy).
+   */
+  async loadRoutines(conn: BackendConnection): Promise<void> {
+    const text = (b: Buffer | null) => (b ? b.toString('utf8') : null);
+    const routines = await conn.query('SELECT ROUTINE_TYPE, ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES');
+    const trg = await conn.query('SELECT EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS');
+    const views = await conn.query('SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS');
+    const of = (type: string) => routines.rows.filter((r) => text(r[0]) === type).map((r) => ({ name: text(r[1]) ?? '', body: text(r[2]) }));
+    this.routines = analyzeRoutines(
+      of('FUNCTION'),
+      trg.rows.map((r) => ({ table: text(r[0]) ?? '', body: text(r[1]) })),
+      views.rows.map((r) => ({ name: text(r[0]) ?? '', body: text(r[1]) })),
+      of('PROCEDURE'),
+    );
+    this.routinesLoadedAt = Date.now();
+  }
+
+  /** Loading routine definitions failed: keep the previous ones; the next new connection retries. */
+  noteRoutinesLoadFailed(e: Error): void {
+    this.lastRoutinesError = e;
   }
 
   noteFailure(e: Error): void {
@@ -107,6 +137,8 @@ export class BackendPool {
   /** Session variable values of a fresh connection of this profile (lower-case name → value). */
   defaults: Map<string, string> | null = null;
   private timer: NodeJS.Timeout;
+  /** Set by close(): released connections go straight back to generic-pool, which is draining. */
+  private closing = false;
 
   constructor(readonly backend: Backend, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean, primary: boolean) {
     const cfg = backend.cfg;
@@ -147,7 +179,9 @@ export class BackendPool {
         destroy: async (conn) => {
           conn.quit();
         },
-        validate: async (conn) => !conn.closed,
+        // A connection idle for a while is pinged first: a backend that stopped answering (SIGSTOP,
+        // a dead network path) is found here, within connect_timeout_ms, not under a statement.
+        validate: async (conn) => !conn.closed && (Date.now() - conn.lastUsed < cfg.validateAfterIdleMs || (await conn.ping(cfg.connectTimeoutMs))),
       },
       {
         max: cfg.maxConnections,
@@ -171,10 +205,18 @@ export class BackendPool {
     const hot = this.hot;
     while (hot.length > 0) {
       const c = hot.pop() as BackendConnection;
-      if (!c.closed) {
-        cb(null, c);
+      if (c.closed) continue;
+      const cfg = this.backend.cfg;
+      if (Date.now() - c.lastUsed >= cfg.validateAfterIdleMs) {
+        c.ping(cfg.connectTimeoutMs).then((ok) => {
+          if (ok) return cb(null, c);
+          this.discard(c);
+          this.acquire(cb);
+        });
         return;
       }
+      cb(null, c);
+      return;
     }
     this.gp.acquire().then(
       (c) => cb(null, c),
@@ -214,7 +256,7 @@ export class BackendPool {
       this.gp.destroy(conn).catch(() => {});
       return;
     }
-    if (this.gp.pending > 0) this.gp.release(conn).catch(() => {});
+    if (this.gp.pending > 0 || this.closing) this.gp.release(conn).catch(() => {});
     else this.hot.push(conn);
   }
 
@@ -249,6 +291,7 @@ export class BackendPool {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.timer);
     for (const c of this.hot.splice(0)) {
       await this.gp.release(c).catch(() => {});

@@ -29,6 +29,10 @@ export const Q = {
   USER_VAR_READ: 1 << 19,
   LOAD_DATA: 1 << 20,
   XA: 1 << 21,
+  /** A CALL statement, or a call of a known stored function: server-side code may change any session state. */
+  CALL: 1 << 22,
+  /** CREATE/DROP/ALTER of a FUNCTION, PROCEDURE, TRIGGER or VIEW: what the proxy knows of routines may have changed. */
+  ROUTINE_DDL: 1 << 23,
 } as const;
 
 /** What the scanner found. */
@@ -69,8 +73,8 @@ for (let c = 0x80; c <= 0xff; c++) cls[c] = C.WORD; // multi-byte UTF-8 identifi
 for (let c = 0x30; c <= 0x39; c++) cls[c] = C.DIGIT;
 
 function upperWord(buf: Buffer, s: number, e: number): string {
-  // Only short ASCII words matter to the classifier; long ones can't be keywords we look for.
-  if (e - s > 24) return '';
+  // Only ASCII words up to 64 bytes (keywords, and stored function names) matter to the classifier.
+  if (e - s > 64) return '';
   let out = '';
   for (let i = s; i < e; i++) {
     let c = buf[i];
@@ -81,8 +85,25 @@ function upperWord(buf: Buffer, s: number, e: number): string {
   return out;
 }
 
-/** Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan. */
-export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
+/** Server-side code the scanner should recognise (see routines.ts); upper-case names. */
+export interface RoutineNames {
+  readonly functions: ReadonlySet<string>;
+  readonly tables: ReadonlySet<string>;
+  /** Procedures proven not to change session state: CALL of one is not flagged. */
+  readonly statelessProcedures?: ReadonlySet<string>;
+}
+
+/**
+ * Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan.
+ * `routines`: calls of these stored functions, and any mention of these tables (stateful
+ * triggers, views calling such functions), are flagged Q.CALL like a CALL statement.
+ */
+export function scanQuery(buf: Buffer, start: number, end: number, routines?: RoutineNames): QueryInfo {
+  const storedFunctions = routines !== undefined && routines.functions.size > 0 ? routines.functions : undefined;
+  const routineTables = routines !== undefined && routines.tables.size > 0 ? routines.tables : undefined;
+  const pureProcs = routines !== undefined && routines.statelessProcedures !== undefined && routines.statelessProcedures.size > 0 ? routines.statelessProcedures : undefined;
+  /** A CALL whose procedure name is not known yet (flagged at the name, or at the end of its statement). */
+  let callPending = false;
   const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
@@ -125,6 +146,7 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       }
       tokInStmt++;
       onWord(w);
+      if (routineTables !== undefined && routineTables.has(w)) info.flags |= Q.CALL;
       prev2Word = prevWord;
       prevWord = w;
       prevWordStart = s;
@@ -144,12 +166,19 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         pendingUserVar = null;
         continue;
       }
-      case 0x60: // `
+      case 0x60: {
+        // `
+        const s = i + 1;
         i = skipQuoted(buf, i + 1, end, 0x60);
         tokInStmt++;
-        prevWord = '';
+        // a quoted name may be a stored function being called
+        if ((storedFunctions !== undefined || routineTables !== undefined || pureProcs !== undefined) && i - s <= 65) {
+          prevWord = buf.toString('utf8', s, i - 1).toUpperCase();
+          if (routineTables !== undefined && routineTables.has(prevWord)) info.flags |= Q.CALL;
+        } else prevWord = '';
         pendingUserVar = null;
         continue;
+      }
       case 0x23: // # comment
         i = skipLine(buf, i, end);
         continue;
@@ -241,6 +270,10 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         continue;
       case 0x3b: // ;
         i++;
+        if (callPending) {
+          callPending = false;
+          info.flags |= Q.CALL;
+        }
         // trailing ';' with only whitespace/comments after it is not a second statement
         if (hasMoreCode(buf, i, end)) {
           stmtIndex++;
@@ -258,6 +291,7 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
     pendingUserVar = null;
     i++;
   }
+  if (callPending) info.flags |= Q.CALL;
   return info;
 
   function onWord(w: string): void {
@@ -272,8 +306,9 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
         break;
       case 'TABLES':
       case 'TABLE':
-        if (prevWord === 'LOCK' && firstOfStmt === 'LOCK') info.flags |= Q.LOCK_TABLES;
-        if (prevWord === 'UNLOCK') info.flags |= Q.UNLOCK_TABLES;
+        // In a multi-statement query the last of LOCK / UNLOCK TABLES decides what is left held.
+        if (prevWord === 'LOCK' && firstOfStmt === 'LOCK') info.flags = (info.flags | Q.LOCK_TABLES) & ~Q.UNLOCK_TABLES;
+        if (prevWord === 'UNLOCK') info.flags = (info.flags | Q.UNLOCK_TABLES) & ~Q.LOCK_TABLES;
         break;
       case 'INTO':
         if (firstOfStmt === 'SELECT' || firstOfStmt === 'WITH' || firstOfStmt === '(') afterInto = true;
@@ -299,12 +334,22 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       case 'INFILE':
         if (firstOfStmt === 'LOAD') info.flags |= Q.LOAD_DATA;
         break;
+      case 'FUNCTION':
+      case 'PROCEDURE':
+      case 'TRIGGER':
+      case 'VIEW':
+        if (firstOfStmt === 'CREATE' || firstOfStmt === 'DROP' || firstOfStmt === 'ALTER') info.flags |= Q.ROUTINE_DDL;
+        break;
     }
     if (tokInStmt === 1) {
       if (w === 'PREPARE' || w === 'EXECUTE' || w === 'DEALLOCATE') info.flags |= Q.SQL_PREPARE;
       else if (w === 'KILL') info.flags |= Q.KILL;
       else if (w === 'HANDLER') info.flags |= Q.HANDLER;
       else if (w === 'XA') info.flags |= Q.XA;
+      else if (w === 'CALL') {
+        if (pureProcs !== undefined) callPending = true;
+        else info.flags |= Q.CALL;
+      }
     } else if (firstOfStmt === 'SHOW' && tokInStmt <= 3 && (w === 'WARNINGS' || w === 'ERRORS')) {
       info.flags |= Q.READS_DIAGNOSTICS;
     } else if (firstOfStmt === 'DROP' && w === 'PREPARE') {
@@ -314,6 +359,12 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
   }
 
   function onCall(fn: string): void {
+    if (callPending) {
+      // the first call in a CALL statement names the procedure
+      callPending = false;
+      if (!(pureProcs as ReadonlySet<string>).has(fn)) info.flags |= Q.CALL;
+      return;
+    }
     switch (fn) {
       case 'LAST_INSERT_ID':
         info.flags |= Q.LAST_INSERT_ID;
@@ -342,6 +393,8 @@ export function scanQuery(buf: Buffer, start: number, end: number): QueryInfo {
       case 'RELEASE_ALL_LOCKS':
         info.flags |= Q.RELEASE_ALL_LOCKS;
         break;
+      default:
+        if (storedFunctions !== undefined && storedFunctions.has(fn) && firstOfStmt !== 'CREATE' && firstOfStmt !== 'DROP') info.flags |= Q.CALL;
     }
   }
 }

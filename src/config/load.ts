@@ -311,6 +311,9 @@ function toConfig(f: FileConfig, baseDir: string): Config {
     acquireTimeoutMs: b.acquire_timeout_ms,
     connectTimeoutMs: b.connect_timeout_ms,
     maxPreparedPerConnection: b.max_prepared_per_connection,
+    readTimeoutMs: b.read_timeout_ms,
+    idleInTransactionTimeoutMs: b.idle_in_transaction_timeout_ms,
+    validateAfterIdleMs: b.validate_after_idle_ms,
   }));
   const tenancy = toTenancy(f);
   const users: UserConfig[] = f.users.map((u) => ({

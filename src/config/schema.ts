@@ -21,6 +21,8 @@ const listenPort = () => intIn(0, 65535, 'expected a number from 0 to 65535 (0 =
 const host = () => z.string().min(1, { error: 'expected a host name or IP address' });
 const filePath = () => z.string().min(1, { error: 'expected a file path' });
 const timeoutMs = () => intIn(1, MAX_TIMER_MS, `expected a number of milliseconds from 1 to ${MAX_TIMER_MS}`);
+/** A timeout that may be turned off with 0. */
+const optionalTimeoutMs = () => intIn(0, MAX_TIMER_MS, `expected a number of milliseconds from 0 (off) to ${MAX_TIMER_MS}`);
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export const AUTH_PLUGINS = ['mysql_native_password', 'caching_sha2_password'] as const;
@@ -70,6 +72,9 @@ export const backendSchema = z.strictObject({
   acquire_timeout_ms: timeoutMs().default(2000),
   connect_timeout_ms: timeoutMs().default(2000),
   max_prepared_per_connection: intIn(1, 1_000_000, 'expected a number from 1 to 1000000').default(256),
+  read_timeout_ms: optionalTimeoutMs().default(0),
+  idle_in_transaction_timeout_ms: optionalTimeoutMs().default(300000),
+  validate_after_idle_ms: intIn(0, MAX_TIMER_MS, `expected a number of milliseconds from 0 to ${MAX_TIMER_MS}`).default(1000),
 });
 
 export const userSchema = z.strictObject({

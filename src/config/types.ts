@@ -25,6 +25,12 @@ export interface BackendConfig {
   readonly connectTimeoutMs: number;
   /** Bound per backend connection of cached server-side prepared statements (default 256). */
   readonly maxPreparedPerConnection: number;
+  /** A statement whose backend sends nothing for this long fails and the connection is dropped (0: off, the default). */
+  readonly readTimeoutMs: number;
+  /** A session idle this long with an open transaction (or other pinned state) is closed (0: off; default 300000). */
+  readonly idleInTransactionTimeoutMs: number;
+  /** A pooled connection idle longer than this is pinged before it is handed out (default 1000). */
+  readonly validateAfterIdleMs: number;
 }
 
 /** A user that clients log in to the proxy as. */

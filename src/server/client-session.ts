@@ -7,9 +7,10 @@ import { PacketTooLargeError } from '../protocol/framer';
 import { buildEof, buildErr, buildOk } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
-import { PROFILE_CAPS } from '../backend/backend-connection';
+import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
 import { Err, errPacket, ProxyError } from '../errors';
+import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
 import { ClientConn, ClientConnHost } from './client-conn';
@@ -79,6 +80,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   choicesFor: Placement | null = null;
   readonly choices = new Map<string, RouteChoice>();
   private runnerObj: StatementRunner | null = null;
+  /** The backend connection holding this session's state died between statements (answered at the next command). */
+  private stateLost = false;
   private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
 
@@ -107,6 +110,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Child logger, made on first use: 10,000 idle sessions should not each carry one. */
   get log(): Logger {
     return (this.logger ??= this.ctx.log.child({ session: this.id, client: this.remoteHost }));
+  }
+
+  /** Server-side code of this session's backend that may change session state (see Backend.loadRoutines). */
+  get routines(): RoutineInfo | undefined {
+    return this.backend ? this.backend.routines : undefined;
   }
 
   get closed(): boolean {
@@ -170,6 +178,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.login.onAuthData(f.payload, f.seq);
             break;
           case S.IDLE:
+            if (this.stateLost) {
+              this.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), 1);
+              this.close('backend connection with session state lost');
+              return;
+            }
             dispatch(this, f);
             break;
           case S.INFILE:
@@ -315,6 +328,14 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (pos && pos.size > 0) this.ctx.ryw.recordWrite(k, pos);
   }
 
+  /** The tenant's backend account and password (null: passthrough). */
+  tenantAccount(): { account: string; password: string } | null {
+    const t = this.tenant;
+    if (!t) return null;
+    const cfg = this.ctx.routing.tenantsById.get(t.tenant);
+    return { account: t.backendUser, password: cfg ? cfg.backendPassword : '' };
+  }
+
   /** Where a command with no plan of its own runs (tenant sessions: the primary, as the tenant's account). */
   defaultRoute(): RouteChoice | null | { action: 'refuse'; errno: number; sqlState: string; message: string } {
     return this.tenant ? primaryChoice(this, this.tenant) : null;
@@ -364,9 +385,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (this.tenant) {
       const c = executeChoice(this, st.route);
       if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
-      return this.runner.forward(Resp.EXECUTE, f, null, st, false, c);
+      return this.runner.forward(Resp.EXECUTE, f, st.info, st, false, c);
     }
-    this.runner.forward(Resp.EXECUTE, f, null, st);
+    this.runner.forward(Resp.EXECUTE, f, st.info, st);
   }
 
   onFetch(f: Frame): void {
@@ -398,12 +419,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.prepared.delete(st);
     if (hadCursor) {
       const r = this.runner;
-      const conn = r.conn;
-      const bs = conn ? conn.stmts.get(st.key) : undefined;
-      if (conn && bs) {
-        conn.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(bs.id).finish(0));
-        conn.stmts.delete(st.key);
-      }
+      // the open cursor lives in that server-side statement: close it there
+      if (r.conn) r.conn.closeStatement(st.key);
       r.updateCursorPin();
     }
   }
@@ -507,6 +524,23 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const conn = this.runnerObj ? this.runnerObj.conn : null;
     if (!conn || (this.state !== S.BUSY && this.state !== S.INFILE)) return Promise.resolve();
     return this.ctx.killBackendThread(conn);
+  }
+
+  /**
+   * The pinned backend connection died while the session was idle: like a server's connection, the
+   * session is over. An idle-in-transaction timeout closes it now; otherwise the client's next
+   * command gets ERR 2013 and then the connection closes.
+   */
+  backendStateLost(err: Error | null): void {
+    if (this.state === S.CLOSED) return;
+    this.st.pins = 0;
+    this.ctx.metrics.errors.inc({ kind: 'backend_lost' });
+    this.log.warn({ err: err?.message }, 'backend connection holding session state lost while idle');
+    if (err instanceof BackendTimeoutError) {
+      this.close('idle in transaction timeout');
+      return;
+    }
+    this.stateLost = true;
   }
 
   // ---- output helpers and teardown -----------------------------------------------------------------

@@ -13,14 +13,11 @@ type Handler = (s: ClientSession, f: Frame) => void;
 
 const onQuery: Handler = (s, f) => {
   const p = f.payload;
-  const info = scanQuery(p, 1, p.length);
+  const info = scanQuery(p, 1, p.length, s.routines);
   if (info.flags & Q.KILL) {
     if (info.killId >= 0 && !(info.flags & Q.MULTI)) return s.kill(info.killId, info.killQuery);
     // Passing it through would let a client kill backend threads that serve other sessions.
-    return s.sendPacket(
-      buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID or KILL inside a multi-statement query'; use KILL [QUERY] <connection id>"),
-      1,
-    );
+    return refuseKill(s);
   }
   if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
     const form = diagForm(p, 1);
@@ -35,6 +32,21 @@ const onQuery: Handler = (s, f) => {
   s.runner.forward(Resp.QUERY, f, info, null);
 };
 
+/** KILL the proxy cannot map to one of the tenant's sessions: refused rather than passed to a shared backend. */
+const refuseKill = (s: ClientSession) =>
+  s.sendPacket(
+    buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID, KILL inside a multi-statement query or a prepared statement'; use KILL [QUERY] <connection id>"),
+    1,
+  );
+
+const onPrepare: Handler = (s, f) => {
+  const p = f.payload;
+  // A prepared KILL would reach the backend with a backend-side id: refused like the unmappable text forms.
+  if (scanQuery(p, 1, p.length).flags & Q.KILL) return refuseKill(s);
+  if (s.tenant) return tenantPrepare(s, f);
+  s.runner.forward(Resp.PREPARE, f, null, null);
+};
+
 const forwardAs =
   (kind: Resp): Handler =>
   (s, f) =>
@@ -44,7 +56,7 @@ const forwardAs =
 const TABLE: (Handler | undefined)[] = [];
 TABLE[Com.QUERY] = onQuery;
 TABLE[Com.STMT_EXECUTE] = (s, f) => s.onExecute(f);
-TABLE[Com.STMT_PREPARE] = (s, f) => (s.tenant ? tenantPrepare(s, f) : s.runner.forward(Resp.PREPARE, f, null, null));
+TABLE[Com.STMT_PREPARE] = onPrepare;
 TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => s.onLongData(f.payload);
 TABLE[Com.STMT_CLOSE] = (s, f) => s.onStmtClose(f.payload);
 TABLE[Com.STMT_RESET] = (s, f) => s.onStmtReset(f.payload);

@@ -4,6 +4,7 @@ import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
+import type { QueryInfo } from '../classify/lexer';
 
 /**
  * A prepared statement as the client sees it. Its id is the proxy's; the statement is prepared
@@ -26,6 +27,8 @@ export interface ClientStmt {
   cursorOpen: boolean;
   /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
   route?: StatementRoute;
+  /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
+  info: QueryInfo;
 }
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */
@@ -53,12 +56,14 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
   if (conn.stmts.has(st.key)) return null;
   const switchSchema = st.schema !== null && st.schema !== conn.schema;
   const back = conn.schema;
+  // initDb records the schema on the connection: when there is no schema to switch back to, the
+  // connection keeps st.schema and says so (the next borrower's replay then resets it).
   if (switchSchema) {
-    const r = await conn.command(new PacketWriter(64).u8(Com.INIT_DB).string(st.schema as string), 'ok');
-    if (r.err) return r.err;
+    const e = await conn.initDb(st.schema as string);
+    if (e) return e;
   }
   const r = await conn.command(new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql), 'prepare');
-  if (switchSchema && back !== null) await conn.command(new PacketWriter(64).u8(Com.INIT_DB).string(back), 'ok');
+  if (switchSchema && back !== null) await conn.initDb(back);
   if (r.err) return r.err;
   const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
   rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null }, max);

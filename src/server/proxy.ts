@@ -227,6 +227,9 @@ export class Proxy implements ProxyContext {
   }
 }
 
+/** Minimum interval between two loads of a backend's routine definitions at connection time. */
+const ROUTINES_RELOAD_MS = 10_000;
+
 /** Learns fresh-connection defaults and collations once, then turns on session tracking. */
 async function initConnection(conn: BackendConnection, pool: BackendPool): Promise<void> {
   if (!pool.defaults) {
@@ -243,6 +246,11 @@ async function initConnection(conn: BackendConnection, pool: BackendPool): Promi
       if (row[0] && row[1] && row[2]) m.set(Number(row[0].toString()), { name: row[1].toString(), charset: row[2].toString() });
     }
     b.collations = m;
+  }
+  // Reloaded when a connection is made, at most every few seconds: the information_schema scans are not free.
+  if (Date.now() - b.routinesLoadedAt > ROUTINES_RELOAD_MS) {
+    // A failed load keeps what was known (and is retried with the next connection) rather than failing the connection.
+    await b.loadRoutines(conn).catch((e: Error) => pool.backend.noteRoutinesLoadFailed(e));
   }
   await conn.query(TRACKING_INIT_SQL);
 }

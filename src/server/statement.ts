@@ -4,8 +4,9 @@ import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendQueryError, BackendSink } from '../backend/backend-connection';
 import type { BackendPool } from '../backend/pool';
-import { Q, QueryInfo } from '../classify/lexer';
+import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
+import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
 import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
@@ -36,6 +37,8 @@ interface Current extends ReplayNeeds {
   prepRoute?: StatementRoute;
   /** Backend counted in ctx.inFlight for this statement. */
   inFlight?: string | null;
+  /** Already moved once to another connection after the first one turned out to be dead before sending. */
+  retried: boolean;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -55,6 +58,10 @@ export class StatementRunner implements RelayHost, BackendSink {
   private cur: Current | null = null;
   /** The last result ended with an OK packet (false: an EOF, which carries no session state). */
   private endedWithOk = true;
+  /** The relay was started for the current statement (its lastSeq is this statement's). */
+  private armed = false;
+  /** Sink of a pinned connection between statements: hears that it died (killed, timed out, server gone). */
+  private watchObj: BackendSink | null = null;
 
   constructor(private readonly s: ClientSession) {}
 
@@ -89,7 +96,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       }
       route = d;
     }
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null };
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -221,9 +228,13 @@ export class StatementRunner implements RelayHost, BackendSink {
     const pool = s.pool as BackendPool;
     for (const step of replaySteps(s, conn, cur, pool.defaults)) {
       switch (step.t) {
-        case 'reset':
-          await conn.resetSession(TRACKING_INIT_SQL);
+        case 'reset': {
+          // COM_CHANGE_USER without a schema: for a tenant session, to the tenant's own account (never the proxy's).
+          const acct = s.tenantAccount();
+          if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
+          else await conn.resetToNoSchema(TRACKING_INIT_SQL);
           break;
+        }
         case 'init_db': {
           const e = await conn.initDb(step.schema);
           if (e) return buildErr(e.errno, e.sqlState, e.message);
@@ -268,16 +279,28 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.finishStatement();
       return;
     }
-    s.sendErr(new ProxyError(Err.STATE_RESTORE, `tenantgate could not restore this session's state on backend '${conn.cfg.name}': ${e.message}`), 1);
-    this.dropConn(conn);
-    this.cur = null;
-    s.st.pins = 0;
-    s.toIdle();
+    if (!conn.closed && !s.st.pins) {
+      s.sendErr(new ProxyError(Err.STATE_RESTORE, `tenantgate could not restore this session's state on backend '${conn.cfg.name}': ${e.message}`), 1);
+      this.dropConn(conn);
+      this.cur = null;
+      s.toIdle();
+      return;
+    }
+    this.lost(conn, e, false);
   }
 
   private send(conn: BackendConnection, cur: Current): void {
     if (conn.closed) {
-      this.onRelayFailed(new Error('backend connection closed'));
+      this.lost(conn, new Error('backend connection closed'), false);
+      return;
+    }
+    const t = this.s.tenant;
+    if (t !== null && conn.account !== t.backendUser) {
+      // Fail closed: a tenant's statement never runs under another account (the server layer of isolation).
+      this.s.sendPacket(buildErr(1045, '28000', `tenantgate: backend connection is not logged in as tenant '${t.tenant}''s account; statement not sent`), 1);
+      this.dropConn(conn);
+      this.cur = null;
+      this.s.toIdle();
       return;
     }
     conn.sink = this;
@@ -287,8 +310,10 @@ export class StatementRunner implements RelayHost, BackendSink {
       f.set(name, (f.get(name) ?? 0) + 1);
       cur.inFlight = name;
     }
+    conn.armTimeout(conn.cfg.readTimeoutMs);
     const relay = this.relay;
     relay.start(cur.kind);
+    this.armed = true;
     relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
     const sock = conn.socket;
     if (cur.out) {
@@ -310,7 +335,7 @@ export class StatementRunner implements RelayHost, BackendSink {
   fetch(frame: Frame, stmt: ClientStmt, backendId: number): void {
     const out = Buffer.from(frame.payload);
     out.writeUInt32LE(backendId, 1);
-    this.cur = { kind: Resp.FETCH, frame, info: null, stmt, out: [framePayload(out, 0)], clearDiag: false, foreign: false, flags: 0 };
+    this.cur = { kind: Resp.FETCH, frame, info: null, stmt, out: [framePayload(out, 0)], clearDiag: false, foreign: false, retried: false, flags: 0 };
     this.s.toBusy();
     this.send(this.conn as BackendConnection, this.cur);
   }
@@ -440,8 +465,11 @@ export class StatementRunner implements RelayHost, BackendSink {
       longData: null,
       longDataBytes: 0,
       cursorOpen: false,
+      info: scanQuery(sql, 0, sql.length, s.routines),
     };
     if (cur.prepRoute) stmt.route = cur.prepRoute;
+    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() in a prepared statement is the backend's (see README).
+    if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
     return stmt.id;
@@ -490,7 +518,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
     // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
     const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
-    if (needVars || conn.needsReinit || capture || locks || gtid) {
+    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL) {
       this.afterStatement(conn, info, capture ? err : null, gtid).then(
         () => this.finishStatement(),
         (e: Error) => {
@@ -505,23 +533,63 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   onRelayFailed(e: Error): void {
+    this.lost(this.conn, e, true);
+  }
+
+  /**
+   * The backend connection under a statement is gone (closed, killed, timed out, protocol broken).
+   * If the session kept state on it (transaction, locks, temporary tables, ...), that state is lost:
+   * the client gets ERR 2013 and its connection is closed, as a server's would be — never a silent
+   * continuation on a fresh connection. Without such state, a statement that never reached the
+   * backend moves to another connection once; one that did gets ERR 2013 and the session goes on.
+   */
+  private lost(conn: BackendConnection | null, e: Error, sent: boolean): void {
     const s = this.s;
-    const conn = this.conn;
     this.endInFlight(this.cur);
-    s.ctx.metrics.errors.inc({ kind: 'backend_lost' });
-    s.log.warn({ err: e.message, backend: conn?.cfg.name }, 'backend connection lost during a statement');
-    const seq = (this.relay.lastSeq + 1) & 0xff;
-    if (!s.closed) {
-      s.sendPacket(buildErr(2013, 'HY000', `Lost connection to backend '${conn?.cfg.name ?? '?'}' during query: ${e.message}`), seq);
-    }
-    if (conn) this.dropConn(conn);
     const st = s.st;
-    st.pins = 0;
+    const cur = this.cur;
+    const seq = this.armed ? (this.relay.lastSeq + 1) & 0xff : 1;
+    this.armed = false;
+    if (conn) this.dropConn(conn);
+    if (s.closed) return;
+    s.ctx.metrics.errors.inc({ kind: 'backend_lost' });
+    const action = onBackendLoss({ pins: st.pins, sent, retried: cur ? cur.retried : true, fetch: cur !== null && cur.kind === Resp.FETCH });
+    s.log.warn({ err: e.message, backend: conn?.cfg.name, pins: st.pins, action }, 'backend connection lost during a statement');
+    if (action === 'retry' && cur) {
+      cur.retried = true;
+      this.withConn(this.onConn, false, cur.route ? cur.route.account : null);
+      return;
+    }
+    this.cur = null;
+    if (action === 'close') {
+      s.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), seq);
+      s.close('backend connection with session state lost');
+      return;
+    }
+    s.sendPacket(buildErr(2013, 'HY000', 'Lost connection to server during query'), seq);
     st.lockCount = 0;
     st.userLocks.clear();
     s.prepared.closeAllCursors();
-    this.cur = null;
     s.toIdle();
+  }
+
+  /** A pinned connection died between statements: the session's state on it is gone. */
+  private idleLost(err: Error | null): void {
+    const conn = this.conn;
+    if (conn) this.dropConn(conn);
+    this.s.backendStateLost(err);
+  }
+
+  /** Watches a pinned connection between statements (and arms the idle-in-transaction timeout). */
+  private watch(conn: BackendConnection): void {
+    conn.sink = this.watchObj ??= {
+      onBackendData: () => {
+        const c = this.conn;
+        if (c) c.destroy(new Error('unsolicited data from backend'));
+      },
+      onBackendClose: (err) => this.idleLost(err),
+    };
+    conn.armTimeout(this.s.st.pins & Pin.TX ? conn.cfg.idleInTransactionTimeoutMs : 0);
   }
 
   // ---- bookkeeping and release ------------------------------------------------------------
@@ -580,14 +648,31 @@ export class StatementRunner implements RelayHost, BackendSink {
       st.version++;
     }
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
+    if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
+      const b = s.backend;
+      if (s.tenant) {
+        // A tenant's account sees only its own routines: reload the server-wide view as the proxy's own account.
+        const other = new BackendConnection(b.cfg, 0, conn.collation, false);
+        try {
+          await other.connect();
+          await b.loadRoutines(other);
+        } catch (e) {
+          b.noteRoutinesLoadFailed(e as Error);
+        } finally {
+          other.quit();
+        }
+      } else await b.loadRoutines(conn).catch((e: Error) => b.noteRoutinesLoadFailed(e));
+    }
   }
 
   private finishStatement(): void {
     const conn = this.conn;
     this.cur = null;
+    this.armed = false;
     if (conn) {
       conn.noteApplied(this.s, this.s.st.version);
       if (this.s.st.pins === 0) this.releaseConn(conn);
+      else this.watch(conn);
     }
     this.s.toIdle();
   }
@@ -595,7 +680,10 @@ export class StatementRunner implements RelayHost, BackendSink {
   /** Ends a locally answered command: releases the connection unless pinned, then back to idle. */
   toIdleMaybeRelease(): void {
     const conn = this.conn;
-    if (conn && this.s.st.pins === 0) this.releaseConn(conn);
+    if (conn) {
+      if (this.s.st.pins === 0) this.releaseConn(conn);
+      else this.watch(conn);
+    }
     this.s.toIdle();
   }
 
@@ -603,6 +691,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.conn === conn) this.conn = null;
     this.lastConn = conn;
     this.s.client.unholdBackend(conn.socket);
+    conn.armTimeout(0);
     (conn.pool as BackendPool).release(conn);
   }
 
@@ -615,6 +704,8 @@ export class StatementRunner implements RelayHost, BackendSink {
   /** Gives back a pinned connection after cleaning it (or drops it when cleaning fails). */
   cleanRelease(conn: BackendConnection): Promise<void> {
     if (this.conn === conn) this.conn = null;
+    conn.sink = null;
+    conn.armTimeout(0);
     return conn.resetSession(TRACKING_INIT_SQL).then(
       () => (conn.pool as BackendPool).release(conn),
       () => (conn.pool as BackendPool).discard(conn),
@@ -627,6 +718,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.conn = null;
     if (!conn) return;
     this.s.client.unholdBackend(conn.socket);
+    if (!busy) conn.sink = null;
     if (busy) {
       conn.sink = null;
       this.s.ctx.killBackendThread(conn).finally(() => (conn.pool as BackendPool).discard(conn));

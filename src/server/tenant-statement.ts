@@ -150,14 +150,14 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
     plan = d.plan;
     if (d.rewrites.length > 0) {
       frame = rewritten(f, p, 1, d.rewrites);
-      qi = scanQuery(frame.payload, 1, frame.payload.length);
+      qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
     }
   }
   if (qi.connIdAt !== null) {
     // SET pseudo_thread_id needs SUPER/BINLOG REPLAY, which no tenant account has: the proxy's id goes in as a literal.
     const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
     frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
-    qi = scanQuery(payload, 1, payload.length);
+    qi = scanQuery(payload, 1, payload.length, s.routines);
     qi.flags &= ~Q.CONNECTION_ID;
   }
   const c = choose(s, placement, plan, gtid);

@@ -12,6 +12,11 @@ export const Pin = {
   CURSOR: 32,
   SQL_PS: 64,
   HANDLER: 128,
+  /**
+   * A stored procedure ran: it may have left user variables, temporary tables or locks that the
+   * proxy cannot see, so the session keeps its connection until it resets or closes.
+   */
+  ROUTINE: 256,
 } as const;
 
 /** What nextPins needs of a session. */
@@ -54,6 +59,7 @@ export function nextPins(s: PinInput, info: QueryInfo | null, status: number): P
     if (flags & Q.CREATE_TEMPORARY) pins |= Pin.TEMP;
     if (flags & Q.SQL_PREPARE) pins |= Pin.SQL_PS;
     if (flags & Q.HANDLER) pins |= Pin.HANDLER;
+    if (flags & Q.CALL) pins |= Pin.ROUTINE;
     if (flags & (Q.CALC_FOUND_ROWS | Q.SET_TRANSACTION)) pins |= Pin.ONE_SHOT;
   }
   if (lockCount > 0 || userLocks > 0) pins |= Pin.USER_LOCK;

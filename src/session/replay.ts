@@ -26,7 +26,7 @@ export interface ReplayNeeds {
 
 /** One step that brings a backend connection to a session's state, executed in order. */
 export type ReplayStep =
-  /** COM_RESET_CONNECTION, then the proxy's own initialisation: the connection has no schema afterwards. */
+  /** COM_CHANGE_USER without a database, then the proxy's own initialisation: no schema (nor any other state) afterwards. */
   | { t: 'reset' }
   | { t: 'init_db'; schema: string }
   | { t: 'set_option'; multi: boolean }
@@ -52,14 +52,17 @@ export interface ReplaySession {
  */
 export function needsReplay(s: ReplaySession, conn: BackendConnState, need: ReplayNeeds): boolean {
   const st = s.st;
+  // Always compared: a connection's schema can change between two statements of the same session
+  // (another session's login selects its schema on a pooled connection).
+  if (conn.schema !== st.schema) return true;
   if (conn.lastSession !== s.owner || conn.appliedVersion !== st.version) {
-    if (st.vars.size !== 0 || conn.vars.size !== 0 || conn.schema !== st.schema || conn.multiStatements !== st.multi) return true;
+    if (st.vars.size !== 0 || conn.vars.size !== 0 || conn.multiStatements !== st.multi) return true;
     if (conn.userVars.size !== 0 || st.userVars.size !== 0) return true;
   }
   const f = need.flags;
   if (need.clearDiag && conn.diagOwner !== null) return true;
   if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== st.lastInsertId) return true;
-  if (f & Q.CONNECTION_ID && conn.pseudoThreadId !== st.id) return true;
+  if (f & (Q.CONNECTION_ID | Q.CALL) && conn.pseudoThreadId !== st.id) return true;
   if (f & Q.FOUND_ROWS && conn.lastSession !== s.owner) return true;
   return false;
 }
@@ -89,7 +92,7 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   let c = conn;
   if (st.schema === null && conn.schema !== null) {
     steps.push({ t: 'reset' });
-    c = { ...FRESH, multiStatements: conn.multiStatements, diagOwner: conn.diagOwner };
+    c = { ...FRESH, multiStatements: conn.multiStatements };
   }
   if (st.schema !== null && c.schema !== st.schema) steps.push({ t: 'init_db', schema: st.schema });
   if (c.multiStatements !== st.multi) steps.push({ t: 'set_option', multi: st.multi });
@@ -107,7 +110,8 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
     }
   }
   let pseudo = 0;
-  if (f & Q.CONNECTION_ID && c.pseudoThreadId !== st.id) {
+  // A procedure may call CONNECTION_ID() where the lexer cannot see it.
+  if (f & (Q.CONNECTION_ID | Q.CALL) && c.pseudoThreadId !== st.id) {
     sets.push(`SESSION pseudo_thread_id=${st.id}`);
     pseudo = st.id;
   }

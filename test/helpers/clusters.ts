@@ -41,6 +41,9 @@ const DEFAULT_BACKEND: Omit<BackendConfig, 'name' | 'host' | 'port'> = {
   acquireTimeoutMs: 2000,
   connectTimeoutMs: 2000,
   maxPreparedPerConnection: 256,
+  readTimeoutMs: 0,
+  idleInTransactionTimeoutMs: 300_000,
+  validateAfterIdleMs: 1000,
 };
 
 /**

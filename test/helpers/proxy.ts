@@ -35,6 +35,9 @@ export interface ProxyBackendOpts {
   connectTimeoutMs?: number;
   idleTimeoutMs?: number;
   maxPreparedPerConnection?: number;
+  readTimeoutMs?: number;
+  idleInTransactionTimeoutMs?: number;
+  validateAfterIdleMs?: number;
 }
 
 /** A proxy user; the password is hashed here into the config's hash fields. */
@@ -104,6 +107,9 @@ export function buildProxyYaml(opts: StartProxyOpts, tls?: ProxyTls): string {
     if (b.acquireTimeoutMs !== undefined) out.acquire_timeout_ms = b.acquireTimeoutMs;
     if (b.connectTimeoutMs !== undefined) out.connect_timeout_ms = b.connectTimeoutMs;
     if (b.maxPreparedPerConnection !== undefined) out.max_prepared_per_connection = b.maxPreparedPerConnection;
+    if (b.readTimeoutMs !== undefined) out.read_timeout_ms = b.readTimeoutMs;
+    if (b.idleInTransactionTimeoutMs !== undefined) out.idle_in_transaction_timeout_ms = b.idleInTransactionTimeoutMs;
+    if (b.validateAfterIdleMs !== undefined) out.validate_after_idle_ms = b.validateAfterIdleMs;
     return out;
   });
   const users = (opts.users ?? [{ name: DEFAULT_USER, password: DEFAULT_PASSWORD }]).map((u) => {

@@ -85,7 +85,7 @@ function chosenFor(target: SelectTarget, cs: ClusterSnapshot): string[] {
 }
 
 async function rawConnection(s: { host: string; port: number }): Promise<BackendConnection> {
-  const c = new BackendConnection({ ...backendOf('raw', s), minConnections: 0, maxConnections: 1, idleTimeoutMs: 0, acquireTimeoutMs: 0, maxPreparedPerConnection: 0 }, 0, 45, false);
+  const c = new BackendConnection({ ...backendOf('raw', s), minConnections: 0, maxConnections: 1, idleTimeoutMs: 0, acquireTimeoutMs: 0, maxPreparedPerConnection: 0, readTimeoutMs: 0, idleInTransactionTimeoutMs: 0, validateAfterIdleMs: 0 }, 0, 45, false);
   await c.connect();
   await c.query('USE test');
   return c;

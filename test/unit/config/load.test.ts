@@ -122,6 +122,9 @@ test('a full valid config maps every field, resolving file paths against the con
     acquireTimeoutMs: 1500,
     connectTimeoutMs: 1000,
     maxPreparedPerConnection: 128,
+    readTimeoutMs: 0,
+    idleInTransactionTimeoutMs: 300000,
+    validateAfterIdleMs: 1000,
   });
   assert.equal(c.users[0], {
     name: 'app',
@@ -170,6 +173,9 @@ test('defaults are filled in', () => {
     acquireTimeoutMs: 2000,
     connectTimeoutMs: 2000,
     maxPreparedPerConnection: 256,
+    readTimeoutMs: 0,
+    idleInTransactionTimeoutMs: 300000,
+    validateAfterIdleMs: 1000,
   });
   assert.equal(c.users[0], { name: 'app', nativeHash: NATIVE, backend: 'primary', requireTls: false });
   assert.is(c.admin, undefined);

@@ -40,6 +40,12 @@ const cases: Case[] = [
   { name: 'RELEASE_LOCK with an unreadable name uncounts', before: { lockCount: 1, pins: Pin.USER_LOCK }, sql: 'SELECT RELEASE_LOCK(@n)', status: AC, pins: [], lockCount: 0 },
   { name: 'confirmed user locks keep the pin', before: { userLocks: 2 }, sql: 'SELECT 1', status: AC, pins: ['USER_LOCK'] },
   { name: 'RELEASE_ALL_LOCKS', before: { userLocks: 2, lockCount: 1, pins: Pin.USER_LOCK }, sql: 'SELECT RELEASE_ALL_LOCKS()', status: AC, pins: [], lockCount: 0, releasedAll: true },
+  { name: 'multi-statement: the last of UNLOCK/LOCK TABLES wins (locked)', sql: 'UNLOCK TABLES; LOCK TABLES t WRITE', status: AC, pins: ['LOCK_TABLES'] },
+  { name: 'multi-statement: the last of LOCK/UNLOCK TABLES wins (unlocked)', before: { pins: Pin.LOCK_TABLES }, sql: 'LOCK TABLES t WRITE; UNLOCK TABLES', status: AC, pins: [] },
+  { name: 'multi-statement: LOCK TABLES after another statement', sql: 'SELECT 1; LOCK TABLES t READ', status: AC, pins: ['LOCK_TABLES'] },
+  { name: 'CALL pins until reset (a procedure may leave state the proxy cannot see)', sql: 'CALL p(1)', status: AC, pins: ['ROUTINE'] },
+  { name: 'CALL inside a multi-statement', sql: 'SELECT 1; CALL p()', status: AC, pins: ['ROUTINE'] },
+  { name: 'ROUTINE is sticky', before: { pins: Pin.ROUTINE }, sql: 'SELECT 1', status: AC, pins: ['ROUTINE'] },
   { name: 'open cursor', before: { openCursors: 1 }, sql: null, status: AC | Status.CURSOR_EXISTS, pins: ['CURSOR'] },
   { name: 'no statement info (COM_STMT_EXECUTE) keeps sticky pins', before: { pins: Pin.TEMP | Pin.TX }, sql: null, status: AC, pins: ['TEMP'] },
 ];
@@ -52,6 +58,34 @@ for (const c of cases) {
     assert.is(d.releasedAll, c.releasedAll ?? false);
   });
 }
+
+test('a call of a known stored function pins like CALL (names from the backend, any quoting or schema)', () => {
+  const fns = { functions: new Set(['SETVAR', 'A_VERY_LONG_STORED_FUNCTION_NAME_OF_FORTY_FOUR']), tables: new Set<string>() };
+  const scan = (sql: string) => {
+    const b = Buffer.from(sql);
+    return scanQuery(b, 0, b.length, fns);
+  };
+  for (const sql of ['SELECT setvar()', 'SELECT shop.SetVar(1)', 'SELECT `setvar`()', 'DO 1 + a_very_long_stored_function_name_of_forty_four()']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), ['ROUTINE'], sql);
+  }
+  for (const sql of ['SELECT concat(1)', "SELECT 'setvar()'", 'CREATE FUNCTION setvar() RETURNS INT RETURN 1']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), [], sql);
+  }
+});
+
+test('CALL of a procedure proven stateless does not pin; any other CALL does', () => {
+  const r = { functions: new Set<string>(), tables: new Set<string>(), statelessProcedures: new Set(['HARMLESS']) };
+  const scan = (sql: string) => {
+    const b = Buffer.from(sql);
+    return scanQuery(b, 0, b.length, r);
+  };
+  for (const sql of ['CALL harmless()', 'CALL shop.Harmless(1, 2)', 'CALL `harmless`()', 'call harmless(); SELECT 1']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), [], sql);
+  }
+  for (const sql of ['CALL other()', 'CALL harmless', 'CALL harmless(); CALL other()', 'CALL other(); CALL harmless()', 'SELECT 1; CALL x.other(@a)']) {
+    assert.equal(pinNames(nextPins(none, scan(sql), AC).pins), ['ROUTINE'], sql);
+  }
+});
 
 test('nextPins is pure: the input is not changed', () => {
   const input: PinInput = { pins: Pin.TX | Pin.ONE_SHOT, lockCount: 1, userLocks: 0, openCursors: 0 };

@@ -76,6 +76,13 @@ test("the session's own user variables are re-created on a connection it did not
   ]);
 });
 
+test("the same session's connection with another schema (selected by someone else's login) is switched back", () => {
+  const s = session({ schema: 'shop', version: 2 });
+  const c = conn({ schema: 'tenant_b', lastSession: owner, appliedVersion: 2 });
+  assert.is(needsReplay(s, c, plain), true);
+  assert.equal(replaySteps(s, c, plain, defaults), [{ t: 'init_db', schema: 'shop' }]);
+});
+
 test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area when the statement needs them', () => {
   const s = session({ schema: 'shop', version: 1, lastInsertId: 7, foundRows: 12 });
   const c = conn({ schema: 'shop', lastSession: other, appliedVersion: 1, diagOwner: other, lastInsertId: 3 });
@@ -91,7 +98,7 @@ test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area whe
 
 test('needsReplay agrees with replaySteps on a grid of states', () => {
   const sessions = [session(), session({ schema: 'shop' }), session({ schema: 'shop', version: 2, multi: true }), session({ userVars: new Map([['x', '1']]) })];
-  const conns = [conn(), conn({ schema: 'shop' }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ userVars: new Set(['y']), userVarOwner: other })];
+  const conns = [conn(), conn({ schema: 'shop' }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ userVars: new Set(['y']), userVarOwner: other }), conn({ schema: 'other', lastSession: owner, appliedVersion: 0 }), conn({ schema: 'other', lastSession: owner, appliedVersion: 2, multiStatements: true })];
   const needs: ReplayNeeds[] = [plain, { flags: Q.CONNECTION_ID, clearDiag: false }, { flags: Q.LAST_INSERT_ID, clearDiag: true }];
   for (const s of sessions) for (const c of conns) for (const n of needs) {
     const steps = replaySteps(s, c, n, defaults);

@@ -1,0 +1,264 @@
+/**
+ * Section 1 of issue 5: state that crossed from one session to another through a shared backend
+ * connection. Two backend connections at most, users with different default schemas (and one without
+ * any). Each test reproduces one leak that existed before the fix, with mysql2 over the text
+ * protocol (`query`) and the binary one (`execute`) where the leak was protocol-specific.
+ */
+import * as assert from 'uvu/assert';
+import type { MariaDbServer } from '../helpers/mariadb';
+import { startServer } from '../helpers/mariadb';
+import type { Conn, Mode, ProxyHandle } from '../helpers/proxy';
+import { run, sqlError, startProxy, timed } from '../helpers/proxy';
+import { integrationSuite } from '../helpers/uvu';
+
+const test = integrationSuite('session-leaks');
+
+let server: MariaDbServer;
+let h: ProxyHandle;
+
+const USERS = [
+  { name: 'app', password: 'app', defaultSchema: 'shop' },
+  { name: 'carol', password: 'carol', defaultSchema: 'tenant_b' },
+  { name: 'nodb', password: 'nodb', defaultSchema: null },
+];
+
+test.before(async () => {
+  server = await startServer();
+  await server.query(`CREATE DATABASE shop; CREATE DATABASE tenant_b;
+    CREATE TABLE shop.secret (v VARCHAR(20)); INSERT INTO shop.secret VALUES ('shop row');
+    CREATE TABLE tenant_b.secret (v VARCHAR(20)); INSERT INTO tenant_b.secret VALUES ('tenant_b row');
+    CREATE TABLE shop.lt (x INT); CREATE TABLE tenant_b.lt (x INT);`);
+  await server.query(`CREATE PROCEDURE shop.stateful() BEGIN
+      SET @pv = 'from procedure';
+      CREATE TEMPORARY TABLE ptt (a INT);
+      INSERT INTO ptt VALUES (7);
+      DO GET_LOCK('proc_lock', 0);
+    END`);
+  await server.query('CREATE PROCEDURE shop.whoami() BEGIN SELECT CONNECTION_ID() AS id; END');
+  await server.query("CREATE FUNCTION shop.setvar() RETURNS INT BEGIN SET @fv = 'from function'; RETURN GET_LOCK('fn_lock', 0); END");
+  await server.query('CREATE FUNCTION shop.twice(x INT) RETURNS INT RETURN x * 2');
+  await server.query('CREATE PROCEDURE shop.read_secret() BEGIN SELECT v FROM secret; END');
+  await server.query('CREATE TABLE shop.trig_t (id INT)');
+  await server.query('CREATE TRIGGER shop.trig_t_ai AFTER INSERT ON shop.trig_t FOR EACH ROW SET @tv = NEW.id');
+  await server.query('CREATE TABLE shop.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+  h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, acquireTimeoutMs: 5000 }], users: USERS });
+});
+
+test.after(async () => {
+  await h?.stop();
+  await server?.destroy();
+});
+
+/** Connections of the running test, destroyed after it even when it fails (so pinned ones free the pool). */
+const opened: Conn[] = [];
+test.after.each(() => {
+  for (const c of opened.splice(0)) c.destroy();
+});
+
+const as = async (user: string, extra: Record<string, unknown> = {}) => {
+  const u = USERS.find((x) => x.name === user) as (typeof USERS)[number];
+  const c = await h.connect({ user: u.name, password: u.password, database: undefined, ...extra });
+  opened.push(c);
+  return c;
+};
+
+async function val(c: Conn, mode: Mode, sql: string, params?: unknown[]): Promise<unknown> {
+  const [rows] = (await run(c, mode, sql, params)) as [Record<string, unknown>[], unknown];
+  return Object.values(rows[0])[0];
+}
+
+/** Another session takes a backend connection and keeps it (open transaction), so the next borrow differs. */
+async function holdOne(): Promise<Conn> {
+  const c = await as('carol');
+  await c.query('BEGIN');
+  await c.query('SELECT 1');
+  return c;
+}
+
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] another user's login does not switch a live session's schema`, timed(async () => {
+    const app = await as('app');
+    assert.is(await val(app, mode, 'SELECT DATABASE()'), 'shop');
+    const carol = await as('carol');
+    assert.is(await val(app, mode, 'SELECT DATABASE()'), 'shop');
+    assert.is(await val(app, mode, 'SELECT v FROM secret'), 'shop row');
+    assert.is(await val(carol, mode, 'SELECT v FROM secret'), 'tenant_b row');
+    app.destroy();
+    carol.destroy();
+  }));
+
+  test(`[${mode}] no default schema: DATABASE() is NULL and unqualified names fail with 1046`, timed(async () => {
+    const app = await as('app');
+    await app.query('SELECT 1');
+    const nodb = await as('nodb');
+    assert.is(await val(nodb, mode, 'SELECT DATABASE()'), null);
+    assert.is((await sqlError(run(nodb, mode, 'SELECT v FROM secret'))).errno, 1046);
+    // a login with a schema in between must not give this session that schema either
+    const carol = await as('carol');
+    await carol.query('SELECT 1');
+    assert.is(await val(nodb, mode, 'SELECT DATABASE()'), null);
+    assert.is((await sqlError(nodb.query('USE no_such_db'))).errno, 1049);
+    assert.is(await val(nodb, mode, 'SELECT DATABASE()'), null);
+    assert.is((await sqlError(run(nodb, mode, 'SELECT v FROM secret'))).errno, 1046);
+    await nodb.query('USE tenant_b');
+    assert.is(await val(nodb, mode, 'SELECT v FROM secret'), 'tenant_b row');
+    for (const c of [app, nodb, carol]) c.destroy();
+  }));
+}
+
+test('[execute] user variables and temporary tables made by prepared statements stay in their session', timed(async () => {
+  const a = await as('app');
+  await a.execute("SET @s = 'acme'");
+  await a.execute('CREATE TEMPORARY TABLE tt (a INT)');
+  await a.execute('INSERT INTO tt VALUES (1)');
+  const hold = await holdOne();
+  assert.is(await val(a, 'execute', 'SELECT @s'), 'acme');
+  assert.is(Number(await val(a, 'execute', 'SELECT COUNT(*) FROM tt')), 1, 'temporary table follows its session');
+  hold.destroy();
+  await a.end();
+  const b = await as('carol');
+  assert.is(await val(b, 'query', 'SELECT @s'), null);
+  assert.is(await val(b, 'execute', 'SELECT @s'), null);
+  assert.is((await sqlError(b.query('SELECT * FROM shop.tt'))).errno, 1146);
+  const c = await as('app');
+  await c.execute('CREATE TEMPORARY TABLE tt (a INT)');
+  b.destroy();
+  c.destroy();
+}));
+
+test('[execute] GET_LOCK and transactions through prepared statements pin the session', timed(async () => {
+  const a = await as('app');
+  assert.is(Number(await val(a, 'execute', "SELECT GET_LOCK('ps_lock', 0)")), 1);
+  const hold = await holdOne();
+  assert.is(Number(await val(a, 'execute', "SELECT RELEASE_LOCK('ps_lock')")), 1, 'the lock is on the connection the session kept');
+  await a.execute('START TRANSACTION');
+  await a.execute('INSERT INTO lt VALUES (1)');
+  assert.is(Number(await val(a, 'execute', 'SELECT COUNT(*) FROM lt')), 1);
+  await a.execute('ROLLBACK');
+  assert.is(Number(await val(a, 'execute', 'SELECT COUNT(*) FROM lt')), 0);
+  hold.destroy();
+  a.destroy();
+}));
+
+test('[execute] a prepared KILL is refused like the unmappable text forms (it would name a backend thread)', timed(async () => {
+  const a = await as('app');
+  assert.is((await sqlError(a.execute('KILL 1'))).errno, 1235);
+  assert.is((await sqlError(a.execute('KILL QUERY ?', [1]))).errno, 1235);
+  assert.is(Number(await val(a, 'execute', 'SELECT 1')), 1);
+}));
+
+test('[execute] CONNECTION_ID() is the proxy connection id of each client', timed(async () => {
+  const a = await as('app');
+  const b = await as('carol');
+  for (let i = 0; i < 3; i++) {
+    assert.is(Number(await val(a, 'execute', 'SELECT CONNECTION_ID()')), a.threadId);
+    assert.is(Number(await val(b, 'execute', 'SELECT CONNECTION_ID()')), b.threadId);
+  }
+  assert.is.not(a.threadId, b.threadId);
+  a.destroy();
+  b.destroy();
+}));
+
+test('[execute] CONNECTION_ID() inside a stored procedure is the proxy connection id', timed(async () => {
+  const a = await as('app');
+  const b = await as('app');
+  for (const [c, mode] of [[a, 'execute'], [b, 'query'], [a, 'query'], [b, 'execute']] as [Conn, Mode][]) {
+    const [sets] = (await run(c, mode, 'CALL whoami()')) as [Record<string, unknown>[][], unknown];
+    assert.is(Number(sets[0][0].id), c.threadId, `${mode} CALL on ${c.threadId}`);
+  }
+}));
+
+test('[execute] LAST_INSERT_ID() and FOUND_ROWS() of prepared statements are the session\'s own', timed(async () => {
+  const a = await as('app');
+  const b = await as('carol');
+  await a.execute('INSERT INTO ai (v) VALUES (1)');
+  const mine = Number(await val(a, 'execute', 'SELECT LAST_INSERT_ID()'));
+  await b.query('INSERT INTO shop.ai (v) VALUES (2)'); // another session's insert on the shared connection
+  assert.is(Number(await val(a, 'execute', 'SELECT LAST_INSERT_ID()')), mine);
+  await a.execute('SELECT SQL_CALC_FOUND_ROWS v FROM ai LIMIT 1');
+  await b.query('SELECT SQL_CALC_FOUND_ROWS 1 FROM shop.ai WHERE 0');
+  assert.is(Number(await val(a, 'execute', 'SELECT FOUND_ROWS()')), 2);
+}));
+
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] state made inside a stored function stays in its session (existing and created through the proxy)`, timed(async () => {
+    const a = await as('app');
+    const fn = mode === 'query' ? 'setvar' : 'setvar2';
+    if (mode === 'execute') {
+      await a.query("CREATE FUNCTION setvar2() RETURNS INT BEGIN SET @fv = 'from function'; RETURN GET_LOCK('fn_lock', 0); END");
+    }
+    assert.is(Number(await val(a, mode, `SELECT ${fn}()`)), 1);
+    const hold = await holdOne();
+    assert.is(await val(a, mode, 'SELECT @fv'), 'from function');
+    assert.is(Number(await val(a, mode, "SELECT RELEASE_LOCK('fn_lock')")), 1);
+    assert.is(Number(await val(a, mode, `SELECT ${fn}()`)), 1);
+    hold.destroy();
+    await a.end();
+    const b = await as('carol');
+    assert.is(await val(b, mode, 'SELECT @fv'), null);
+    assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('fn_lock')")), 1);
+  }));
+}
+
+test('a trigger that sets a user variable pins its session; a function without session effects does not', timed(async () => {
+  const a = await as('app');
+  assert.is(Number(await val(a, 'execute', 'SELECT twice(21)')), 42);
+  assert.is(h.proxy.sessions.get(a.threadId as number)?.st.pins, 0, 'a pure function does not pin');
+  await a.query('CALL read_secret()');
+  assert.is(h.proxy.sessions.get(a.threadId as number)?.st.pins, 0, 'a procedure without session effects does not pin');
+  await a.query('INSERT INTO trig_t VALUES (5)');
+  const hold = await holdOne();
+  assert.is(Number(await val(a, 'query', 'SELECT @tv')), 5);
+  hold.destroy();
+  await a.end();
+  const b = await as('carol');
+  assert.is(await val(b, 'query', 'SELECT @tv'), null);
+}));
+
+for (const sql of ['UNLOCK TABLES; LOCK TABLES lt WRITE', 'LOCK TABLES lt WRITE; SELECT 1', 'SELECT 1; LOCK TABLES lt READ']) {
+  test(`[query] LOCK TABLES inside a multi-statement pins: ${sql}`, timed(async () => {
+    const a = await as('app', { multipleStatements: true });
+    await a.query(sql);
+    await a.query('SELECT COUNT(*) FROM lt');
+    // (no other session may take a connection in between: BEGIN would release the table locks)
+    await a.end();
+    const b = await as('carol');
+    assert.is(await val(b, 'query', 'SELECT v FROM secret'), 'tenant_b row', 'no LOCK TABLES left on the connection');
+    const c = await as('app');
+    await c.query('INSERT INTO lt VALUES (2)'); // would wait for the lock (1205) if it were still held
+    await c.query('DELETE FROM lt');
+    b.destroy();
+    c.destroy();
+  }));
+}
+
+test('[query] multi-statement LOCK TABLES then UNLOCK TABLES leaves nothing pinned or locked', timed(async () => {
+  const a = await as('app', { multipleStatements: true });
+  await a.query('LOCK TABLES lt WRITE; UNLOCK TABLES');
+  const b = await as('carol');
+  assert.is(await val(b, 'query', 'SELECT v FROM secret'), 'tenant_b row');
+  a.destroy();
+  b.destroy();
+}));
+
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] state made inside a stored procedure stays in its session`, timed(async () => {
+    const a = await as('app');
+    await run(a, mode, 'CALL stateful()');
+    const hold = await holdOne();
+    assert.is(await val(a, mode, 'SELECT @pv'), 'from procedure');
+    assert.is(Number(await val(a, mode, 'SELECT a FROM ptt')), 7);
+    assert.is(Number(await val(a, mode, "SELECT IS_USED_LOCK('proc_lock') IS NOT NULL")), 1);
+    hold.destroy();
+    await a.end();
+    const b = await as('carol');
+    assert.is(await val(b, mode, 'SELECT @pv'), null);
+    assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('proc_lock')")), 1);
+    const c = await as('app');
+    await c.query('CREATE TEMPORARY TABLE ptt (a INT)');
+    b.destroy();
+    c.destroy();
+  }));
+}
+
+test.run();
