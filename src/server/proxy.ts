@@ -83,7 +83,7 @@ export class Proxy implements ProxyContext {
       this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
     }
     this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
-    this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
+    this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends, identity: () => this.identity });
   }
 
   /** Port of the admin (metrics/health) listener, 0 when none is configured. */

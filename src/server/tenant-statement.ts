@@ -146,7 +146,7 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
   } else {
     const d = decideStatement(scan, p, 1, p.length, placement, fl, { user: s.loginName, scanOptions: opts }, ctx.routing, ctx.planCache);
     if (d.action === 'refuse') return refuse(s, d);
-    if (d.action === 'answer') return answer(s, d.answer);
+    if (d.action === 'answer') return answer(s, d.answer, scan.kind !== 'show');
     plan = d.plan;
     if (d.rewrites.length > 0) {
       frame = rewritten(f, p, 1, d.rewrites);
@@ -244,7 +244,7 @@ function shownSchema(p: Placement, phys: string | null): string | null {
 }
 
 /** Answers a statement the isolation layer keeps from the server. */
-function answer(s: ClientSession, a: ProxyAnswer): void {
+function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean): void {
   const placement = s.tenant as Placement;
   const status = s.okStatus();
   const ext = s.extMeta;
@@ -277,8 +277,9 @@ function answer(s: ClientSession, a: ProxyAnswer): void {
           o === s ? 'SHOW PROCESSLIST' : null,
         ]);
       }
+      const names = ['Id', 'User', 'Host', 'db', 'Command', 'Time', 'State', 'Info'].map((n) => (infoSchema ? n.toUpperCase() : n));
       packets = textResult(
-        [{ name: 'Id', numeric: true }, { name: 'User' }, { name: 'Host' }, { name: 'db' }, { name: 'Command' }, { name: 'Time', numeric: true }, { name: 'State' }, { name: 'Info' }],
+        names.map((name, i) => ({ name, numeric: i === 0 || i === 5 })),
         rows,
         s.clientCaps,
         status,

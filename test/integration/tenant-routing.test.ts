@@ -267,6 +267,8 @@ test('SHOW DATABASES, SHOW PROCESSLIST and KILL see only the tenant', async () =
   assert.ok(pl.length >= 1);
   assert.ok(pl.every((r) => r.User === 'acme_app'));
   assert.not.ok(pl.some((r) => Number(r.Id) === gid));
+  const [ipl] = (await a.query('SELECT * FROM information_schema.PROCESSLIST')) as [any[], unknown];
+  assert.ok(ipl.length >= 1 && ipl.every((r) => r.USER === 'acme_app' && Number(r.ID) !== gid));
   const k = await sqlError(a.query(`KILL ${gid}`));
   assert.is(k.errno, 1094);
   assert.is(Number(await one(g, 'SELECT 1')), 1);
@@ -356,6 +358,9 @@ test('two tenants alternating on one backend connection each keep their identity
       );
     }
     assert.ok(p.identity.switches >= 5, `switches ${p.identity.switches}`);
+    const text = await p.metrics.registry.metrics();
+    const m = /^tenantgate_identity_switches_total (\d+)/m.exec(text);
+    assert.ok(m && Number(m[1]) === p.identity.switches, text.slice(0, 200));
     assert.is(p.stats().backends.find((b) => b.name === 'c1-primary')!.open, 1);
   } finally {
     await p.stop();
