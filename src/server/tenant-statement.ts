@@ -16,7 +16,7 @@ import { formatGtidPos, type GtidPos } from '../backend/gtid';
 import { rywScopeKey } from '../backend/ryw-store';
 import { selectBackend } from '../backend/selector';
 import type { BackendPool } from '../backend/pool';
-import type { ProxyAnswer } from '../routing/isolation';
+import { checkSchemaSwitch, type ProxyAnswer } from '../routing/isolation';
 import { placementFor, type Placement } from '../routing/placement';
 import { tenantForUse } from '../routing/tenant';
 import { classifyRoute, finishPlan, type RoutePlan, type SessionFlags, type StatementRoute } from '../routing/planner';
@@ -232,9 +232,8 @@ export function tenantInitDb(s: ClientSession, f: Frame): void {
 
 /** The physical name of `db` for this tenant, or null when it is not the tenant's schema. */
 export function physicalSchema(p: Placement, db: string): string | null {
-  if (db === p.schema) return p.schema;
-  if (p.logicalSchema !== null && db === p.logicalSchema) return p.schema;
-  return null;
+  const d = checkSchemaSwitch(db, p, '');
+  return d.action === 'allow' ? d.schema : null;
 }
 
 /** The name the tenant knows its schema by (its logical name when it has one). */
