@@ -276,6 +276,24 @@ export class BackendPool {
     for (const w of [...this.waiters]) w(err, null);
   }
 
+  /**
+   * Like {@link acquire}, preferring an idle connection already logged in as `account` (no
+   * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
+   */
+  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    const hot = this.hot;
+    for (let i = hot.length - 1; i >= 0; i--) {
+      const c = hot[i];
+      // An idle one past validate_after_idle_ms goes through acquire(), which pings it first.
+      if (c.account === account && !c.closed && Date.now() - c.lastUsed < this.backend.cfg.validateAfterIdleMs) {
+        hot.splice(i, 1);
+        cb(null, c);
+        return;
+      }
+    }
+    this.acquire(cb);
+  }
+
   /** Takes this particular connection off the hot list if it is idle there. */
   takeIfIdle(conn: BackendConnection): boolean {
     const i = this.hot.lastIndexOf(conn);

@@ -23,6 +23,8 @@ export class Metrics {
   constructor(collectors: {
     sessions: () => number;
     backends: () => { name: string; open: number; idle: number; inUse: number; pending: number }[];
+    /** Tenant identity on borrowed backend connections (counts since start). */
+    identity?: () => { hits: number; switches: number; switchMs: number };
   }) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'tenantgate_' });
@@ -55,6 +57,20 @@ export class Metrics {
           for (const b of collectors.backends()) this.set({ backend: b.name }, pick(b));
         },
       });
+    const identity = collectors.identity;
+    if (identity) {
+      const counter = (name: string, help: string, pick: (v: { hits: number; switches: number; switchMs: number }) => number) =>
+        new client.Counter({
+          name, help, registers,
+          collect() {
+            this.reset();
+            this.inc(pick(identity()));
+          },
+        });
+      counter('tenantgate_identity_hits_total', 'Tenant statements on a borrowed backend connection already logged in as the tenant account', (v) => v.hits);
+      counter('tenantgate_identity_switches_total', 'COM_CHANGE_USER switches of borrowed backend connections to a tenant account', (v) => v.switches);
+      counter('tenantgate_identity_switch_seconds_total', 'Time spent in those switches (including re-initialisation)', (v) => v.switchMs / 1000);
+    }
     pool('tenantgate_backend_connections_open', 'Open backend connections', (b) => b.open);
     pool('tenantgate_backend_connections_idle', 'Idle pooled backend connections', (b) => b.idle);
     pool('tenantgate_backend_connections_in_use', 'Backend connections serving or pinned to a session', (b) => b.inUse);

@@ -20,6 +20,12 @@ import { ClientStmt, noteParamTypes } from './prepared';
 import type { ProxyContext } from './proxy-context';
 import { Resp } from './result-relay';
 import { StatementRunner } from './statement';
+import type { ScanOptions } from '../classify/scan-types';
+import { tryParseGtidPos } from '../backend/gtid';
+import { identifyTenant } from '../routing/tenant';
+import { placementFor, type Placement } from '../routing/placement';
+import { dbAccessDenied } from '../routing/refusal';
+import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
 
 /** Named states of a client session. */
 export const enum S {
@@ -58,6 +64,21 @@ export class ClientSession implements LoginHost, ClientConnHost {
   user: UserConfig | null = null;
   backend: Backend | null = null;
   pool: BackendPool | null = null;
+  /** The tenant this connection belongs to (null: passthrough, no tenants configured). */
+  tenant: Placement | null = null;
+  /** User name as the client sent it at login. */
+  loginName = '';
+  /** What backend pools of this session are keyed by (set at login). */
+  profileCaps = 0;
+  collation = 0;
+  extMeta = false;
+  scanOpts: ScanOptions | null = null;
+  scanOptsVersion = -1;
+  /** Per-placement caches of the statement path (see tenant-statement.ts). */
+  rywKeyFor: Placement | null = null;
+  rywKeyValue: string | null = null;
+  choicesFor: Placement | null = null;
+  readonly choices = new Map<string, RouteChoice>();
   private runnerObj: StatementRunner | null = null;
   /** The backend connection holding this session's state died between statements (answered at the next command). */
   private stateLost = false;
@@ -296,27 +317,59 @@ export class ClientSession implements LoginHost, ClientConnHost {
     }
     const user = id.user;
     this.user = user;
+    this.loginName = id.login;
     this.clientCaps = id.clientCaps;
-    const backend = this.ctx.backends.get(user.backend) as Backend;
-    this.backend = backend;
     const ext = this.ctx.config.server.mariadbExtendedCapabilities && (id.mariaCaps & this.ctx.serverMariaCaps) !== 0;
-    this.pool = backend.pool(this.clientCaps & PROFILE_CAPS, id.collation, ext);
+    this.profileCaps = this.clientCaps & PROFILE_CAPS;
+    this.collation = id.collation;
+    this.extMeta = ext;
+    const okSeq = id.okSeq;
+    let schema = id.database ?? user.defaultSchema ?? null;
+    this.tenant = null;
+    this.choicesFor = null;
+    this.rywKeyFor = null;
+    if (this.ctx.config.tenants.length > 0) {
+      const snap = this.ctx.routing;
+      const d = identifyTenant({ user: id.login, connectAttrs: Object.fromEntries(id.attrs), database: id.database }, snap);
+      const pl = d.action === 'tenant' ? placementFor(d.tenant, snap) : d;
+      if ('action' in pl && pl.action === 'refuse') return this.refuseLogin(pl.errno, pl.sqlState, pl.message, okSeq);
+      if ('tenant' in pl) {
+        this.tenant = pl;
+        // A tenant names its schema by its logical or physical name; no name: its own schema.
+        if (id.database !== null) {
+          const phys = physicalSchema(pl, id.database);
+          if (phys === null && !this.ctx.unsafeSkipProxyIsolation) {
+            const r = dbAccessDenied(id.login, id.database);
+            return this.refuseLogin(r.errno, r.sqlState, r.message, okSeq);
+          }
+          schema = phys ?? id.database;
+        } else schema = pl.schema;
+      }
+    }
+    const cluster = this.tenant ? this.ctx.routing.clustersByName.get(this.tenant.cluster) : undefined;
+    const backend = this.ctx.backends.get(cluster ? cluster.primary : user.backend) as Backend;
+    this.backend = backend;
+    this.pool = backend.pool(this.profileCaps, id.collation, ext);
     const st = this.st;
     st.multi = (this.clientCaps & Cap.MULTI_STATEMENTS) !== 0;
-    const schema = id.database ?? user.defaultSchema ?? null;
     st.loginSchema = schema;
     this.state = S.BUSY;
-    const okSeq = id.okSeq;
     const done = () => {
       this.ctx.metrics.logins.inc({ result: 'ok' });
       this.client.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
       this.sendPacket(this.okPacket(), okSeq);
       if (this.ctx.log.isLevelEnabled('debug')) {
-        this.log.debug({ user: user.name, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
+        this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
       }
       this.toIdle();
     };
     if (schema === null) return done();
+    if (this.tenant) {
+      // The tenant's schema comes from config; the first statement selects it on its connection (replay).
+      st.schema = schema;
+      st.version++;
+      return done();
+    }
     const r = this.runner;
     r.withConn((err, conn) => this.guard('login_schema', () => {
       if (err || !conn) {
@@ -345,6 +398,36 @@ export class ClientSession implements LoginHost, ClientConnHost {
         }),
       );
     }));
+  }
+
+  private refuseLogin(errno: number, sqlState: string, message: string, seq: number): void {
+    this.ctx.metrics.logins.inc({ result: 'denied' });
+    this.log.info({ login: this.loginName, reason: message }, 'login refused: tenant');
+    this.sendPacket(buildErr(errno, sqlState, message), seq);
+    this.close('tenant not identified');
+  }
+
+  /** A write reported `last_gtid` in its OK packet: remembered for read-your-writes. */
+  onWriteGtid(value: string): void {
+    const t = this.tenant;
+    if (!t) return;
+    const k = rywKey(this, t);
+    if (k === null) return;
+    const pos = tryParseGtidPos(value);
+    if (pos && pos.size > 0) this.ctx.ryw.recordWrite(k, pos);
+  }
+
+  /** The tenant's backend account and password (null: passthrough). */
+  tenantAccount(): { account: string; password: string } | null {
+    const t = this.tenant;
+    if (!t) return null;
+    const cfg = this.ctx.routing.tenantsById.get(t.tenant);
+    return { account: t.backendUser, password: cfg ? cfg.backendPassword : '' };
+  }
+
+  /** Where a command with no plan of its own runs (tenant sessions: the primary, as the tenant's account). */
+  defaultRoute(): RouteChoice | null | { action: 'refuse'; errno: number; sqlState: string; message: string } {
+    return this.tenant ? primaryChoice(this, this.tenant) : null;
   }
 
   // ---- commands answered (or prepared) by the session ------------------------------------------
@@ -379,6 +462,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (!st) return;
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
+    }
+    if (this.tenant) {
+      const c = executeChoice(this, st.route);
+      if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
+      return this.runner.forward(Resp.EXECUTE, f, st.info, st, false, c);
     }
     this.runner.forward(Resp.EXECUTE, f, st.info, st);
   }
@@ -490,8 +578,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */
   kill(id: number, queryOnly: boolean): void {
     const target = this.ctx.sessions.get(id);
-    if (!target) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
-    if (target.user?.name !== this.user?.name) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
+    // A tenant never learns whether another tenant's connection id exists.
+    if (!target || (this.tenant && target.tenant?.tenant !== this.tenant.tenant)) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
+    const other = this.tenant ? target.tenant?.tenant !== this.tenant.tenant : target.user?.name !== this.user?.name;
+    if (other) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
     if (target === this && !queryOnly) {
       this.sendPacket(buildErr(1927, '70100', 'Connection was killed'), 1);
       this.close('killed itself');

@@ -10,6 +10,10 @@ import type { ProxyContext } from './proxy-context';
 /** Who a client proved to be, and what it negotiated. */
 export interface Identity {
   user: UserConfig;
+  /** The user name as the client sent it (`app@acme` with a user_pattern strategy). */
+  login: string;
+  /** Connect attributes of the handshake (kept for tenant identification; also across COM_CHANGE_USER). */
+  attrs: ReadonlyMap<string, string>;
   clientCaps: number;
   collation: number;
   /** Schema the client named (null: none; the user's default_schema applies). */
@@ -66,6 +70,8 @@ export class Login {
   private tlsMissing = false;
   clientCaps = 0;
   collation = 0;
+  /** Connect attributes from the handshake response. */
+  private attrs: ReadonlyMap<string, string> = NO_ATTRS;
 
   constructor(private readonly host: LoginHost) {}
 
@@ -96,6 +102,7 @@ export class Login {
       return;
     }
     this.hs = hs;
+    this.attrs = hs.attrs;
     this.clientCaps = hs.capabilities & ctx.serverCaps;
     this.collation = hs.collation;
     this.begin(hs.user, hs.authResponse, hs.authPlugin);
@@ -145,7 +152,7 @@ export class Login {
     }
     // Neither an unknown user nor a missing TLS requirement is told before the password is checked:
     // both go through the same exchange and password check as any other login.
-    const u = ctx.users.get(userName);
+    const u = ctx.resolveUser(userName);
     this.unknownUser = u === undefined;
     this.tlsMissing = u !== undefined && u.requireTls && !this.host.client.tls;
     this.auth = new Authenticator(u ?? ctx.dummyUser, this.nonce, this.host.client.tls, ctx.rsa, plugin);
@@ -214,6 +221,8 @@ export class Login {
     this.changeUser = false;
     const id: Identity = {
       user,
+      login: hs.user,
+      attrs: this.attrs,
       clientCaps: this.clientCaps,
       collation: this.collation,
       database: hs.database,

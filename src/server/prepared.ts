@@ -1,4 +1,5 @@
 import { Com } from '../protocol/constants';
+import type { StatementRoute } from '../routing/planner';
 import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -24,6 +25,8 @@ export interface ClientStmt {
   longData: { param: number; data: Buffer }[] | null;
   longDataBytes: number;
   cursorOpen: boolean;
+  /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
+  route?: StatementRoute;
   /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
   info: QueryInfo;
 }

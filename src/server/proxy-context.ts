@@ -8,6 +8,21 @@ import type { ClientSession } from './client-session';
 import type { BufferBudget } from './client-conn';
 import type { LoginThrottle } from './login-throttle';
 import type { Metrics } from '../metrics/metrics';
+import type { PlanCache } from '../classify/plan-cache';
+import type { CachedDecision } from '../routing/route';
+import type { RoutingSnapshot } from '../routing/snapshot';
+import type { Topology } from '../backend/topology';
+import type { RywStore } from '../backend/ryw-store';
+
+/** Identity switches on borrowed backend connections (the bench reports the hit rate). */
+export interface IdentityStats {
+  /** Borrowed connection was already logged in as the statement's account. */
+  hits: number;
+  /** COM_CHANGE_USER was needed. */
+  switches: number;
+  /** Total milliseconds spent in those COM_CHANGE_USER round trips (incl. re-initialisation). */
+  switchMs: number;
+}
 
 /** What a client session needs from the proxy that owns it. */
 export interface ProxyContext {
@@ -34,6 +49,22 @@ export interface ProxyContext {
   readonly serverCollation: number;
   readonly tlsContext: tls.SecureContext | null;
   readonly rsa: { publicPem: string; privateKey: crypto.KeyObject } | null;
+  /** The routing view of the config (tenants, clusters); built once per config version. */
+  readonly routing: RoutingSnapshot;
+  readonly planCache: PlanCache<CachedDecision>;
+  /** Live health of the configured clusters; null when no cluster is configured (passthrough). */
+  readonly topology: Topology | null;
+  readonly ryw: RywStore;
+  /** Statements running per backend name right now (the selector prefers the least loaded replica). */
+  readonly inFlight: Map<string, number>;
+  readonly identity: IdentityStats;
+  /**
+   * Test-only: skip the proxy's isolation checks so tests can show that the server layer (each
+   * tenant's own backend account) holds by itself. Never set in production.
+   */
+  readonly unsafeSkipProxyIsolation: boolean;
+  /** The users[] entry a login name authenticates as (a plain user, or the {user} part of a user_pattern). */
+  resolveUser(login: string): UserConfig | undefined;
   /** Bound on server-side prepared statements cached per backend connection. */
   maxPrepared(conn: BackendConnection): number;
   /** Runs KILL QUERY for a backend connection's thread over another connection. */

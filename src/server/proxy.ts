@@ -19,15 +19,28 @@ import { startAdminServer } from '../admin/admin-server';
 import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
+import { PlanCache } from '../classify/plan-cache';
+import type { CachedDecision } from '../routing/route';
+import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
+import { resolveLoginUser } from '../routing/tenant';
+import { monitorSettings, Topology } from '../backend/topology';
+import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
+import type { IdentityStats } from './proxy-context';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
   logger?: Logger;
+  /** Health-monitor probe interval (tests use a short one). */
+  monitorIntervalMs?: number;
+  /** Test-only: see ProxyContext.unsafeSkipProxyIsolation. */
+  unsafeSkipProxyIsolation?: boolean;
 }
 
 /** Counters for tests and the admin endpoint. */
 export interface ProxyStats {
   clientSessions: number;
+  /** Identity switches (COM_CHANGE_USER to a tenant's account) vs borrowed connections already logged in as it. */
+  identity: IdentityStats;
   backends: { name: string; open: number; idle: number; inUse: number; pending: number }[];
 }
 
@@ -58,6 +71,13 @@ export class Proxy implements ProxyContext, NetOwner {
   tlsContext: tls.SecureContext | null = null;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
   readonly metrics: Metrics;
+  readonly routing: RoutingSnapshot;
+  readonly planCache: PlanCache<CachedDecision>;
+  readonly topology: Topology | null;
+  readonly ryw: RywStore = new MemoryRywStore();
+  readonly inFlight = new Map<string, number>();
+  readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0 };
+  readonly unsafeSkipProxyIsolation: boolean;
   private admin: http.Server | null = null;
   private server: net.Server | null = null;
   private nextId = 1;
@@ -73,6 +93,14 @@ export class Proxy implements ProxyContext, NetOwner {
     const secret = crypto.randomBytes(24).toString('base64');
     this.dummyUser = { name: '', nativeHash: nativeHash(secret), sha2Hash: sha2CryptHash(secret), backend: '', requireTls: false };
     this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
+    this.routing = buildRoutingSnapshot(config, 1);
+    this.planCache = new PlanCache(config.planCache.size);
+    this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
+    if (this.topology) {
+      this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
+    }
+    this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
+    this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends, identity: () => this.identity });
   }
 
   /** Port of the admin (metrics/health) listener, 0 when none is configured. */
@@ -87,6 +115,13 @@ export class Proxy implements ProxyContext, NetOwner {
 
   get host(): string {
     return this.config.listen.host;
+  }
+
+  resolveUser(login: string): UserConfig | undefined {
+    const direct = this.users.get(login);
+    if (direct || this.config.tenants.length === 0) return direct;
+    const name = resolveLoginUser(login, this.routing);
+    return name === null ? undefined : this.users.get(name);
   }
 
   maxPrepared(conn: BackendConnection): number {
@@ -128,6 +163,7 @@ export class Proxy implements ProxyContext, NetOwner {
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
+    this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
     if (adm) {
@@ -226,7 +262,7 @@ export class Proxy implements ProxyContext, NetOwner {
   }
 
   stats(): ProxyStats {
-    return { clientSessions: this.sessions.size, backends: [...this.backends.values()].map((b) => b.stats()) };
+    return { clientSessions: this.sessions.size, identity: { ...this.identity }, backends: [...this.backends.values()].map((b) => b.stats()) };
   }
 
   /** Stops listening, closes client sessions, and closes backend pools. */
@@ -243,6 +279,7 @@ export class Proxy implements ProxyContext, NetOwner {
       admin.closeAllConnections();
       admin.close();
     }
+    this.topology?.stop();
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
     await closed;
     await Promise.all([...this.backends.values()].map((b) => b.close()));
