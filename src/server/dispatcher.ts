@@ -9,6 +9,7 @@ import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
 import type { BackendPool } from '../backend/pool';
+import { tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -18,8 +19,9 @@ const onQuery: Handler = (s, f) => {
   const info = scanQuery(p, 1, p.length, s.routines);
   if (info.flags & Q.KILL) {
     if (info.killId >= 0 && !(info.flags & Q.MULTI)) return s.kill(info.killId, info.killQuery);
-    // KILL <id> leading a batch (mysql2: 'KILL ?; SELECT ...'): the proxy answers the KILL, a backend the rest.
-    const kb = info.flags & Q.MULTI ? splitKillBatch(p, 1, p.length) : null;
+    // KILL <id> leading a batch (mysql2: 'KILL ?; SELECT ...'): the proxy answers the KILL, a backend the
+    // rest. Not for tenant sessions: the rest would bypass isolation and routing (tenantQuery), so refused.
+    const kb = info.flags & Q.MULTI && !s.tenant ? splitKillBatch(p, 1, p.length) : null;
     if (kb) return s.kill(kb.killId, kb.killQuery, kb.rest);
     // Passing it through would let a client kill backend threads that serve other sessions.
     return refuseKill(s);
@@ -33,6 +35,7 @@ const onQuery: Handler = (s, f) => {
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
   }
+  if (s.tenant) return tenantQuery(s, f, info);
   s.runner.forward(Resp.QUERY, f, info, null);
 };
 
@@ -49,6 +52,7 @@ const onPrepare: Handler = (s, f) => {
   // it cannot prepare, so clients that fall back to text send it as a KILL the proxy maps.
   const refused = refusePrepare(scanQuery(p, 1, p.length));
   if (refused) return s.sendPacket(buildErr(refused.errno, refused.sqlState, refused.message), 1);
+  if (s.tenant) return tenantPrepare(s, f);
   s.runner.forward(Resp.PREPARE, f, null, null);
 };
 
@@ -68,9 +72,9 @@ TABLE[Com.STMT_RESET] = (s, f) => s.onStmtReset(f.payload);
 TABLE[Com.STMT_FETCH] = (s, f) => s.onFetch(f);
 TABLE[Com.PING] = (s) => s.sendPacket(s.okPacket(), 1);
 TABLE[Com.QUIT] = (s) => s.close('COM_QUIT');
-TABLE[Com.INIT_DB] = forwardAs(Resp.SIMPLE);
+TABLE[Com.INIT_DB] = (s, f) => (s.tenant ? tenantInitDb(s, f) : s.runner.forward(Resp.SIMPLE, f, null, null));
 TABLE[Com.FIELD_LIST] = forwardAs(Resp.FIELD_LIST);
-TABLE[Com.STATISTICS] = forwardAs(Resp.STATISTICS);
+TABLE[Com.STATISTICS] = (s, f) => (s.tenant ? tenantStatistics(s) : s.runner.forward(Resp.STATISTICS, f, null, null));
 TABLE[Com.SET_OPTION] = (s, f) => s.onSetOption(f.payload);
 TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
 TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);

@@ -6,24 +6,17 @@ import type { BackendConnection } from '../backend/backend-connection';
 export const ER_MAX_PREPARED_STMT_COUNT_REACHED = 1461;
 
 /**
- * Which backend statements client statements still hold, per backend pool: a backend statement
- * (schema + SQL on one connection) is closed on the server as soon as no client statement of any
- * session holds its key any more, so COM_STMT_CLOSE through the proxy frees server resources as it
- * does directly (Prepared_stmt_count stays flat under prepare+close loops, as with PHP PDO).
+ * Which backend statements client statements still hold: a backend statement (schema + SQL on one
+ * connection) is closed on the server as soon as no client statement of any session holds its key
+ * any more, so COM_STMT_CLOSE through the proxy frees server resources as it does directly
+ * (Prepared_stmt_count stays flat under prepare+close loops, as with PHP PDO). One registry for the
+ * process, not one per pool: a tenant's statement is prepared on one pool (the primary's) and may
+ * be executed, so prepared again, on others (replicas, other accounts), and counts kept per pool
+ * would never reach zero there. Sharing keys across backends only ever delays a close.
  */
-interface PoolStmts {
-  holds: Map<string, number>;
-  /** Connections of the pool that may cache statements (closed ones are pruned as they are seen). */
-  conns: Set<BackendConnection>;
-}
-
-const registry = new WeakMap<object, PoolStmts>();
-
-function poolStmts(pool: object): PoolStmts {
-  let r = registry.get(pool);
-  if (!r) registry.set(pool, (r = { holds: new Map(), conns: new Set() }));
-  return r;
-}
+const holds = new Map<string, number>();
+/** Connections that may cache statements (closed ones are pruned as they are seen). */
+const conns = new Set<BackendConnection>();
 
 /** Writes COM_STMT_CLOSE for a backend statement id (the command has no response). */
 export function closeBackendStmt(conn: BackendConnection, id: number): void {
@@ -32,13 +25,12 @@ export function closeBackendStmt(conn: BackendConnection, id: number): void {
 
 /** `conn` caches statements of its pool (so releaseStmts looks there). */
 export function trackStmtConn(conn: BackendConnection): void {
-  if (conn.pool !== null) poolStmts(conn.pool as object).conns.add(conn);
+  conns.add(conn);
 }
 
-/** A client statement now holds `key` on `pool` (called when the client's PREPARE succeeded). */
-export function holdStmt(pool: object, key: string): void {
-  const h = poolStmts(pool).holds;
-  h.set(key, (h.get(key) ?? 0) + 1);
+/** A client statement now holds `key` (called when the client's PREPARE succeeded). */
+export function holdStmt(key: string): void {
+  holds.set(key, (holds.get(key) ?? 0) + 1);
 }
 
 /**
@@ -46,21 +38,20 @@ export function holdStmt(pool: object, key: string): void {
  * whose key no client holds any more is closed: at once on `current` (the caller's own connection,
  * at a command boundary) and on idle pooled connections, or when a busy connection is released.
  */
-export function releaseStmts(pool: object, stmts: Iterable<{ key: string }>, current: BackendConnection | null): void {
-  const r = poolStmts(pool);
+export function releaseStmts(stmts: Iterable<{ key: string }>, current: BackendConnection | null): void {
   let orphans: string[] | null = null;
   for (const st of stmts) {
-    const n = (r.holds.get(st.key) ?? 1) - 1;
-    if (n > 0) r.holds.set(st.key, n);
+    const n = (holds.get(st.key) ?? 1) - 1;
+    if (n > 0) holds.set(st.key, n);
     else {
-      r.holds.delete(st.key);
+      holds.delete(st.key);
       (orphans ??= []).push(st.key);
     }
   }
   if (orphans === null) return;
-  for (const conn of r.conns) {
+  for (const conn of conns) {
     if (conn.closed) {
-      r.conns.delete(conn);
+      conns.delete(conn);
       continue;
     }
     for (const key of orphans) {

@@ -65,11 +65,12 @@ export class RawClient {
   }
 
   /**
-   * Connects and logs in with mysql_native_password. `mariaCaps`: MariaDB extended capabilities to
-   * ask for (LONG_PASSWORD is then cleared, which is how a client says they follow). `baseCaps`
-   * replaces the default capability set (for capability-matrix tests).
+   * Connects and logs in with mysql_native_password. `collation`: the handshake's collation id.
+   * `mariaCaps`: MariaDB extended capabilities to ask for (LONG_PASSWORD is then cleared, which is
+   * how a client says they follow). `baseCaps` replaces the default capability set (for
+   * capability-matrix tests).
    */
-  static async connect(port: number, user: string, password: string, db: string | null, extraCaps = 0, mariaCaps = 0, baseCaps = DEFAULT_CAPS): Promise<RawClient> {
+  static async connect(port: number, user: string, password: string, db: string | null, extraCaps = 0, collation = 45, mariaCaps = 0, baseCaps = DEFAULT_CAPS): Promise<RawClient> {
     let caps = baseCaps | (db ? Cap.CONNECT_WITH_DB : 0) | extraCaps;
     if (mariaCaps !== 0) caps &= ~Cap.LONG_PASSWORD;
     const c = await RawClient.open(port, caps);
@@ -77,7 +78,7 @@ export class RawClient {
     const hs = await c.read();
     c.handshake = parseServerHandshake(hs.payload);
     const w = buildHandshakeResponse({
-      capabilities: caps, mariaCaps, collation: 45, user, authResponse: nativeToken(password, c.handshake.nonce),
+      capabilities: caps, mariaCaps, collation, user, authResponse: nativeToken(password, c.handshake.nonce),
       database: db, authPlugin: 'mysql_native_password',
     });
     c.socket.write(w.finish(1));

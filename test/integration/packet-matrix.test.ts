@@ -161,8 +161,8 @@ for (let mask = 0; mask < 1 << AXES.length; mask++) {
   const name = on.length === 0 ? 'PROTOCOL_41 only' : on.map((x) => x.name).join(' + ');
   test(`matrix: ${name}`, timed(async () => {
     const n: Negotiated = { caps, mariaCaps: maria };
-    const d = await RawClient.connect(server.port, 'root', '', 'test', 0, maria, caps);
-    const p = await RawClient.connect(h.port, 'app', 'app', 'test', 0, maria, caps);
+    const d = await RawClient.connect(server.port, 'root', '', 'test', 0, 45, maria, caps);
+    const p = await RawClient.connect(h.port, 'app', 'app', 'test', 0, 45, maria, caps);
     try {
       const td = await transcript(d, n, multi);
       const tp = await transcript(p, n, multi);

@@ -109,6 +109,10 @@ test('a full valid config maps every field, resolving file paths against the con
     rsaKeyExchange: false,
     rsaPrivateKeyFile: path.join(dir, 'rsa.pem'),
     mariadbExtendedCapabilities: false,
+    maxHandshakeConnections: 1000,
+    netReadTimeoutMs: 30000,
+    maxClientBufferBytes: 256 * 1024 * 1024,
+    loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -160,6 +164,10 @@ test('defaults are filled in', () => {
     maxClientConnections: 20000,
     rsaKeyExchange: true,
     mariadbExtendedCapabilities: true,
+    maxHandshakeConnections: 1000,
+    netReadTimeoutMs: 30000,
+    maxClientBufferBytes: 256 * 1024 * 1024,
+    loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
   });
   assert.equal(c.backends[0], {
     name: 'primary',
