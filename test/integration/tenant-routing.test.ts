@@ -274,6 +274,15 @@ test('SHOW DATABASES, SHOW PROCESSLIST and KILL see only the tenant', async () =
   assert.is(Number(await one(g, 'SELECT 1')), 1);
 });
 
+test('a tenant\'s KILL leading a multi-statement batch is refused (1235), so the rest cannot skip isolation', async () => {
+  const a = await connect('acme_app', 'acme', { multipleStatements: true });
+  const victim = await connect('acme_app', 'acme');
+  const vid = Number(await one(victim, 'SELECT CONNECTION_ID()'));
+  const e = await sqlError(a.query(`KILL ${vid}; SELECT * FROM t_globex.items`));
+  assert.is(e.errno, 1235);
+  assert.is(Number(await one(victim, 'SELECT 1')), 1, 'the KILL did not run either');
+});
+
 test('server layer: with the proxy check switched off, the tenant\'s own account still cannot reach another schema', async () => {
   const p = await startRoutedProxy({}, true);
   try {
