@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { UserConfig } from '../config/types';
 import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import { Frame, Framer, PacketTooLargeError } from '../protocol/framer';
+import { CompressedTransport } from './compressed-transport';
 import { buildAuthMoreData, buildAuthSwitch, buildServerHandshake, HandshakeResponse, parseHandshakeResponse } from '../protocol/handshake';
 import { buildEof, buildErr, buildOk, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
@@ -73,6 +74,8 @@ export class ClientSession implements RelayHost, BackendSink {
   socket: net.Socket;
   private tls = false;
   private framer: Framer;
+  /** The compressed transport, once a client that asked for CLIENT_COMPRESS has logged in. */
+  private z: CompressedTransport | null = null;
   private nonce = makeNonce();
   private seq = 0;
   private hs: HandshakeResponse | null = null;
@@ -143,7 +146,7 @@ export class ClientSession implements RelayHost, BackendSink {
       status: Status.AUTOCOMMIT,
       authPlugin: ctx.config.server.defaultAuthPlugin,
     });
-    socket.write(w.finish(0));
+    this.out(w.finish(0));
   }
 
   /** The result relay, made on first use (idle sessions that never run a statement need none). */
@@ -164,9 +167,31 @@ export class ClientSession implements RelayHost, BackendSink {
   }
 
   private onData = (chunk: Buffer): void => {
-    this.framer.push(chunk);
+    if (this.z) {
+      try {
+        this.z.receive(chunk, this.pushPlain);
+      } catch (e) {
+        this.protocolFailure(e as Error);
+        return;
+      }
+    } else this.framer.push(chunk);
     this.pump();
   };
+
+  private pushPlain = (b: Buffer): void => this.framer.push(b);
+
+  /** Every write to the client goes through here (compressed once the session is). */
+  private out(b: Buffer): boolean {
+    return this.z ? this.z.write(b) : this.socket.write(b);
+  }
+
+  /** Switches to the compressed protocol, as a server does right after the OK that ends login. */
+  private startCompression(): void {
+    const s = this.socket;
+    this.z = new CompressedTransport(s, this.ctx.config.server.maxAllowedPacket + 4);
+    const early = this.framer.drain();
+    if (early.length > 0) this.z.receive(early, this.pushPlain);
+  }
 
   private onSocketError = (e: Error): void => {
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ err: e.message, state: this.state }, 'client socket error');
@@ -187,13 +212,16 @@ export class ClientSession implements RelayHost, BackendSink {
   // ---- RelayHost / BackendSink ------------------------------------------------------------
 
   writeClient(b: Buffer): boolean {
-    return this.socket.write(b);
+    return this.out(b);
   }
 
   onBackendData(chunk: Buffer): void {
     const s = this.socket;
+    const z = this.z;
     s.cork();
+    if (z) z.cork();
     this.relay.onBackendData(chunk);
+    if (z) z.uncork();
     s.uncork();
   }
 
@@ -352,7 +380,7 @@ export class ClientSession implements RelayHost, BackendSink {
   private pump(): void {
     while (this.state !== S.CLOSED) {
       if (this.state === S.BUSY) {
-        if (this.framer.buffered > CLIENT_HIGH_WATER && !this.socket.isPaused()) this.socket.pause();
+        if (this.framer.buffered + (this.z ? this.z.buffered : 0) > CLIENT_HIGH_WATER && !this.socket.isPaused()) this.socket.pause();
         return;
       }
       let f: Frame | null;
@@ -363,6 +391,7 @@ export class ClientSession implements RelayHost, BackendSink {
         return;
       }
       if (!f) return;
+      if (this.z) this.z.frameRead(this.framer.buffered > 0);
       try {
         switch (this.state) {
           case S.HANDSHAKE:
@@ -461,11 +490,11 @@ export class ClientSession implements RelayHost, BackendSink {
         return this.denyLogin(hs.user, this.usedPassword, step.reason);
       case 'switch':
         this.seq = (this.seq + 1) & 0xff;
-        this.socket.write(buildAuthSwitch(step.plugin, step.nonce).finish(this.seq));
+        this.out(buildAuthSwitch(step.plugin, step.nonce).finish(this.seq));
         return;
       case 'more':
         this.seq = (this.seq + 1) & 0xff;
-        this.socket.write(buildAuthMoreData(step.data).finish(this.seq));
+        this.out(buildAuthMoreData(step.data).finish(this.seq));
         if (step.then === 'ok') this.finishLogin();
         return;
       case 'ok':
@@ -505,6 +534,7 @@ export class ClientSession implements RelayHost, BackendSink {
       if (this.loginTimer) clearTimeout(this.loginTimer);
       this.loginTimer = null;
       this.sendPacket(this.okPacket(), okSeq);
+      if (this.clientCaps & Cap.COMPRESS && !this.z) this.startCompression();
       if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ user: user.name, schema, changeUser: wasChange, caps: this.clientCaps.toString(16), collation: this.collation }, 'login ok');
       this.toIdle();
     };
@@ -565,7 +595,7 @@ export class ClientSession implements RelayHost, BackendSink {
           const form = diagForm(p, 1);
           if (form && this.diag) {
             const status = this.okStatus();
-            for (const b of diagnosticsResult(form, this.diag, this.clientCaps, status, diagVarName(form, p, 1))) this.socket.write(b);
+            for (const b of diagnosticsResult(form, this.diag, this.clientCaps, status, diagVarName(form, p, 1))) this.out(b);
             return;
           }
           return this.forward(Resp.QUERY, f, info, null, this.diag === null);
@@ -1158,7 +1188,7 @@ export class ClientSession implements RelayHost, BackendSink {
 
   private sendPacket(w: PacketWriter, seq: number): void {
     if (this.state === S.CLOSED || this.socket.destroyed) return;
-    this.socket.write(w.finish(seq));
+    this.out(w.finish(seq));
   }
 
   private sendErr(e: Error, seq: number): void {
@@ -1184,6 +1214,7 @@ export class ClientSession implements RelayHost, BackendSink {
       } else if (this.pins !== 0) void this.cleanRelease(conn);
       else (conn.pool as BackendPool).release(conn);
     }
+    if (this.z) this.z.flush();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
