@@ -5,8 +5,10 @@
  * a 1,000,000-row result to a slow compressed reader, malformed compressed input, and clients that did not
  * ask for compression.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as v8 from 'node:v8';
@@ -72,6 +74,20 @@ async function bytesDuring(c: Conn, fn: () => Promise<unknown>): Promise<number>
   const before = s.bytesRead;
   await fn();
   return s.bytesRead - before;
+}
+
+/** A TCP relay in front of `port` that counts the bytes sent toward the client (what crossed the wire). */
+async function countingRelay(port: number): Promise<{ port: number; toClient: () => number; close: () => void }> {
+  let n = 0;
+  const server = net.createServer((c) => {
+    const up = net.connect(port, '127.0.0.1');
+    up.on('data', (b: Buffer) => (n += b.length));
+    c.pipe(up).pipe(c);
+    c.on('error', () => up.destroy());
+    up.on('error', () => c.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, toClient: () => n, close: () => server.close() };
 }
 
 /** Outcome of a statement as the test compares it: rows and field metadata, or the error. */
@@ -204,13 +220,59 @@ test('mariadb --compress: same output as compressed straight to MariaDB', timed(
   // --force: carry on past the error, so the statements after it are compared too
   const args = ['--compress', '--force', '--column-type-info'];
   const d = await cli(server.port, null, args, { user: 'root', password: '', input });
-  const p = await cli(h.port, null, args, { input });
+  const relay = await countingRelay(h.port);
+  const p = await cli(relay.port, null, args, { input });
+  relay.close();
   assert.ok(d.stdout.includes('3000\t'), 'direct (test sanity)');
   assert.equal(p, d);
+  assert.ok(relay.toClient() < d.stdout.length / 4, `the CLI received ${relay.toClient()} bytes for ${d.stdout.length} of output: not compressed`);
   // --compress over TLS
   const tlsArgs = ['--compress', '--ssl', `--ssl-ca=${h.tls?.caFile}`];
   const pt = await cli(h.port, "SELECT REPEAT('x', 100000) = REPEAT('x', 100000) AS same, SUBSTR(@@version_comment, 1, 0) AS e", tlsArgs);
   assert.equal(pt, { code: 0, stdout: 'same\te\n1\t\n', stderr: '' });
+}, 60_000));
+
+const PHP = `<?php
+[$_, $port, $user, $pass] = $argv;
+mysqli_report(MYSQLI_REPORT_OFF);
+$m = mysqli_init();
+if (!$m->real_connect('127.0.0.1', $user, $pass, 'test', (int)$port, null, MYSQLI_CLIENT_COMPRESS)) { echo 'connect: ', mysqli_connect_error(), "\n"; exit(1); }
+$out = [];
+$r = $m->query("SELECT seq, REPEAT(CHAR(97 + seq % 26 USING latin1), seq % 200) AS pad FROM seq_1_to_3000");
+$out[] = md5(json_encode($r->fetch_all()));
+$r = $m->query("SELECT REPEAT('p', 2000000) AS big");
+$out[] = strlen($r->fetch_row()[0]);
+$st = $m->prepare('SELECT ? + 1 AS x, ? AS s');
+$a = 41; $b = str_repeat('q', 100000);
+$st->bind_param('is', $a, $b);
+$st->execute();
+$row = $st->get_result()->fetch_row();
+$out[] = $row[0] . ':' . strlen($row[1]);
+$out[] = $m->query('SELECT nosuch') ? 'ok' : ($m->errno . ' ' . $m->error);
+$pdo = new PDO("mysql:host=127.0.0.1;port=$port;dbname=test", $user, $pass, [PDO::MYSQL_ATTR_COMPRESS => true, PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+$out[] = $pdo->query('SELECT COUNT(*) FROM seq_1_to_100000')->fetchColumn();
+$s = $pdo->prepare('SELECT ? AS v'); $s->execute([str_repeat('z', 70000)]); $out[] = strlen($s->fetchColumn());
+echo json_encode($out), "\n";
+`;
+
+test('PHP mysqli (MYSQLI_CLIENT_COMPRESS) and PDO (MYSQL_ATTR_COMPRESS): same output as direct, compressed on the wire', timed(async () => {
+  const script = join(tmp, 'compress.php');
+  writeFileSync(script, PHP);
+  const php = (port: number, user: string, pass: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile('php', [script, String(port), user, pass], (e, stdout, stderr) => resolve({ code: e ? Number(e.code ?? 1) : 0, stdout, stderr })),
+    );
+  const d = await php(server.port, 'root', '');
+  assert.is(d.code, 0, `direct (test sanity): ${d.stdout} ${d.stderr}`);
+  const relay = await countingRelay(h.port);
+  try {
+    const p = await php(relay.port, 'app', 'app');
+    assert.equal(p, d);
+    // 2 MB of 'p', 100 kB of 'q', 3,000 rows: uncompressed that is well over 2 MiB
+    assert.ok(relay.toClient() < 512 * 1024, `PHP received ${relay.toClient()} bytes: not compressed`);
+  } finally {
+    relay.close();
+  }
 }, 60_000));
 
 test('compressed sequence ids: each reply starts at one past the command, contiguous (as libmariadb checks)', timed(async () => {
