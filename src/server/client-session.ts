@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { UserConfig } from '../config/types';
 import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import { Frame, Framer, PacketTooLargeError } from '../protocol/framer';
-import { CompressedTransport } from './compressed-transport';
+import { COMPRESS_CHUNK, CompressedTransport } from './compressed-transport';
 import { buildAuthMoreData, buildAuthSwitch, buildServerHandshake, HandshakeResponse, parseHandshakeResponse } from '../protocol/handshake';
 import { buildEof, buildErr, buildOk, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
@@ -188,7 +188,8 @@ export class ClientSession implements RelayHost, BackendSink {
   /** Switches to the compressed protocol, as a server does right after the OK that ends login. */
   private startCompression(): void {
     const s = this.socket;
-    this.z = new CompressedTransport(s, this.ctx.config.server.maxAllowedPacket + 4);
+    const c = this.ctx.config.server;
+    this.z = new CompressedTransport(s, c.maxAllowedPacket + 4, c.compressionLevel, COMPRESS_CHUNK, c.compressionMinLength);
     const early = this.framer.drain();
     if (early.length > 0) this.z.receive(early, this.pushPlain);
   }

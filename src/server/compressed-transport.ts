@@ -8,6 +8,14 @@ export interface ByteSink {
   readonly writableNeedDrain: boolean;
 }
 
+/**
+ * Writes shorter than this are sent stored. MariaDB deflates from 50 bytes, but one deflateSync call
+ * costs ~5 µs before the first byte (a fresh zlib context each time); measured through the proxy, a
+ * point select cost 47.5 µs of proxy CPU deflated vs 34.5 µs stored (25.5 µs uncompressed), to save
+ * 44 bytes. Clients accept stored packets of any size.
+ */
+export const DEFAULT_MIN_DEFLATE_LENGTH = 1024;
+
 /** Uncompressed bytes per compressed packet the proxy sends: a bounded deflate call, a bounded copy. */
 export const COMPRESS_CHUNK = 64 * 1024;
 
@@ -31,7 +39,19 @@ export class CompressedTransport {
   private corked = 0;
   private ok = true;
 
-  constructor(private readonly sink: ByteSink, maxUncompressed: number, private readonly level = DEFAULT_COMPRESSION_LEVEL, private readonly chunk = COMPRESS_CHUNK) {
+  /**
+   * @param maxUncompressed the most bytes one incoming compressed packet may inflate to
+   * @param level zlib level for what is sent
+   * @param minLength payloads shorter than this are sent stored, not deflated
+   * @param chunk most uncompressed bytes per compressed packet sent
+   */
+  constructor(
+    private readonly sink: ByteSink,
+    maxUncompressed: number,
+    private readonly level = DEFAULT_COMPRESSION_LEVEL,
+    private readonly chunk = COMPRESS_CHUNK,
+    private readonly minLength = DEFAULT_MIN_DEFLATE_LENGTH,
+  ) {
     this.decoder = new CompressedDecoder(Math.min(MAX_COMPRESSED_PAYLOAD, maxUncompressed));
   }
 
@@ -57,7 +77,11 @@ export class CompressedTransport {
 
   /** Writes plain bytes; returns false when the socket wants a drain (as socket.write does). */
   write(b: Buffer): boolean {
-    if (b.length === 0) return this.ok;
+    if (b.length === 0) return this.corked === 0 ? this.ok : !this.sink.writableNeedDrain;
+    if (this.corked === 0 && this.pendLen === 0) {
+      this.send(b);
+      return this.ok;
+    }
     this.pend.push(b);
     this.pendLen += b.length;
     if (this.corked === 0 || this.pendLen >= this.chunk) this.flush();
@@ -79,16 +103,33 @@ export class CompressedTransport {
     const all = this.pend.length === 1 ? this.pend[0] : Buffer.concat(this.pend, n);
     this.pend = [];
     this.pendLen = 0;
+    this.send(all);
+  }
+
+  private send(all: Buffer): void {
+    const n = all.length;
     const s = this.sink;
     s.cork();
     let ok = true;
     for (let at = 0; at < n; at += this.chunk) {
-      const [h, body] = encodeCompressedPacket(all.subarray(at, Math.min(n, at + this.chunk)), this.seq, this.level);
+      const piece = all.subarray(at, Math.min(n, at + this.chunk));
+      const [h, body] = encodeCompressedPacket(piece, this.seq, this.level, this.minLength);
       this.seq = (this.seq + 1) & 0xff;
-      s.write(h);
-      ok = s.write(body);
+      if (body.length <= STORED_COPY_MAX) {
+        // one small buffer instead of two writes
+        const one = Buffer.allocUnsafe(h.length + body.length);
+        h.copy(one, 0);
+        body.copy(one, h.length);
+        ok = s.write(one);
+      } else {
+        s.write(h);
+        ok = s.write(body);
+      }
     }
     s.uncork();
     this.ok = ok;
   }
 }
+
+/** Packets up to this size are copied behind their header and written once. */
+const STORED_COPY_MAX = 4096;

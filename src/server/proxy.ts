@@ -91,6 +91,7 @@ export class Proxy implements ProxyContext {
     } else {
       this.serverCaps &= ~Cap.SSL;
     }
+    if (!this.config.server.compression) this.serverCaps &= ~Cap.COMPRESS;
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;

@@ -116,6 +116,20 @@ test('mysql2 compress: true gets a compressed session; a 1 MiB compressible resu
   assert.ok(m > MiB, `uncompressed client received ${m} bytes`);
 }));
 
+test('server.compression: false announces no CLIENT_COMPRESS: a client asking for it stays uncompressed and works', timed(async () => {
+  const off = await startProxy({ backends: [{ name: 'b1', port: server.port }], server: { compression: false } });
+  try {
+    const c = await off.connect({ compress: true });
+    assert.not.ok(compressed(c));
+    const [rows] = await c.query("SELECT REPEAT('x', 100000) AS r");
+    assert.is((rows as { r: string }[])[0].r.length, 100000);
+    const cliOut = await cli(off.port, 'SELECT 1 AS one', ['--compress']);
+    assert.equal(cliOut, { code: 0, stdout: 'one\n1\n', stderr: '' });
+  } finally {
+    await off.stop();
+  }
+}));
+
 test('text and prepared statements under compression: same results, fields and errors as direct', timed(async () => {
   const ins = (p: string) => `INSERT INTO ${p}t VALUES (?, ?, ?, ?, ?, ?)`;
   const values = (i: number) => [i, `row ${i} é ${'x'.repeat(i % 60)}`, BigInt(2) ** BigInt(40) + BigInt(i), i / 7, new Date(Date.UTC(2026, 0, 1, 0, 0, i)), Buffer.alloc(i * 3, i)];

@@ -39,7 +39,7 @@ test('uncorked writes go out at once, each as its own compressed packet', () => 
   const s = new Sink();
   const t = new CompressedTransport(s, 1 << 20);
   t.write(Buffer.from('hello'));
-  assert.is(s.writes.length, 2, 'header and body written immediately');
+  assert.is(s.writes.length, 1, 'header and body written at once, as one buffer');
   t.write(Buffer.from('world'));
   const d = s.decoded();
   assert.equal(d.packets, [[0, 0, 5], [1, 0, 5]]);
@@ -49,7 +49,7 @@ test('uncorked writes go out at once, each as its own compressed packet', () => 
 
 test('corked writes are batched into one compressed packet, flushed on uncork (not later)', () => {
   const s = new Sink();
-  const t = new CompressedTransport(s, 1 << 20);
+  const t = new CompressedTransport(s, 1 << 20, 1, 64 * 1024, 50);
   t.cork();
   for (let i = 0; i < 20; i++) t.write(Buffer.from(`row ${i} ${'x'.repeat(40)}\n`));
   assert.is(s.writes.length, 0, 'nothing sent while corked');
@@ -62,7 +62,7 @@ test('corked writes are batched into one compressed packet, flushed on uncork (n
 
 test('large writes are cut into compressed packets of at most the chunk size', () => {
   const s = new Sink();
-  const t = new CompressedTransport(s, 1 << 20, 1, 16 * 1024);
+  const t = new CompressedTransport(s, 1 << 20, 1, 16 * 1024, 50);
   const big = Buffer.alloc(100_000, 0x62);
   t.cork();
   t.write(big);
@@ -101,6 +101,17 @@ test('sequence ids: a reply follows the compressed packet that carried the frame
   t.uncork();
   assert.equal(s.decoded().packets.map((p) => p[0]), [1, 1]);
   assert.is(s.decoded().plain.toString(), 'first replysecond reply');
+});
+
+test('writes below the minimum length are sent stored; at or above it, deflated', () => {
+  const s = new Sink();
+  const t = new CompressedTransport(s, 1 << 20, 1, 64 * 1024, 1024);
+  t.write(Buffer.alloc(1023, 0x61));
+  t.write(Buffer.alloc(1024, 0x61));
+  const d = s.decoded();
+  assert.is(d.packets[0][1], 0, '1023 bytes: stored');
+  assert.is(d.packets[1][1], 1024, '1024 bytes: deflated');
+  assert.is(d.plain.length, 2047);
 });
 
 test('backpressure: write returns false when the socket wants a drain, corked or not', () => {
