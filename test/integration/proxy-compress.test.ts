@@ -160,6 +160,32 @@ test('text and prepared statements under compression: same results, fields and e
   assert.ok(Array.isArray(w));
 }));
 
+test('COM_CHANGE_USER, multi-statements and COM_RESET_CONNECTION inside a compressed session', timed(async () => {
+  const opts = { compress: true, multipleStatements: true };
+  const d = await connectDirect(server.port, opts);
+  const p = await h.connect(opts);
+  try {
+    const multi = "SET @a = 5; SELECT @a + 1 AS b; SELECT seq FROM seq_1_to_3; DO 1";
+    const [dm] = await d.query(multi);
+    const [pm] = await p.query(multi);
+    assert.equal(pm, dm, 'multi-statement results');
+    await p.changeUser({ user: 'app', password: 'app', database: 'test' });
+    const [after] = await p.query('SELECT @a AS a, DATABASE() AS db');
+    assert.equal(after, [{ a: null, db: 'test' }], 'change user reset the session, still compressed and in sync');
+    await p.query('SET @z = 1');
+    await new Promise<void>((resolve, reject) =>
+      (coreOf(p) as unknown as { reset(cb: (e: Error | null) => void): void }).reset((e) => (e ? reject(e) : resolve())),
+    );
+    const [z] = await p.query('SELECT @z AS z');
+    assert.equal(z, [{ z: null }], 'COM_RESET_CONNECTION answered in the compressed session');
+    const [rows] = await p.query("SELECT REPEAT('r', 5000) = REPEAT('r', 5000) AS ok");
+    assert.equal(rows, [{ ok: 1 }]);
+  } finally {
+    d.destroy();
+    p.destroy();
+  }
+}));
+
 test('large packets both ways: a 20 MiB blob via query and execute, a 17 MiB row, rows around 0xFFFFFF', timed(async () => {
   const blob = randomBytes(20 * MiB + 3);
   const [q] = await via.query('INSERT INTO p_big VALUES (1, ?)', [blob]);
