@@ -19,8 +19,9 @@ export const MIN_COMPRESS_LENGTH = 50;
 export const MAX_COMPRESSED_PAYLOAD = 0xffffff;
 
 /**
- * zlib level for what the proxy sends. MariaDB uses zlib's default (6); level 1 costs about half the
- * CPU for result sets and compresses them almost as well (bench/micro compression case).
+ * zlib level for what the proxy sends. MariaDB uses zlib's default (6); level 1 costs a quarter to a half of the
+ * CPU for result sets and compresses them almost as well (bench/micro/compression.bench.ts: 16 KiB of
+ * sysbench rows 60 µs vs 257 µs, 0.444 vs 0.424 of the size, on a quiet run).
  */
 export const DEFAULT_COMPRESSION_LEVEL = 1;
 
