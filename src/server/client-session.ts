@@ -123,6 +123,8 @@ export class ClientSession implements RelayHost, BackendSink {
   private openCursors = 0;
   private nextStmtId = 1;
   private pausedBackend: net.Socket | null = null;
+  /** Sequence id of the next LOCAL INFILE packet forwarded to the backend. */
+  private infileSeq = 0;
   private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
 
@@ -190,6 +192,8 @@ export class ClientSession implements RelayHost, BackendSink {
     const s = this.socket;
     const c = this.ctx.config.server;
     this.z = new CompressedTransport(s, c.maxAllowedPacket + 4, c.compressionLevel, COMPRESS_CHUNK, c.compressionMinLength);
+    // libmariadb numbers the packets inside compressed ones 0: only the compressed sequence counts
+    this.framer.checkSequence = false;
     const early = this.framer.drain();
     if (early.length > 0) this.z.receive(early, this.pushPlain);
   }
@@ -318,6 +322,7 @@ export class ClientSession implements RelayHost, BackendSink {
 
   onLocalInfile(backendSeq: number): void {
     this.state = S.INFILE;
+    this.infileSeq = (backendSeq + 1) & 0xff;
     if (!(this.clientCaps & Cap.LOCAL_FILES)) {
       // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 1148.
       const conn = this.conn as BackendConnection;
@@ -835,7 +840,10 @@ export class ClientSession implements RelayHost, BackendSink {
   private onInfileData(f: Frame): void {
     const conn = this.conn;
     if (!conn) return;
-    const seq = (f.seq - this.relay.seqDelta) & 0xff;
+    // under compression inner sequence ids are not checked, and older clients number them all 0
+    // (my_net_write in libmysqlclient): the backend, uncompressed, gets its own numbering
+    const seq = this.z ? this.infileSeq : (f.seq - this.relay.seqDelta) & 0xff;
+    this.infileSeq = (seq + Math.floor(f.payload.length / MAX_PACKET_PAYLOAD) + 1) & 0xff;
     let ok: boolean;
     if (f.raw) {
       f.raw[3] = seq;
