@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -313,6 +313,39 @@ test('PHP mysqli (MYSQLI_CLIENT_COMPRESS) and PDO (MYSQL_ATTR_COMPRESS): same ou
     assert.ok(relay.toClient() < 512 * 1024, `PHP received ${relay.toClient()} bytes: not compressed`);
   } finally {
     relay.close();
+  }
+}, 60_000));
+
+test('mysqltest --compress, text and --ps-protocol: same recorded result as direct', timed(async () => {
+  const testFile = join(tmp, 'compress.test');
+  writeFileSync(
+    testFile,
+    [
+      'SELECT 1 AS a;',
+      'CREATE TABLE mt_t (a INT, b TEXT);',
+      "INSERT INTO mt_t VALUES (1, REPEAT('x', 5000)), (2, 'y');",
+      'SELECT a, LENGTH(b), MD5(b) FROM mt_t ORDER BY a;',
+      "SELECT seq, REPEAT('m', seq % 40) FROM seq_1_to_500;",
+      '--error 1054',
+      'SELECT nosuch FROM mt_t;',
+      'DROP TABLE mt_t;',
+      '',
+    ].join('\n'),
+  );
+  const mysqltest = (port: number, user: string, pass: string, ps: boolean, result: string) =>
+    new Promise<{ code: number; stderr: string; result: string }>((resolve) =>
+      execFile(
+        'mysqltest',
+        ['--compress', ...(ps ? ['--ps-protocol'] : []), '-h127.0.0.1', `-P${port}`, `--user=${user}`, `--password=${pass}`, '--database=test',
+          `--test-file=${testFile}`, `--result-file=${result}`, '--record'],
+        (e, _stdout, stderr) => resolve({ code: e ? Number(e.code ?? 1) : 0, stderr, result: readFileSync(result, 'utf8') }),
+      ).stdin?.end(),
+    );
+  for (const ps of [false, true]) {
+    const d = await mysqltest(server.port, 'root', '', ps, join(tmp, `d${ps}.result`));
+    assert.is(d.code, 0, `direct (test sanity): ${d.stderr}`);
+    const p = await mysqltest(h.port, 'app', 'app', ps, join(tmp, `p${ps}.result`));
+    assert.equal(p, d, ps ? '--ps-protocol' : 'text protocol');
   }
 }, 60_000));
 
