@@ -78,8 +78,6 @@ export class CompressedDecoder {
   private bodyHave = 0;
   /** Compressed sequence id of the last packet whose header was read (-1: none yet). */
   lastSeq = -1;
-  /** Compressed packets whose header was read. */
-  packets = 0;
   /** Called with each compressed packet's header fields as it is read (tests and tracing). */
   onHeader: ((seq: number, length: number, uncompressed: number) => void) | null = null;
 
@@ -144,7 +142,6 @@ export class CompressedDecoder {
     const seq = h[3];
     const raw = h[4] | (h[5] << 8) | (h[6] << 16);
     this.lastSeq = seq;
-    this.packets++;
     if (this.onHeader) this.onHeader(seq, len, raw);
     if (raw > this.maxUncompressed) throw new PacketTooLargeError(raw, this.maxUncompressed, seq);
     if (raw === 0) {

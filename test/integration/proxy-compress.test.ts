@@ -163,8 +163,12 @@ test('text and prepared statements under compression: same results, fields and e
 
 test('COM_CHANGE_USER, multi-statements and COM_RESET_CONNECTION inside a compressed session', timed(async () => {
   const opts = { compress: true, multipleStatements: true };
-  const d = await connectDirect(server.port, opts);
+  // the reference runs uncompressed: MariaDB itself restarts the packet numbering inside compressed
+  // multi-results, which mysql2 reports on the console; through the proxy it must not happen
+  const d = await connectDirect(server.port, { multipleStatements: true });
   const p = await h.connect(opts);
+  const warnings: string[] = [];
+  coreOf(p).on('warn', (w) => warnings.push(w.message));
   try {
     const multi = "SET @a = 5; SELECT @a + 1 AS b; SELECT seq FROM seq_1_to_3; DO 1";
     const [dm] = await d.query(multi);
@@ -179,6 +183,7 @@ test('COM_CHANGE_USER, multi-statements and COM_RESET_CONNECTION inside a compre
     );
     const [z] = await p.query('SELECT @z AS z');
     assert.equal(z, [{ z: null }], 'COM_RESET_CONNECTION answered in the compressed session');
+    assert.equal(warnings, [], 'packet numbering as mysql2 expects');
     const [rows] = await p.query("SELECT REPEAT('r', 5000) = REPEAT('r', 5000) AS ok");
     assert.equal(rows, [{ ok: 1 }]);
   } finally {
