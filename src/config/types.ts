@@ -74,6 +74,12 @@ export interface ServerConfig {
   readonly rsaPrivateKeyFile?: string;
   /** Forward MariaDB extended capabilities (extended type metadata) to clients that ask (default true). */
   readonly mariadbExtendedCapabilities: boolean;
+  /** Announce CLIENT_COMPRESS: clients that ask get the zlib-compressed protocol (default true). */
+  readonly compression: boolean;
+  /** zlib level for what the proxy sends compressed (default 1: a quarter to a half of the CPU of 6, nearly the same size). */
+  readonly compressionLevel: number;
+  /** Writes shorter than this go out stored in compressed packets, not deflated (default 1024). */
+  readonly compressionMinLength: number;
 }
 
 export interface AdminConfig {

@@ -225,6 +225,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
       if (this.loginTimer) clearTimeout(this.loginTimer);
       this.loginTimer = null;
       this.sendPacket(this.okPacket(), okSeq);
+      if (this.clientCaps & Cap.COMPRESS) {
+        const c = this.ctx.config.server;
+        this.client.startCompression(c.maxAllowedPacket + 4, c.compressionLevel, c.compressionMinLength);
+      }
       if (this.ctx.log.isLevelEnabled('debug')) {
         this.log.debug({ user: user.name, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
       }

@@ -26,6 +26,9 @@ server:
   rsa_key_exchange: false
   rsa_private_key_file: rsa.pem
   mariadb_extended_capabilities: false
+  compression: false
+  compression_level: 6
+  compression_min_length: 50
 backends:
   - name: primary
     host: db1.internal
@@ -109,6 +112,9 @@ test('a full valid config maps every field, resolving file paths against the con
     rsaKeyExchange: false,
     rsaPrivateKeyFile: path.join(dir, 'rsa.pem'),
     mariadbExtendedCapabilities: false,
+    compression: false,
+    compressionLevel: 6,
+    compressionMinLength: 50,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -160,6 +166,9 @@ test('defaults are filled in', () => {
     maxClientConnections: 20000,
     rsaKeyExchange: true,
     mariadbExtendedCapabilities: true,
+    compression: true,
+    compressionLevel: 1,
+    compressionMinLength: 1024,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
