@@ -18,9 +18,18 @@ export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE;
  * or an internal exchange. Exactly one at a time.
  */
 export interface BackendSink {
-  onBackendData(chunk: Buffer): void;
+  /**
+   * Bytes read from the backend. `chunk` is a view of the connection's reusable read buffer, valid
+   * only during the call: a sink that keeps bytes copies them. Return true when something still
+   * refers to the chunk's memory after the call (a client write not yet completed): the connection
+   * then reads into a fresh buffer instead of overwriting it.
+   */
+  onBackendData(chunk: Buffer): boolean | void;
   onBackendClose(err: Error | null): void;
 }
+
+/** Size of a backend connection's reusable read buffer (what libuv suggests for one read). */
+const READ_BUFFER_SIZE = 64 * 1024;
 
 /** A server-side prepared statement cached on one backend connection. */
 export interface BackendStmt {
@@ -96,7 +105,9 @@ export class BackendConnection {
   /** Connects and authenticates. Rejects with BackendConnectError. */
   connect(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const sock = net.connect({ host: this.cfg.host, port: this.cfg.port });
+      // Reads go into one reused buffer (onread) instead of a new Buffer and a stream 'data' event
+      // per read: a point select is two reads and two writes, so per-read overhead is a large share.
+      const sock = net.connect({ host: this.cfg.host, port: this.cfg.port, onread: { buffer: this.nextReadBuffer, callback: this.onRead } });
       this.socket = sock;
       sock.setNoDelay(true);
       const framer = new Framer(1 << 24);
@@ -121,7 +132,7 @@ export class BackendConnection {
       const authResponse = (p: string, n: Buffer): Buffer => this.authToken(p, n);
       const onData = (chunk: Buffer) => {
         try {
-          framer.push(chunk);
+          framer.push(Buffer.from(chunk)); // the framer keeps views across reads
           for (let f = framer.next(); f; f = framer.next()) {
             seq = f.seq;
             const p = f.payload;
@@ -152,7 +163,7 @@ export class BackendConnection {
             if (t === 0x00) {
               settled = true;
               clearTimeout(timer);
-              sock.removeListener('data', onData);
+              this.readHandler = null;
               sock.removeListener('error', fail);
               sock.removeListener('close', onEarlyClose);
               this.attach();
@@ -191,19 +202,39 @@ export class BackendConnection {
         }
       };
       const onEarlyClose = () => fail(new BackendConnectError(`connection to ${this.cfg.host}:${this.cfg.port} closed during login`));
-      sock.on('data', onData);
+      this.readHandler = onData;
       sock.on('error', fail);
       sock.on('close', onEarlyClose);
     });
   }
 
+  private readBuf: Buffer | null = null;
+  /** Reads during login (copied: login keeps bytes across reads); null once logged in. */
+  private readHandler: ((chunk: Buffer) => void) | null = null;
+  private attached = false;
+
+  /** The buffer for the next read: the same one unless a sink kept a reference to the last read. */
+  private nextReadBuffer = (): Buffer => (this.readBuf ??= Buffer.allocUnsafe(READ_BUFFER_SIZE));
+
+  /** onread callback; returns true (false would pause the socket, which only backpressure does). */
+  private onRead = (n: number, buf: Uint8Array): boolean => {
+    const chunk = (buf as Buffer).subarray(0, n);
+    const h = this.readHandler;
+    if (h !== null) {
+      h(chunk);
+      return true;
+    }
+    if (!this.attached || this.closed) return true;
+    const s = this.sink;
+    if (s) {
+      if (s.onBackendData(chunk) === true) this.readBuf = null;
+    } else this.destroy(new Error('unsolicited data from backend'));
+    return true;
+  };
+
   private attach(): void {
     this.socket.on('timeout', () => this.destroy(new BackendTimeoutError(`backend ${this.cfg.name} sent nothing for ${this.timeoutMs} ms`)));
-    this.socket.on('data', (chunk: Buffer) => {
-      const s = this.sink;
-      if (s) s.onBackendData(chunk);
-      else this.destroy(new Error('unsolicited data from backend'));
-    });
+    this.attached = true;
     this.socket.on('error', (e) => this.destroy(e));
     this.socket.on('close', () => this.destroy(null));
   }
@@ -252,7 +283,7 @@ export class BackendConnection {
         onBackendData: (chunk) => {
           let res: InternalResult | null;
           try {
-            res = parser.push(chunk);
+            res = parser.push(Buffer.from(chunk)); // the parser's framer keeps views across reads
           } catch (e) {
             this.sink = null;
             this.destroy(e as Error);

@@ -12,7 +12,8 @@
  */
 import { KEYWORDS, RESERVED } from './keywords';
 import { mbLength, mbTablesFor, type MbTables } from './multibyte';
-import { S, type Literal, type NameRef, type ScanOptions, type SchemaRef, type SchemaVia, type StatementKind, type StatementPart, type StatementScan, type TableRef } from './scan-types';
+import { kindOf } from './statement-kind';
+import { S, type Literal, type NameRef, type ScanOptions, type SchemaRef, type SchemaVia, type StatementPart, type StatementScan, type TableRef } from './scan-types';
 
 export { S } from './scan-types';
 export type { ScanOptions, StatementScan } from './scan-types';
@@ -42,10 +43,13 @@ const SIDE_EFFECT_FNS = new Set(['GET_LOCK', 'RELEASE_LOCK', 'RELEASE_ALL_LOCKS'
 const SESSION_FNS = new Set(['ROW_COUNT', 'FOUND_ROWS', 'LASTVAL']);
 const SEQUENCE_FNS = new Set(['NEXTVAL', 'LASTVAL', 'SETVAL']);
 const REMOTE_ENGINES = new Set(['FEDERATED', 'FEDERATEDX', 'CONNECT', 'SPIDER']);
-/** SHOW forms whose FROM/IN names a schema (`SHOW TABLES FROM db`). */
-const SHOW_SCHEMA_LISTS = new Set(['TABLES', 'TRIGGERS', 'EVENTS', 'STATUS']);
+
+/** Words `keywordSwitch` handles; a Set lookup (hash cached on the string) saves ~100 string compares per other word. */
+const SWITCH_WORDS = new Set(['AS', 'CALL', 'DATABASE', 'DEFINER', 'DELETE', 'DESC', 'DESCRIBE', 'DIRECTORY', 'DUMPFILE', 'EVENT', 'EVENTS', 'EXPLAIN', 'FOR', 'FROM', 'FUNCTION', 'GLOBAL', 'HANDLER', 'IMMEDIATE', 'IN', 'INDEX', 'INFILE', 'INSERT', 'INTO', 'JOIN', 'KEY', 'LIKE', 'LOCAL', 'MODE', 'ON', 'OUTFILE', 'PERSIST', 'PERSIST_ONLY', 'PROCEDURE', 'REFERENCES', 'RENAME', 'REPLACE', 'SCHEMA', 'SELECT', 'SEQUENCE', 'SHARE', 'SQL_CALC_FOUND_ROWS', 'STATUS', 'STRAIGHT_JOIN', 'TABLE', 'TABLES', 'TEMPORARY', 'TO', 'TRIGGER', 'TRIGGERS', 'TRUNCATE', 'UPDATE', 'USE', 'USING', 'VIEW']);
 
 const MAX_WORDS = 6;
+/** Literals kept per query: a multi-megabyte bulk INSERT must not allocate an object per value. */
+export const MAX_LITERALS = 4096;
 const MAX_DEPTH = 63;
 
 // ---- scanner state (module level: no closures per call) -------------------------------------------------
@@ -63,10 +67,10 @@ let hint: 'primary' | 'replica' | null = null;
 let tables: TableRef[] = [];
 let schemaRefs: SchemaRef[] = [];
 let qualifiers: NameRef[] = [];
-let literals: Literal[] = [];
+let literals: MutableLiteral[] = [];
 let sideEffects: string[] | null = null;
 let definers: string[] | null = null;
-let dynamicSql: Literal[] | null = null;
+let dynamicSql: MutableLiteral[] | null = null;
 let statements: StatementPart[] = [];
 let aliases: string[] = [];
 
@@ -118,7 +122,15 @@ let valuesRowMark = -1;
 let lastCollapsedEnd = -1;
 
 let sawSpace = false;
-let lastStringLit = -1; // index in literals of a string literal just emitted (for 'a' 'b' concatenation)
+/** `lastTok` before the word being processed was emitted. */
+let tokBeforeWord = 0;
+/** The string literal just emitted, while nothing else has followed it (for 'a' 'b' concatenation). */
+let lastStringLit: MutableLiteral | null = null;
+interface MutableLiteral {
+  type: Literal['type'];
+  start: number;
+  end: number;
+}
 
 function reset(buf: Buffer, start: number, end: number, opts: ScanOptions): void {
   B = buf;
@@ -170,7 +182,7 @@ function startStatement(at: number): void {
   pendingDot = false;
   chainStar = false;
   pendingFn = '';
-  lastStringLit = -1;
+  lastStringLit = null;
 }
 
 function endStatement(at: number): void {
@@ -187,25 +199,27 @@ function emit(text: string, kind: number, adjacentParen = false): void {
   if (digest.length > 0 && lastTok !== 2 && kind !== 4 && !(kind === 2 && adjacentParen)) digest += ' ';
   digest += text;
   lastTok = kind;
-  lastStringLit = -1;
+  lastStringLit = null;
   if (collapseDepth >= 0 && depth === collapseDepth && kind !== 4 && !(kind === 1 && (text === '?' || text === 'NULL' || text === 'DEFAULT' || text === 'TRUE' || text === 'FALSE')) && text !== '-' && text !== '+') {
     collapseOk = false;
   }
 }
 
 function emitLiteral(type: Literal['type'], s: number, e: number): void {
-  if (type === 'string' && lastStringLit >= 0 && lastStringLit === literals.length - 1) {
-    // 'a' 'b' is one literal to the server
-    const prev = literals[lastStringLit]!;
-    literals[lastStringLit] = { type: 'string', start: prev.start, end: e };
+  if (type === 'string' && lastStringLit !== null) {
+    // 'a' 'b' is one literal to the server: extend the same object, wherever it is referenced
+    // (the literal list, dynamicSql), so PREPARE s FROM 'a' 'b' is checked as 'ab'
+    lastStringLit.end = e;
     return;
   }
-  literals.push({ type, start: s, end: e });
+  const lit: MutableLiteral = { type, start: s, end: e };
+  if (literals.length < MAX_LITERALS) literals.push(lit);
+  else flags |= S.LITERALS_TRUNCATED;
   tokInStmt++;
   emit('?', 1);
-  if (type === 'string') lastStringLit = literals.length - 1;
+  if (type === 'string') lastStringLit = lit;
   if (dynPending > 0) {
-    if (type === 'string') (dynamicSql ??= []).push(literals[literals.length - 1]!);
+    if (type === 'string') (dynamicSql ??= []).push(lit);
     else flags |= S.DYNAMIC_SQL_UNKNOWN;
     dynPending = 0;
   }
@@ -290,6 +304,7 @@ function finalizeChain(isCall: boolean): void {
   if (n === 1 && !chainQ[0] && !star) {
     const s = chainS[0]!;
     const e = chainE[0]!;
+    tokBeforeWord = lastTok;
     emit(d, 1);
     onWord(up1, isCall, s, e);
     return;
@@ -461,9 +476,20 @@ function keyword(w: string, isCall: boolean, s: number, e: number): void {
     }
   }
   if (depth <= MAX_DEPTH && END_TABLE_LIST.has(w)) listAt[depth] = 0;
+  if (SWITCH_WORDS.has(w)) keywordSwitch(w, isCall);
+  if (REMOTE_ENGINES.has(w) && lastWord === 'ENGINE') flags |= S.REMOTE_ENGINE;
+  void s;
+}
+
+/** The keyword-specific part of `keyword` (only called for the words it handles: most words skip it). */
+function keywordSwitch(w: string, isCall: boolean): void {
   switch (w) {
     case 'SELECT':
       sawSelect = true;
+      break;
+    case 'AS':
+      // INSERT ... VALUES (...) AS new ON DUPLICATE KEY UPDATE c = new.c (MySQL 8 row alias; Laravel's upsert)
+      if ((verb === 'INSERT' || verb === 'REPLACE') && depth === 0 && tokBeforeWord === 4 && !sawSelect) tstate = 3;
       break;
     case 'FROM':
       if (verb === 'SHOW') {
@@ -628,8 +654,6 @@ function keyword(w: string, isCall: boolean, s: number, e: number): void {
       if (lastWord === 'DATA' || lastWord === 'INDEX') flags |= S.FILE_DIRECTORY;
       break;
   }
-  if (REMOTE_ENGINES.has(w) && lastWord === 'ENGINE') flags |= S.REMOTE_ENGINE;
-  void s;
 }
 
 function showFrom(): void {
@@ -919,7 +943,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
       chainE[0] = e;
       chainQ[0] = false;
       i = e;
-      lastStringLit = -1;
+      lastStringLit = null;
       continue;
     }
     switch (c) {
@@ -957,7 +981,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
         chainE[0] = e;
         chainQ[0] = true;
         i = e;
-        lastStringLit = -1;
+        lastStringLit = null;
         continue;
       }
       case 0x23: // # comment
@@ -1071,7 +1095,7 @@ export function scanStatement(buf: Buffer, start: number, end: number, opts: Sca
     emit(B.toString('latin1', i, i + op), 3);
     if (tstate === 1 || tstate === 3) tstate = 0;
     if (tstate === 2 && c !== 0x2a) tstate = 0;
-    lastStringLit = -1;
+    lastStringLit = null;
     i += op;
   }
   if (execDepth > 0) flags |= S.UNTERMINATED;
@@ -1173,7 +1197,7 @@ function onVariable(i: number): number {
     pendingVar = true;
   }
   afterValueToken();
-  lastStringLit = -1;
+  lastStringLit = null;
   return e;
 }
 
@@ -1203,97 +1227,6 @@ function onDefiner(i: number): number {
   emit(raw, 1);
   tokInStmt++;
   return i;
-}
-
-// ---- kinds ----------------------------------------------------------------------------------------------
-
-function kindOf(v: string, w: readonly string[]): StatementKind {
-  switch (v) {
-    case 'SELECT':
-    case 'VALUES':
-    case 'TABLE':
-    case 'WITH':
-      return 'select';
-    case 'INSERT':
-      return 'insert';
-    case 'UPDATE':
-      return 'update';
-    case 'DELETE':
-      return 'delete';
-    case 'REPLACE':
-      return 'replace';
-    case 'LOAD':
-      return w[1] === 'INDEX' ? 'admin' : 'load';
-    case 'CALL':
-      return 'call';
-    case 'CREATE':
-    case 'ALTER':
-    case 'DROP':
-    case 'RENAME':
-    case 'TRUNCATE':
-      return 'ddl';
-    case 'BEGIN':
-    case 'COMMIT':
-    case 'ROLLBACK':
-    case 'SAVEPOINT':
-    case 'XA':
-      return 'transaction';
-    case 'RELEASE':
-      return 'transaction';
-    case 'START':
-      return w[1] === 'TRANSACTION' ? 'transaction' : 'admin';
-    case 'STOP':
-      return 'admin';
-    case 'SET':
-      return 'set';
-    case 'SHOW':
-      return 'show';
-    case 'USE':
-      return 'use';
-    case 'DESCRIBE':
-    case 'DESC':
-    case 'EXPLAIN':
-      return 'describe';
-    case 'PREPARE':
-    case 'EXECUTE':
-    case 'DEALLOCATE':
-      return 'prepare';
-    case 'DO':
-      return 'do';
-    case 'LOCK':
-      return w[1] === 'TABLES' || w[1] === 'TABLE' ? 'lock' : 'admin';
-    case 'UNLOCK':
-      return w[1] === 'TABLES' || w[1] === 'TABLE' ? 'lock' : 'admin';
-    case 'HANDLER':
-      return 'handler';
-    case 'KILL':
-      return 'kill';
-    case 'GRANT':
-    case 'REVOKE':
-      return 'account';
-    case 'FLUSH':
-    case 'RESET':
-    case 'PURGE':
-    case 'CHANGE':
-    case 'INSTALL':
-    case 'UNINSTALL':
-    case 'SHUTDOWN':
-    case 'BINLOG':
-    case 'CACHE':
-    case 'CHECK':
-    case 'CHECKSUM':
-    case 'OPTIMIZE':
-    case 'REPAIR':
-    case 'ANALYZE':
-    case 'BACKUP':
-      return 'admin';
-    case 'HELP':
-      return 'help';
-    case '':
-      return 'empty';
-    default:
-      return 'unknown';
-  }
 }
 
 /** Convenience for tests and tools: scan a whole string. */

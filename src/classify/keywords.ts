@@ -52,8 +52,3 @@ export const RESERVED: ReadonlySet<string> = set(RESERVED_LIST);
 /** Words whose case the digest folds (RESERVED plus common non-reserved keywords). */
 export const KEYWORDS: ReadonlySet<string> = new Set([...RESERVED, ...set(EXTRA_KEYWORDS)]);
 
-/**
- * Upper-case forms of KEYWORDS by lower-case form, so one lookup both recognises a keyword and
- * gives its folded spelling.
- */
-export const KEYWORD_BY_LOWER: ReadonlyMap<string, string> = new Map([...KEYWORDS].map((k) => [k.toLowerCase(), k]));

@@ -116,6 +116,8 @@ export const S = {
   SIDE_EFFECT: 1 << 14,
   /** A `?` placeholder (text of a server-side prepared statement). */
   PLACEHOLDER: 1 << 15,
+  /** More literals than the scanner keeps (`MAX_LITERALS`); `literals` holds the first ones. */
+  LITERALS_TRUNCATED: 1 << 16,
 } as const;
 
 /** Everything the scanner found. Offsets are absolute positions in the scanned buffer. */
@@ -135,6 +137,7 @@ export interface StatementScan {
    * position, so isolation treats them as possible schema references.
    */
   readonly unresolvedQualifiers: readonly NameRef[];
+  /** Literals in order (at most MAX_LITERALS; see S.LITERALS_TRUNCATED). */
   readonly literals: readonly Literal[];
   /** Routing hint from a `/* tenantgate:primary *\/` or `/* tenantgate:replica *\/` comment (primary wins). */
   readonly hint: 'primary' | 'replica' | null;

@@ -10,10 +10,13 @@ export class Metrics {
   readonly logins: client.Counter<'result'>;
   readonly commands: client.Counter<'command'>;
   readonly errors: client.Counter<'kind'>;
-  /** Bound children for the hot path (no label lookup per statement). */
-  readonly cmdQuery: client.Counter.Internal;
-  readonly cmdExecute: client.Counter.Internal;
-  readonly cmdOther: client.Counter.Internal;
+  /**
+   * Per-command counts for the hot path: a plain field increment per statement (a prom-client child's
+   * inc() does value checks and a keyed lookup), copied into tenantgate_commands_total at scrape time.
+   */
+  readonly cmdQuery = new PlainCount();
+  readonly cmdExecute = new PlainCount();
+  readonly cmdOther = new PlainCount();
 
   constructor(collectors: {
     sessions: () => number;
@@ -22,11 +25,15 @@ export class Metrics {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'tenantgate_' });
     this.logins = new client.Counter({ name: 'tenantgate_logins_total', help: 'Client logins by result', labelNames: ['result'], registers });
-    this.commands = new client.Counter({ name: 'tenantgate_commands_total', help: 'Client commands by protocol command', labelNames: ['command'], registers });
+    const counts: [string, PlainCount][] = [['query', this.cmdQuery], ['stmt_execute', this.cmdExecute], ['other', this.cmdOther]];
+    this.commands = new client.Counter({
+      name: 'tenantgate_commands_total', help: 'Client commands by protocol command', labelNames: ['command'], registers,
+      collect() {
+        this.reset();
+        for (const [label, c] of counts) this.inc({ command: label }, c.n);
+      },
+    });
     this.errors = new client.Counter({ name: 'tenantgate_proxy_errors_total', help: 'Errors raised by the proxy itself (not relayed server errors)', labelNames: ['kind'], registers });
-    this.cmdQuery = this.commands.labels('query');
-    this.cmdExecute = this.commands.labels('stmt_execute');
-    this.cmdOther = this.commands.labels('other');
     new client.Gauge({
       name: 'tenantgate_client_sessions', help: 'Open client sessions', registers,
       collect() {
@@ -45,5 +52,14 @@ export class Metrics {
     pool('tenantgate_backend_connections_idle', 'Idle pooled backend connections', (b) => b.idle);
     pool('tenantgate_backend_connections_in_use', 'Backend connections serving or pinned to a session', (b) => b.inUse);
     pool('tenantgate_backend_acquire_waiting', 'Statements waiting for a backend connection', (b) => b.pending);
+  }
+}
+
+/** A monotonic count kept as a plain number (exported through a prom-client collect()). */
+export class PlainCount {
+  n = 0;
+
+  inc(): void {
+    this.n++;
   }
 }

@@ -6,12 +6,13 @@
  *
  * The other layer is the server's: the statement runs as the tenant's own backend account.
  */
-import { literalValue } from '../classify/literal-value';
+import { literalValue, stringLiteralBytes } from '../classify/literal-value';
+import { mbTablesFor } from '../classify/multibyte';
 import { S, scanStatement } from '../classify/digest';
 import type { NameRef, ScanOptions, StatementPart, StatementScan } from '../classify/scan-types';
 import type { Placement } from './placement';
 import { dbAccessDenied, notVerifiable, privilegeDenied, type Refusal } from './refusal';
-import { applyRewrites, quoteIdent, quoteString, type Rewrite } from './rewrite';
+import { applyRewrites, quoteIdent, quoteString, quoteStringBytes, type Rewrite } from './rewrite';
 
 /** What the proxy answers from its own state instead of the server. */
 export type ProxyAnswer =
@@ -40,8 +41,6 @@ const INFO_SCHEMA_ALLOWED = new Set([
   'SESSION_STATUS', 'GLOBAL_VARIABLES', 'COLUMN_PRIVILEGES', 'TABLE_PRIVILEGES', 'SCHEMA_PRIVILEGES', 'SEQUENCES',
   'PERIOD', 'KEY_PERIOD_USAGE', 'SYSTEM_VARIABLES', 'OPTIMIZER_TRACE', 'PROFILING',
 ]);
-/** Schemas no tenant reaches through the proxy. */
-const SYSTEM_SCHEMAS = new Set(['mysql', 'performance_schema', 'sys']);
 /** SHOW forms a tenant may run (the second word); anything else is refused. */
 const SHOW_ALLOWED = new Set([
   'TABLES', 'FULL', 'COLUMNS', 'FIELDS', 'INDEX', 'INDEXES', 'KEYS', 'CREATE', 'TABLE', 'TRIGGERS', 'EVENTS', 'WARNINGS',
@@ -124,14 +123,17 @@ export function checkIsolation(scan: StatementScan, buf: Buffer, placement: Plac
   if (scan.dynamicSql) {
     if (nesting >= 2) return notVerifiable(placement.tenant, 'nested dynamic SQL');
     for (const lit of scan.dynamicSql) {
-      const inner = Buffer.from(literalValue(buf, lit, ctx.scanOptions), 'utf8');
+      // the literal's bytes, unescaped, are what the server will parse: scan exactly those
+      const inner = stringLiteralBytes(buf, lit, ctx.scanOptions);
       const innerScan = scanStatement(inner, 0, inner.length, ctx.scanOptions);
       const d = checkIsolation(innerScan, inner, placement, ctx, nesting + 1);
       if (d.action === 'refuse') return d;
       if (d.action === 'answer') return notVerifiable(placement.tenant, 'PREPARE of a statement the proxy answers itself');
       if (d.rewrites.length > 0) {
-        const text = applyRewrites(inner, 0, inner.length, d.rewrites).toString('utf8');
-        rewrites.push({ start: lit.start, end: lit.end, text: quoteString(text, ctx.scanOptions.noBackslashEscapes === true) });
+        // re-quoting bytes is only safe where no character has a 0x27/0x5c trail byte
+        if (mbTablesFor(ctx.scanOptions.charset) !== null) return notVerifiable(placement.tenant, 'a logical schema name inside PREPARE in a multi-byte charset');
+        const bytes = quoteStringBytes(applyRewrites(inner, 0, inner.length, d.rewrites), ctx.scanOptions.noBackslashEscapes === true);
+        rewrites.push({ start: lit.start, end: lit.end, text: bytes.toString('latin1'), bytes });
       }
     }
   }
@@ -144,7 +146,7 @@ function schemaVerdict(ref: NameRef, placement: Placement, ctx: IsolationContext
   if (placement.logicalSchema !== null && n === placement.logicalSchema) return 'rewrite';
   // USE information_schema would make its tables reachable unqualified, past the checks above
   if (ci(n, 'information_schema')) return (ref as { via?: string }).via === 'use' ? dbAccessDenied(ctx.user, n) : 'info';
-  if (SYSTEM_SCHEMAS.has(n.toLowerCase())) return dbAccessDenied(ctx.user, n);
+  // mysql, performance_schema, sys and every other tenant's or unknown schema: one and the same error
   return dbAccessDenied(ctx.user, n);
 }
 
@@ -210,4 +212,13 @@ function checkShow(st: StatementPart, placement: Placement): Refusal | { action:
   if (!SHOW_ALLOWED.has(w1)) return privilegeDenied('PROCESS', `SHOW ${w1}${w2 ? ' ' + w2 : ''}`);
   void placement;
   return null;
+}
+
+/**
+ * The database named at connect, by COM_INIT_DB or in COM_CHANGE_USER (not a statement, so not
+ * scanned): the tenant's physical schema to select, or the same refusal a `USE` of it gets.
+ */
+export function checkSchemaSwitch(db: string, placement: Placement, user: string): { readonly action: 'allow'; readonly schema: string } | Refusal {
+  if (db === placement.schema || (placement.logicalSchema !== null && db === placement.logicalSchema)) return { action: 'allow', schema: placement.schema };
+  return dbAccessDenied(user, db);
 }

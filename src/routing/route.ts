@@ -18,6 +18,9 @@ export type StatementDecision =
   | { readonly action: 'answer'; readonly answer: ProxyAnswer }
   | Refusal;
 
+/** Digests longer than this are not cached (bounded memory per cache entry). */
+export const MAX_CACHED_DIGEST = 16_384;
+
 /** The per-digest part of a decision. */
 export interface CachedDecision {
   readonly verdict: 'allow' | { readonly action: 'answer'; readonly answer: ProxyAnswer } | Refusal;
@@ -67,13 +70,14 @@ export function decideStatement(
 ): StatementDecision {
   let cached: CachedDecision | undefined;
   let key = '';
-  if (cache !== null) {
+  // A huge digest (a statement nothing folds) would pin its size in the cache: decide it uncached.
+  if (cache !== null && scan.digest.length <= MAX_CACHED_DIGEST) {
     key = PlanCache.key(snap.version, placement.tenant, optionBits(ctx.scanOptions), scan.digest);
     cached = cache.get(key);
   }
   if (cached === undefined) {
     cached = computeCached(scan, buf, start, end, placement, ctx, snap);
-    if (cache !== null) cache.set(key, cached);
+    if (key !== '') cache!.set(key, cached);
   }
   const v = cached.verdict;
   if (v !== 'allow') return v;

@@ -16,7 +16,7 @@ import { PreparedMap } from '../session/prepared-map';
 import { ClientConn, ClientConnHost } from './client-conn';
 import { dispatch } from './dispatcher';
 import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
-import type { ClientStmt } from './prepared';
+import { ClientStmt, noteParamTypes } from './prepared';
 import type { ProxyContext } from './proxy-context';
 import { Resp } from './result-relay';
 import { StatementRunner } from './statement';
@@ -292,16 +292,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onExecute(f: Frame): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
-    const p = f.payload;
-    if (st.numParams > 0) {
-      const nb = (st.numParams + 7) >> 3;
-      const at = 10 + nb;
-      if (p.length > at && p[at] === 1) {
-        if (p.length < at + 1 + 2 * st.numParams) {
-          return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
-        }
-        st.paramTypes = Buffer.from(p.subarray(at + 1, at + 1 + 2 * st.numParams));
-      }
+    if (!noteParamTypes(st, f.payload)) {
+      return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
     }
     this.runner.forward(Resp.EXECUTE, f, st.info, st);
   }

@@ -265,11 +265,18 @@ export class StatementRunner implements RelayHost, BackendSink {
     return this.s.client.write(b);
   }
 
-  onBackendData(chunk: Buffer): void {
-    const c = this.s.client;
-    c.cork();
+  corkClient(): void {
+    this.s.client.cork();
+  }
+
+  uncorkClient(): void {
+    this.s.client.uncork();
+  }
+
+  /** Relays a backend chunk; true when a client write still refers to its bytes (see BackendSink). */
+  onBackendData(chunk: Buffer): boolean {
     this.relay.onBackendData(chunk);
-    c.uncork();
+    return this.s.client.socket.writableLength > 0;
   }
 
   onBackendClose(err: Error | null): void {

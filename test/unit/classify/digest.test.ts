@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { S, scanStatement } from '../../../src/classify/digest';
+import { MAX_LITERALS, S, scanStatement } from '../../../src/classify/digest';
 import { literalValue } from '../../../src/classify/literal-value';
 import type { ScanOptions, StatementScan } from '../../../src/classify/scan-types';
 import { jsonEqual, readCases, removeActual, writeActual } from '../../helpers/golden';
@@ -132,6 +132,15 @@ test('statements differing only in literals, spacing, comments and keyword case 
   assert.is(by('IN one'), by('IN many'));
   assert.is(by('Laravel find (native prepare)'), by('Laravel find (emulated prepare)'));
   assert.is.not(by('identifier case kept'), by('fold B'));
+});
+
+test('a bulk INSERT folds to one row and keeps a bounded number of literals', () => {
+  const rows = Array.from({ length: 5000 }, (_, i) => `(${i}, 'n${i}', NULL)`).join(', ');
+  const buf = Buffer.from(`INSERT INTO t (a, b, c) VALUES ${rows}`);
+  const scan = scanStatement(buf, 0, buf.length);
+  assert.is(scan.digest, 'INSERT INTO t (a, b, c) VALUES (...)');
+  assert.is(scan.literals.length, MAX_LITERALS);
+  assert.ok(scan.flags & S.LITERALS_TRUNCATED);
 });
 
 test('never throws on arbitrary bytes', () => {

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { scanStatement } from '../../../src/classify/digest';
 import type { ScanOptions } from '../../../src/classify/scan-types';
-import { checkIsolation, type IsolationDecision } from '../../../src/routing/isolation';
+import { checkIsolation, checkSchemaSwitch, type IsolationDecision } from '../../../src/routing/isolation';
 import { placementFor } from '../../../src/routing/placement';
 import { applyRewrites } from '../../../src/routing/rewrite';
 import { jsonEqual, readCases, removeActual, writeActual } from '../../helpers/golden';
@@ -91,6 +91,33 @@ test('every form naming another schema is refused (none allowed)', () => {
   for (const c of cases) {
     if (!/ naming (other|t_globex|`t_globex`|nonexistent_db)$/.test(c.comment)) continue;
     assert.is(decide(c).d.action, 'refuse', c.comment);
+  }
+});
+
+test('wrapping a refused statement never makes it allowed (multi-statement, executable comments, comments)', () => {
+  let n = 0;
+  for (const c of cases) {
+    if (c.sql === undefined || c.options) continue;
+    const d = decide(c).d;
+    if (d.action !== 'refuse') continue;
+    for (const wrapped of [`SELECT 1; ${c.sql}`, `/*!50000 ${c.sql} */`, `/*M!100100 ${c.sql} */`, `/* x */ ${c.sql} -- y`, `${c.sql};`]) {
+      const w = decide({ ...c, sql: wrapped }).d;
+      assert.is.not(w.action, 'allow', `${c.comment}: ${wrapped}`);
+      n++;
+    }
+  }
+  assert.ok(n > 1000, `${n} wrapped statements`);
+});
+
+test('database at connect / COM_INIT_DB: own physical or logical name selects the physical schema; anything else the USE refusal', () => {
+  const p = placementFor('acme', snap);
+  if ('errno' in p) throw new Error(p.message);
+  assert.equal(checkSchemaSwitch('app', p, 'acme_app'), { action: 'allow', schema: 't_acme' });
+  assert.equal(checkSchemaSwitch('t_acme', p, 'acme_app'), { action: 'allow', schema: 't_acme' });
+  for (const db of ['t_globex', 'nonexistent_db', 'information_schema', 'mysql', 'APP']) {
+    const d = checkSchemaSwitch(db, p, 'acme_app');
+    const viaUse = decide({ comment: db, tenant: 'acme', sql: `USE \`${db}\``, decision: null }).d;
+    assert.equal(d, viaUse, db);
   }
 });
 
