@@ -74,12 +74,34 @@ export interface ServerConfig {
   readonly rsaPrivateKeyFile?: string;
   /** Forward MariaDB extended capabilities (extended type metadata) to clients that ask (default true). */
   readonly mariadbExtendedCapabilities: boolean;
+  /** Connections still in the handshake/auth exchange at once; the oldest is dropped to admit a new one (default 1000). */
+  readonly maxHandshakeConnections: number;
+  /** A client that stops in the middle of a packet for this long is disconnected (ERR 1159), like net_read_timeout (default 30000). */
+  readonly netReadTimeoutMs: number;
+  /** Bytes of unfinished client packets buffered across all sessions; above it, sessions adding more are paused (default 256 MiB). */
+  readonly maxClientBufferBytes: number;
+  readonly loginThrottle: LoginThrottleConfig;
   /** Announce CLIENT_COMPRESS: clients that ask get the zlib-compressed protocol (default true). */
   readonly compression: boolean;
   /** zlib level for what the proxy sends compressed (default 1: a quarter to a half of the CPU of 6, nearly the same size). */
   readonly compressionLevel: number;
   /** Writes shorter than this go out stored in compressed packets, not deflated (default 1024). */
   readonly compressionMinLength: number;
+}
+
+/** Failed-login throttling, counted per client address and per user name. */
+export interface LoginThrottleConfig {
+  /** Failures (within forgetAfterMs) answered without delay (default 3). */
+  readonly freeFailures: number;
+  /** Delay of the ERR after the first failure beyond the free ones; doubles with each further failure (default 250). */
+  readonly baseDelayMs: number;
+  /** Cap on that delay (default 5000). */
+  readonly maxDelayMs: number;
+  /** After this many failures the address / user is refused without checking the password for blockMs (default 30). */
+  readonly blockAfterFailures: number;
+  readonly blockMs: number;
+  /** Failure counts are forgotten after this long without a failure (default 900000). */
+  readonly forgetAfterMs: number;
 }
 
 export interface AdminConfig {

@@ -17,10 +17,14 @@ export class Metrics {
   readonly cmdQuery = new PlainCount();
   readonly cmdExecute = new PlainCount();
   readonly cmdOther = new PlainCount();
+  /** Unexpected throws caught on a session's path or by the process safety net: each one is a bug to look at. */
+  readonly internalErrors: client.Counter<'where'>;
 
   constructor(collectors: {
     sessions: () => number;
     backends: () => { name: string; open: number; idle: number; inUse: number; pending: number }[];
+    /** Tenant identity on borrowed backend connections (counts since start). */
+    identity?: () => { hits: number; switches: number; switchMs: number };
   }) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'tenantgate_' });
@@ -34,6 +38,11 @@ export class Metrics {
       },
     });
     this.errors = new client.Counter({ name: 'tenantgate_proxy_errors_total', help: 'Errors raised by the proxy itself (not relayed server errors)', labelNames: ['kind'], registers });
+    this.internalErrors = new client.Counter({
+      name: 'tenantgate_internal_errors_total',
+      help: 'Unexpected errors that ended one session (where: code path; uncaught_exception/unhandled_rejection: caught by the process safety net)',
+      labelNames: ['where'], registers,
+    });
     new client.Gauge({
       name: 'tenantgate_client_sessions', help: 'Open client sessions', registers,
       collect() {
@@ -48,6 +57,20 @@ export class Metrics {
           for (const b of collectors.backends()) this.set({ backend: b.name }, pick(b));
         },
       });
+    const identity = collectors.identity;
+    if (identity) {
+      const counter = (name: string, help: string, pick: (v: { hits: number; switches: number; switchMs: number }) => number) =>
+        new client.Counter({
+          name, help, registers,
+          collect() {
+            this.reset();
+            this.inc(pick(identity()));
+          },
+        });
+      counter('tenantgate_identity_hits_total', 'Tenant statements on a borrowed backend connection already logged in as the tenant account', (v) => v.hits);
+      counter('tenantgate_identity_switches_total', 'COM_CHANGE_USER switches of borrowed backend connections to a tenant account', (v) => v.switches);
+      counter('tenantgate_identity_switch_seconds_total', 'Time spent in those switches (including re-initialisation)', (v) => v.switchMs / 1000);
+    }
     pool('tenantgate_backend_connections_open', 'Open backend connections', (b) => b.open);
     pool('tenantgate_backend_connections_idle', 'Idle pooled backend connections', (b) => b.idle);
     pool('tenantgate_backend_connections_in_use', 'Backend connections serving or pinned to a session', (b) => b.inUse);

@@ -89,6 +89,15 @@ export class CompressedDecoder {
     return this.hdrHave + this.bodyHave;
   }
 
+  /** Drops what is held (a partial header or deflated body); the stream cannot be continued after this. */
+  clear(): void {
+    this.hdrHave = 0;
+    this.left = 0;
+    this.inflated = 0;
+    this.body = null;
+    this.bodyHave = 0;
+  }
+
   /**
    * Decodes `chunk`, calling `out` with each run of plain bytes in order. Throws ProtocolError
    * (PacketTooLargeError for an oversized packet) on malformed input; after that the decoder is

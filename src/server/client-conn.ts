@@ -3,19 +3,39 @@ import * as tls from 'node:tls';
 import { Frame, Framer } from '../protocol/framer';
 import type { PacketWriter } from '../protocol/packet-writer';
 import { COMPRESS_CHUNK, CompressedTransport } from './compressed-transport';
+import { Faultable, setRunning } from './safety-net';
 
 /** What the owner of a client connection hears from it. */
-export interface ClientConnHost {
+export interface ClientConnHost extends Faultable {
   /** New bytes were framed: pull frames with next(). */
   onInput(): void;
   /** The client socket closed. */
   onClosed(): void;
   /** Socket error (the close follows). */
   onSocketError(e: Error): void;
+  /** Something thrown while handling a socket event: ends this session only. */
+  fault(e: unknown, where: string): void;
 }
 
 /** Bytes of pipelined client input buffered while a statement runs before the socket is paused. */
 const CLIENT_HIGH_WATER = 1 << 20;
+
+/** Bytes buffered by all client connections of a proxy, against server.max_client_buffer_bytes. */
+export interface BufferBudget {
+  bytes: number;
+  readonly max: number;
+  /** Connections paused because the budget was exceeded (resumed by {@link resumeWithinBudget}). */
+  readonly paused: Set<ClientConn>;
+}
+
+/** Resumes connections paused for the global buffer budget while there is room again. */
+export function resumeWithinBudget(b: BufferBudget): void {
+  for (const c of b.paused) {
+    if (b.bytes >= b.max) return;
+    b.paused.delete(c);
+    c.resumeFromBudget();
+  }
+}
 
 /**
  * The client side of a session's I/O: socket, framer, TLS upgrade, the compressed protocol and
@@ -33,8 +53,12 @@ export class ClientConn {
   private z: CompressedTransport | null = null;
   /** Compressed input that could not be decoded: thrown by the next {@link next} call; later input is dropped. */
   private inputError: Error | null = null;
+  /** Bytes of this connection counted in the budget. */
+  private accounted = 0;
+  /** When client bytes last arrived (ms). */
+  lastInput = Date.now();
 
-  constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost) {
+  constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost, private readonly budget: BufferBudget) {
     this.socket = socket;
     this.framer = new Framer(maxPacket);
     socket.setNoDelay(true);
@@ -91,10 +115,14 @@ export class ClientConn {
     return f;
   }
 
+  /** Client bytes received and not yet taken as frames (including a partial compressed packet). */
+  get buffered(): number {
+    return this.z ? this.framer.buffered + this.z.buffered : this.framer.buffered;
+  }
+
   /** Stops reading client input while a statement runs and too much is already buffered. */
   throttleWhileBusy(): void {
-    const buffered = this.framer.buffered + (this.z ? this.z.buffered : 0);
-    if (buffered > CLIENT_HIGH_WATER && !this.socket.isPaused()) this.socket.pause();
+    if (this.buffered > CLIENT_HIGH_WATER && !this.socket.isPaused()) this.socket.pause();
   }
 
   pauseInput(): void {
@@ -137,6 +165,39 @@ export class ClientConn {
     if (leftover.length > 0) raw.unshift(leftover);
   }
 
+  /**
+   * Brings this connection's share of the global buffer budget up to date (after frames were taken)
+   * and, when the budget is exceeded and this connection holds an unfinished packet, stops reading it.
+   */
+  account(): void {
+    const b = this.budget;
+    const now = this.buffered;
+    b.bytes += now - this.accounted;
+    this.accounted = now;
+    if (now > 0 && b.bytes > b.max && !this.socket.isPaused() && !b.paused.has(this)) {
+      b.paused.add(this);
+      this.socket.pause();
+    }
+  }
+
+  /** Reading again after a pause for the global budget. */
+  resumeFromBudget(): void {
+    if (!this.socket.destroyed) this.socket.resume();
+  }
+
+  /**
+   * Closes the connection with a TCP reset, as MariaDB 10.11 does on wait_timeout (its client then
+   * reports "server has gone away" on the next write, not "lost connection during query").
+   */
+  reset(): void {
+    const s = this.socket;
+    try {
+      s.resetAndDestroy();
+    } catch {
+      s.destroy(); // a TLS socket has no TCP handle of its own to reset
+    }
+  }
+
   /** Ends the connection (destroyed after a grace period if the peer does not close). */
   end(): void {
     const b = this.pausedBackend;
@@ -144,7 +205,16 @@ export class ClientConn {
       this.pausedBackend = null;
       b.resume();
     }
-    if (this.z) this.z.flush();
+    // Buffered input is dropped now, not when the socket is finally destroyed, and nothing more is read.
+    this.socket.removeListener('data', this.onData);
+    this.framer.clear();
+    if (this.z) {
+      this.z.dropInput();
+      this.z.flush();
+    }
+    this.budget.paused.delete(this);
+    this.account();
+    resumeWithinBudget(this.budget);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
@@ -156,10 +226,20 @@ export class ClientConn {
     s.on('drain', this.onDrain);
   }
 
+  // Socket event handlers: a throw here would be an uncaught exception, so each ends only this session.
   private onData = (chunk: Buffer): void => {
-    if (this.z) this.receive(chunk);
-    else this.framer.push(chunk);
-    this.host.onInput();
+    const h = this.host;
+    setRunning(h);
+    try {
+      this.lastInput = Date.now();
+      if (this.z) this.receive(chunk);
+      else this.framer.push(chunk);
+      h.onInput();
+      this.account();
+    } catch (e) {
+      h.fault(e, 'client_input');
+    }
+    setRunning(null);
   };
 
   private receive(chunk: Buffer): void {
@@ -174,11 +254,19 @@ export class ClientConn {
   private pushPlain = (b: Buffer): void => this.framer.push(b);
 
   private onError = (e: Error): void => {
-    this.host.onSocketError(e);
+    try {
+      this.host.onSocketError(e);
+    } catch (x) {
+      this.host.fault(x, 'client_socket_error');
+    }
   };
 
   private onClose = (): void => {
-    this.host.onClosed();
+    try {
+      this.host.onClosed();
+    } catch (x) {
+      this.host.fault(x, 'client_close');
+    }
   };
 
   private onDrain = (): void => {

@@ -60,6 +60,11 @@ export class CompressedTransport {
     return this.decoder.buffered;
   }
 
+  /** Drops undecoded client bytes held (the connection is closing and reads no more). */
+  dropInput(): void {
+    this.decoder.clear();
+  }
+
   /** Decodes bytes from the client, handing plain bytes to `out`. Throws ProtocolError on malformed input. */
   receive(chunk: Buffer, out: (plain: Buffer) => void): void {
     this.decoder.push(chunk, out);

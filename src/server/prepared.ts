@@ -1,4 +1,5 @@
 import { Com } from '../protocol/constants';
+import type { StatementRoute } from '../routing/planner';
 import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -24,6 +25,8 @@ export interface ClientStmt {
   longData: { param: number; data: Buffer }[] | null;
   longDataBytes: number;
   cursorOpen: boolean;
+  /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
+  route?: StatementRoute;
   /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
   info: QueryInfo;
 }
@@ -119,8 +122,10 @@ export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Fr
   const bound = n > 0 && p.length > at ? p[at] : 0;
   // Backend statements are shared by every session with the same SQL, so the types they last got
   // are often another session's block: compare bytes, not identity, before re-sending them.
+  // A packet too short to hold the new-params-bound flag is passed on as it is: the server answers it
+  // (1210), and re-sending types into it would need bytes that are not there.
   const types = st.paramTypes;
-  if (n === 0 || bound === 1 || types === null || bs.types === types || (bs.types !== null && sameTypes(bs.types, types))) {
+  if (n === 0 || bound === 1 || types === null || p.length <= at || bs.types === types || (bs.types !== null && sameTypes(bs.types, types))) {
     p.writeUInt32LE(bs.id, 1);
     if (bound === 1) bs.types = st.paramTypes;
     out.push(frame.raw ?? framePayload(p, 0));

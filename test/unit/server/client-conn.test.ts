@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { CompressedDecoder, encodeCompressedPacket } from '../../../src/protocol/compression';
 import { ProtocolError } from '../../../src/protocol/packet-reader';
 import { framePayload } from '../../../src/protocol/packet-writer';
-import { ClientConn, ClientConnHost } from '../../../src/server/client-conn';
+import { BufferBudget, ClientConn, ClientConnHost } from '../../../src/server/client-conn';
 
 interface Pair {
   conn: ClientConn;
@@ -22,7 +22,11 @@ interface Pair {
   /** The next compressed packet the client receives: its sequence id and plain bytes. */
   compressed(): Promise<{ seq: number; plain: Buffer }>;
   close(): void;
+  /** Errors the connection reported to its host's fault(). */
+  faults: unknown[];
 }
+
+const budget: BufferBudget = { bytes: 0, max: 256 << 20, paused: new Set() };
 
 async function pair(): Promise<Pair> {
   const server = net.createServer();
@@ -33,6 +37,7 @@ async function pair(): Promise<Pair> {
   await new Promise<void>((r) => client.once('connect', () => r()));
   const sock = await accepted;
   let waiter: (() => void) | null = null;
+  const faults: unknown[] = [];
   const host: ClientConnHost = {
     onInput: () => {
       const w = waiter;
@@ -41,8 +46,12 @@ async function pair(): Promise<Pair> {
     },
     onClosed: () => {},
     onSocketError: () => {},
+    closed: false,
+    fault: (e) => {
+      faults.push(e);
+    },
   };
-  const conn = new ClientConn(sock, 1 << 20, host);
+  const conn = new ClientConn(sock, 1 << 20, host, budget);
   let got = Buffer.alloc(0);
   let want: { n: number; resolve: (b: Buffer) => void } | null = null;
   const check = () => {
@@ -66,6 +75,7 @@ async function pair(): Promise<Pair> {
   return {
     conn,
     client,
+    faults,
     input: () => new Promise<void>((r) => (waiter = r)),
     take,
     compressed: async () => {
@@ -111,6 +121,7 @@ test('bytes sent right after login are decoded once compression starts; the repl
     const got = await p.compressed();
     assert.is(got.seq, 1, 'reply to a command in compressed packet 0 starts at 1');
     assert.equal(got.plain, framePayload(Buffer.from('reply'), 1));
+    assert.equal(p.faults, []);
   } finally {
     p.close();
   }
@@ -162,6 +173,28 @@ test('undecodable compressed input: next() throws a ProtocolError, then and afte
     p.client.write(Buffer.concat(encodeCompressedPacket(cmd('SELECT 1'), 0)));
     await arrived;
     assert.throws(() => p.conn.next(), (e: unknown) => e instanceof ProtocolError, 'a valid packet after the bad one is not framed');
+  } finally {
+    p.close();
+  }
+});
+
+test('a partial compressed packet counts in the client buffer budget and is dropped when the connection ends', async () => {
+  const p = await pair();
+  try {
+    p.conn.startCompression(1 << 20, 1, 1024);
+    const before = budget.bytes;
+    const [hdr, body] = encodeCompressedPacket(cmd(`SELECT '${'x'.repeat(5000)}'`), 0);
+    assert.ok(hdr[4] + hdr[5] + hdr[6] > 0, 'deflated (held until complete)');
+    const arrived = p.input();
+    p.client.write(Buffer.concat([hdr, body.subarray(0, 20)]));
+    await arrived;
+    assert.is(p.conn.next(), null);
+    assert.is(p.conn.buffered, 20, 'the partial deflated body is buffered');
+    assert.is(budget.bytes - before, 20, 'and counted in the budget');
+    p.conn.end();
+    assert.is(p.conn.buffered, 0);
+    assert.is(budget.bytes, before, 'given back when the connection ends');
+    assert.equal(p.faults, []);
   } finally {
     p.close();
   }
