@@ -186,11 +186,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
       return;
     }
     if (state === S.BUSY || state === S.CLOSED) return;
-    if (c.framer.buffered > 0) {
+    if (c.buffered > 0) {
       // In the middle of a packet (idle or LOCAL INFILE): like net_read_timeout.
       if (now - c.lastInput >= this.ctx.config.server.netReadTimeoutMs) {
         this.ctx.metrics.errors.inc({ kind: 'net_read_timeout' });
-        this.log.info({ buffered: c.framer.buffered, state }, 'client stopped in the middle of a packet; closing session');
+        this.log.info({ buffered: c.buffered, state }, 'client stopped in the middle of a packet; closing session');
         this.sendPacket(buildErr(1159, '08S01', 'Got timeout reading communication packets'), 1);
         this.close('net read timeout');
       }
@@ -361,6 +361,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
       // As a server does: a client tracking session state learns the schema it logged in to.
       const state = schema !== null && this.clientCaps & Cap.SESSION_TRACK ? this.runner.filterSessionState(schemaStateEntry(schema)) : null;
       this.sendPacket(this.okPacket(0, 0x00, state), okSeq);
+      if (this.clientCaps & Cap.COMPRESS) {
+        const c = this.ctx.config.server;
+        this.client.startCompression(c.maxAllowedPacket + 4, c.compressionLevel, c.compressionMinLength);
+      }
       if (this.ctx.log.isLevelEnabled('debug')) {
         this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
       }
