@@ -74,6 +74,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
   extMeta = false;
   scanOpts: ScanOptions | null = null;
   scanOptsVersion = -1;
+  /** Literal-free key bits for `keyBitsFor` (tenant-statement's keyBits). */
+  keyBits = -1;
+  keyBitsFor: ScanOptions | null = null;
   /** Per-placement caches of the statement path (see tenant-statement.ts). */
   rywKeyFor: Placement | null = null;
   rywKeyValue: string | null = null;

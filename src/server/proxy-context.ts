@@ -9,6 +9,7 @@ import type { BufferBudget } from './client-conn';
 import type { LoginThrottle } from './login-throttle';
 import type { Metrics } from '../metrics/metrics';
 import type { PlanCache } from '../classify/plan-cache';
+import type { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import type { RoutingSnapshot } from '../routing/snapshot';
 import type { Topology } from '../backend/topology';
@@ -52,6 +53,8 @@ export interface ProxyContext {
   /** The routing view of the config (tenants, clusters); built once per config version. */
   readonly routing: RoutingSnapshot;
   readonly planCache: PlanCache<CachedDecision>;
+  /** Statement shapes (literals cut out) whose decision the plan cache holds: skips the digest scan. */
+  readonly fastPlans: LiteralFreeIndex;
   /** Live health of the configured clusters; null when no cluster is configured (passthrough). */
   readonly topology: Topology | null;
   readonly ryw: RywStore;

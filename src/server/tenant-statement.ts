@@ -22,7 +22,8 @@ import { tenantForUse } from '../routing/tenant';
 import { classifyRoute, finishPlan, type RoutePlan, type SessionFlags, type StatementRoute } from '../routing/planner';
 import { dbAccessDenied, notVerifiable, type Refusal } from '../routing/refusal';
 import { applyRewrites } from '../routing/rewrite';
-import { decideStatement } from '../routing/route';
+import { decideStatement, optionBits } from '../routing/route';
+import { literalFreeKey } from '../classify/literal-free-key';
 import type { ClientSession } from './client-session';
 import { Resp } from './result-relay';
 import { textResult } from './text-result';
@@ -128,19 +129,46 @@ function rewritten(f: Frame, p: Buffer, start: number, rewrites: readonly { star
   return { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
 }
 
+/**
+ * Scan-option bits for the literal-free key, or -1 when the session's charset pairs bytes (gbk,
+ * big5, sjis, ...: a trail byte 0x5c is not an escape there, so only the full scanner reads it).
+ */
+function keyBits(s: ClientSession, o: ScanOptions): number {
+  if (s.keyBitsFor === o) return s.keyBits;
+  const cs = (o.charset ?? 'utf8mb4').toLowerCase();
+  const single = cs.startsWith('utf8') || cs === 'latin1' || cs === 'ascii' || cs === 'binary';
+  s.keyBits = single ? optionBits(o) : -1;
+  s.keyBitsFor = o;
+  return s.keyBits;
+}
+
 /** COM_QUERY of a tenant session. `info` is the session lexer's view of the original payload. */
 export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
   const p = f.payload;
   const ctx = s.ctx;
   const opts = scanOptions(s);
+  let plan: RoutePlan;
+  let frame = f;
+  let qi = info;
+  // A statement of a shape seen before (only its literal values differ) skips the digest scan.
+  let h = -1;
+  if (!ctx.unsafeSkipProxyIsolation) {
+    const bits = keyBits(s, opts);
+    if (bits >= 0) h = literalFreeKey(p, 1, p.length, opts.noBackslashEscapes === true, opts.ansiQuotes === true, bits);
+    if (h >= 0) {
+      const placement = s.tenant as Placement;
+      const route = ctx.fastPlans.get(h, placement.tenant, ctx.routing.version);
+      if (route !== undefined) {
+        const gtid = required(s, placement);
+        return send(s, f, qi, placement, finishPlan(route, placement, flags(s, gtid), ctx.routing.config.readYourWrites), gtid);
+      }
+    }
+  }
   const scan = scanStatement(p, 1, p.length, opts);
   if (scan.kind === 'use' && scan.statements.length === 1 && s.runner.conn === null) maybeSwitchTenant(s, scan);
   const placement = s.tenant as Placement;
   const gtid = required(s, placement);
   const fl = flags(s, gtid);
-  let plan: RoutePlan;
-  let frame = f;
-  let qi = info;
   if (ctx.unsafeSkipProxyIsolation) {
     plan = finishPlan(classifyRoute(scan), placement, fl, ctx.routing.config.readYourWrites);
   } else {
@@ -151,8 +179,18 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
     if (d.rewrites.length > 0) {
       frame = rewritten(f, p, 1, d.rewrites);
       qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
+    } else if (h >= 0 && scan.kind !== 'use' && scan.dynamicSql === null && scan.definers === null) {
+      // Allowed unchanged, and nothing in the decision read a literal's value (dynamic SQL and
+      // DEFINER accounts do; USE may switch tenant): the shape alone decides, so remember it.
+      ctx.fastPlans.set(h, placement.tenant, ctx.routing.version, classifyRoute(scan));
     }
   }
+  send(s, frame, qi, placement, plan, gtid);
+}
+
+/** The common tail of a tenant COM_QUERY: CONNECTION_ID() substituted, backend chosen, statement sent. */
+function send(s: ClientSession, f: Frame, qi: QueryInfo, placement: Placement, plan: RoutePlan, gtid: GtidPos | null): void {
+  let frame = f;
   if (qi.connIdAt !== null) {
     // SET pseudo_thread_id needs SUPER/BINLOG REPLAY, which no tenant account has: the proxy's id goes in as a literal.
     const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
