@@ -90,6 +90,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private loginStartedAt: number;
   /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
   private idleSince = 0;
+  /** When the running statement started (the process list's Time of a busy session). */
+  private busySince = 0;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
@@ -152,6 +154,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toBusy(): void {
     this.state = S.BUSY;
+    this.busySince = Date.now();
   }
 
   toInfile(): void {
@@ -576,6 +579,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.state = S.AUTH;
     this.loginStartedAt = Date.now();
     this.login.changeUserTo(req);
+  }
+
+  /** Seconds in the current command (running statement or idle), as a server's process list shows. */
+  secondsInState(now: number): number {
+    const since = this.state === S.BUSY || this.state === S.INFILE ? this.busySince : this.idleSince;
+    return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
   }
 
   /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */

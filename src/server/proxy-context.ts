@@ -3,6 +3,7 @@ import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config, UserConfig } from '../config/types';
 import type { BackendConnection } from '../backend/backend-connection';
+import type { InternalResult } from '../backend/internal-exchange';
 import type { Backend } from '../backend/pool';
 import type { ClientSession } from './client-session';
 import type { BufferBudget } from './client-conn';
@@ -72,4 +73,6 @@ export interface ProxyContext {
   maxPrepared(conn: BackendConnection): number;
   /** Runs KILL QUERY for a backend connection's thread over another connection. */
   killBackendThread(conn: BackendConnection): Promise<void>;
+  /** Runs `sql` as the proxy's account on a fresh connection to `conn`'s server (SHOW EXPLAIN FOR its thread). */
+  queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult>;
 }

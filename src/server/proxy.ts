@@ -7,6 +7,7 @@ import type { Config, UserConfig } from '../config/types';
 import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
+import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession } from './client-session';
 import { BufferBudget, resumeWithinBudget } from './client-conn';
@@ -259,6 +260,16 @@ export class Proxy implements ProxyContext, NetOwner {
       await other.query(`KILL QUERY ${conn.threadId}`);
     } catch (e) {
       this.log.debug({ err: (e as Error).message, thread: conn.threadId }, 'KILL QUERY on backend failed');
+    } finally {
+      other.quit();
+    }
+  }
+
+  async queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
+    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
+    try {
+      await other.connect();
+      return await other.query(sql);
     } finally {
       other.quit();
     }

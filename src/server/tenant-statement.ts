@@ -174,7 +174,7 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
   } else {
     const d = decideStatement(scan, p, 1, p.length, placement, fl, { user: s.loginName, scanOptions: opts }, ctx.routing, ctx.planCache);
     if (d.action === 'refuse') return refuse(s, d);
-    if (d.action === 'answer') return answer(s, d.answer, scan.kind !== 'show');
+    if (d.action === 'answer') return answer(s, d.answer, scan.kind !== 'show', p.toString('utf8', 1));
     plan = d.plan;
     if (d.rewrites.length > 0) {
       frame = rewritten(f, p, 1, d.rewrites);
@@ -237,6 +237,13 @@ export function tenantPrepare(s: ClientSession, f: Frame): void {
     if (d.action === 'answer') return refuse(s, notVerifiable(placement.tenant, 'a prepared statement the proxy answers itself'));
     if (d.rewrites.length > 0) frame = rewritten(f, p, 1, d.rewrites);
   }
+  // CONNECTION_ID() is the proxy's session id, as in text queries (a tenant account cannot set
+  // pseudo_thread_id): written into the statement at PREPARE, so every EXECUTE and re-prepare has it.
+  const qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
+  if (qi.connIdAt !== null) {
+    const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
+    frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
+  }
   const c = primaryChoice(s, placement);
   if (c !== null && 'action' in c) return refuse(s, c);
   s.runner.forward(Resp.PREPARE, frame, null, null, false, c, classifyRoute(scan));
@@ -281,7 +288,7 @@ function shownSchema(p: Placement, phys: string | null): string | null {
 }
 
 /** Answers a statement the isolation layer keeps from the server. */
-function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean): void {
+function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean, sql: string | null = null): void {
   const placement = s.tenant as Placement;
   const status = s.okStatus();
   const ext = s.extMeta;
@@ -301,18 +308,13 @@ function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean): void {
       break;
     case 'processlist': {
       const rows: (string | null)[][] = [];
+      const now = Date.now();
+      const own = sql ?? 'SHOW PROCESSLIST';
       for (const o of s.ctx.sessions.values()) {
         if (!o.tenant || o.tenant.tenant !== placement.tenant) continue;
-        rows.push([
-          String(o.id),
-          o.loginName,
-          o.remoteHost,
-          shownSchema(placement, o.st.schema),
-          o === s ? 'Query' : o.runner.busy ? 'Query' : 'Sleep',
-          '0',
-          '',
-          o === s ? 'SHOW PROCESSLIST' : null,
-        ]);
+        // as a server shows its own user's threads: time in the current command, the statement text
+        const text = o === s ? own : o.runner.currentSql;
+        rows.push([String(o.id), o.loginName, o.remoteHost, shownSchema(placement, o.st.schema), o === s || text !== null ? 'Query' : 'Sleep', String(o === s ? 0 : o.secondsInState(now)), '', text]);
       }
       const names = ['Id', 'User', 'Host', 'db', 'Command', 'Time', 'State', 'Info'].map((n) => (infoSchema ? n.toUpperCase() : n));
       packets = textResult(
@@ -324,13 +326,68 @@ function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean): void {
       );
       break;
     }
+    case 'show_explain':
+      if (sql !== null && showExplain(s, placement, sql)) return;
+      return refuse(s, notVerifiable(placement.tenant, 'this form of SHOW EXPLAIN/ANALYZE FOR; use SHOW EXPLAIN [FORMAT=JSON] FOR <connection id>'));
     default:
-      return refuse(s, notVerifiable(placement.tenant, a === 'kill' ? 'this form of KILL; use KILL [QUERY] <connection id>' : 'SHOW EXPLAIN/ANALYZE FOR'));
+      return refuse(s, notVerifiable(placement.tenant, 'this form of KILL; use KILL [QUERY] <connection id>'));
   }
   const c = s.client;
   c.cork();
   for (const b of packets) c.write(b);
   c.uncork();
+}
+
+/** `SHOW EXPLAIN|ANALYZE [FORMAT=JSON] FOR <id>`: the id's digits located in the statement. */
+const SHOW_EXPLAIN = /^\s*SHOW\s+(?:EXPLAIN|ANALYZE)(?:\s+FORMAT\s*=\s*\w+)?\s+FOR\s+(\d{1,10})\s*;?\s*$/i;
+
+/**
+ * SHOW EXPLAIN/ANALYZE FOR one of the tenant's own sessions: run on the server of the backend
+ * connection executing that session's statement, for its thread (the proxy's account, on a
+ * connection of its own). Another tenant's id is unknown (1094, as for an id that does not exist);
+ * an idle session gets the server's own error for an idle thread. False: a form not handled.
+ */
+function showExplain(s: ClientSession, placement: Placement, sql: string): boolean {
+  const m = SHOW_EXPLAIN.exec(sql);
+  if (!m) return false;
+  const id = Number(m[1]);
+  const target = s.ctx.sessions.get(id);
+  if (!target || !target.tenant || target.tenant.tenant !== placement.tenant) {
+    s.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
+    return true;
+  }
+  const conn = target === s ? null : target.runner.runningOn;
+  if (conn === null) {
+    // what the server answers for a thread that runs nothing explainable (MariaDB ER_TARGET_NOT_EXPLAINABLE)
+    s.sendPacket(buildErr(1933, 'HY000', 'Target is not executing an operation with a query plan'), 1);
+    return true;
+  }
+  const at = sql.indexOf(m[1]!, sql.search(/\bFOR\b/i));
+  const backendSql = sql.slice(0, at) + String(conn.threadId) + sql.slice(at + m[1]!.length);
+  s.toBusy();
+  s.ctx.queryBeside(conn, backendSql).then(
+    (r) =>
+      s.guard('show_explain', () => {
+        if (r.err) {
+          // the backend's thread id must not show through: a thread gone meanwhile is the session's id unknown
+          const e = r.err.errno === 1094 ? buildErr(1094, 'HY000', `Unknown thread id: ${id}`) : buildErr(r.err.errno, r.err.sqlState, r.err.message);
+          s.sendPacket(e, 1);
+        } else {
+          const rows = r.rows.map((row) => row.map((v) => (v === null ? null : v.toString('utf8'))));
+          const packets = textResult(r.columns.map((c) => ({ name: c.name })), rows, s.clientCaps, s.okStatus(), s.extMeta);
+          s.client.cork();
+          for (const b of packets) s.client.write(b);
+          s.client.uncork();
+        }
+        s.toIdle();
+      }),
+    (e: Error) =>
+      s.guard('show_explain', () => {
+        s.sendErr(e, 1);
+        s.toIdle();
+      }),
+  );
+  return true;
 }
 
 const STARTED = Date.now();
