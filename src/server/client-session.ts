@@ -191,11 +191,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
       return;
     }
     if (state === S.BUSY || state === S.CLOSED) return;
-    if (c.framer.buffered > 0) {
+    if (c.buffered > 0) {
       // In the middle of a packet (idle or LOCAL INFILE): like net_read_timeout.
       if (now - c.lastInput >= this.ctx.config.server.netReadTimeoutMs) {
         this.ctx.metrics.errors.inc({ kind: 'net_read_timeout' });
-        this.log.info({ buffered: c.framer.buffered, state }, 'client stopped in the middle of a packet; closing session');
+        this.log.info({ buffered: c.buffered, state }, 'client stopped in the middle of a packet; closing session');
         this.sendPacket(buildErr(1159, '08S01', 'Got timeout reading communication packets'), 1);
         this.close('net read timeout');
       }
@@ -364,6 +364,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
       this.ctx.metrics.logins.inc({ result: 'ok' });
       this.client.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
       this.sendPacket(this.okPacket(), okSeq);
+      if (this.clientCaps & Cap.COMPRESS) {
+        const c = this.ctx.config.server;
+        this.client.startCompression(c.maxAllowedPacket + 4, c.compressionLevel, c.compressionMinLength);
+      }
       if (this.ctx.log.isLevelEnabled('debug')) {
         this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
       }

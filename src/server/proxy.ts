@@ -153,6 +153,7 @@ export class Proxy implements ProxyContext, NetOwner {
     } else {
       this.serverCaps &= ~Cap.SSL;
     }
+    if (!this.config.server.compression) this.serverCaps &= ~Cap.COMPRESS;
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
@@ -186,7 +187,7 @@ export class Proxy implements ProxyContext, NetOwner {
       this.serverCollation = h.collation || DEFAULT_COLLATION_ID;
       this.serverCaps = (PROXY_CAPABILITIES & h.capabilities) | Cap.PLUGIN_AUTH | Cap.SECURE_CONNECTION | Cap.PROTOCOL_41;
       // Keep these even if the backend lacks them: the proxy implements them itself.
-      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA;
+      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA | Cap.COMPRESS;
       const b = this.backends.get(first.name) as Backend;
       b.serverVersion = h.serverVersion;
       b.serverCaps = h.capabilities;
