@@ -75,6 +75,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
   extMeta = false;
   scanOpts: ScanOptions | null = null;
   scanOptsVersion = -1;
+  /** Literal-free key bits for `keyBitsFor` (tenant-statement's keyBits). */
+  keyBits = -1;
+  keyBitsFor: ScanOptions | null = null;
   /** Per-placement caches of the statement path (see tenant-statement.ts). */
   rywKeyFor: Placement | null = null;
   rywKeyValue: string | null = null;
@@ -88,6 +91,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private loginStartedAt: number;
   /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
   private idleSince = 0;
+  /** When the running statement started (the process list's Time of a busy session). */
+  private busySince = 0;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
@@ -150,6 +155,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toBusy(): void {
     this.state = S.BUSY;
+    this.busySince = Date.now();
   }
 
   toInfile(): void {
@@ -584,6 +590,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.state = S.AUTH;
     this.loginStartedAt = Date.now();
     this.login.changeUserTo(req);
+  }
+
+  /** Seconds in the current command (running statement or idle), as a server's process list shows. */
+  secondsInState(now: number): number {
+    const since = this.state === S.BUSY || this.state === S.INFILE ? this.busySince : this.idleSince;
+    return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
   }
 
   /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */

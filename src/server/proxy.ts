@@ -7,6 +7,7 @@ import type { Config, UserConfig } from '../config/types';
 import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
+import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession } from './client-session';
 import { BufferBudget, resumeWithinBudget } from './client-conn';
@@ -20,6 +21,7 @@ import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
 import { PlanCache } from '../classify/plan-cache';
+import { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
 import { resolveLoginUser } from '../routing/tenant';
@@ -73,6 +75,7 @@ export class Proxy implements ProxyContext, NetOwner {
   readonly metrics: Metrics;
   readonly routing: RoutingSnapshot;
   readonly planCache: PlanCache<CachedDecision>;
+  readonly fastPlans: LiteralFreeIndex;
   readonly topology: Topology | null;
   readonly ryw: RywStore = new MemoryRywStore();
   readonly inFlight = new Map<string, number>();
@@ -95,6 +98,7 @@ export class Proxy implements ProxyContext, NetOwner {
     this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
     this.routing = buildRoutingSnapshot(config, 1);
     this.planCache = new PlanCache(config.planCache.size);
+    this.fastPlans = new LiteralFreeIndex(config.planCache.size);
     this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
     if (this.topology) {
       this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
@@ -257,6 +261,16 @@ export class Proxy implements ProxyContext, NetOwner {
       await other.query(`KILL QUERY ${conn.threadId}`);
     } catch (e) {
       this.log.debug({ err: (e as Error).message, thread: conn.threadId }, 'KILL QUERY on backend failed');
+    } finally {
+      other.quit();
+    }
+  }
+
+  async queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
+    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
+    try {
+      await other.connect();
+      return await other.query(sql);
     } finally {
       other.quit();
     }

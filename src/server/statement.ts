@@ -83,6 +83,19 @@ export class StatementRunner implements RelayHost, BackendSink {
     return this.cur !== null;
   }
 
+  /** Text of the statement running now (COM_QUERY, or the SQL of an executed prepared statement), or null. */
+  get currentSql(): string | null {
+    const cur = this.cur;
+    if (cur === null) return null;
+    if (cur.kind === Resp.QUERY) return cur.frame.payload.toString('utf8', 1);
+    return cur.stmt ? cur.stmt.sql.toString('utf8') : null;
+  }
+
+  /** The backend connection running the current statement (SHOW EXPLAIN FOR maps to its thread), or null. */
+  get runningOn(): BackendConnection | null {
+    return this.cur !== null ? this.conn : null;
+  }
+
   // ---- lease and send ---------------------------------------------------------------------------
 
   /**
@@ -511,7 +524,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       info: scanQuery(sql, 0, sql.length, s.routines),
     };
     if (cur.prepRoute) stmt.route = cur.prepRoute;
-    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() in a prepared statement is the backend's (see README).
+    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() was substituted at PREPARE (tenantPrepare).
     if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
