@@ -31,6 +31,8 @@ export class Backend {
   serverCaps = 0;
   serverMariaCaps = 0;
   serverCollation = 0;
+  /** Drained by an operator (admin API): no new statements get a connection here; pinned ones continue. */
+  drained = false;
   readonly pools = new Map<string, BackendPool>();
 
   constructor(readonly cfg: BackendConfig) {}
@@ -100,7 +102,7 @@ export class Backend {
     }
   }
 
-  stats(): { name: string; open: number; idle: number; inUse: number; pending: number } {
+  stats(): { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null } {
     let idle = 0;
     let inUse = 0;
     let pending = 0;
@@ -109,7 +111,7 @@ export class Backend {
       inUse += p.gp.borrowed - p.hot.length;
       pending += p.gp.pending;
     }
-    return { name: this.cfg.name, open: this.open, idle, inUse, pending };
+    return { name: this.cfg.name, open: this.open, idle, inUse, pending, drained: this.drained, failures: this.failures, lastError: this.lastError ? this.lastError.message : null };
   }
 
   async close(): Promise<void> {
@@ -202,6 +204,10 @@ export class BackendPool {
 
   /** A connection now (from the hot list) or via callback. The callback may run synchronously. */
   acquire(cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    if (this.backend.drained) {
+      const b = this.backend.cfg;
+      return cb(new BackendUnavailableError(`backend '${b.name}' (${b.host}:${b.port}) is drained by an operator; no new statements are sent there`), null);
+    }
     const hot = this.hot;
     while (hot.length > 0) {
       const c = hot.pop() as BackendConnection;

@@ -344,10 +344,22 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       rsaKeyExchange: s.rsa_key_exchange,
       ...(s.rsa_private_key_file !== undefined ? { rsaPrivateKeyFile: abs(s.rsa_private_key_file) } : {}),
       mariadbExtendedCapabilities: s.mariadb_extended_capabilities,
+      shutdownTimeoutMs: s.shutdown_timeout_ms,
     },
     backends,
     users,
-    ...(f.admin ? { admin: { host: f.admin.host, port: f.admin.port } } : {}),
+    ...(f.admin
+      ? {
+          admin: {
+            host: f.admin.host,
+            port: f.admin.port,
+            tokens: f.admin.tokens.map((t) => ({ name: t.name, tokenHash: t.token_hash })),
+            openMetrics: f.admin.open_metrics,
+          },
+        }
+      : {}),
+    ...(f.history.dir !== undefined ? { historyDir: abs(f.history.dir) } : {}),
+    watchFile: f.reload.watch_file,
     log: { level: f.log.level },
     ...tenancy,
   };

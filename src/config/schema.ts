@@ -56,6 +56,7 @@ export const serverSchema = z.strictObject({
   rsa_key_exchange: z.boolean().default(true),
   rsa_private_key_file: filePath().optional(),
   mariadb_extended_capabilities: z.boolean().default(true),
+  shutdown_timeout_ms: timeoutMs().default(30_000),
 });
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -174,9 +175,30 @@ export const planCacheSchema = z.strictObject({
   max_parse_length: intIn(0, 1_048_576, 'expected a number of characters from 0 to 1048576').default(8192),
 });
 
+/** SHA-256 of an admin bearer token, 64 hex digits (`tenantgate hash-token` prints it). */
+export const TOKEN_HASH_RE = /^[0-9a-f]{64}$/;
+
+export const adminTokenSchema = z.strictObject({
+  name: z.string().regex(NAME_RE, { error: 'expected a token name (letters, digits, _ . -)' }),
+  token_hash: z.string().regex(TOKEN_HASH_RE, { error: 'expected the SHA-256 of the token as 64 lower-case hex digits (tenantgate hash-token)' }),
+});
+
 export const adminSchema = z.strictObject({
   host: host().default('127.0.0.1'),
   port: listenPort(),
+  tokens: z.array(adminTokenSchema).default([]),
+  /** /metrics, /healthz, /readyz, /health without a token (default true). */
+  open_metrics: z.boolean().default(true),
+});
+
+export const historySchema = z.strictObject({
+  /** Directory of the config history JSONL (default: beside the config file). */
+  dir: filePath().optional(),
+});
+
+export const reloadSchema = z.strictObject({
+  /** Reload when the config file changes on disk (default false). */
+  watch_file: z.boolean().default(false),
 });
 
 export const logSchema = z.strictObject({
@@ -190,6 +212,8 @@ export const fileSchema = z.strictObject({
   backends: z.array(backendSchema).min(1, { error: 'at least one backend is required' }),
   users: z.array(userSchema).min(1, { error: 'at least one user is required' }),
   admin: adminSchema.optional(),
+  history: historySchema.prefault({}),
+  reload: reloadSchema.prefault({}),
   log: logSchema.prefault({}),
   clusters: z.array(clusterSchema).default([]),
   tenants: z.array(tenantSchema).default([]),

@@ -21,6 +21,15 @@ import type { ProxyContext } from './proxy-context';
 import { Resp } from './result-relay';
 import { StatementRunner } from './statement';
 
+const COMMAND_NAMES: Record<number, string> = {
+  [Com.QUERY]: 'query',
+  [Com.STMT_PREPARE]: 'stmt_prepare',
+  [Com.STMT_EXECUTE]: 'stmt_execute',
+  [Com.STMT_FETCH]: 'stmt_fetch',
+  [Com.INIT_DB]: 'init_db',
+  [Com.PING]: 'ping',
+};
+
 /** Named states of a client session. */
 export const enum S {
   HANDSHAKE = 'handshake',
@@ -63,6 +72,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private stateLost = false;
   private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
+  /** Config version `backend`/`pool` were resolved under, and the pool profile (see followConfig). */
+  private poolVersion = 0;
+  private poolProfile: [number, number, boolean] = [0, 0, false];
+  /** The command being served, for GET /sessions: its payload (a view, read only while busy) and start time. */
+  private curPayload: Buffer | null = null;
+  private curStartedAt = 0;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
@@ -94,6 +109,14 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Server-side code of this session's backend that may change session state (see Backend.loadRoutines). */
   get routines(): RoutineInfo | undefined {
     return this.backend ? this.backend.routines : undefined;
+  }
+
+  /** The command in progress (null between commands): COM_* name, COM_QUERY text, start time. */
+  get current(): { command: string; sql: Buffer | null; startedAt: number } | null {
+    const p = this.curPayload;
+    if (!p || p.length === 0 || (this.state !== S.BUSY && this.state !== S.INFILE)) return null;
+    const cmd = p[0]!;
+    return { command: COMMAND_NAMES[cmd] ?? `0x${cmd.toString(16)}`, sql: cmd === Com.QUERY ? p : null, startedAt: this.curStartedAt };
   }
 
   get closed(): boolean {
@@ -162,6 +185,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
               this.close('backend connection with session state lost');
               return;
             }
+            if (this.poolVersion !== this.ctx.configVersion) this.followConfig();
+            this.curPayload = f.payload;
+            this.curStartedAt = Date.now();
             dispatch(this, f);
             break;
           case S.INFILE:
@@ -178,6 +204,25 @@ export class ClientSession implements LoginHost, ClientConnHost {
         }
       }
     }
+  }
+
+  /**
+   * After a config reload: the user's (possibly changed) backend and that backend's current pool,
+   * taken at a statement boundary and only when no backend connection is pinned, so in-flight and
+   * pinned work finishes on the old pool (which drains) and nothing is dropped.
+   */
+  private followConfig(): void {
+    if (this.st.pins !== 0 || !this.user) return;
+    const user = this.ctx.users.get(this.user.name) ?? this.user;
+    const backend = this.ctx.backends.get(user.backend);
+    if (!backend) return; // the user's backend is gone; keep the old one until the user is reconfigured
+    this.user = user;
+    if (backend !== this.backend) {
+      this.backend = backend;
+      const [caps, collation, ext] = this.poolProfile;
+      this.pool = backend.pool(caps, collation, ext);
+    }
+    this.poolVersion = this.ctx.configVersion;
   }
 
   private protocolFailure(e: Error): void {
@@ -213,6 +258,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.backend = backend;
     const ext = this.ctx.config.server.mariadbExtendedCapabilities && (id.mariaCaps & this.ctx.serverMariaCaps) !== 0;
     this.pool = backend.pool(this.clientCaps & PROFILE_CAPS, id.collation, ext);
+    this.poolProfile = [this.clientCaps & PROFILE_CAPS, id.collation, ext];
+    this.poolVersion = this.ctx.configVersion;
     const st = this.st;
     st.multi = (this.clientCaps & Cap.MULTI_STATEMENTS) !== 0;
     const schema = id.database ?? user.defaultSchema ?? null;

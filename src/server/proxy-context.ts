@@ -9,7 +9,10 @@ import type { Metrics } from '../metrics/metrics';
 
 /** What a client session needs from the proxy that owns it. */
 export interface ProxyContext {
+  /** The current config snapshot (swapped on reload: read it per statement, don't keep it). */
   readonly config: Config;
+  /** Version of that snapshot; a session re-resolves its backend pool when it changes. */
+  readonly configVersion: number;
   readonly log: Logger;
   readonly users: Map<string, UserConfig>;
   readonly backends: Map<string, Backend>;

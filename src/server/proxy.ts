@@ -8,23 +8,32 @@ import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
-import { ClientSession } from './client-session';
+import { ClientSession, S } from './client-session';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
-import { startAdminServer } from '../admin/admin-server';
+import { AdminHost, startAdminServer } from '../admin/admin-server';
+import { DigestStats } from '../metrics/digest-stats';
+import { redactConfig } from '../config/diff';
+import type { AdminConfig } from '../config/types';
+import type { ReloadResult } from '../config/store';
+import { scanStatement } from '../classify/digest';
+import { ConfigSnapshot, ConfigStore } from '../config/store';
+import { ConfigDiff, planPools } from '../config/diff';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
   logger?: Logger;
+  /** The config store to follow (reloads swap its snapshot); default: one holding `config`, without a file. */
+  store?: ConfigStore;
 }
 
 /** Counters for tests and the admin endpoint. */
 export interface ProxyStats {
   clientSessions: number;
-  backends: { name: string; open: number; idle: number; inUse: number; pending: number }[];
+  backends: { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null }[];
 }
 
 /** Announced when no backend could be asked for its version at start. */
@@ -34,7 +43,7 @@ const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
  * serves their statements over pooled backend connections.
  */
-export class Proxy implements ProxyContext {
+export class Proxy implements ProxyContext, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
   readonly backends = new Map<string, Backend>();
@@ -50,14 +59,171 @@ export class Proxy implements ProxyContext {
   private server: net.Server | null = null;
   private nextId = 1;
   private boundPort = 0;
+  readonly store: ConfigStore;
+  /** Backends dropped or replaced by a reload whose pools are still draining. */
+  private readonly retired = new Set<Backend>();
+  private stopping = false;
+  private readonly startedAt = Date.now();
+  /** Per (tenant, digest) statistics for GET /digests. */
+  readonly digestStats = new DigestStats(10_000);
 
-  constructor(readonly config: Config, opts: ProxyOptions = {}) {
+  constructor(config: Config, opts: ProxyOptions = {}) {
     this.log = opts.logger ?? pino({ level: config.log.level });
+    this.store = opts.store ?? new ConfigStore(null, { config }, this.log);
+    config = this.store.current.config;
     for (const u of config.users) this.users.set(u.name, u);
     for (const b of config.backends) this.backends.set(b.name, new Backend(b));
+    this.store.onSwap((next, prev, diff) => this.applySnapshot(next, prev, diff));
     setConnectionInit(initConnection);
     this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
   }
+
+  /** The current config snapshot; statements read it once, so a reload never splits one. */
+  get config(): Config {
+    return this.store.current.config;
+  }
+
+  get configVersion(): number {
+    return this.store.current.version;
+  }
+
+  // ---- reload (tenantgate ops; keep this block together) -------------------------------------
+
+  /**
+   * Runs synchronously inside the store's swap: users are replaced at once; backend pools are kept
+   * where the backend's settings hash is unchanged, else new pools are made and the old ones drain
+   * (their borrowed connections, in-flight statements and pinned sessions, return to them and are
+   * then closed). Sessions move to the new pools at their next statement outside pinned state.
+   */
+  private applySnapshot(next: ConfigSnapshot, _prev: ConfigSnapshot, diff: ConfigDiff): void {
+    const cfg = next.config;
+    this.users.clear();
+    for (const u of cfg.users) this.users.set(u.name, u);
+    const plan = planPools([...this.backends.values()].map((b) => b.cfg), cfg.backends);
+    const byName = new Map(cfg.backends.map((b) => [b.name, b]));
+    for (const name of [...plan.replace, ...plan.remove]) {
+      const old = this.backends.get(name) as Backend;
+      this.backends.delete(name);
+      this.retire(old);
+    }
+    for (const name of [...plan.replace, ...plan.add]) this.backends.set(name, new Backend(byName.get(name)!));
+    if (diff.restartRequired.length > 0) this.log.warn({ sections: diff.restartRequired }, 'config reload: these sections change only at restart');
+    this.log.info({ version: next.version, pools: plan }, 'config applied');
+  }
+
+  private retire(b: Backend): void {
+    this.retired.add(b);
+    b.close().then(
+      () => this.retired.delete(b),
+      () => this.retired.delete(b),
+    );
+  }
+
+  // ---- admin API (AdminHost) ------------------------------------------------------------------
+
+  adminConfig(): AdminConfig | undefined {
+    return this.config.admin;
+  }
+
+  health(): object {
+    return { status: 'ok', ...this.stats() };
+  }
+
+  ready(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.server || this.stopping) reasons.push('not listening');
+    // The primaries in use: cluster primaries, and the backends users are mapped to.
+    const used = new Set<string>([...this.config.clusters.map((c) => c.primary), ...this.config.users.map((u) => u.backend)]);
+    for (const name of used) {
+      const b = this.backends.get(name);
+      if (!b) continue;
+      // The pool's last connection attempt failed and none has succeeded since.
+      if (b.failures > 0) reasons.push(`backend ${name} unreachable: ${b.lastError?.message ?? 'connect failed'}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  status(): object {
+    const snap = this.store.current;
+    return {
+      version: this.serverVersion,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      config: { version: snap.version, appliedAt: snap.appliedAt, source: snap.source, file: this.store.file },
+      sessions: this.sessions.size,
+      backends: this.stats().backends,
+      drainingPools: this.retired.size,
+      stopping: this.stopping,
+    };
+  }
+
+  listSessions(): object[] {
+    const now = Date.now();
+    const tenantOf = new Map<string, string>();
+    for (const t of this.config.tenants) for (const u of t.users) tenantOf.set(u, t.id);
+    const out: object[] = [];
+    for (const s of this.sessions.values()) {
+      const cur = s.current;
+      let digest: string | null = null;
+      if (cur && cur.sql) {
+        try {
+          digest = scanStatement(cur.sql, 1, cur.sql.length).digest;
+        } catch {
+          digest = null;
+        }
+      }
+      out.push({
+        id: s.id,
+        user: s.user?.name ?? null,
+        tenant: s.user ? (tenantOf.get(s.user.name) ?? null) : null,
+        client: s.remoteHost,
+        state: s.state,
+        pinned: s.st.pins !== 0,
+        backend: s.backend?.cfg.name ?? null,
+        command: cur ? cur.command : null,
+        digest,
+        durationMs: cur ? now - cur.startedAt : null,
+      });
+    }
+    return out;
+  }
+
+  killSession(id: number): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    const close = () => s.close('killed through the admin API');
+    s.killQuery().then(close, close);
+    return true;
+  }
+
+  drainBackend(name: string, drained: boolean): boolean {
+    const b = this.backends.get(name);
+    if (!b) return false;
+    b.drained = drained;
+    return true;
+  }
+
+  redactedConfig(): object {
+    const snap = this.store.current;
+    return { version: snap.version, appliedAt: snap.appliedAt, source: snap.source, config: redactConfig(snap.config) };
+  }
+
+  reload(source: string): ReloadResult {
+    return this.store.reload(source);
+  }
+
+  rollback(version: number, source: string): ReloadResult {
+    return this.store.rollback(version, source);
+  }
+
+  digests(q: { tenant?: string; sort?: string; limit?: number }): object {
+    return this.digestStats.query(q);
+  }
+
+  resetDigests(): void {
+    this.digestStats.reset();
+  }
+
+  // ---- end reload --------------------------------------------------------------------------------
 
   /** Port of the admin (metrics/health) listener, 0 when none is configured. */
   get adminPort(): number {
@@ -106,7 +272,7 @@ export class Proxy implements ProxyContext {
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
     if (adm) {
-      this.admin = await startAdminServer(adm.host, adm.port, this.metrics, () => ({ status: 'ok', ...this.stats() }), this.log);
+      this.admin = await startAdminServer(adm.host, adm.port, this);
     }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
   }
@@ -143,6 +309,10 @@ export class Proxy implements ProxyContext {
 
   private accept(socket: net.Socket): void {
     socket.on('error', () => {});
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
     if (this.sessions.size >= this.config.server.maxClientConnections) {
       socket.end(buildErr(Err.TOO_MANY_CONNECTIONS.errno, Err.TOO_MANY_CONNECTIONS.sqlState, 'Too many connections').finish(0));
       return;
@@ -174,6 +344,33 @@ export class Proxy implements ProxyContext {
     return { clientSessions: this.sessions.size, backends: [...this.backends.values()].map((b) => b.stats()) };
   }
 
+  /**
+   * Graceful stop (SIGTERM): stop accepting; close each session once it is between statements
+   * with nothing pinned (so transactions, locks and statements in flight finish); after
+   * `timeoutMs`, close whatever is left; then close the pools.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    const server = this.server;
+    if (server) server.close();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const s of [...this.sessions.values()]) {
+        if ((s.state === S.IDLE && s.st.pins === 0) || s.state === S.HANDSHAKE || s.state === S.AUTH) s.close('proxy shutting down');
+      }
+      if (this.sessions.size === 0 || Date.now() >= deadline) break;
+      // Off the hot path: a coarse poll costs nothing here and keeps sessions free of shutdown hooks.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.sessions.size > 0) this.log.warn({ sessions: this.sessions.size, timeoutMs }, 'shutdown timeout: closing sessions still in a transaction or statement');
+    await this.stop();
+  }
+
+  /** True once shutdown() began (readiness reports not ready). */
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
   /** Stops listening, closes client sessions, and closes backend pools. */
   async stop(): Promise<void> {
     const server = this.server;
@@ -186,8 +383,9 @@ export class Proxy implements ProxyContext {
       admin.close();
     }
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
+    this.store.close();
     await closed;
-    await Promise.all([...this.backends.values()].map((b) => b.close()));
+    await Promise.all([...this.backends.values(), ...this.retired].map((b) => b.close()));
   }
 }
 
