@@ -109,6 +109,7 @@ test('a full valid config maps every field, resolving file paths against the con
     rsaKeyExchange: false,
     rsaPrivateKeyFile: path.join(dir, 'rsa.pem'),
     mariadbExtendedCapabilities: false,
+    shutdownTimeoutMs: 30000,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -160,6 +161,7 @@ test('defaults are filled in', () => {
     maxClientConnections: 20000,
     rsaKeyExchange: true,
     mariadbExtendedCapabilities: true,
+    shutdownTimeoutMs: 30000,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
