@@ -177,7 +177,7 @@ async function start(args: string[]): Promise<number | undefined> {
     }
     stopping = true;
     const timeoutMs = store.current.config.server.shutdownTimeoutMs;
-    logger.info({ signal, timeoutMs }, 'stopping: no new connections; open transactions may finish');
+    logger.info({ signal, timeoutMs }, 'stopping'); // no new connections; open transactions may finish
     proxy.shutdown(timeoutMs).then(
       () => {
         logger.info('stopped');
