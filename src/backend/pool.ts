@@ -3,6 +3,13 @@ import type { BackendConfig } from '../config/types';
 import { BackendConnection, BackendConnectError } from './backend-connection';
 import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
 
+/** Where a backend reports what metrics count (set by the proxy; none in unit tests). */
+export interface BackendObserver {
+  connectFailed(backend: string): void;
+  /** An acquire that had to queue (no idle connection) got one, or gave up, after `seconds`. */
+  acquireWaited(backend: string, seconds: number): void;
+}
+
 /** Collation id → names, as the backend knows them. */
 export interface CollationInfo {
   name: string;
@@ -33,6 +40,7 @@ export class Backend {
   serverCollation = 0;
   /** Drained by an operator (admin API): no new statements get a connection here; pinned ones continue. */
   drained = false;
+  observer: BackendObserver | null = null;
   readonly pools = new Map<string, BackendPool>();
 
   constructor(readonly cfg: BackendConfig) {}
@@ -73,6 +81,7 @@ export class Backend {
   }
 
   noteFailure(e: Error): void {
+    this.observer?.connectFailed(this.cfg.name);
     this.lastError = e;
     this.failures++;
     this.nextAttemptAt = Date.now() + Math.min(2000, 25 * 2 ** Math.min(this.failures, 7));
@@ -224,9 +233,18 @@ export class BackendPool {
       cb(null, c);
       return;
     }
+    // The queued path only: the hot-list path above never waits, and is not timed.
+    const obs = this.backend.observer;
+    const t0 = obs ? performance.now() : 0;
     this.gp.acquire().then(
-      (c) => cb(null, c),
-      (e: Error) => cb(this.acquireError(e), null),
+      (c) => {
+        if (obs) obs.acquireWaited(this.backend.cfg.name, (performance.now() - t0) / 1000);
+        cb(null, c);
+      },
+      (e: Error) => {
+        if (obs) obs.acquireWaited(this.backend.cfg.name, (performance.now() - t0) / 1000);
+        cb(this.acquireError(e), null);
+      },
     );
   }
 

@@ -360,6 +360,8 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       : {}),
     ...(f.history.dir !== undefined ? { historyDir: abs(f.history.dir) } : {}),
     watchFile: f.reload.watch_file,
+    metrics: { tenantLabelCap: f.metrics.tenant_label_cap },
+    digests: { maxEntries: f.digests.max_entries, slowQueryMs: f.digests.slow_query_ms },
     log: { level: f.log.level },
     ...tenancy,
   };

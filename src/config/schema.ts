@@ -196,6 +196,18 @@ export const historySchema = z.strictObject({
   dir: filePath().optional(),
 });
 
+export const metricsSchema = z.strictObject({
+  /** At most this many tenants get their own `tenant` label; the rest are `other` (default 100). */
+  tenant_label_cap: intIn(0, 100_000, 'expected a number from 0 to 100000').default(100),
+});
+
+export const digestsSchema = z.strictObject({
+  /** Bound of (tenant, digest) entries kept for GET /digests (0: off; default 10000). */
+  max_entries: intIn(0, 10_000_000, 'expected a number from 0 to 10000000').default(10_000),
+  /** Statements slower than this are logged with their digest (0: off; default 1000). */
+  slow_query_ms: intIn(0, MAX_TIMER_MS, `expected a number of milliseconds from 0 (off) to ${MAX_TIMER_MS}`).default(1000),
+});
+
 export const reloadSchema = z.strictObject({
   /** Reload when the config file changes on disk (default false). */
   watch_file: z.boolean().default(false),
@@ -214,6 +226,8 @@ export const fileSchema = z.strictObject({
   admin: adminSchema.optional(),
   history: historySchema.prefault({}),
   reload: reloadSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
+  digests: digestsSchema.prefault({}),
   log: logSchema.prefault({}),
   clusters: z.array(clusterSchema).default([]),
   tenants: z.array(tenantSchema).default([]),

@@ -38,6 +38,7 @@ export function textHash(text: string): string {
 export class ConfigStore {
   private snap: ConfigSnapshot;
   private readonly listeners: SwapListener[] = [];
+  private readonly resultListeners: ((r: 'applied' | 'unchanged' | 'refused') => void)[] = [];
   private watcher: fs.FSWatcher | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
   private readonly firstHistoryDir: string | undefined;
@@ -92,6 +93,11 @@ export class ConfigStore {
 
   onSwap(fn: SwapListener): void {
     this.listeners.push(fn);
+  }
+
+  /** Hears every reload outcome: applied, unchanged or refused (metrics). */
+  onResult(fn: (result: 'applied' | 'unchanged' | 'refused') => void): void {
+    this.resultListeners.push(fn);
   }
 
   /** Re-reads the config file and applies it if valid. `source`: signal, file, api:<token>. */
@@ -164,6 +170,7 @@ export class ConfigStore {
     const diff = diffConfigs(prev.config, config);
     if ((hash !== '' && hash === prev.hash) || isEmptyDiff(diff)) {
       this.log?.info({ source, version: prev.version }, 'config reload: no change');
+      for (const fn of this.resultListeners) fn('unchanged');
       return { ok: true, changed: false, version: prev.version, diff: [], restartRequired: [] };
     }
     const next: ConfigSnapshot = { version: prev.version + 1, config, hash, appliedAt: new Date().toISOString(), source };
@@ -180,6 +187,7 @@ export class ConfigStore {
       }
     }
     this.log?.info({ source, version: next.version, from: prev.version, diff: lines }, 'config reloaded');
+    for (const fn of this.resultListeners) fn('applied');
     return { ok: true, changed: true, version: next.version, diff: lines, restartRequired: diff.restartRequired };
   }
 
@@ -192,6 +200,7 @@ export class ConfigStore {
 
   private fail(source: string, error: string, problems: readonly ConfigProblem[]): ReloadResult {
     this.log?.error({ source, version: this.snap.version, error, problems: problems.map(formatProblem) }, 'config reload refused; the running config is unchanged');
+    for (const fn of this.resultListeners) fn('refused');
     return { ok: false, version: this.snap.version, error, problems };
   }
 

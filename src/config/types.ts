@@ -179,4 +179,8 @@ export interface Config {
   readonly historyDir?: string;
   /** Reload when the config file changes on disk. */
   readonly watchFile: boolean;
+  /** Tenants with their own metrics label (the busiest; others are `other`). */
+  readonly metrics: { readonly tenantLabelCap: number };
+  /** Per (tenant, digest) statistics bound, and the slow-query log threshold (0: off). */
+  readonly digests: { readonly maxEntries: number; readonly slowQueryMs: number };
 }

@@ -18,7 +18,7 @@ import { dispatch } from './dispatcher';
 import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
 import type { ClientStmt } from './prepared';
 import type { ProxyContext } from './proxy-context';
-import { Resp } from './result-relay';
+import { Resp, type ResultRelay } from './result-relay';
 import { StatementRunner } from './statement';
 
 const COMMAND_NAMES: Record<number, string> = {
@@ -78,6 +78,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** The command being served, for GET /sessions: its payload (a view, read only while busy) and start time. */
   private curPayload: Buffer | null = null;
   private curStartedAt = 0;
+  /** performance.now() at the command's arrival, 0 between commands (statement metrics). */
+  private curT0 = 0;
+  private bytesInMark = 0;
+  private bytesOutMark = 0;
+  /** SQLSTATE class of an ERR the proxy itself sent during the current command ('' if none). */
+  private proxyErrClass = '';
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
@@ -149,6 +155,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toIdle(): void {
     if (this.state === S.CLOSED) return;
+    if (this.curT0 !== 0) this.endCommand();
     this.state = S.IDLE;
     this.client.resumeInput();
     this.pump();
@@ -188,6 +195,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
             if (this.poolVersion !== this.ctx.configVersion) this.followConfig();
             this.curPayload = f.payload;
             this.curStartedAt = Date.now();
+            this.curT0 = performance.now();
+            this.proxyErrClass = '';
             dispatch(this, f);
             break;
           case S.INFILE:
@@ -204,6 +213,22 @@ export class ClientSession implements LoginHost, ClientConnHost {
         }
       }
     }
+  }
+
+  /** A command's response is complete: metrics, per-digest statistics, slow-query log (in the proxy). */
+  private endCommand(): void {
+    const ms = performance.now() - this.curT0;
+    this.curT0 = 0;
+    const sock = this.client.socket;
+    const inB = sock.bytesRead - this.bytesInMark;
+    const outB = sock.bytesWritten - this.bytesOutMark;
+    this.bytesInMark = sock.bytesRead;
+    this.bytesOutMark = sock.bytesWritten;
+    // The relay lives in the statement runner; read through this narrow view of it (statement.ts is
+    // being reworked on another branch: this belongs in its release step once that lands).
+    const relay = this.runnerObj ? (this.runnerObj as unknown as { relayObj: ResultRelay | null }).relayObj : null;
+    const errClass = this.proxyErrClass || (relay ? relay.errClass : '');
+    this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, relay ? relay.rows : 0);
   }
 
   /**
@@ -509,6 +534,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   sendErr(e: Error, seq: number): void {
     this.ctx.metrics.errors.inc({ kind: (e as { code?: string }).code ?? 'other' });
+    this.proxyErrClass = ((e as { sqlState?: string }).sqlState ?? 'HY').slice(0, 2);
     this.sendPacket(errPacket(e), seq);
   }
 

@@ -26,6 +26,8 @@ export interface ProxyContext {
   readonly rsa: { publicPem: string; privateKey: crypto.KeyObject } | null;
   /** Bound on server-side prepared statements cached per backend connection. */
   maxPrepared(conn: BackendConnection): number;
+  /** A command finished: statement metrics, per-digest statistics, slow-query log. */
+  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void;
   /** Runs KILL QUERY for a backend connection's thread over another connection. */
   killBackendThread(conn: BackendConnection): Promise<void>;
 }

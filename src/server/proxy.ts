@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import pino, { Logger } from 'pino';
-import type { Config, UserConfig } from '../config/types';
-import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
+import type { BackendConfig, Config, UserConfig } from '../config/types';
+import { Cap, Com, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
@@ -65,17 +65,36 @@ export class Proxy implements ProxyContext, AdminHost {
   private stopping = false;
   private readonly startedAt = Date.now();
   /** Per (tenant, digest) statistics for GET /digests. */
-  readonly digestStats = new DigestStats(10_000);
+  digestStats: DigestStats;
+  /** Proxy user → tenant id, from the tenants' `users` lists (rebuilt on reload). */
+  private tenantByUser = new Map<string, string>();
 
   constructor(config: Config, opts: ProxyOptions = {}) {
     this.log = opts.logger ?? pino({ level: config.log.level });
     this.store = opts.store ?? new ConfigStore(null, { config }, this.log);
     config = this.store.current.config;
     for (const u of config.users) this.users.set(u.name, u);
-    for (const b of config.backends) this.backends.set(b.name, new Backend(b));
+    for (const b of config.backends) this.backends.set(b.name, this.newBackend(b));
+    this.indexTenants(config);
+    this.digestStats = new DigestStats(Math.max(1, config.digests.maxEntries));
     this.store.onSwap((next, prev, diff) => this.applySnapshot(next, prev, diff));
+    this.store.onResult((r) => this.metrics.reloads.inc({ result: r }));
     setConnectionInit(initConnection);
-    this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
+    this.metrics = new Metrics({
+      sessions: () => this.sessions.size,
+      backends: () => this.stats().backends,
+      tenantSessions: () => {
+        const m = new Map<string, number>();
+        for (const s of this.sessions.values()) {
+          const t = s.user ? (this.tenantByUser.get(s.user.name) ?? '') : '';
+          m.set(t, (m.get(t) ?? 0) + 1);
+        }
+        return m;
+      },
+      configVersion: () => this.configVersion,
+      version: packageVersion(),
+      tenantLabelCap: config.metrics.tenantLabelCap,
+    });
   }
 
   /** The current config snapshot; statements read it once, so a reload never splits one. */
@@ -106,9 +125,51 @@ export class Proxy implements ProxyContext, AdminHost {
       this.backends.delete(name);
       this.retire(old);
     }
-    for (const name of [...plan.replace, ...plan.add]) this.backends.set(name, new Backend(byName.get(name)!));
+    for (const name of [...plan.replace, ...plan.add]) this.backends.set(name, this.newBackend(byName.get(name)!));
+    this.indexTenants(cfg);
+    if (cfg.digests.maxEntries !== this.digestStats.capacity) this.digestStats = new DigestStats(Math.max(1, cfg.digests.maxEntries));
     if (diff.restartRequired.length > 0) this.log.warn({ sections: diff.restartRequired }, 'config reload: these sections change only at restart');
     this.log.info({ version: next.version, pools: plan }, 'config applied');
+  }
+
+  private newBackend(cfg: BackendConfig): Backend {
+    const b = new Backend(cfg);
+    b.observer = this.backendObserver;
+    return b;
+  }
+
+  private readonly backendObserver = {
+    connectFailed: (name: string) => this.metrics.connectFailures.inc({ backend: name }),
+    acquireWaited: (name: string, seconds: number) => this.metrics.acquireWait.observe({ backend: name }, seconds),
+  };
+
+  private indexTenants(cfg: Config): void {
+    const m = new Map<string, string>();
+    for (const t of cfg.tenants) for (const u of t.users) m.set(u, t.id);
+    this.tenantByUser = m;
+  }
+
+  /** The tenant of a proxy user (user_map), or null. */
+  tenantOf(user: string): string | null {
+    return this.tenantByUser.get(user) ?? null;
+  }
+
+  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void {
+    const cmd = payload && payload.length > 0 ? payload[0]! : -1;
+    const command = cmd === Com.QUERY ? 'query' : cmd === Com.STMT_EXECUTE ? 'stmt_execute' : 'other';
+    const tenant = s.user ? (this.tenantByUser.get(s.user.name) ?? null) : null;
+    this.metrics.recordStatement(command, tenant, ms / 1000, bytesIn, bytesOut, errClass);
+    if (command === 'other') return;
+    const cfg = this.config.digests;
+    const slow = cfg.slowQueryMs > 0 && ms >= cfg.slowQueryMs;
+    if (cfg.maxEntries === 0 && !slow) return;
+    const digest = digestOf(s, payload as Buffer, cmd);
+    const key = tenant ?? (s.user ? `user:${s.user.name}` : '');
+    if (cfg.maxEntries > 0) this.digestStats.record(key, digest, Math.round(ms * 1000), rows, errClass !== '');
+    if (slow) {
+      this.metrics.slowQueries.inc();
+      s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round(ms), rows, error: errClass || undefined, digest }, 'slow query');
+    }
   }
 
   private retire(b: Backend): void {
@@ -387,6 +448,30 @@ export class Proxy implements ProxyContext, AdminHost {
     await closed;
     await Promise.all([...this.backends.values(), ...this.retired].map((b) => b.close()));
   }
+}
+
+/** The statement's digest (literals as ?): COM_QUERY scanned now, a prepared statement's once. */
+function digestOf(s: ClientSession, payload: Buffer, cmd: number): string {
+  try {
+    if (cmd === Com.QUERY) return scanStatement(payload, 1, payload.length).digest;
+    const st = payload.length >= 5 ? s.prepared.get(payload.readUInt32LE(1)) : null;
+    if (!st) return '(unknown prepared statement)';
+    return (st.digest ??= scanStatement(st.sql, 0, st.sql.length).digest);
+  } catch {
+    return '(unscannable)';
+  }
+}
+
+function packageVersion(): string {
+  for (const rel of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(require('node:path').join(__dirname, rel), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'tenantgate' && pkg.version) return pkg.version;
+    } catch {
+      // next
+    }
+  }
+  return 'unknown';
 }
 
 /** Minimum interval between two loads of a backend's routine definitions at connection time. */

@@ -67,6 +67,8 @@ export class ResultRelay implements BackendSink {
   lastSeq = 0;
   /** Rows relayed in the last result set (what FOUND_ROWS() would return). */
   rows = 0;
+  /** SQLSTATE class ('42', 'HY', ...) of the ERR that ended the last response, '' if none (metrics). */
+  errClass = '';
   private deprecateEof = false;
   private sessionTrack = false;
   private hdr = Buffer.alloc(4);
@@ -91,6 +93,7 @@ export class ResultRelay implements BackendSink {
     this.seqDelta = 0;
     this.lastSeq = 0;
     this.rows = 0;
+    this.errClass = '';
     this.hdrHave = 0;
     this.pendLen = -1;
     this.passLeft = 0;
@@ -343,6 +346,8 @@ export class ResultRelay implements BackendSink {
     const first = p.length > 0 ? p[0] : -1;
     const host = this.host;
     if (first === 0xff) {
+      // ERR: 0xff, errno(2), '#', SQLSTATE(5); the class is its first two characters.
+      this.errClass = p.length >= 6 && p[3] === 0x23 ? p.toString('latin1', 4, 6) : 'HY';
       this.emit(b, seq);
       this.finish(true);
       return;
