@@ -9,6 +9,7 @@ import mysql from 'mysql2/promise';
 import pino from 'pino';
 import { parseConfig } from '../../src/config/load';
 import { Proxy } from '../../src/server/proxy';
+import { topCommand } from '../../src/cli-ops';
 import { nativeHash } from '../../src/protocol/auth';
 import { MariaDbServer, startServer } from '../helpers/mariadb';
 import { integrationSuite } from '../helpers/uvu';
@@ -122,6 +123,21 @@ t('GET /digests per (tenant, digest), filtered and sorted; reset; slow queries l
   assert.is(slow.filter((l) => l.includes('SLEEP')).length, 1);
   assert.match(slow.find((l) => l.includes('SLEEP'))!, /"tenant":"t2".*"backend":"main"/);
   assert.not.match(slow.join(''), /0\.2|secret/);
+  // tenantgate top --once renders the same figures.
+  process.env.TENANTGATE_ADMIN_TOKEN = token;
+  const out: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+  let code: number;
+  try {
+    code = await topCommand(['--admin', `http://127.0.0.1:${ctx.proxy.adminPort}`, '--once'], () => 2);
+  } finally {
+    process.stdout.write = write;
+    delete process.env.TENANTGATE_ADMIN_TOKEN;
+  }
+  assert.is(code, 0);
+  assert.match(out.join(''), /^t2 +4 +0 /m);
+  assert.match(out.join(''), /^t2 +3 +[\d.]+ +SELECT \? AS a, \? AS b$/m);
   await authed('/digests/reset', 'POST');
   assert.is((await authed('/digests')).total, 0);
   await c.end();
