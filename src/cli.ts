@@ -20,6 +20,9 @@ Commands:
   check-config FILE          validate a config file; print a summary, or every problem with its YAML path
   hash-password [PASSWORD]   print password_hash / sha2_hash lines for a user entry
                              (reads the password from stdin when not given, which keeps it out of shell history)
+  grants TENANT --config FILE [--apply]
+                             print the CREATE USER/GRANT statements of the tenant's own backend account
+                             (--apply: run them on the primary of its cluster)
   hash-token [TOKEN]         print the token_hash line for an admin.tokens entry (stdin when not given)
   config history --config FILE            list applied config versions (time, source, diff)
   config diff A B --config FILE           what changed from version A to version B
@@ -219,6 +222,37 @@ async function start(args: string[]): Promise<number | undefined> {
   return undefined; // keep running until a signal
 }
 
+async function grants(args: string[]): Promise<number> {
+  const file = optionValue(args, '--config', '-c');
+  if (!file) return usageError('grants needs --config FILE');
+  const tenant = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--config' && args[i - 1] !== '-c');
+  if (!tenant) return usageError('grants needs a TENANT id');
+  let config: Config;
+  try {
+    config = loadConfig(file);
+  } catch (e) {
+    return printConfigError(e);
+  }
+  const t = config.tenants.find((x) => x.id === tenant);
+  if (!t) {
+    process.stderr.write(`tenantgate: unknown tenant "${tenant}"; defined: ${config.tenants.map((x) => x.id).join(', ') || 'none'}\n`);
+    return 1;
+  }
+  const { tenantGrantStatements } = await import('./routing/grants');
+  if (!args.includes('--apply')) {
+    process.stdout.write(tenantGrantStatements(t).map((s) => s + ';\n').join(''));
+    return 0;
+  }
+  const { applyTenantGrants } = await import('./admin/grants-apply');
+  try {
+    for (const s of await applyTenantGrants(config, tenant)) process.stdout.write(`${s};  -- ok\n`);
+  } catch (e) {
+    process.stderr.write(`tenantgate: grants for "${tenant}" failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
 /** Runs one command; resolves to the exit code, or undefined when the process should keep running. */
 export async function main(argv: string[]): Promise<number | undefined> {
   const [cmd, ...rest] = argv;
@@ -251,6 +285,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return topCommand(rest, usageError);
     case 'start':
       return start(rest);
+    case 'grants':
+      return grants(rest);
     default:
       return usageError(`unknown command "${cmd}"`);
   }

@@ -80,6 +80,16 @@ export function writeTenantgateConfig(path: string, listenPort: number, o: Tenan
   );
 }
 
+/**
+ * Extra node flags for the proxy from env BENCH_PROXY_NODE_ARGS (space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it under load (the profile is written when the
+ * bench stops it with SIGTERM).
+ */
+function proxyNodeArgs(): string[] {
+  const v = process.env.BENCH_PROXY_NODE_ARGS;
+  return v ? v.split(/\s+/).filter((a) => a !== '') : [];
+}
+
 /** Starts `node dist/src/cli.js start --config FILE` and waits until it accepts TCP connections. */
 export async function startTenantgate(o: TenantgateOptions): Promise<Hop> {
   if (!existsSync(o.cliPath)) throw new Error(`${o.cliPath} not built (src/cli.ts missing or not compiled)`);
@@ -91,6 +101,7 @@ export async function startTenantgate(o: TenantgateOptions): Promise<Hop> {
     '-c',
     `ulimit -n ${o.nofile} 2>/dev/null || ulimit -n hard 2>/dev/null; exec "$0" "$@"`,
     process.execPath,
+    ...proxyNodeArgs(),
     o.cliPath,
     'start',
     '--config',

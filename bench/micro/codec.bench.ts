@@ -93,6 +93,8 @@ class SinkHost implements RelayHost {
   bytes = 0;
   done = 0;
   constructor(readonly clientCaps: number) {}
+  corkClient(): void {}
+  uncorkClient(): void {}
   writeClient(b: Buffer): boolean {
     this.bytes += b.length;
     return true;

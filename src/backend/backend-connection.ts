@@ -18,9 +18,18 @@ export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE;
  * or an internal exchange. Exactly one at a time.
  */
 export interface BackendSink {
-  onBackendData(chunk: Buffer): void;
+  /**
+   * Bytes read from the backend. `chunk` is a view of the connection's reusable read buffer, valid
+   * only during the call: a sink that keeps bytes copies them. Return true when something still
+   * refers to the chunk's memory after the call (a client write not yet completed): the connection
+   * then reads into a fresh buffer instead of overwriting it.
+   */
+  onBackendData(chunk: Buffer): boolean | void;
   onBackendClose(err: Error | null): void;
 }
+
+/** Size of a backend connection's reusable read buffer (what libuv suggests for one read). */
+const READ_BUFFER_SIZE = 64 * 1024;
 
 /** A server-side prepared statement cached on one backend connection. */
 export interface BackendStmt {
@@ -34,7 +43,8 @@ export interface BackendStmt {
 /** Failure to connect or log in to a backend. */
 export class BackendConnectError extends Error {
   readonly code = 'BACKEND_CONNECT';
-  constructor(message: string, readonly errno?: number) {
+  /** `server`: the ERR the backend answered the login with, when it did. */
+  constructor(message: string, readonly errno?: number, readonly server?: ErrPacket) {
     super(message);
   }
 }
@@ -79,12 +89,16 @@ export class BackendConnection {
   private timeoutMs = 0;
   /** Opaque owner pool (set by the pool). */
   pool: unknown = null;
+  /** The backend account this connection is logged in as right now (changes with {@link changeUser}). */
+  account: string;
   private closeListeners: ((err: Error | null) => void)[] = [];
   /** Scramble of the initial handshake and the auth plugin last used (for COM_CHANGE_USER). */
   private nonce: Buffer = Buffer.alloc(0);
   private authPlugin = 'mysql_native_password';
 
-  constructor(readonly cfg: BackendConfig, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean) {}
+  constructor(readonly cfg: BackendConfig, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean) {
+    this.account = cfg.user;
+  }
 
   private authToken(plugin: string, nonce: Buffer): Buffer {
     if (plugin === 'mysql_native_password') return nativeToken(this.cfg.password, nonce);
@@ -96,7 +110,9 @@ export class BackendConnection {
   /** Connects and authenticates. Rejects with BackendConnectError. */
   connect(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const sock = net.connect({ host: this.cfg.host, port: this.cfg.port });
+      // Reads go into one reused buffer (onread) instead of a new Buffer and a stream 'data' event
+      // per read: a point select is two reads and two writes, so per-read overhead is a large share.
+      const sock = net.connect({ host: this.cfg.host, port: this.cfg.port, onread: { buffer: this.nextReadBuffer, callback: this.onRead } });
       this.socket = sock;
       sock.setNoDelay(true);
       const framer = new Framer(1 << 24);
@@ -121,7 +137,7 @@ export class BackendConnection {
       const authResponse = (p: string, n: Buffer): Buffer => this.authToken(p, n);
       const onData = (chunk: Buffer) => {
         try {
-          framer.push(chunk);
+          framer.push(Buffer.from(chunk)); // the framer keeps views across reads
           for (let f = framer.next(); f; f = framer.next()) {
             seq = f.seq;
             const p = f.payload;
@@ -152,7 +168,7 @@ export class BackendConnection {
             if (t === 0x00) {
               settled = true;
               clearTimeout(timer);
-              sock.removeListener('data', onData);
+              this.readHandler = null;
               sock.removeListener('error', fail);
               sock.removeListener('close', onEarlyClose);
               this.attach();
@@ -161,7 +177,7 @@ export class BackendConnection {
             }
             if (t === 0xff) {
               const e = parseErrPayload(p);
-              fail(new BackendConnectError(`backend ${this.cfg.name} refused login: ${e.errno} (${e.sqlState}) ${e.message}`, e.errno));
+              fail(new BackendConnectError(`backend ${this.cfg.name} refused login: ${e.errno} (${e.sqlState}) ${e.message}`, e.errno, e));
               return;
             }
             if (t === 0xfe) {
@@ -191,19 +207,39 @@ export class BackendConnection {
         }
       };
       const onEarlyClose = () => fail(new BackendConnectError(`connection to ${this.cfg.host}:${this.cfg.port} closed during login`));
-      sock.on('data', onData);
+      this.readHandler = onData;
       sock.on('error', fail);
       sock.on('close', onEarlyClose);
     });
   }
 
+  private readBuf: Buffer | null = null;
+  /** Reads during login (copied: login keeps bytes across reads); null once logged in. */
+  private readHandler: ((chunk: Buffer) => void) | null = null;
+  private attached = false;
+
+  /** The buffer for the next read: the same one unless a sink kept a reference to the last read. */
+  private nextReadBuffer = (): Buffer => (this.readBuf ??= Buffer.allocUnsafe(READ_BUFFER_SIZE));
+
+  /** onread callback; returns true (false would pause the socket, which only backpressure does). */
+  private onRead = (n: number, buf: Uint8Array): boolean => {
+    const chunk = (buf as Buffer).subarray(0, n);
+    const h = this.readHandler;
+    if (h !== null) {
+      h(chunk);
+      return true;
+    }
+    if (!this.attached || this.closed) return true;
+    const s = this.sink;
+    if (s) {
+      if (s.onBackendData(chunk) === true) this.readBuf = null;
+    } else this.destroy(new Error('unsolicited data from backend'));
+    return true;
+  };
+
   private attach(): void {
     this.socket.on('timeout', () => this.destroy(new BackendTimeoutError(`backend ${this.cfg.name} sent nothing for ${this.timeoutMs} ms`)));
-    this.socket.on('data', (chunk: Buffer) => {
-      const s = this.sink;
-      if (s) s.onBackendData(chunk);
-      else this.destroy(new Error('unsolicited data from backend'));
-    });
+    this.attached = true;
     this.socket.on('error', (e) => this.destroy(e));
     this.socket.on('close', () => this.destroy(null));
   }
@@ -252,7 +288,7 @@ export class BackendConnection {
         onBackendData: (chunk) => {
           let res: InternalResult | null;
           try {
-            res = parser.push(chunk);
+            res = parser.push(Buffer.from(chunk)); // the parser's framer keeps views across reads
           } catch (e) {
             this.sink = null;
             this.destroy(e as Error);
@@ -455,7 +491,84 @@ export class BackendConnection {
     this.pseudoThreadId = 0;
     this.needsReinit = false;
     this.lastSession = null;
+    this.appliedVersion = -1;
     this.diagOwner = null;
+    this.account = this.cfg.user;
+    await this.query(initSql);
+  }
+
+  /**
+   * COM_CHANGE_USER to `user`: the server re-authenticates and resets the session (schema,
+   * variables, temporary tables, prepared statements, user variables, locks), so the proxy's record
+   * of this connection's state is cleared and its initialisation SQL runs again. Rejects with
+   * BackendQueryError when the server refuses the account; the connection is then unusable.
+   */
+  async changeUser(user: string, password: string, initSql: string): Promise<void> {
+    const token = nativeToken(password, this.nonce);
+    const w = new PacketWriter(64 + user.length).u8(Com.CHANGE_USER).string(user).u8(0);
+    if (this.caps & Cap.SECURE_CONNECTION) w.u8(token.length).bytes(token);
+    else w.bytes(token).u8(0);
+    w.u8(0).u16(this.collation);
+    if (this.caps & Cap.PLUGIN_AUTH) w.string('mysql_native_password').u8(0);
+    if (this.caps & Cap.CONNECT_ATTRS) {
+      const a = new PacketWriter(64).lenencString('_client_name').lenencString('tenantgate').lenencString('program_name').lenencString('tenantgate');
+      const attrs = a.finish(0).subarray(4);
+      w.lenenc(attrs.length).bytes(attrs);
+    }
+    this.account = user;
+    await new Promise<void>((resolve, reject) => {
+      const framer = new Framer(1 << 24);
+      const fail = (e: Error) => {
+        this.sink = null;
+        this.destroy(e);
+        reject(e);
+      };
+      this.sink = {
+        onBackendData: (chunk) => {
+          try {
+            framer.push(chunk);
+            for (let f = framer.next(); f; f = framer.next()) {
+              const p = f.payload;
+              if (p[0] === 0x00) {
+                this.sink = null;
+                return resolve();
+              }
+              if (p[0] === 0xff) {
+                const e = parseErrPayload(p);
+                return fail(new BackendQueryError(e.errno, e.sqlState, `backend ${this.cfg.name} refused COM_CHANGE_USER to '${user}': ${e.message}`));
+              }
+              if (p[0] === 0xfe) {
+                const sw = parseAuthSwitch(p);
+                this.nonce = sw.data;
+                let data: Buffer;
+                if (sw.plugin === 'mysql_native_password') data = nativeToken(password, sw.data);
+                else if (sw.plugin === 'mysql_clear_password') data = Buffer.from(password + '\0');
+                else return fail(new BackendConnectError(`backend asks for unsupported auth plugin '${sw.plugin}' on COM_CHANGE_USER`));
+                this.socket.write(new PacketWriter(32).bytes(data).finish((f.seq + 1) & 0xff));
+                continue;
+              }
+              return fail(new BackendConnectError(`unexpected packet 0x${p[0].toString(16)} answering COM_CHANGE_USER`));
+            }
+          } catch (e) {
+            fail(e as Error);
+          }
+        },
+        onBackendClose: (err) => reject(err ?? new Error('backend connection closed during COM_CHANGE_USER')),
+      };
+      this.socket.write(w.finish(0));
+    });
+    this.vars.clear();
+    this.userVars.clear();
+    this.userVarOwner = null;
+    this.stmts.clear();
+    this.schema = null;
+    this.lastInsertId = 0;
+    this.pseudoThreadId = 0;
+    this.needsReinit = false;
+    this.lastSession = null;
+    this.appliedVersion = -1;
+    this.diagOwner = null;
+    // multiStatements is a client capability flag on the server side, which COM_CHANGE_USER keeps.
     await this.query(initSql);
   }
 

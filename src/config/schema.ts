@@ -43,6 +43,15 @@ export const tlsSchema = z.strictObject({
   ca_file: filePath().optional(),
 });
 
+export const loginThrottleSchema = z.strictObject({
+  free_failures: intIn(0, 1_000_000, 'expected a number from 0 to 1000000').default(3),
+  base_delay_ms: intIn(0, 60_000, 'expected a number of milliseconds from 0 to 60000').default(250),
+  max_delay_ms: intIn(0, 60_000, 'expected a number of milliseconds from 0 to 60000').default(5000),
+  block_after_failures: intIn(1, 1_000_000, 'expected a number from 1 to 1000000').default(30),
+  block_ms: timeoutMs().default(300_000),
+  forget_after_ms: timeoutMs().default(900_000),
+});
+
 export const serverSchema = z.strictObject({
   version: z
     .string()
@@ -57,6 +66,12 @@ export const serverSchema = z.strictObject({
   rsa_private_key_file: filePath().optional(),
   mariadb_extended_capabilities: z.boolean().default(true),
   shutdown_timeout_ms: timeoutMs().default(30_000),
+  max_handshake_connections: intIn(1, 10_000_000, 'expected a number from 1 to 10000000').default(1000),
+  net_read_timeout_ms: timeoutMs().default(30000),
+  max_client_buffer_bytes: intIn(1 << 20, 2 ** 40, 'expected a number of bytes from 1048576 (1 MiB) to 1099511627776 (1 TiB)').default(
+    256 * 1024 * 1024,
+  ),
+  login_throttle: loginThrottleSchema.prefault({}),
 });
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;

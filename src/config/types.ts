@@ -76,6 +76,28 @@ export interface ServerConfig {
   readonly mariadbExtendedCapabilities: boolean;
   /** SIGTERM: how long open transactions may run before their sessions are closed (default 30000). */
   readonly shutdownTimeoutMs: number;
+  /** Connections still in the handshake/auth exchange at once; the oldest is dropped to admit a new one (default 1000). */
+  readonly maxHandshakeConnections: number;
+  /** A client that stops in the middle of a packet for this long is disconnected (ERR 1159), like net_read_timeout (default 30000). */
+  readonly netReadTimeoutMs: number;
+  /** Bytes of unfinished client packets buffered across all sessions; above it, sessions adding more are paused (default 256 MiB). */
+  readonly maxClientBufferBytes: number;
+  readonly loginThrottle: LoginThrottleConfig;
+}
+
+/** Failed-login throttling, counted per client address and per user name. */
+export interface LoginThrottleConfig {
+  /** Failures (within forgetAfterMs) answered without delay (default 3). */
+  readonly freeFailures: number;
+  /** Delay of the ERR after the first failure beyond the free ones; doubles with each further failure (default 250). */
+  readonly baseDelayMs: number;
+  /** Cap on that delay (default 5000). */
+  readonly maxDelayMs: number;
+  /** After this many failures the address / user is refused without checking the password for blockMs (default 30). */
+  readonly blockAfterFailures: number;
+  readonly blockMs: number;
+  /** Failure counts are forgotten after this long without a failure (default 900000). */
+  readonly forgetAfterMs: number;
 }
 
 export interface AdminConfig {

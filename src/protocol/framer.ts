@@ -52,6 +52,15 @@ export class Framer {
     return out;
   }
 
+  /** Forgets everything buffered, including the parts of an unfinished multi-packet message. */
+  clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.total = 0;
+    this.parts = null;
+    this.partsLen = 0;
+  }
+
   /** The next complete message, or null when more bytes are needed. Throws ProtocolError. */
   next(): Frame | null {
     for (;;) {

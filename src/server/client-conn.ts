@@ -2,19 +2,39 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Frame, Framer } from '../protocol/framer';
 import type { PacketWriter } from '../protocol/packet-writer';
+import { Faultable, setRunning } from './safety-net';
 
 /** What the owner of a client connection hears from it. */
-export interface ClientConnHost {
+export interface ClientConnHost extends Faultable {
   /** New bytes were framed: pull frames with next(). */
   onInput(): void;
   /** The client socket closed. */
   onClosed(): void;
   /** Socket error (the close follows). */
   onSocketError(e: Error): void;
+  /** Something thrown while handling a socket event: ends this session only. */
+  fault(e: unknown, where: string): void;
 }
 
 /** Bytes of pipelined client input buffered while a statement runs before the socket is paused. */
 const CLIENT_HIGH_WATER = 1 << 20;
+
+/** Bytes buffered by all client connections of a proxy, against server.max_client_buffer_bytes. */
+export interface BufferBudget {
+  bytes: number;
+  readonly max: number;
+  /** Connections paused because the budget was exceeded (resumed by {@link resumeWithinBudget}). */
+  readonly paused: Set<ClientConn>;
+}
+
+/** Resumes connections paused for the global buffer budget while there is room again. */
+export function resumeWithinBudget(b: BufferBudget): void {
+  for (const c of b.paused) {
+    if (b.bytes >= b.max) return;
+    b.paused.delete(c);
+    c.resumeFromBudget();
+  }
+}
 
 /**
  * The client side of a session's I/O: socket, framer, TLS upgrade and backpressure in both
@@ -27,8 +47,12 @@ export class ClientConn {
   readonly framer: Framer;
   /** A backend socket paused because the client could not keep up (resumed on drain). */
   private pausedBackend: net.Socket | null = null;
+  /** Bytes of this connection counted in the budget. */
+  private accounted = 0;
+  /** When client bytes last arrived (ms). */
+  lastInput = Date.now();
 
-  constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost) {
+  constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost, private readonly budget: BufferBudget) {
     this.socket = socket;
     this.framer = new Framer(maxPacket);
     socket.setNoDelay(true);
@@ -104,6 +128,39 @@ export class ClientConn {
     if (leftover.length > 0) raw.unshift(leftover);
   }
 
+  /**
+   * Brings this connection's share of the global buffer budget up to date (after frames were taken)
+   * and, when the budget is exceeded and this connection holds an unfinished packet, stops reading it.
+   */
+  account(): void {
+    const b = this.budget;
+    const now = this.framer.buffered;
+    b.bytes += now - this.accounted;
+    this.accounted = now;
+    if (now > 0 && b.bytes > b.max && !this.socket.isPaused() && !b.paused.has(this)) {
+      b.paused.add(this);
+      this.socket.pause();
+    }
+  }
+
+  /** Reading again after a pause for the global budget. */
+  resumeFromBudget(): void {
+    if (!this.socket.destroyed) this.socket.resume();
+  }
+
+  /**
+   * Closes the connection with a TCP reset, as MariaDB 10.11 does on wait_timeout (its client then
+   * reports "server has gone away" on the next write, not "lost connection during query").
+   */
+  reset(): void {
+    const s = this.socket;
+    try {
+      s.resetAndDestroy();
+    } catch {
+      s.destroy(); // a TLS socket has no TCP handle of its own to reset
+    }
+  }
+
   /** Ends the connection (destroyed after a grace period if the peer does not close). */
   end(): void {
     const b = this.pausedBackend;
@@ -111,6 +168,12 @@ export class ClientConn {
       this.pausedBackend = null;
       b.resume();
     }
+    // Buffered input is dropped now, not when the socket is finally destroyed, and nothing more is read.
+    this.socket.removeListener('data', this.onData);
+    this.framer.clear();
+    this.budget.paused.delete(this);
+    this.account();
+    resumeWithinBudget(this.budget);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
@@ -122,17 +185,35 @@ export class ClientConn {
     s.on('drain', this.onDrain);
   }
 
+  // Socket event handlers: a throw here would be an uncaught exception, so each ends only this session.
   private onData = (chunk: Buffer): void => {
-    this.framer.push(chunk);
-    this.host.onInput();
+    const h = this.host;
+    setRunning(h);
+    try {
+      this.lastInput = Date.now();
+      this.framer.push(chunk);
+      h.onInput();
+      this.account();
+    } catch (e) {
+      h.fault(e, 'client_input');
+    }
+    setRunning(null);
   };
 
   private onError = (e: Error): void => {
-    this.host.onSocketError(e);
+    try {
+      this.host.onSocketError(e);
+    } catch (x) {
+      this.host.fault(x, 'client_socket_error');
+    }
   };
 
   private onClose = (): void => {
-    this.host.onClosed();
+    try {
+      this.host.onClosed();
+    } catch (x) {
+      this.host.fault(x, 'client_close');
+    }
   };
 
   private onDrain = (): void => {

@@ -6,6 +6,7 @@ import { Q, scanQuery } from '../classify/lexer';
 import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
+import { tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -27,6 +28,7 @@ const onQuery: Handler = (s, f) => {
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
   }
+  if (s.tenant) return tenantQuery(s, f, info);
   s.runner.forward(Resp.QUERY, f, info, null);
 };
 
@@ -41,6 +43,7 @@ const onPrepare: Handler = (s, f) => {
   const p = f.payload;
   // A prepared KILL would reach the backend with a backend-side id: refused like the unmappable text forms.
   if (scanQuery(p, 1, p.length).flags & Q.KILL) return refuseKill(s);
+  if (s.tenant) return tenantPrepare(s, f);
   s.runner.forward(Resp.PREPARE, f, null, null);
 };
 
@@ -60,9 +63,9 @@ TABLE[Com.STMT_RESET] = (s, f) => s.onStmtReset(f.payload);
 TABLE[Com.STMT_FETCH] = (s, f) => s.onFetch(f);
 TABLE[Com.PING] = (s) => s.sendPacket(s.okPacket(), 1);
 TABLE[Com.QUIT] = (s) => s.close('COM_QUIT');
-TABLE[Com.INIT_DB] = forwardAs(Resp.SIMPLE);
+TABLE[Com.INIT_DB] = (s, f) => (s.tenant ? tenantInitDb(s, f) : s.runner.forward(Resp.SIMPLE, f, null, null));
 TABLE[Com.FIELD_LIST] = forwardAs(Resp.FIELD_LIST);
-TABLE[Com.STATISTICS] = forwardAs(Resp.STATISTICS);
+TABLE[Com.STATISTICS] = (s, f) => (s.tenant ? tenantStatistics(s) : s.runner.forward(Resp.STATISTICS, f, null, null));
 TABLE[Com.SET_OPTION] = (s, f) => s.onSetOption(f.payload);
 TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
 TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);

@@ -1,4 +1,5 @@
 import { Com } from '../protocol/constants';
+import type { StatementRoute } from '../routing/planner';
 import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -26,6 +27,8 @@ export interface ClientStmt {
   longData: { param: number; data: Buffer }[] | null;
   longDataBytes: number;
   cursorOpen: boolean;
+  /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
+  route?: StatementRoute;
   /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
   info: QueryInfo;
 }
@@ -69,6 +72,33 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
   return null;
 }
 
+/** Whether two parameter-type blocks hold the same bytes (a few bytes: a loop beats a native call). */
+function sameTypes(a: Buffer, b: Buffer): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Records the parameter types a COM_STMT_EXECUTE payload binds (new-params-bound flag set), keeping
+ * the existing block when the types did not change: drivers that send types with every execute
+ * (mysql2) then cost no allocation, and backend statements that already have them need no re-send.
+ * Returns false when the payload is too short for the types it announces.
+ */
+export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
+  const n = st.numParams;
+  if (n === 0) return true;
+  const at = 10 + ((n + 7) >> 3);
+  if (p.length <= at || p[at] !== 1) return true;
+  const end = at + 1 + 2 * n;
+  if (p.length < end) return false;
+  const old = st.paramTypes;
+  const view = p.subarray(at + 1, end);
+  if (old === null || !sameTypes(old, view)) st.paramTypes = Buffer.from(view);
+  return true;
+}
+
 /**
  * The bytes to send for a client's COM_STMT_EXECUTE on `conn`: buffered long data first, then the
  * execute with the backend's statement id — and with the parameter types re-sent when the client
@@ -92,14 +122,18 @@ export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Fr
   const nb = (n + 7) >> 3;
   const at = 10 + nb;
   const bound = n > 0 && p.length > at ? p[at] : 0;
-  if (n === 0 || bound === 1 || st.paramTypes === null || bs.types === st.paramTypes) {
+  // Backend statements are shared by every session with the same SQL, so the types they last got
+  // are often another session's block: compare bytes, not identity, before re-sending them.
+  // A packet too short to hold the new-params-bound flag is passed on as it is: the server answers it
+  // (1210), and re-sending types into it would need bytes that are not there.
+  const types = st.paramTypes;
+  if (n === 0 || bound === 1 || types === null || p.length <= at || bs.types === types || (bs.types !== null && sameTypes(bs.types, types))) {
     p.writeUInt32LE(bs.id, 1);
     if (bound === 1) bs.types = st.paramTypes;
     out.push(frame.raw ?? framePayload(p, 0));
     return out;
   }
   // Client re-executes with "types unchanged" but this backend statement never got them: send them.
-  const types = st.paramTypes;
   const q = Buffer.allocUnsafe(p.length + types.length);
   p.copy(q, 0, 0, at);
   q.writeUInt32LE(bs.id, 1);

@@ -5,7 +5,24 @@ import type { Config, UserConfig } from '../config/types';
 import type { BackendConnection } from '../backend/backend-connection';
 import type { Backend } from '../backend/pool';
 import type { ClientSession } from './client-session';
+import type { BufferBudget } from './client-conn';
+import type { LoginThrottle } from './login-throttle';
 import type { Metrics } from '../metrics/metrics';
+import type { PlanCache } from '../classify/plan-cache';
+import type { CachedDecision } from '../routing/route';
+import type { RoutingSnapshot } from '../routing/snapshot';
+import type { Topology } from '../backend/topology';
+import type { RywStore } from '../backend/ryw-store';
+
+/** Identity switches on borrowed backend connections (the bench reports the hit rate). */
+export interface IdentityStats {
+  /** Borrowed connection was already logged in as the statement's account. */
+  hits: number;
+  /** COM_CHANGE_USER was needed. */
+  switches: number;
+  /** Total milliseconds spent in those COM_CHANGE_USER round trips (incl. re-initialisation). */
+  switchMs: number;
+}
 
 /** What a client session needs from the proxy that owns it. */
 export interface ProxyContext {
@@ -17,6 +34,17 @@ export interface ProxyContext {
   readonly users: Map<string, UserConfig>;
   readonly backends: Map<string, Backend>;
   readonly sessions: Map<number, ClientSession>;
+  /** Sessions still in the handshake/auth exchange, oldest first (their own budget: max_handshake_connections). */
+  readonly handshaking: Set<ClientSession>;
+  /** Bytes buffered by all client connections (server.max_client_buffer_bytes). */
+  readonly clientBuffer: BufferBudget;
+  /** Failed-login throttling per client address and user name. */
+  readonly loginThrottle: LoginThrottle;
+  /**
+   * Stands in for a user name that does not exist, so that an unknown user goes through the same
+   * exchange and the same password check (and fails with the same error) as a wrong password.
+   */
+  readonly dummyUser: UserConfig;
   readonly metrics: Metrics;
   readonly serverVersion: string;
   readonly serverCaps: number;
@@ -24,6 +52,22 @@ export interface ProxyContext {
   readonly serverCollation: number;
   readonly tlsContext: tls.SecureContext | null;
   readonly rsa: { publicPem: string; privateKey: crypto.KeyObject } | null;
+  /** The routing view of the config (tenants, clusters); built once per config version. */
+  readonly routing: RoutingSnapshot;
+  readonly planCache: PlanCache<CachedDecision>;
+  /** Live health of the configured clusters; null when no cluster is configured (passthrough). */
+  readonly topology: Topology | null;
+  readonly ryw: RywStore;
+  /** Statements running per backend name right now (the selector prefers the least loaded replica). */
+  readonly inFlight: Map<string, number>;
+  readonly identity: IdentityStats;
+  /**
+   * Test-only: skip the proxy's isolation checks so tests can show that the server layer (each
+   * tenant's own backend account) holds by itself. Never set in production.
+   */
+  readonly unsafeSkipProxyIsolation: boolean;
+  /** The users[] entry a login name authenticates as (a plain user, or the {user} part of a user_pattern). */
+  resolveUser(login: string): UserConfig | undefined;
   /** Bound on server-side prepared statements cached per backend connection. */
   maxPrepared(conn: BackendConnection): number;
   /** A command finished: statement metrics, per-digest statistics, slow-query log. */

@@ -9,6 +9,7 @@ import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession, S } from './client-session';
+import { BufferBudget, resumeWithinBudget } from './client-conn';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
@@ -22,19 +23,38 @@ import type { ReloadResult } from '../config/store';
 import { scanStatement } from '../classify/digest';
 import { ConfigSnapshot, ConfigStore } from '../config/store';
 import { ConfigDiff, planPools } from '../config/diff';
+import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
+import { LoginThrottle } from './login-throttle';
+import { nativeHash, sha2CryptHash } from '../protocol/auth';
+import { PlanCache } from '../classify/plan-cache';
+import type { CachedDecision } from '../routing/route';
+import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
+import { resolveLoginUser } from '../routing/tenant';
+import { monitorSettings, Topology } from '../backend/topology';
+import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
+import type { IdentityStats } from './proxy-context';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
   logger?: Logger;
   /** The config store to follow (reloads swap its snapshot); default: one holding `config`, without a file. */
   store?: ConfigStore;
+  /** Health-monitor probe interval (tests use a short one). */
+  monitorIntervalMs?: number;
+  /** Test-only: see ProxyContext.unsafeSkipProxyIsolation. */
+  unsafeSkipProxyIsolation?: boolean;
 }
 
 /** Counters for tests and the admin endpoint. */
 export interface ProxyStats {
   clientSessions: number;
+  /** Identity switches (COM_CHANGE_USER to a tenant's account) vs borrowed connections already logged in as it. */
+  identity: IdentityStats;
   backends: { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null }[];
 }
+
+/** How often session timeouts are checked: a timeout fires up to this much late. */
+const SWEEP_MS = 250;
 
 /** Announced when no backend could be asked for its version at start. */
 const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
@@ -43,11 +63,16 @@ const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
  * serves their statements over pooled backend connections.
  */
-export class Proxy implements ProxyContext, AdminHost {
+export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
   readonly backends = new Map<string, Backend>();
   readonly sessions = new Map<number, ClientSession>();
+  readonly handshaking = new Set<ClientSession>();
+  readonly clientBuffer: BufferBudget;
+  readonly loginThrottle: LoginThrottle;
+  readonly dummyUser: UserConfig;
+  private sweeper: NodeJS.Timeout | null = null;
   serverVersion = FALLBACK_VERSION;
   serverCaps = PROXY_CAPABILITIES;
   serverMariaCaps = 0;
@@ -55,6 +80,16 @@ export class Proxy implements ProxyContext, AdminHost {
   tlsContext: tls.SecureContext | null = null;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
   readonly metrics: Metrics;
+  /** Rebuilt on reload with the new config version (plans are cached per version). */
+  routing: RoutingSnapshot;
+  readonly planCache: PlanCache<CachedDecision>;
+  /** Reconfigured on reload (monitors of unchanged backends keep running). */
+  topology: Topology | null;
+  private readonly monitorIntervalMs: number | undefined;
+  readonly ryw: RywStore = new MemoryRywStore();
+  readonly inFlight = new Map<string, number>();
+  readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0 };
+  readonly unsafeSkipProxyIsolation: boolean;
   private admin: http.Server | null = null;
   private server: net.Server | null = null;
   private nextId = 1;
@@ -80,13 +115,26 @@ export class Proxy implements ProxyContext, AdminHost {
     this.store.onSwap((next, prev, diff) => this.applySnapshot(next, prev, diff));
     this.store.onResult((r) => this.metrics.reloads.inc({ result: r }));
     setConnectionInit(initConnection);
+    this.clientBuffer = { bytes: 0, max: config.server.maxClientBufferBytes, paused: new Set() };
+    this.loginThrottle = new LoginThrottle(config.server.loginThrottle);
+    const secret = crypto.randomBytes(24).toString('base64');
+    this.dummyUser = { name: '', nativeHash: nativeHash(secret), sha2Hash: sha2CryptHash(secret), backend: '', requireTls: false };
+    this.routing = buildRoutingSnapshot(config, this.store.current.version);
+    this.monitorIntervalMs = opts.monitorIntervalMs;
+    this.planCache = new PlanCache(config.planCache.size);
+    this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
+    if (this.topology) {
+      this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
+    }
+    this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
     this.metrics = new Metrics({
       sessions: () => this.sessions.size,
       backends: () => this.stats().backends,
+      identity: () => this.identity,
       tenantSessions: () => {
         const m = new Map<string, number>();
         for (const s of this.sessions.values()) {
-          const t = s.user ? (this.tenantByUser.get(s.user.name) ?? '') : '';
+          const t = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? '') : '';
           m.set(t, (m.get(t) ?? 0) + 1);
         }
         return m;
@@ -127,6 +175,8 @@ export class Proxy implements ProxyContext, AdminHost {
     }
     for (const name of [...plan.replace, ...plan.add]) this.backends.set(name, this.newBackend(byName.get(name)!));
     this.indexTenants(cfg);
+    this.routing = buildRoutingSnapshot(cfg, next.version);
+    this.reconfigureTopology(cfg);
     if (cfg.digests.maxEntries !== this.digestStats.capacity) this.digestStats = new DigestStats(Math.max(1, cfg.digests.maxEntries));
     if (diff.restartRequired.length > 0) this.log.warn({ sections: diff.restartRequired }, 'config reload: these sections change only at restart');
     this.log.info({ version: next.version, pools: plan }, 'config applied');
@@ -157,7 +207,7 @@ export class Proxy implements ProxyContext, AdminHost {
   noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void {
     const cmd = payload && payload.length > 0 ? payload[0]! : -1;
     const command = cmd === Com.QUERY ? 'query' : cmd === Com.STMT_EXECUTE ? 'stmt_execute' : 'other';
-    const tenant = s.user ? (this.tenantByUser.get(s.user.name) ?? null) : null;
+    const tenant = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? null) : null;
     this.metrics.recordStatement(command, tenant, ms / 1000, bytesIn, bytesOut, errClass);
     if (command === 'other') return;
     const cfg = this.config.digests;
@@ -170,6 +220,22 @@ export class Proxy implements ProxyContext, AdminHost {
       this.metrics.slowQueries.inc();
       s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round(ms), rows, error: errClass || undefined, digest }, 'slow query');
     }
+  }
+
+  private reconfigureTopology(cfg: Config): void {
+    if (cfg.clusters.length === 0) {
+      this.topology?.stop();
+      this.topology = null;
+      return;
+    }
+    if (this.topology) {
+      this.topology.configure(cfg.clusters, cfg.backends);
+      return;
+    }
+    const t = new Topology(cfg.clusters, cfg.backends, monitorSettings(this.monitorIntervalMs ? { intervalMs: this.monitorIntervalMs } : {}));
+    t.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
+    this.topology = t;
+    if (this.server) t.start();
   }
 
   private retire(b: Backend): void {
@@ -235,7 +301,7 @@ export class Proxy implements ProxyContext, AdminHost {
       out.push({
         id: s.id,
         user: s.user?.name ?? null,
-        tenant: s.user ? (tenantOf.get(s.user.name) ?? null) : null,
+        tenant: s.tenant ? s.tenant.tenant : s.user ? (tenantOf.get(s.user.name) ?? null) : null,
         client: s.remoteHost,
         state: s.state,
         pinned: s.st.pins !== 0,
@@ -300,12 +366,26 @@ export class Proxy implements ProxyContext, AdminHost {
     return this.config.listen.host;
   }
 
+  resolveUser(login: string): UserConfig | undefined {
+    const direct = this.users.get(login);
+    if (direct || this.config.tenants.length === 0) return direct;
+    const name = resolveLoginUser(login, this.routing);
+    return name === null ? undefined : this.users.get(name);
+  }
+
   maxPrepared(conn: BackendConnection): number {
     return conn.cfg.maxPreparedPerConnection;
   }
 
+  /** An error escaped every session's handling and no session could be named: a bug, kept visible. */
+  onStrayError(e: unknown, origin: string): void {
+    this.metrics.internalErrors.inc({ where: origin === 'unhandledRejection' ? 'unhandled_rejection' : 'uncaught_exception' });
+    this.log.error({ err: e instanceof Error ? e.stack : String(e), origin }, 'uncaught error caught by the safety net; the process keeps running');
+  }
+
   /** Probes the first backend for the handshake to mirror, loads TLS and RSA keys, and listens. */
   async start(): Promise<void> {
+    installSafetyNet(this);
     await this.probeBackend();
     const t = this.config.tls;
     if (t) {
@@ -321,7 +401,7 @@ export class Proxy implements ProxyContext, AdminHost {
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
-    server.maxConnections = this.config.server.maxClientConnections + 100;
+    server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -330,6 +410,9 @@ export class Proxy implements ProxyContext, AdminHost {
       });
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+    this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
     if (adm) {
@@ -368,15 +451,45 @@ export class Proxy implements ProxyContext, AdminHost {
     }
   }
 
+  /**
+   * Timeouts of all sessions in one pass instead of a timer per session (10,000 idle sessions should
+   * not each carry one): login timeout, wait_timeout, read timeout of an unfinished packet. Also
+   * resumes connections paused for the client buffer budget.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      try {
+        s.checkTimeouts(now);
+      } catch (e) {
+        s.fault(e, 'timeouts');
+      }
+    }
+    resumeWithinBudget(this.clientBuffer);
+  }
+
+  /** Logged-in sessions (what max_client_connections bounds). */
+  get loggedIn(): number {
+    return this.sessions.size - this.handshaking.size;
+  }
+
   private accept(socket: net.Socket): void {
     socket.on('error', () => {});
     if (this.stopping) {
       socket.destroy();
       return;
     }
-    if (this.sessions.size >= this.config.server.maxClientConnections) {
+    const srv = this.config.server;
+    if (this.loggedIn >= srv.maxClientConnections) {
       socket.end(buildErr(Err.TOO_MANY_CONNECTIONS.errno, Err.TOO_MANY_CONNECTIONS.sqlState, 'Too many connections').finish(0));
       return;
+    }
+    // Unauthenticated connections have their own, smaller budget. When it is full the oldest one makes
+    // room: a real client finishes its handshake in milliseconds, so idle or slow sockets cannot lock it out.
+    if (this.handshaking.size >= srv.maxHandshakeConnections) {
+      const oldest = this.handshaking.values().next().value as ClientSession;
+      this.metrics.errors.inc({ kind: 'handshake_evicted' });
+      oldest.evictUnauthenticated();
     }
     let id = this.nextId;
     while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
@@ -402,7 +515,7 @@ export class Proxy implements ProxyContext, AdminHost {
   }
 
   stats(): ProxyStats {
-    return { clientSessions: this.sessions.size, backends: [...this.backends.values()].map((b) => b.stats()) };
+    return { clientSessions: this.sessions.size, identity: { ...this.identity }, backends: [...this.backends.values()].map((b) => b.stats()) };
   }
 
   /**
@@ -434,6 +547,9 @@ export class Proxy implements ProxyContext, AdminHost {
 
   /** Stops listening, closes client sessions, and closes backend pools. */
   async stop(): Promise<void> {
+    removeSafetyNet(this);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -443,6 +559,7 @@ export class Proxy implements ProxyContext, AdminHost {
       admin.closeAllConnections();
       admin.close();
     }
+    this.topology?.stop();
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
     this.store.close();
     await closed;
@@ -498,6 +615,13 @@ async function initConnection(conn: BackendConnection, pool: BackendPool): Promi
   if (Date.now() - b.routinesLoadedAt > ROUTINES_RELOAD_MS) {
     // A failed load keeps what was known (and is retried with the next connection) rather than failing the connection.
     await b.loadRoutines(conn).catch((e: Error) => pool.backend.noteRoutinesLoadFailed(e));
+  }
+  if (b.waitTimeout < 0) {
+    // The client-side wait_timeout defaults (the proxy's own backend sessions are interactive, so their session value is no guide).
+    const r = await conn.query('SELECT @@global.wait_timeout, @@global.interactive_timeout');
+    const row = r.rows[0] ?? [];
+    b.waitTimeout = row[0] ? Number(row[0].toString()) : 0;
+    b.interactiveTimeout = row[1] ? Number(row[1].toString()) : 0;
   }
   await conn.query(TRACKING_INIT_SQL);
 }

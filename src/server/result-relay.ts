@@ -33,6 +33,9 @@ const enum Ph {
 export interface RelayHost {
   /** Writes bytes to the client. Returns false when the client socket wants a drain. */
   writeClient(b: Buffer): boolean;
+  /** Buffers client writes until uncorkClient (several writes of one backend chunk become one writev). */
+  corkClient(): void;
+  uncorkClient(): void;
   readonly clientCaps: number;
   /** Called for every OK/EOF that ends a result (intermediate ones of multi-results too). */
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void;
@@ -126,6 +129,8 @@ export class ResultRelay implements BackendSink {
       this.consume(chunk);
     } catch (e) {
       this.ph = Ph.DONE;
+      this.ck = EMPTY;
+      this.flushWrites();
       this.host.onRelayFailed(e as Error);
     }
   }
@@ -241,8 +246,9 @@ export class ResultRelay implements BackendSink {
         if (hdrAt >= 0 && i + len <= n) {
           // The whole control packet is in this chunk: decide in place, so that an unchanged
           // packet stays part of the pass-through run (one write for a whole small result).
-          this.inlineAt = hdrAt;
           i += len;
+          if (this.passInPlace(chunk, hdrAt, len, seq)) continue;
+          this.inlineAt = hdrAt;
           try {
             this.onPacket(chunk.subarray(hdrAt, i), seq);
           } finally {
@@ -260,6 +266,7 @@ export class ResultRelay implements BackendSink {
     }
     this.flushTo(i);
     this.ck = EMPTY;
+    this.flushWrites();
     if (this.doneSignal) {
       this.doneSignal = false;
       this.flowing = true;
@@ -271,9 +278,72 @@ export class ResultRelay implements BackendSink {
   }
 
   private flowing = true;
+  /** Client writes produced by the current backend chunk, sent together at its end (views into the chunk). */
+  private pend: Buffer[] = [];
+  private pendBytes = 0;
 
   private write(b: Buffer): void {
+    this.pend.push(b);
+    this.pendBytes += b.length;
+  }
+
+  private writeNow(b: Buffer): void {
     if (!this.host.writeClient(b)) this.flowing = false;
+  }
+
+  /**
+   * Sends what the current chunk produced, before anyone else may write to the client: one write
+   * (the usual small result relayed in place); pieces of a small response copied into one buffer
+   * (a DEPRECATE_EOF client's result, split where the relay dropped or rebuilt an EOF): a copy of a
+   * few hundred bytes costs less than the Writable's cork buffering and writev; larger output corked
+   * into one writev.
+   */
+  private flushWrites(): void {
+    const pend = this.pend;
+    const n = pend.length;
+    if (n === 0) return;
+    if (n === 1) this.writeNow(pend[0] as Buffer);
+    else if (this.pendBytes <= COALESCE_MAX) this.writeNow(Buffer.concat(pend, this.pendBytes));
+    else {
+      this.host.corkClient();
+      for (let i = 0; i < n; i++) this.writeNow(pend[i] as Buffer);
+      this.host.uncorkClient();
+    }
+    pend.length = 0;
+    this.pendBytes = 0;
+  }
+
+  /**
+   * The control packets of every small result, decided on the chunk's bytes without views or
+   * parsed objects: a column count, the EOF after the column definitions, the EOF after the rows
+   * (classic EOF framing on both sides). Returns false for anything else, which onPacket handles.
+   */
+  private passInPlace(c: Buffer, at: number, len: number, seq: number): boolean {
+    if (len === 0) return false;
+    const f = c[at + 4];
+    const ph = this.ph;
+    if (ph === Ph.FIRST) {
+      if (f === 0 || f >= 0xfb || len !== 1 || this.kind === Resp.PREPARE) return false;
+      this.remaining = f;
+      this.rows = 0;
+      this.ph = Ph.COLDEFS;
+    } else if (f !== 0xfe || this.deprecateEof) {
+      return false;
+    } else if (ph === Ph.COLDEF_EOF) {
+      if (this.kind === Resp.EXECUTE && len >= 5 && c.readUInt16LE(at + 7) & Status.CURSOR_EXISTS) return false;
+      this.ph = Ph.ROWS;
+    } else if (ph === Ph.ROWS) {
+      const warnings = len >= 5 ? c.readUInt16LE(at + 5) : 0;
+      const status = len >= 5 ? c.readUInt16LE(at + 7) : 0;
+      this.host.onTerminator(status, warnings, null);
+      if (status & Status.MORE_RESULTS_EXISTS) this.ph = Ph.FIRST;
+      else this.finish(false);
+    } else return false;
+    const s = (seq + this.seqDelta) & 0xff;
+    this.lastSeq = s;
+    c[at + 3] = s;
+    if (this.ps < 0) this.ps = at;
+    return true;
   }
 
   /** Writes a complete packet held in `b` (4 header bytes reserved) with backend sequence `seq`. */
@@ -479,3 +549,6 @@ function eofAsOk(warnings: number, status: number, caps: number) {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Largest output of one backend chunk that is copied into one buffer rather than corked (bytes). */
+const COALESCE_MAX = 4096;

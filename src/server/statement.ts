@@ -13,8 +13,14 @@ import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { substituteRowCount } from './row-count';
+import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
+import type { StatementRoute } from '../routing/planner';
+import type { RouteChoice } from './tenant-statement';
 import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
 import type { ClientSession } from './client-session';
+import { setRunning } from './safety-net';
+
+const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
 /** The statement in flight. */
 interface Current extends ReplayNeeds {
@@ -26,6 +32,12 @@ interface Current extends ReplayNeeds {
   out: Buffer[] | null;
   /** The backend connection's previous statement was not this session's (ROW_COUNT() must be substituted). */
   foreign: boolean;
+  /** Tenant sessions: the pool, account and GTID wait chosen for this statement (null: pinned or passthrough). */
+  route?: RouteChoice | null;
+  /** COM_STMT_PREPARE of a tenant session: the statement's route class, kept on the ClientStmt. */
+  prepRoute?: StatementRoute;
+  /** Backend counted in ctx.inFlight for this statement. */
+  inFlight?: string | null;
   /** Already moved once to another connection after the first one turned out to be dead before sending. */
   retried: boolean;
 }
@@ -45,6 +57,8 @@ export class StatementRunner implements RelayHost, BackendSink {
   private lastConn: BackendConnection | null = null;
   private relayObj: ResultRelay | null = null;
   private cur: Current | null = null;
+  /** The last result ended with an OK packet (false: an EOF, which carries no session state). */
+  private endedWithOk = true;
   /** The relay was started for the current statement (its lastSeq is this statement's). */
   private armed = false;
   /** Sink of a pinned connection between statements: hears that it died (killed, timed out, server gone). */
@@ -68,18 +82,34 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   // ---- lease and send ---------------------------------------------------------------------------
 
-  /** Routes a command to a backend connection and relays the answer. */
-  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false): void {
+  /**
+   * Routes a command to a backend connection and relays the answer. `route`: the tenant
+   * routing's choice (undefined: the session's default — for tenant sessions the primary, as the
+   * tenant's account; null: the pinned connection or passthrough).
+   */
+  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, route?: RouteChoice | null, prepRoute?: StatementRoute): void {
     const st = this.s.st;
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0 };
+    if (route === undefined && this.s.tenant) {
+      const d = this.s.defaultRoute();
+      if (d !== null && 'action' in d) {
+        this.s.sendPacket(buildErr(d.errno, d.sqlState, d.message), 1);
+        return;
+      }
+      route = d;
+    }
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
-    this.withConn(this.onConn, sticky);
+    if (route && !this.conn) {
+      this.s.pool = route.pool;
+      this.s.backend = route.pool.backend;
+    }
+    this.withConn(this.onConn, sticky, route ? route.account : null);
   }
 
   /** Calls back with the pinned connection, the session's last one if asked and still idle, or a pooled one. */
-  withConn(cb: ConnCallback, sticky = false): void {
+  withConn(cb: ConnCallback, sticky = false, account: string | null = null): void {
     if (this.conn) return cb(null, this.conn);
     const pool = this.s.pool as BackendPool;
     const last = this.lastConn;
@@ -87,14 +117,21 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.conn = last;
       return cb(null, last);
     }
-    pool.acquire((err, conn) => {
-      if (this.s.closed) {
-        if (conn) pool.release(conn);
-        return;
+    const got = (err: Error | null, conn: BackendConnection | null) => {
+      // May run inside a promise callback: a throw must end this session, not become an unhandled rejection.
+      try {
+        if (this.s.closed) {
+          if (conn) pool.release(conn);
+          return;
+        }
+        if (conn) this.conn = conn;
+        cb(err, conn);
+      } catch (e) {
+        this.s.fault(e, 'statement_acquire');
       }
-      if (conn) this.conn = conn;
-      cb(err, conn);
-    });
+    };
+    if (account !== null) pool.acquireAs(account, got);
+    else pool.acquire(got);
   }
 
   private onConn = (err: Error | null, conn: BackendConnection | null): void => {
@@ -105,10 +142,67 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.s.toIdle();
       return;
     }
+    const route = cur.route;
+    if (route && route.waitGtid) return this.waitGtid(conn, cur, route);
+    if (route && conn.account !== route.account) return this.switchIdentity(conn, cur, route);
+    if (route) this.s.ctx.identity.hits++;
+    this.onReady(conn, cur);
+  };
+
+  /** Read-your-writes on a replica: MASTER_GTID_WAIT, else the configured fallback. */
+  private waitGtid(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+    const ryw = this.s.ctx.routing.config.readYourWrites;
+    conn.query(masterGtidWaitSql(route.waitGtid as NonNullable<RouteChoice['waitGtid']>, ryw.gtidWaitTimeoutMs)).then(
+      (r) => {
+        if (this.s.closed) return;
+        const cell = r.rows[0] ? r.rows[0][0] : null;
+        const outcome = interpretGtidWait(cell ?? null);
+        const next: RouteChoice = { ...route, waitGtid: null };
+        cur.route = next;
+        if (outcome.kind === 'reached') {
+          if (conn.account !== next.account) return this.switchIdentity(conn, cur, next);
+          this.s.ctx.identity.hits++;
+          return this.onReady(conn, cur);
+        }
+        this.releaseConn(conn);
+        if (ryw.fallback === 'fail') {
+          this.s.sendPacket(buildErr(9004, 'HY000', `tenantgate: replica '${route.backend}' did not apply this session's last write within ${ryw.gtidWaitTimeoutMs} ms (read_your_writes.fallback is 'fail')`), 1);
+          return this.finishStatement();
+        }
+        const primary = this.s.tenant ? this.s.defaultRoute() : null;
+        if (primary === null || 'action' in primary) {
+          this.s.sendPacket(buildErr(primary ? primary.errno : 9001, primary ? primary.sqlState : 'HY000', primary ? primary.message : 'tenantgate: no primary'), 1);
+          return this.finishStatement();
+        }
+        cur.route = primary;
+        this.s.pool = primary.pool;
+        this.s.backend = primary.pool.backend;
+        this.withConn(this.onConn, false, primary.account);
+      },
+      (e: Error) => this.restoreFailed(conn, e),
+    );
+  }
+
+  /** COM_CHANGE_USER to the tenant's backend account; the session's state is replayed afterwards. */
+  private switchIdentity(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+    const ctx = this.s.ctx;
+    ctx.identity.switches++;
+    const t0 = performance.now();
+    conn.changeUser(route.account, route.password, TRACKING_INIT_SQL).then(
+      () => {
+        ctx.identity.switchMs += performance.now() - t0;
+        if (this.s.closed) return;
+        this.onReady(conn, cur);
+      },
+      (e: Error) => this.restoreFailed(conn, e),
+    );
+  }
+
+  private onReady(conn: BackendConnection, cur: Current): void {
     cur.foreign = conn.lastSession !== this.s;
     if (needsReplay(this.s, conn, cur) || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.stmt as ClientStmt))) {
       this.restore(conn, cur).then(
-        (errPkt) => {
+        (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
           if (errPkt) {
             this.s.sendPacket(errPkt, 1);
@@ -116,14 +210,14 @@ export class StatementRunner implements RelayHost, BackendSink {
             return;
           }
           this.send(conn, cur);
-        },
-        (e: Error) => this.restoreFailed(conn, e),
+        }),
+        (e: Error) => this.s.guard('statement_restore', () => this.restoreFailed(conn, e)),
       );
       return;
     }
     if (cur.kind === Resp.EXECUTE) cur.out = executePacket(conn, cur.stmt as ClientStmt, cur.frame);
     this.send(conn, cur);
-  };
+  }
 
   private stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
     return st.longData !== null || !conn.stmts.has(st.key);
@@ -140,9 +234,13 @@ export class StatementRunner implements RelayHost, BackendSink {
     const pool = s.pool as BackendPool;
     for (const step of replaySteps(s, conn, cur, pool.defaults)) {
       switch (step.t) {
-        case 'reset':
-          await conn.resetToNoSchema(TRACKING_INIT_SQL);
+        case 'reset': {
+          // COM_CHANGE_USER without a schema: for a tenant session, to the tenant's own account (never the proxy's).
+          const acct = s.tenantAccount();
+          if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
+          else await conn.resetToNoSchema(TRACKING_INIT_SQL);
           break;
+        }
         case 'init_db': {
           const e = await conn.initDb(step.schema);
           if (e) return buildErr(e.errno, e.sqlState, e.message);
@@ -202,7 +300,22 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.lost(conn, new Error('backend connection closed'), false);
       return;
     }
+    const t = this.s.tenant;
+    if (t !== null && conn.account !== t.backendUser) {
+      // Fail closed: a tenant's statement never runs under another account (the server layer of isolation).
+      this.s.sendPacket(buildErr(1045, '28000', `tenantgate: backend connection is not logged in as tenant '${t.tenant}''s account; statement not sent`), 1);
+      this.dropConn(conn);
+      this.cur = null;
+      this.s.toIdle();
+      return;
+    }
     conn.sink = this;
+    if (cur.route) {
+      const f = this.s.ctx.inFlight;
+      const name = conn.cfg.name;
+      f.set(name, (f.get(name) ?? 0) + 1);
+      cur.inFlight = name;
+    }
     conn.armTimeout(conn.cfg.readTimeoutMs);
     const relay = this.relay;
     relay.start(cur.kind);
@@ -250,7 +363,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (!ok) {
       const c = this.s.client;
       c.pauseInput();
-      conn.socket.once('drain', () => c.resumeInput());
+      conn.socket.once('drain', () => this.s.guard('infile_drain', () => c.resumeInput()));
     }
   }
 
@@ -260,15 +373,36 @@ export class StatementRunner implements RelayHost, BackendSink {
     return this.s.client.write(b);
   }
 
-  onBackendData(chunk: Buffer): void {
-    const c = this.s.client;
-    c.cork();
-    this.relay.onBackendData(chunk);
-    c.uncork();
+  corkClient(): void {
+    this.s.client.cork();
+  }
+
+  uncorkClient(): void {
+    this.s.client.uncork();
+  }
+
+  /**
+   * Relays a backend chunk; true when a client write still refers to its bytes (see BackendSink).
+   * Whatever is thrown below ends this session only.
+   */
+  onBackendData(chunk: Buffer): boolean {
+    const s = this.s;
+    setRunning(s);
+    try {
+      this.relay.onBackendData(chunk);
+    } catch (e) {
+      s.fault(e, 'backend_data');
+    }
+    setRunning(null);
+    return s.client.socket.writableLength > 0;
   }
 
   onBackendClose(err: Error | null): void {
-    this.relay.onBackendClose(err);
+    try {
+      this.relay.onBackendClose(err);
+    } catch (e) {
+      this.s.fault(e, 'backend_close');
+    }
   }
 
   onClientBackpressure(): void {
@@ -278,6 +412,7 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
     const st = this.s.st;
+    this.endedWithOk = ok !== null;
     st.lastStatus = status;
     st.lastWarnings = warnings;
     st.rowCount = ok ? ok.affectedRows : -1;
@@ -295,6 +430,11 @@ export class StatementRunner implements RelayHost, BackendSink {
     const defaults = this.s.pool ? this.s.pool.defaults : null;
     for (const e of parseSessionState(block)) {
       if (e.type === SessionTrack.SYSTEM_VARIABLES) {
+        if (e.name === LAST_GTID_VAR) {
+          // Read-only and per write: never session state to replay (SET last_gtid fails with 1238).
+          this.s.onWriteGtid(e.value);
+          continue;
+        }
         if (UNMANAGED_VARS.has(e.name)) {
           if (e.name.startsWith('session_track_')) {
             (st.trackPrefs ??= new Map()).set(e.name, e.value);
@@ -354,6 +494,9 @@ export class StatementRunner implements RelayHost, BackendSink {
       cursorOpen: false,
       info: scanQuery(sql, 0, sql.length, s.routines),
     };
+    if (cur.prepRoute) stmt.route = cur.prepRoute;
+    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() in a prepared statement is the backend's (see README).
+    if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
     return stmt.id;
@@ -370,9 +513,19 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
+  private endInFlight(cur: Current | null): void {
+    if (!cur || !cur.inFlight) return;
+    const f = this.s.ctx.inFlight;
+    const n = (f.get(cur.inFlight) ?? 1) - 1;
+    if (n <= 0) f.delete(cur.inFlight);
+    else f.set(cur.inFlight, n);
+    cur.inFlight = null;
+  }
+
   onRelayDone(err: boolean): void {
     const cur = this.cur;
     const conn = this.conn;
+    this.endInFlight(cur);
     if (!cur || !conn) return;
     const s = this.s;
     const st = s.st;
@@ -390,14 +543,16 @@ export class StatementRunner implements RelayHost, BackendSink {
     const info = cur.info;
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
-    if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL) {
-      this.afterStatement(conn, info, capture ? err : null).then(
-        () => this.finishStatement(),
-        (e: Error) => {
+    // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
+    const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
+    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL) {
+      this.afterStatement(conn, info, capture ? err : null, gtid).then(
+        () => s.guard('statement_bookkeeping', () => this.finishStatement()),
+        (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
           this.dropConn(conn);
           this.finishStatement();
-        },
+        }),
       );
       return;
     }
@@ -417,6 +572,7 @@ export class StatementRunner implements RelayHost, BackendSink {
    */
   private lost(conn: BackendConnection | null, e: Error, sent: boolean): void {
     const s = this.s;
+    this.endInFlight(this.cur);
     const st = s.st;
     const cur = this.cur;
     const seq = this.armed ? (this.relay.lastSeq + 1) & 0xff : 1;
@@ -428,7 +584,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     s.log.warn({ err: e.message, backend: conn?.cfg.name, pins: st.pins, action }, 'backend connection lost during a statement');
     if (action === 'retry' && cur) {
       cur.retried = true;
-      this.withConn(this.onConn);
+      this.withConn(this.onConn, false, cur.route ? cur.route.account : null);
       return;
     }
     this.cur = null;
@@ -481,9 +637,14 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null): Promise<void> {
+  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, gtid = false): Promise<void> {
     const s = this.s;
     const st = s.st;
+    if (gtid) {
+      const r = await conn.query(LAST_GTID_SQL);
+      const cell = r.rows[0] ? r.rows[0][0] : null;
+      if (cell) s.onWriteGtid(cell.toString('latin1'));
+    }
     if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
       // Ask the server which of the named locks this connection now holds (GET_LOCK may have timed out).
       const names = [...new Set([...st.userLocks, ...info.lockNames])];
@@ -516,7 +677,18 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
     if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
       const b = s.backend;
-      await b.loadRoutines(conn).catch((e: Error) => b.noteRoutinesLoadFailed(e));
+      if (s.tenant) {
+        // A tenant's account sees only its own routines: reload the server-wide view as the proxy's own account.
+        const other = new BackendConnection(b.cfg, 0, conn.collation, false);
+        try {
+          await other.connect();
+          await b.loadRoutines(other);
+        } catch (e) {
+          b.noteRoutinesLoadFailed(e as Error);
+        } finally {
+          other.quit();
+        }
+      } else await b.loadRoutines(conn).catch((e: Error) => b.noteRoutinesLoadFailed(e));
     }
   }
 

@@ -238,6 +238,10 @@ class Server implements MariaDbServer {
       `--socket=${this.socket}`,
       `--pid-file=${path.join(this.root, 'mariadbd.pid')}`,
       `--log-error=${this.logFile}`,
+      // Its own tmpdir: on-disk internal temporary tables (information_schema queries with TEXT
+      // columns) in a /tmp shared with other processes went missing under the server, which then
+      // crashed with signal 11 ("Error on delete of '/tmp/#sql-temptable-...MAI'").
+      `--tmpdir=${this.root}`,
       `--port=${this.port}`,
       '--bind-address=127.0.0.1',
       `--server-id=${this.serverId}`,

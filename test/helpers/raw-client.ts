@@ -57,14 +57,14 @@ export class RawClient {
   }
 
   /** Connects and logs in with mysql_native_password. */
-  static async connect(port: number, user: string, password: string, db: string | null, extraCaps = 0): Promise<RawClient> {
+  static async connect(port: number, user: string, password: string, db: string | null, extraCaps = 0, collation = 45): Promise<RawClient> {
     const caps = Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.LONG_PASSWORD | Cap.TRANSACTIONS |
       Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS | (db ? Cap.CONNECT_WITH_DB : 0) | extraCaps;
     const c = await RawClient.open(port, caps);
     const hs = await c.read();
     c.handshake = parseServerHandshake(hs.payload);
     const w = buildHandshakeResponse({
-      capabilities: caps, mariaCaps: 0, collation: 45, user, authResponse: nativeToken(password, c.handshake.nonce),
+      capabilities: caps, mariaCaps: 0, collation, user, authResponse: nativeToken(password, c.handshake.nonce),
       database: db, authPlugin: 'mysql_native_password',
     });
     c.socket.write(w.finish(1));

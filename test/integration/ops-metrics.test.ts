@@ -19,7 +19,11 @@ const TENANTS = ['t1', 't2', 't3', 't4'];
 
 t.before(async (ctx) => {
   ctx.server = await startServer();
-  for (const x of TENANTS) await ctx.server.query(`CREATE DATABASE IF NOT EXISTS s_${x}`);
+  for (const x of TENANTS) {
+    await ctx.server.query(`CREATE DATABASE IF NOT EXISTS s_${x}`);
+    await ctx.server.query(`CREATE USER IF NOT EXISTS 'acct_${x}'@'%'`);
+    await ctx.server.query(`GRANT ALL ON s_${x}.* TO 'acct_${x}'@'%'`);
+  }
   const yaml = `
 listen: { host: 127.0.0.1, port: 0 }
 admin: { host: 127.0.0.1, port: 0 }

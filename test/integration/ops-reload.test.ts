@@ -62,7 +62,12 @@ log: { level: info }
 
 t.before(async (ctx) => {
   [ctx.a, ctx.b] = await startServers(2);
-  for (const s of [ctx.a, ctx.b]) await s.query('CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY) ENGINE=InnoDB');
+  for (const s of [ctx.a, ctx.b]) {
+    await s.query('CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY) ENGINE=InnoDB');
+    // The tenant's own backend account, granted only its schema (what `tenantgate grants` prints).
+    await s.query("CREATE USER IF NOT EXISTS 'acme'@'%'");
+    await s.query("GRANT ALL ON test.* TO 'acme'@'%'");
+  }
   ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-ops-'));
   ctx.file = path.join(ctx.dir, 'tenantgate.yaml');
   fs.writeFileSync(ctx.file, yamlFor(ctx, { mainPort: ctx.a.port, cluster: 'c1', maxConn: 10, extra: false }));
@@ -155,6 +160,7 @@ t('50 reloads under a mysql2 load (invalid files, backend swap, tenant move, poo
   }
   running = false;
   await Promise.all(loops);
+  if (errors.length) console.error(ctx.logs.filter((l) => /"level":(40|50)|backend health|config (reloaded|applied)/.test(l)).slice(0, 40).join(''));
   assert.equal(errors, []);
   assert.is(refused, 10);
   assert.ok(applied >= 35, `applied ${applied}`);

@@ -110,6 +110,10 @@ test('a full valid config maps every field, resolving file paths against the con
     rsaPrivateKeyFile: path.join(dir, 'rsa.pem'),
     mariadbExtendedCapabilities: false,
     shutdownTimeoutMs: 30000,
+    maxHandshakeConnections: 1000,
+    netReadTimeoutMs: 30000,
+    maxClientBufferBytes: 256 * 1024 * 1024,
+    loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -162,6 +166,10 @@ test('defaults are filled in', () => {
     rsaKeyExchange: true,
     mariadbExtendedCapabilities: true,
     shutdownTimeoutMs: 30000,
+    maxHandshakeConnections: 1000,
+    netReadTimeoutMs: 30000,
+    maxClientBufferBytes: 256 * 1024 * 1024,
+    loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
   });
   assert.equal(c.backends[0], {
     name: 'primary',

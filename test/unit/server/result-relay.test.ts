@@ -69,7 +69,23 @@ class FakeHost implements RelayHost {
   prepareId = 1000;
   writable = true;
   constructor(readonly clientCaps: number) {}
+  corked = false;
+  /** Client writes issued while corked / not corked, and cork calls. */
+  corkedWrites = 0;
+  plainWrites = 0;
+  corks = 0;
+  corkClient(): void {
+    assert.not.ok(this.corked, 'cork while corked');
+    this.corked = true;
+    this.corks++;
+  }
+  uncorkClient(): void {
+    assert.ok(this.corked, 'uncork without cork');
+    this.corked = false;
+  }
   writeClient(b: Buffer): boolean {
+    if (this.corked) this.corkedWrites++;
+    else this.plainWrites++;
     // copy: the relay may hand out views into backend chunks
     this.events.push(['write', Buffer.from(b)]);
     return this.writable;
@@ -197,6 +213,28 @@ test('text result set â†’ DEPRECATE_EOF client: column EOF dropped, final EOF â†
     assert.is(r.relay.lastSeq, 7);
     assert.is(r.relay.seqDelta, -1);
   }
+});
+
+test('client writes per backend chunk: one write for a small result, even when EOFs are dropped/rebuilt; large split output corked once; done after the writes', () => {
+  const classic = run(Cap.PROTOCOL_41, Resp.QUERY, [rsStream]).host;
+  assert.is(classic.plainWrites, 1);
+  assert.is(classic.corks, 0);
+  // DEPRECATE_EOF: the column EOF is dropped and the final EOF rebuilt: three pieces, copied into one write
+  const dep = run(Cap.PROTOCOL_41 | Cap.DEPRECATE_EOF, Resp.QUERY, [rsStream]).host;
+  assert.is(dep.plainWrites, 1);
+  assert.is(dep.corks, 0);
+  // the same with a 5000-byte row: too big to copy, so the pieces go out corked together
+  const big = Buffer.concat([pkt(1, hex('01')), pkt(2, coldef('x')), pkt(3, eof(0, AC)), pkt(4, row('y'.repeat(5000))), pkt(5, eof(0, AC))]);
+  const dep2 = run(Cap.PROTOCOL_41 | Cap.DEPRECATE_EOF, Resp.QUERY, [big]).host;
+  assert.is(dep2.corks, 1);
+  assert.is(dep2.plainWrites, 0);
+  assert.is(dep2.corkedWrites, 3);
+  assert.not.ok(dep2.corked, 'uncorked at the end of the chunk');
+  assert.equal(dep2.bytes, Buffer.concat([pkt(1, hex('01')), pkt(2, coldef('x')), pkt(3, row('y'.repeat(5000))), pkt(4, okEof(0, AC))]));
+  // one write per chunk when the result arrives in pieces
+  const pieces = run(Cap.PROTOCOL_41, Resp.QUERY, [rsStream.subarray(0, 20), rsStream.subarray(20)]).host;
+  assert.is(pieces.corks, 0);
+  assert.is(pieces.plainWrites, 2);
 });
 
 test('the 0xFE OK ending a result set is exactly fe 00 00 <status> <warnings>', () => {

@@ -1,0 +1,114 @@
+/**
+ * The COM_STMT_EXECUTE rewrite: backend statement id patched in place, parameter types re-sent only
+ * when the backend statement has not seen the same bytes (backend statements are shared by sessions).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { BackendConnection, BackendStmt } from '../../../src/backend/backend-connection';
+import type { Frame } from '../../../src/protocol/framer';
+import { ClientStmt, executePacket, noteParamTypes } from '../../../src/server/prepared';
+import { scanQuery } from '../../../src/classify/lexer';
+
+const LONGLONG = 0x08;
+const VARCHAR = 0x0f;
+
+/** COM_STMT_EXECUTE for client statement `id` with two parameters (a BIGINT and a string). */
+function execPayload(id: number, types: number[] | null, a: bigint, b: string): Buffer {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(10);
+  head[0] = 0x17;
+  head.writeUInt32LE(id, 1);
+  head[5] = 0; // no cursor
+  head.writeUInt32LE(1, 6); // iteration count
+  parts.push(head, Buffer.from([0])); // null bitmap (2 params → 1 byte)
+  if (types) {
+    parts.push(Buffer.from([1]));
+    for (const t of types) parts.push(Buffer.from([t, 0]));
+  } else parts.push(Buffer.from([0]));
+  const v = Buffer.alloc(8);
+  v.writeBigInt64LE(a);
+  parts.push(v, Buffer.from([b.length]), Buffer.from(b));
+  return Buffer.concat(parts);
+}
+
+function frameOf(payload: Buffer): Frame {
+  const raw = Buffer.alloc(4 + payload.length);
+  raw.writeUIntLE(payload.length, 0, 3);
+  raw[3] = 0;
+  payload.copy(raw, 4);
+  return { payload: raw.subarray(4), seq: 0, lastSeq: 0, raw };
+}
+
+const SQL = Buffer.from('SELECT ?, ?');
+
+function stmt(paramTypes: Buffer | null = null): ClientStmt {
+  return { id: 7, sql: Buffer.from('SELECT ?, ?'), key: 'db\0SELECT ?, ?', schema: 'db', numParams: 2, numColumns: 2, paramTypes, longData: null, longDataBytes: 0, cursorOpen: false, info: scanQuery(SQL, 0, SQL.length) };
+}
+
+function conn(bs: BackendStmt): BackendConnection {
+  return { stmts: new Map([['db\0SELECT ?, ?', bs]]) } as unknown as BackendConnection;
+}
+
+const TYPES = Buffer.from([LONGLONG, 0, VARCHAR, 0]);
+
+test('execute binding types: sent as received (the frame itself), backend id patched in, types noted on the backend statement', () => {
+  const st = stmt();
+  const f = frameOf(execPayload(7, [LONGLONG, VARCHAR], 42n, 'x'));
+  assert.ok(noteParamTypes(st, f.payload));
+  const bs: BackendStmt = { id: 99, numParams: 2, numColumns: 2, types: null };
+  const out = executePacket(conn(bs), st, f);
+  assert.is(out.length, 1);
+  assert.is(out[0], f.raw, 'no copy');
+  assert.is(out[0].readUInt32LE(5), 99);
+  assert.equal(bs.types, TYPES);
+});
+
+test("re-execute without types on a backend statement that got the same bytes from another session: no re-send, no copy", () => {
+  const st = stmt(Buffer.from(TYPES));
+  const f = frameOf(execPayload(7, null, 5n, 'abc'));
+  const bs: BackendStmt = { id: 12, numParams: 2, numColumns: 2, types: Buffer.from(TYPES) };
+  const out = executePacket(conn(bs), st, f);
+  assert.is(out[0], f.raw);
+  assert.is(out[0].readUInt32LE(5), 12);
+});
+
+for (const [name, bsTypes] of [
+  ['has never seen types', null],
+  ['last got different types', Buffer.from([VARCHAR, 0, VARCHAR, 0])],
+] as const) {
+  test(`re-execute without types on a backend statement that ${name}: the session's types are inserted`, () => {
+    const st = stmt(Buffer.from(TYPES));
+    const f = frameOf(execPayload(7, null, 5n, 'abc'));
+    const bs: BackendStmt = { id: 12, numParams: 2, numColumns: 2, types: bsTypes === null ? null : Buffer.from(bsTypes) };
+    const out = executePacket(conn(bs), st, f);
+    const expected = execPayload(12, [LONGLONG, VARCHAR], 5n, 'abc');
+    assert.equal(out[0].subarray(4), expected);
+    assert.is(out[0].readUIntLE(0, 3), expected.length);
+    assert.equal(bs.types, TYPES);
+  });
+}
+
+test('noteParamTypes keeps the block when the types did not change, copies a changed one (never a view of the packet)', () => {
+  const st = stmt();
+  const p1 = execPayload(7, [LONGLONG, VARCHAR], 1n, 'a');
+  assert.ok(noteParamTypes(st, p1));
+  const first = st.paramTypes;
+  assert.equal(first, TYPES);
+  p1.fill(0xee); // the client's packet buffer is reused for later reads
+  assert.equal(st.paramTypes, TYPES);
+  assert.ok(noteParamTypes(st, execPayload(7, [LONGLONG, VARCHAR], 2n, 'b')));
+  assert.is(st.paramTypes, first);
+  assert.ok(noteParamTypes(st, execPayload(7, [VARCHAR, VARCHAR], 2n, 'b')));
+  assert.equal(st.paramTypes, Buffer.from([VARCHAR, 0, VARCHAR, 0]));
+  assert.ok(noteParamTypes(st, execPayload(7, null, 2n, 'b')), 'no types bound: nothing to note');
+  assert.equal(st.paramTypes, Buffer.from([VARCHAR, 0, VARCHAR, 0]));
+});
+
+test('noteParamTypes refuses a payload shorter than the types it announces', () => {
+  const st = stmt();
+  const p = execPayload(7, [LONGLONG, VARCHAR], 1n, 'a');
+  assert.not.ok(noteParamTypes(st, p.subarray(0, 14)));
+  assert.is(st.paramTypes, null);
+});
+
+test.run();
