@@ -89,6 +89,19 @@ export class Backend {
     this.routinesLoadedAt = Date.now();
   }
 
+  /** Takes over what `old` (the same server, replaced on reload) learned: collations, routines, handshake facts. */
+  inheritServerFacts(old: Backend): void {
+    this.collations = old.collations;
+    this.routines = old.routines;
+    this.routinesLoadedAt = old.routinesLoadedAt;
+    this.serverVersion = old.serverVersion;
+    this.serverCaps = old.serverCaps;
+    this.serverMariaCaps = old.serverMariaCaps;
+    this.serverCollation = old.serverCollation;
+    this.waitTimeout = old.waitTimeout;
+    this.interactiveTimeout = old.interactiveTimeout;
+  }
+
   /** Loading routine definitions failed: keep the previous ones; the next new connection retries. */
   noteRoutinesLoadFailed(e: Error): void {
     this.lastRoutinesError = e;

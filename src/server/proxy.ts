@@ -168,12 +168,22 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     for (const u of cfg.users) this.users.set(u.name, u);
     const plan = planPools([...this.backends.values()].map((b) => b.cfg), cfg.backends);
     const byName = new Map(cfg.backends.map((b) => [b.name, b]));
+    const replaced = new Map<string, Backend>();
     for (const name of [...plan.replace, ...plan.remove]) {
       const old = this.backends.get(name) as Backend;
       this.backends.delete(name);
+      replaced.set(name, old);
       this.retire(old);
     }
-    for (const name of [...plan.replace, ...plan.add]) this.backends.set(name, this.newBackend(byName.get(name)!));
+    for (const name of plan.add) this.backends.set(name, this.newBackend(byName.get(name)!));
+    for (const name of plan.replace) {
+      const b = this.newBackend(byName.get(name)!);
+      const old = replaced.get(name);
+      // Same server, other pool settings: what was learned about the server still holds, so the new
+      // pool's first connections skip the collation and routine scans (costly on a busy server).
+      if (old && old.cfg.host === b.cfg.host && old.cfg.port === b.cfg.port) b.inheritServerFacts(old);
+      this.backends.set(name, b);
+    }
     this.indexTenants(cfg);
     this.routing = buildRoutingSnapshot(cfg, next.version);
     this.reconfigureTopology(cfg);
