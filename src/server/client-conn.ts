@@ -2,6 +2,7 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Frame, Framer } from '../protocol/framer';
 import type { PacketWriter } from '../protocol/packet-writer';
+import { COMPRESS_CHUNK, CompressedTransport } from './compressed-transport';
 import { Faultable, setRunning } from './safety-net';
 
 /** What the owner of a client connection hears from it. */
@@ -37,9 +38,10 @@ export function resumeWithinBudget(b: BufferBudget): void {
 }
 
 /**
- * The client side of a session's I/O: socket, framer, TLS upgrade and backpressure in both
- * directions. Every byte written to the client goes through {@link ClientConn.write}, so a
- * transport layer (compression) can be slotted in there.
+ * The client side of a session's I/O: socket, framer, TLS upgrade, the compressed protocol and
+ * backpressure in both directions. Every byte written to the client goes through
+ * {@link ClientConn.write}; after {@link ClientConn.startCompression} that is the compressed
+ * transport, and input is decoded before the framer sees it.
  */
 export class ClientConn {
   socket: net.Socket;
@@ -47,6 +49,10 @@ export class ClientConn {
   readonly framer: Framer;
   /** A backend socket paused because the client could not keep up (resumed on drain). */
   private pausedBackend: net.Socket | null = null;
+  /** The compressed transport, once a client that asked for CLIENT_COMPRESS has logged in. */
+  private z: CompressedTransport | null = null;
+  /** Compressed input that could not be decoded: thrown by the next {@link next} call; later input is dropped. */
+  private inputError: Error | null = null;
   /** Bytes of this connection counted in the budget. */
   private accounted = 0;
   /** When client bytes last arrived (ms). */
@@ -59,9 +65,28 @@ export class ClientConn {
     this.attach(socket);
   }
 
-  /** The one way bytes reach the client. Returns false when the socket wants a drain. */
+  /** The one way bytes reach the client (compressed once the session is). Returns false when the socket wants a drain. */
   write(b: Buffer): boolean {
-    return this.socket.write(b);
+    return this.z ? this.z.write(b) : this.socket.write(b);
+  }
+
+  /** Whether the compressed protocol is on. */
+  get compressed(): boolean {
+    return this.z !== null;
+  }
+
+  /**
+   * Switches to the compressed protocol, as a server does right after the OK that ends login (that
+   * OK itself goes out uncompressed). Bytes the client already sent after its login are decoded.
+   * @param maxUncompressed most bytes one incoming compressed packet may inflate to
+   */
+  startCompression(maxUncompressed: number, level: number, minLength: number): void {
+    if (this.z) return;
+    this.z = new CompressedTransport(this.socket, maxUncompressed, level, COMPRESS_CHUNK, minLength);
+    // libmariadb numbers the packets inside compressed ones 0: only the compressed sequence counts
+    this.framer.checkSequence = false;
+    const early = this.framer.drain();
+    if (early.length > 0) this.receive(early);
   }
 
   /** Finishes a packet with sequence id `seq` and writes it (dropped once the socket is gone). */
@@ -70,22 +95,34 @@ export class ClientConn {
     this.write(w.finish(seq));
   }
 
+  /** Batches writes until {@link uncork} (under compression: one compressed packet per relayed backend chunk). */
   cork(): void {
     this.socket.cork();
+    if (this.z) this.z.cork();
   }
 
   uncork(): void {
+    if (this.z) this.z.uncork();
     this.socket.uncork();
   }
 
   /** The next complete client packet, or null. Throws ProtocolError / PacketTooLargeError. */
   next(): Frame | null {
-    return this.framer.next();
+    if (this.inputError) throw this.inputError;
+    const f = this.framer.next();
+    // the reply to this frame continues the compressed sequence of the packet that carried it
+    if (f && this.z) this.z.frameRead(this.framer.buffered > 0);
+    return f;
+  }
+
+  /** Client bytes received and not yet taken as frames (including a partial compressed packet). */
+  get buffered(): number {
+    return this.z ? this.framer.buffered + this.z.buffered : this.framer.buffered;
   }
 
   /** Stops reading client input while a statement runs and too much is already buffered. */
   throttleWhileBusy(): void {
-    if (this.framer.buffered > CLIENT_HIGH_WATER && !this.socket.isPaused()) this.socket.pause();
+    if (this.buffered > CLIENT_HIGH_WATER && !this.socket.isPaused()) this.socket.pause();
   }
 
   pauseInput(): void {
@@ -134,7 +171,7 @@ export class ClientConn {
    */
   account(): void {
     const b = this.budget;
-    const now = this.framer.buffered;
+    const now = this.buffered;
     b.bytes += now - this.accounted;
     this.accounted = now;
     if (now > 0 && b.bytes > b.max && !this.socket.isPaused() && !b.paused.has(this)) {
@@ -171,6 +208,10 @@ export class ClientConn {
     // Buffered input is dropped now, not when the socket is finally destroyed, and nothing more is read.
     this.socket.removeListener('data', this.onData);
     this.framer.clear();
+    if (this.z) {
+      this.z.dropInput();
+      this.z.flush();
+    }
     this.budget.paused.delete(this);
     this.account();
     resumeWithinBudget(this.budget);
@@ -191,7 +232,8 @@ export class ClientConn {
     setRunning(h);
     try {
       this.lastInput = Date.now();
-      this.framer.push(chunk);
+      if (this.z) this.receive(chunk);
+      else this.framer.push(chunk);
       h.onInput();
       this.account();
     } catch (e) {
@@ -199,6 +241,17 @@ export class ClientConn {
     }
     setRunning(null);
   };
+
+  private receive(chunk: Buffer): void {
+    if (this.inputError) return;
+    try {
+      (this.z as CompressedTransport).receive(chunk, this.pushPlain);
+    } catch (e) {
+      this.inputError = e as Error;
+    }
+  }
+
+  private pushPlain = (b: Buffer): void => this.framer.push(b);
 
   private onError = (e: Error): void => {
     try {

@@ -83,6 +83,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
   extMeta = false;
   scanOpts: ScanOptions | null = null;
   scanOptsVersion = -1;
+  /** Literal-free key bits for `keyBitsFor` (tenant-statement's keyBits). */
+  keyBits = -1;
+  keyBitsFor: ScanOptions | null = null;
   /** Per-placement caches of the statement path (see tenant-statement.ts). */
   rywKeyFor: Placement | null = null;
   rywKeyValue: string | null = null;
@@ -108,6 +111,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private loginStartedAt: number;
   /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
   private idleSince = 0;
+  /** When the running statement started (the process list's Time of a busy session). */
+  private busySince = 0;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
@@ -178,6 +183,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toBusy(): void {
     this.state = S.BUSY;
+    this.busySince = Date.now();
   }
 
   toInfile(): void {
@@ -215,11 +221,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
       return;
     }
     if (state === S.BUSY || state === S.CLOSED) return;
-    if (c.framer.buffered > 0) {
+    if (c.buffered > 0) {
       // In the middle of a packet (idle or LOCAL INFILE): like net_read_timeout.
       if (now - c.lastInput >= this.ctx.config.server.netReadTimeoutMs) {
         this.ctx.metrics.errors.inc({ kind: 'net_read_timeout' });
-        this.log.info({ buffered: c.framer.buffered, state }, 'client stopped in the middle of a packet; closing session');
+        this.log.info({ buffered: c.buffered, state }, 'client stopped in the middle of a packet; closing session');
         this.sendPacket(buildErr(1159, '08S01', 'Got timeout reading communication packets'), 1);
         this.close('net read timeout');
       }
@@ -445,6 +451,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
       this.ctx.metrics.logins.inc({ result: 'ok' });
       this.client.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
       this.sendPacket(this.okPacket(), okSeq);
+      if (this.clientCaps & Cap.COMPRESS) {
+        const c = this.ctx.config.server;
+        this.client.startCompression(c.maxAllowedPacket + 4, c.compressionLevel, c.compressionMinLength);
+      }
       if (this.ctx.log.isLevelEnabled('debug')) {
         this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
       }
@@ -660,6 +670,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.state = S.AUTH;
     this.loginStartedAt = Date.now();
     this.login.changeUserTo(req);
+  }
+
+  /** Seconds in the current command (running statement or idle), as a server's process list shows. */
+  secondsInState(now: number): number {
+    const since = this.state === S.BUSY || this.state === S.INFILE ? this.busySince : this.idleSince;
+    return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
   }
 
   /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */

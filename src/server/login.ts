@@ -46,6 +46,8 @@ export interface ChangeUserRequest {
   db: string;
   collation: number;
   plugin: string | null;
+  /** Connect attributes the packet carries (CLIENT_CONNECT_ATTRS): they replace the handshake's; null when not negotiated. */
+  attrs: Map<string, string> | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -126,7 +128,17 @@ export class Login {
     let collation = this.collation;
     if (r.remaining() >= 2) collation = r.u16() & 0xff;
     const plugin = this.clientCaps & Cap.PLUGIN_AUTH && r.remaining() > 0 ? r.nulOrRestString() : null;
-    return { user, token: Buffer.from(token), db, collation, plugin };
+    let attrs: Map<string, string> | null = null;
+    if (this.clientCaps & Cap.CONNECT_ATTRS) {
+      // as the server does: the attributes of this packet (none sent: none) replace the handshake's
+      attrs = new Map();
+      if (r.remaining() > 0) {
+        const end = r.pos + r.lenenc();
+        if (end > r.end) throw new ProtocolError('connection attributes run past the packet');
+        while (r.pos < end) attrs.set(r.lenencString(), r.lenencString());
+      }
+    }
+    return { user, token: Buffer.from(token), db, collation, plugin, attrs };
   }
 
   /** Starts authenticating a COM_CHANGE_USER (the session has already reset its state). */
@@ -134,6 +146,7 @@ export class Login {
     this.seq = 0;
     this.changeUser = true;
     this.collation = req.collation;
+    if (req.attrs !== null) this.attrs = req.attrs;
     const hs = this.hs as HandshakeResponse;
     this.hs = { ...hs, user: req.user, authResponse: req.token, database: req.db === '' ? null : req.db, authPlugin: req.plugin, collation: req.collation };
     this.begin(req.user, req.token, req.plugin);

@@ -3,12 +3,14 @@ import type * as tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config, UserConfig } from '../config/types';
 import type { BackendConnection } from '../backend/backend-connection';
+import type { InternalResult } from '../backend/internal-exchange';
 import type { Backend } from '../backend/pool';
 import type { ClientSession } from './client-session';
 import type { BufferBudget } from './client-conn';
 import type { LoginThrottle } from './login-throttle';
 import type { Metrics } from '../metrics/metrics';
 import type { PlanCache } from '../classify/plan-cache';
+import type { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import type { RoutingSnapshot } from '../routing/snapshot';
 import type { Topology } from '../backend/topology';
@@ -55,6 +57,8 @@ export interface ProxyContext {
   /** The routing view of the config (tenants, clusters); built once per config version. */
   readonly routing: RoutingSnapshot;
   readonly planCache: PlanCache<CachedDecision>;
+  /** Statement shapes (literals cut out) whose decision the plan cache holds: skips the digest scan. */
+  readonly fastPlans: LiteralFreeIndex;
   /** Live health of the configured clusters; null when no cluster is configured (passthrough). */
   readonly topology: Topology | null;
   readonly ryw: RywStore;
@@ -74,4 +78,6 @@ export interface ProxyContext {
   noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void;
   /** Runs KILL QUERY for a backend connection's thread over another connection. */
   killBackendThread(conn: BackendConnection): Promise<void>;
+  /** Runs `sql` as the proxy's account on a fresh connection to `conn`'s server (SHOW EXPLAIN FOR its thread). */
+  queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult>;
 }

@@ -7,6 +7,7 @@ import type { BackendConfig, Config, UserConfig } from '../config/types';
 import { Cap, Com, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
+import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession, S } from './client-session';
 import { BufferBudget, resumeWithinBudget } from './client-conn';
@@ -27,6 +28,7 @@ import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
 import { PlanCache } from '../classify/plan-cache';
+import { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
 import { resolveLoginUser } from '../routing/tenant';
@@ -83,6 +85,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Rebuilt on reload with the new config version (plans are cached per version). */
   routing: RoutingSnapshot;
   readonly planCache: PlanCache<CachedDecision>;
+  readonly fastPlans: LiteralFreeIndex;
   /** Reconfigured on reload (monitors of unchanged backends keep running). */
   topology: Topology | null;
   private readonly monitorIntervalMs: number | undefined;
@@ -122,6 +125,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.routing = buildRoutingSnapshot(config, this.store.current.version);
     this.monitorIntervalMs = opts.monitorIntervalMs;
     this.planCache = new PlanCache(config.planCache.size);
+    this.fastPlans = new LiteralFreeIndex(config.planCache.size);
     this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
     if (this.topology) {
       this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
@@ -408,6 +412,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     } else {
       this.serverCaps &= ~Cap.SSL;
     }
+    if (!this.config.server.compression) this.serverCaps &= ~Cap.COMPRESS;
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
@@ -441,7 +446,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       this.serverCollation = h.collation || DEFAULT_COLLATION_ID;
       this.serverCaps = (PROXY_CAPABILITIES & h.capabilities) | Cap.PLUGIN_AUTH | Cap.SECURE_CONNECTION | Cap.PROTOCOL_41;
       // Keep these even if the backend lacks them: the proxy implements them itself.
-      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA;
+      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA | Cap.COMPRESS;
       const b = this.backends.get(first.name) as Backend;
       b.serverVersion = h.serverVersion;
       b.serverCaps = h.capabilities;
@@ -519,6 +524,16 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       await other.query(`KILL QUERY ${conn.threadId}`);
     } catch (e) {
       this.log.debug({ err: (e as Error).message, thread: conn.threadId }, 'KILL QUERY on backend failed');
+    } finally {
+      other.quit();
+    }
+  }
+
+  async queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
+    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
+    try {
+      await other.connect();
+      return await other.query(sql);
     } finally {
       other.quit();
     }

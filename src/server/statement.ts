@@ -1,4 +1,4 @@
-import { Cap, Com, SessionTrack, Status } from '../protocol/constants';
+import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -63,6 +63,8 @@ export class StatementRunner implements RelayHost, BackendSink {
   private armed = false;
   /** Sink of a pinned connection between statements: hears that it died (killed, timed out, server gone). */
   private watchObj: BackendSink | null = null;
+  /** Sequence id of the next LOCAL INFILE packet forwarded to the backend (used under compression). */
+  private infileSeq = 0;
 
   constructor(private readonly s: ClientSession) {}
 
@@ -78,6 +80,19 @@ export class StatementRunner implements RelayHost, BackendSink {
   /** Whether a statement is being relayed now. */
   get busy(): boolean {
     return this.cur !== null;
+  }
+
+  /** Text of the statement running now (COM_QUERY, or the SQL of an executed prepared statement), or null. */
+  get currentSql(): string | null {
+    const cur = this.cur;
+    if (cur === null) return null;
+    if (cur.kind === Resp.QUERY) return cur.frame.payload.toString('utf8', 1);
+    return cur.stmt ? cur.stmt.sql.toString('utf8') : null;
+  }
+
+  /** The backend connection running the current statement (SHOW EXPLAIN FOR maps to its thread), or null. */
+  get runningOn(): BackendConnection | null {
+    return this.cur !== null ? this.conn : null;
   }
 
   // ---- lease and send ---------------------------------------------------------------------------
@@ -350,7 +365,10 @@ export class StatementRunner implements RelayHost, BackendSink {
   onInfileData(f: Frame): void {
     const conn = this.conn;
     if (!conn) return;
-    const seq = (f.seq - this.relay.seqDelta) & 0xff;
+    // Under compression inner sequence ids are not checked, and older clients number them all 0
+    // (my_net_write in libmysqlclient): the backend, uncompressed, gets its own numbering.
+    const seq = this.s.client.compressed ? this.infileSeq : (f.seq - this.relay.seqDelta) & 0xff;
+    this.infileSeq = (seq + Math.floor(f.payload.length / MAX_PACKET_PAYLOAD) + 1) & 0xff;
     let ok: boolean;
     if (f.raw) {
       f.raw[3] = seq;
@@ -495,7 +513,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       info: scanQuery(sql, 0, sql.length, s.routines),
     };
     if (cur.prepRoute) stmt.route = cur.prepRoute;
-    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() in a prepared statement is the backend's (see README).
+    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() was substituted at PREPARE (tenantPrepare).
     if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
@@ -504,6 +522,7 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   onLocalInfile(backendSeq: number): void {
     this.s.toInfile();
+    this.infileSeq = (backendSeq + 1) & 0xff;
     if (!(this.s.clientCaps & Cap.LOCAL_FILES)) {
       // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 1148.
       const conn = this.conn as BackendConnection;

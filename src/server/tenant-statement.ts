@@ -22,7 +22,8 @@ import { tenantForUse } from '../routing/tenant';
 import { classifyRoute, finishPlan, type RoutePlan, type SessionFlags, type StatementRoute } from '../routing/planner';
 import { dbAccessDenied, notVerifiable, type Refusal } from '../routing/refusal';
 import { applyRewrites } from '../routing/rewrite';
-import { decideStatement } from '../routing/route';
+import { decideStatement, optionBits } from '../routing/route';
+import { literalFreeKey } from '../classify/literal-free-key';
 import type { ClientSession } from './client-session';
 import { Resp } from './result-relay';
 import { textResult } from './text-result';
@@ -128,31 +129,68 @@ function rewritten(f: Frame, p: Buffer, start: number, rewrites: readonly { star
   return { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
 }
 
+/**
+ * Scan-option bits for the literal-free key, or -1 when the session's charset pairs bytes (gbk,
+ * big5, sjis, ...: a trail byte 0x5c is not an escape there, so only the full scanner reads it).
+ */
+function keyBits(s: ClientSession, o: ScanOptions): number {
+  if (s.keyBitsFor === o) return s.keyBits;
+  const cs = (o.charset ?? 'utf8mb4').toLowerCase();
+  const single = cs.startsWith('utf8') || cs === 'latin1' || cs === 'ascii' || cs === 'binary';
+  s.keyBits = single ? optionBits(o) : -1;
+  s.keyBitsFor = o;
+  return s.keyBits;
+}
+
 /** COM_QUERY of a tenant session. `info` is the session lexer's view of the original payload. */
 export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
   const p = f.payload;
   const ctx = s.ctx;
   const opts = scanOptions(s);
+  let plan: RoutePlan;
+  let frame = f;
+  let qi = info;
+  // A statement of a shape seen before (only its literal values differ) skips the digest scan.
+  let h = -1;
+  if (!ctx.unsafeSkipProxyIsolation) {
+    const bits = keyBits(s, opts);
+    if (bits >= 0) h = literalFreeKey(p, 1, p.length, opts.noBackslashEscapes === true, opts.ansiQuotes === true, bits);
+    if (h >= 0) {
+      const placement = s.tenant as Placement;
+      const route = ctx.fastPlans.get(h, placement.tenant, ctx.routing.version);
+      if (route !== undefined) {
+        const gtid = required(s, placement);
+        return send(s, f, qi, placement, finishPlan(route, placement, flags(s, gtid), ctx.routing.config.readYourWrites), gtid);
+      }
+    }
+  }
   const scan = scanStatement(p, 1, p.length, opts);
   if (scan.kind === 'use' && scan.statements.length === 1 && s.runner.conn === null) maybeSwitchTenant(s, scan);
   const placement = s.tenant as Placement;
   const gtid = required(s, placement);
   const fl = flags(s, gtid);
-  let plan: RoutePlan;
-  let frame = f;
-  let qi = info;
   if (ctx.unsafeSkipProxyIsolation) {
     plan = finishPlan(classifyRoute(scan), placement, fl, ctx.routing.config.readYourWrites);
   } else {
     const d = decideStatement(scan, p, 1, p.length, placement, fl, { user: s.loginName, scanOptions: opts }, ctx.routing, ctx.planCache);
     if (d.action === 'refuse') return refuse(s, d);
-    if (d.action === 'answer') return answer(s, d.answer, scan.kind !== 'show');
+    if (d.action === 'answer') return answer(s, d.answer, scan.kind !== 'show', p.toString('utf8', 1));
     plan = d.plan;
     if (d.rewrites.length > 0) {
       frame = rewritten(f, p, 1, d.rewrites);
       qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
+    } else if (h >= 0 && scan.kind !== 'use' && scan.dynamicSql === null && scan.definers === null) {
+      // Allowed unchanged, and nothing in the decision read a literal's value (dynamic SQL and
+      // DEFINER accounts do; USE may switch tenant): the shape alone decides, so remember it.
+      ctx.fastPlans.set(h, placement.tenant, ctx.routing.version, classifyRoute(scan));
     }
   }
+  send(s, frame, qi, placement, plan, gtid);
+}
+
+/** The common tail of a tenant COM_QUERY: CONNECTION_ID() substituted, backend chosen, statement sent. */
+function send(s: ClientSession, f: Frame, qi: QueryInfo, placement: Placement, plan: RoutePlan, gtid: GtidPos | null): void {
+  let frame = f;
   if (qi.connIdAt !== null) {
     // SET pseudo_thread_id needs SUPER/BINLOG REPLAY, which no tenant account has: the proxy's id goes in as a literal.
     const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
@@ -199,6 +237,13 @@ export function tenantPrepare(s: ClientSession, f: Frame): void {
     if (d.action === 'answer') return refuse(s, notVerifiable(placement.tenant, 'a prepared statement the proxy answers itself'));
     if (d.rewrites.length > 0) frame = rewritten(f, p, 1, d.rewrites);
   }
+  // CONNECTION_ID() is the proxy's session id, as in text queries (a tenant account cannot set
+  // pseudo_thread_id): written into the statement at PREPARE, so every EXECUTE and re-prepare has it.
+  const qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
+  if (qi.connIdAt !== null) {
+    const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
+    frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
+  }
   const c = primaryChoice(s, placement);
   if (c !== null && 'action' in c) return refuse(s, c);
   s.runner.forward(Resp.PREPARE, frame, null, null, false, c, classifyRoute(scan));
@@ -243,7 +288,7 @@ function shownSchema(p: Placement, phys: string | null): string | null {
 }
 
 /** Answers a statement the isolation layer keeps from the server. */
-function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean): void {
+function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean, sql: string | null = null): void {
   const placement = s.tenant as Placement;
   const status = s.okStatus();
   const ext = s.extMeta;
@@ -263,18 +308,13 @@ function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean): void {
       break;
     case 'processlist': {
       const rows: (string | null)[][] = [];
+      const now = Date.now();
+      const own = sql ?? 'SHOW PROCESSLIST';
       for (const o of s.ctx.sessions.values()) {
         if (!o.tenant || o.tenant.tenant !== placement.tenant) continue;
-        rows.push([
-          String(o.id),
-          o.loginName,
-          o.remoteHost,
-          shownSchema(placement, o.st.schema),
-          o === s ? 'Query' : o.runner.busy ? 'Query' : 'Sleep',
-          '0',
-          '',
-          o === s ? 'SHOW PROCESSLIST' : null,
-        ]);
+        // as a server shows its own user's threads: time in the current command, the statement text
+        const text = o === s ? own : o.runner.currentSql;
+        rows.push([String(o.id), o.loginName, o.remoteHost, shownSchema(placement, o.st.schema), o === s || text !== null ? 'Query' : 'Sleep', String(o === s ? 0 : o.secondsInState(now)), '', text]);
       }
       const names = ['Id', 'User', 'Host', 'db', 'Command', 'Time', 'State', 'Info'].map((n) => (infoSchema ? n.toUpperCase() : n));
       packets = textResult(
@@ -286,13 +326,68 @@ function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean): void {
       );
       break;
     }
+    case 'show_explain':
+      if (sql !== null && showExplain(s, placement, sql)) return;
+      return refuse(s, notVerifiable(placement.tenant, 'this form of SHOW EXPLAIN/ANALYZE FOR; use SHOW EXPLAIN [FORMAT=JSON] FOR <connection id>'));
     default:
-      return refuse(s, notVerifiable(placement.tenant, a === 'kill' ? 'this form of KILL; use KILL [QUERY] <connection id>' : 'SHOW EXPLAIN/ANALYZE FOR'));
+      return refuse(s, notVerifiable(placement.tenant, 'this form of KILL; use KILL [QUERY] <connection id>'));
   }
   const c = s.client;
   c.cork();
   for (const b of packets) c.write(b);
   c.uncork();
+}
+
+/** `SHOW EXPLAIN|ANALYZE [FORMAT=JSON] FOR <id>`: the id's digits located in the statement. */
+const SHOW_EXPLAIN = /^\s*SHOW\s+(?:EXPLAIN|ANALYZE)(?:\s+FORMAT\s*=\s*\w+)?\s+FOR\s+(\d{1,10})\s*;?\s*$/i;
+
+/**
+ * SHOW EXPLAIN/ANALYZE FOR one of the tenant's own sessions: run on the server of the backend
+ * connection executing that session's statement, for its thread (the proxy's account, on a
+ * connection of its own). Another tenant's id is unknown (1094, as for an id that does not exist);
+ * an idle session gets the server's own error for an idle thread. False: a form not handled.
+ */
+function showExplain(s: ClientSession, placement: Placement, sql: string): boolean {
+  const m = SHOW_EXPLAIN.exec(sql);
+  if (!m) return false;
+  const id = Number(m[1]);
+  const target = s.ctx.sessions.get(id);
+  if (!target || !target.tenant || target.tenant.tenant !== placement.tenant) {
+    s.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
+    return true;
+  }
+  const conn = target === s ? null : target.runner.runningOn;
+  if (conn === null) {
+    // what the server answers for a thread that runs nothing explainable (MariaDB ER_TARGET_NOT_EXPLAINABLE)
+    s.sendPacket(buildErr(1933, 'HY000', 'Target is not executing an operation with a query plan'), 1);
+    return true;
+  }
+  const at = sql.indexOf(m[1]!, sql.search(/\bFOR\b/i));
+  const backendSql = sql.slice(0, at) + String(conn.threadId) + sql.slice(at + m[1]!.length);
+  s.toBusy();
+  s.ctx.queryBeside(conn, backendSql).then(
+    (r) =>
+      s.guard('show_explain', () => {
+        if (r.err) {
+          // the backend's thread id must not show through: a thread gone meanwhile is the session's id unknown
+          const e = r.err.errno === 1094 ? buildErr(1094, 'HY000', `Unknown thread id: ${id}`) : buildErr(r.err.errno, r.err.sqlState, r.err.message);
+          s.sendPacket(e, 1);
+        } else {
+          const rows = r.rows.map((row) => row.map((v) => (v === null ? null : v.toString('utf8'))));
+          const packets = textResult(r.columns.map((c) => ({ name: c.name })), rows, s.clientCaps, s.okStatus(), s.extMeta);
+          s.client.cork();
+          for (const b of packets) s.client.write(b);
+          s.client.uncork();
+        }
+        s.toIdle();
+      }),
+    (e: Error) =>
+      s.guard('show_explain', () => {
+        s.sendErr(e, 1);
+        s.toIdle();
+      }),
+  );
+  return true;
 }
 
 const STARTED = Date.now();

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { Cap, Com } from '../../src/protocol/constants';
 import { Framer } from '../../src/protocol/framer';
+import { CompressedDecoder, encodeCompressedPacket } from '../../src/protocol/compression';
 import { buildHandshakeResponse, parseServerHandshake, ServerHandshake } from '../../src/protocol/handshake';
 import { parseEof, parseErrPayload, parseOk, ErrPacket, OkPacket } from '../../src/protocol/ok-err';
 import { PacketWriter } from '../../src/protocol/packet-writer';
@@ -29,11 +30,16 @@ export class RawClient {
   private waiters: ((f: { seq: number; payload: Buffer }) => void)[] = [];
   private queue: { seq: number; payload: Buffer }[] = [];
   handshake!: ServerHandshake;
+  /** Set once a CLIENT_COMPRESS login completed: incoming bytes are decoded, sends are compressed. */
+  decoder: CompressedDecoder | null = null;
+  /** Compressed sequence ids of the compressed packets received, in order. */
+  compressedSeqs: number[] = [];
   closed = false;
 
   private constructor(readonly socket: net.Socket, readonly caps: number) {
     socket.on('data', (c: Buffer) => {
-      this.framer.push(c);
+      if (this.decoder) this.decoder.push(c, (b) => this.framer.push(b));
+      else this.framer.push(c);
       for (let f = this.framer.next(); f; f = this.framer.next()) {
         const item = { seq: f.seq, payload: Buffer.from(f.payload) };
         const w = this.waiters.shift();
@@ -70,6 +76,10 @@ export class RawClient {
     c.socket.write(w.finish(1));
     const r = await c.read();
     if (r.payload[0] !== 0) throw new Error(`login failed: ${parseErrPayload(r.payload).message}`);
+    if (caps & Cap.COMPRESS) {
+      c.decoder = new CompressedDecoder(0xffffff);
+      c.decoder.onHeader = (seq) => c.compressedSeqs.push(seq);
+    }
     return c;
   }
 
@@ -90,7 +100,10 @@ export class RawClient {
   /** Sends a command payload with sequence id 0. */
   send(payload: Buffer | PacketWriter, seq = 0): void {
     const b = payload instanceof PacketWriter ? payload.finish(seq) : new PacketWriter(payload.length).bytes(payload).finish(seq);
-    this.socket.write(b);
+    if (this.decoder) {
+      // a command starts a new compressed sequence at 0, as clients do
+      for (const part of encodeCompressedPacket(b, 0)) this.socket.write(part);
+    } else this.socket.write(b);
   }
 
   get deprecateEof(): boolean {

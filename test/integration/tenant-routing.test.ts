@@ -274,6 +274,71 @@ test('SHOW DATABASES, SHOW PROCESSLIST and KILL see only the tenant', async () =
   assert.is(Number(await one(g, 'SELECT 1')), 1);
 });
 
+test('CONNECTION_ID() is the proxy\'s connection id in text and prepared statements of a tenant session', async () => {
+  const a = await connect('acme_app', 'acme');
+  const proxyId = a.threadId;
+  assert.is(Number(await one(a, 'SELECT CONNECTION_ID()')), proxyId);
+  const [rows, fields] = (await a.execute('SELECT CONNECTION_ID(), ? AS x', [5])) as [any[], any[]];
+  assert.is(Number(rows[0]['CONNECTION_ID()']), proxyId);
+  assert.is(fields[0].name, 'CONNECTION_ID()'); // the column keeps its name
+  const [w] = (await a.execute('SELECT v FROM items WHERE id = ? AND CONNECTION_ID() = ?', [0, proxyId])) as [any[], unknown];
+  assert.equal(w, [{ v: 't_acme' }]);
+});
+
+test('COM_CHANGE_USER identifies the tenant by the connect attributes its packet carries, not the handshake\'s', async () => {
+  const c = await connect('app', 'app', { connectAttributes: { tenant: 'globex' } });
+  assert.is(await one(c, 'SELECT DATABASE()'), 't_globex');
+  // mysql2 sends COM_CHANGE_USER with CLIENT_CONNECT_ATTRS and no attributes: 'app' names no tenant now
+  const e = await sqlError(c.changeUser({ user: 'app', password: 'app' }));
+  assert.is(e.errno, 1045, e.message);
+  const d = await connect('app', 'app', { connectAttributes: { tenant: 'globex' } });
+  await d.changeUser({ user: 'app@acme', password: 'app' });
+  assert.is(await one(d, 'SELECT DATABASE()'), 't_acme');
+});
+
+test('process list: time in state and the statement of the tenant\'s other sessions; SHOW EXPLAIN FOR maps to their backend thread', async () => {
+  const a = await connect('acme_app', 'acme');
+  const b = await connect('acme_app', 'acme');
+  const holder = await connect('acme_app', 'acme');
+  const g = await connect('app@globex', 'app');
+  await a.query('CREATE TABLE pl_rows (n INT)');
+  await a.query(`INSERT INTO pl_rows VALUES ${Array.from({ length: 60 }, (_, i) => `(${i})`).join(',')}`);
+  // runs ~30 s unless killed: the server checks for kills and SHOW EXPLAIN requests between rows
+  const sql = 'SELECT COUNT(*) FROM pl_rows WHERE SLEEP(0.5) = 0';
+  const running = sqlError(b.query(sql));
+  const bid = b.threadId;
+  let row: any;
+  for (let i = 0; i < 200; i++) {
+    const [pl] = (await a.query('SHOW PROCESSLIST')) as [any[], unknown];
+    row = pl.find((r) => Number(r.Id) === bid);
+    if (row && row.Info === sql && Number(row.Time) >= 1) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.is(row.Info, sql);
+  assert.is(row.Command, 'Query');
+  assert.ok(Number(row.Time) >= 1, `Time ${row.Time}`);
+  const [ex] = (await a.query(`SHOW EXPLAIN FOR ${bid}`)) as [any[], unknown];
+  assert.is(ex.length, 1);
+  assert.is(ex[0].table, 'pl_rows');
+  assert.is(ex[0].select_type, 'SIMPLE');
+  await a.query(`KILL QUERY ${bid}`);
+  assert.is((await running).errno, 1317);
+  // an idle session: the server's own error for a thread with nothing to explain
+  const idle = await sqlError(a.query(`SHOW EXPLAIN FOR ${holder.threadId}`));
+  const sleeping = (await tc.clusters[0].primary.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep' AND ID <> CONNECTION_ID() LIMIT 1")) as { ID: number }[];
+  const direct = await sqlError(tc.clusters[0].primary.query(`SHOW EXPLAIN FOR ${sleeping[0]!.ID}`));
+  assert.equal([idle.errno, idle.message], [direct.errno, direct.message]);
+  // another tenant's session id does not exist for this tenant
+  const other = await sqlError(a.query(`SHOW EXPLAIN FOR ${g.threadId}`));
+  assert.is(other.errno, 1094);
+  // the idle session's time in state is shown too
+  const [pl2] = (await a.query('SHOW PROCESSLIST')) as [any[], unknown];
+  const h = pl2.find((r) => Number(r.Id) === holder.threadId);
+  assert.is(h.Command, 'Sleep');
+  assert.is(h.Info, null);
+  await a.query('DROP TABLE pl_rows');
+});
+
 test('server layer: with the proxy check switched off, the tenant\'s own account still cannot reach another schema', async () => {
   const p = await startRoutedProxy({}, true);
   try {

@@ -26,6 +26,9 @@ server:
   rsa_key_exchange: false
   rsa_private_key_file: rsa.pem
   mariadb_extended_capabilities: false
+  compression: false
+  compression_level: 6
+  compression_min_length: 50
 backends:
   - name: primary
     host: db1.internal
@@ -114,6 +117,9 @@ test('a full valid config maps every field, resolving file paths against the con
     netReadTimeoutMs: 30000,
     maxClientBufferBytes: 256 * 1024 * 1024,
     loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
+    compression: false,
+    compressionLevel: 6,
+    compressionMinLength: 50,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -170,6 +176,9 @@ test('defaults are filled in', () => {
     netReadTimeoutMs: 30000,
     maxClientBufferBytes: 256 * 1024 * 1024,
     loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
+    compression: true,
+    compressionLevel: 1,
+    compressionMinLength: 1024,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
