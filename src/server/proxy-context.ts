@@ -74,6 +74,8 @@ export interface ProxyContext {
   resolveUser(login: string): UserConfig | undefined;
   /** Bound on server-side prepared statements cached per backend connection. */
   maxPrepared(conn: BackendConnection): number;
+  /** Backends drained by an operator (admin API): replicas among them leave rotation. */
+  readonly drained: ReadonlySet<string>;
   /** A command finished: statement metrics, per-digest statistics, slow-query log. */
   noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void;
   /** Runs KILL QUERY for a backend connection's thread over another connection. */

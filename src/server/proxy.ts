@@ -199,6 +199,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   private newBackend(cfg: BackendConfig): Backend {
     const b = new Backend(cfg);
     b.observer = this.backendObserver;
+    b.drained = this.drained?.has(cfg.name) ?? false;
     return b;
   }
 
@@ -336,10 +337,15 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     return true;
   }
 
+  /** Names of drained backends (kept across reloads: a replaced backend stays drained). */
+  readonly drained = new Set<string>();
+
   drainBackend(name: string, drained: boolean): boolean {
     const b = this.backends.get(name);
     if (!b) return false;
     b.drained = drained;
+    if (drained) this.drained.add(name);
+    else this.drained.delete(name);
     return true;
   }
 
