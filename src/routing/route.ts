@@ -55,7 +55,7 @@ function computeCached(scan: StatementScan, buf: Buffer, start: number, end: num
 }
 
 /** Whether isolation reads literal values of this statement (see {@link decideStatement}). */
-function literalDependent(scan: StatementScan): boolean {
+export function literalDependent(scan: StatementScan): boolean {
   if (scan.dynamicSql !== null) return true;
   for (const r of scan.schemaRefs) if (r.name.toLowerCase() === 'information_schema') return true;
   for (const r of scan.unresolvedQualifiers) if (r.name.toLowerCase() === 'information_schema') return true;

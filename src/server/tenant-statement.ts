@@ -22,7 +22,7 @@ import { tenantForUse } from '../routing/tenant';
 import { classifyRoute, finishPlan, type RoutePlan, type SessionFlags, type StatementRoute } from '../routing/planner';
 import { dbAccessDenied, notVerifiable, type Refusal } from '../routing/refusal';
 import { applyRewrites } from '../routing/rewrite';
-import { decideStatement, optionBits } from '../routing/route';
+import { decideStatement, literalDependent, optionBits } from '../routing/route';
 import { literalFreeKey } from '../classify/literal-free-key';
 import type { ClientSession } from './client-session';
 import { Resp } from './result-relay';
@@ -180,9 +180,10 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
     if (d.rewrites.length > 0) {
       frame = rewritten(f, p, 1, d.rewrites);
       qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
-    } else if (h >= 0 && scan.kind !== 'use' && scan.dynamicSql === null && scan.definers === null) {
-      // Allowed unchanged, and nothing in the decision read a literal's value (dynamic SQL and
-      // DEFINER accounts do; USE may switch tenant): the shape alone decides, so remember it.
+    } else if (h >= 0 && scan.kind !== 'use' && scan.definers === null && !literalDependent(scan)) {
+      // Allowed unchanged, and nothing in the decision read a literal's value (dynamic SQL,
+      // information_schema schema filters and DEFINER accounts do; USE may switch tenant): the shape
+      // alone decides, so remember it.
       ctx.fastPlans.set(h, placement.tenant, ctx.routing.version, classifyRoute(scan));
     }
   }

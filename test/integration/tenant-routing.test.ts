@@ -253,6 +253,10 @@ test('cross-tenant attempts are refused by the proxy with one error', async () =
   // the logical name is the tenant's own schema, also inside information_schema filters
   assert.is(await one(a, 'SELECT v FROM app.items WHERE id = 0'), 't_acme');
   assert.is(await one(a, "SELECT TABLE_SCHEMA FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'items'"), 't_acme');
+  // the same shape with the physical name first: the logical one must still be mapped afterwards
+  // (a decision that read a literal's value is never remembered by shape)
+  assert.is(await one(a, "SELECT TABLE_SCHEMA FROM information_schema.TABLES WHERE TABLE_SCHEMA = 't_acme' AND TABLE_NAME = 'items' AND 2 = 2"), 't_acme');
+  assert.is(await one(a, "SELECT TABLE_SCHEMA FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'items' AND 2 = 2"), 't_acme');
   await a.query('USE app');
   assert.is(await one(a, 'SELECT DATABASE()'), 't_acme');
 });
