@@ -4,6 +4,13 @@ import { BackendConnection, BackendConnectError } from './backend-connection';
 import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
 import type { ErrPacket } from '../protocol/ok-err';
 
+/** Where a backend reports what metrics count (set by the proxy; none in unit tests). */
+export interface BackendObserver {
+  connectFailed(backend: string): void;
+  /** An acquire that had to queue (no idle connection) got one, or gave up, after `seconds`. */
+  acquireWaited(backend: string, seconds: number): void;
+}
+
 /** Collation id → names, as the backend knows them. */
 export interface CollationInfo {
   name: string;
@@ -42,6 +49,9 @@ export class Backend {
   serverCaps = 0;
   serverMariaCaps = 0;
   serverCollation = 0;
+  /** Drained by an operator (admin API): no new statements get a connection here; pinned ones continue. */
+  drained = false;
+  observer: BackendObserver | null = null;
   /** Global wait_timeout / interactive_timeout in seconds (-1 until a connection learned them). */
   waitTimeout = -1;
   interactiveTimeout = -1;
@@ -79,12 +89,26 @@ export class Backend {
     this.routinesLoadedAt = Date.now();
   }
 
+  /** Takes over what `old` (the same server, replaced on reload) learned: collations, routines, handshake facts. */
+  inheritServerFacts(old: Backend): void {
+    this.collations = old.collations;
+    this.routines = old.routines;
+    this.routinesLoadedAt = old.routinesLoadedAt;
+    this.serverVersion = old.serverVersion;
+    this.serverCaps = old.serverCaps;
+    this.serverMariaCaps = old.serverMariaCaps;
+    this.serverCollation = old.serverCollation;
+    this.waitTimeout = old.waitTimeout;
+    this.interactiveTimeout = old.interactiveTimeout;
+  }
+
   /** Loading routine definitions failed: keep the previous ones; the next new connection retries. */
   noteRoutinesLoadFailed(e: Error): void {
     this.lastRoutinesError = e;
   }
 
   noteFailure(e: Error): void {
+    this.observer?.connectFailed(this.cfg.name);
     this.lastError = e;
     this.failures++;
     this.nextAttemptAt = Date.now() + Math.min(2000, 25 * 2 ** Math.min(this.failures, 7));
@@ -114,7 +138,7 @@ export class Backend {
     }
   }
 
-  stats(): { name: string; open: number; idle: number; inUse: number; pending: number } {
+  stats(): { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null } {
     let idle = 0;
     let inUse = 0;
     let pending = 0;
@@ -123,7 +147,7 @@ export class Backend {
       inUse += p.gp.borrowed - p.hot.length;
       pending += p.gp.pending;
     }
-    return { name: this.cfg.name, open: this.open, idle, inUse, pending };
+    return { name: this.cfg.name, open: this.open, idle, inUse, pending, drained: this.drained, failures: this.failures, lastError: this.lastError ? this.lastError.message : null };
   }
 
   async close(): Promise<void> {
@@ -232,6 +256,10 @@ export class BackendPool {
 
   /** A connection now (from the hot list) or via callback. The callback may run synchronously. */
   acquire(cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    if (this.backend.drained) {
+      const b = this.backend.cfg;
+      return cb(new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`), null);
+    }
     const r = this.refused;
     if (r !== null) {
       if (Date.now() < r.until) return cb(r.err, null);
@@ -253,6 +281,9 @@ export class BackendPool {
       cb(null, c);
       return;
     }
+    // The queued path only: the hot-list path above never waits, and is not timed.
+    const obs = this.backend.observer;
+    const t0 = obs ? performance.now() : 0;
     let settled = false;
     const w = (err: Error | null, conn: BackendConnection | null): void => {
       if (settled) {
@@ -261,6 +292,7 @@ export class BackendPool {
       }
       settled = true;
       this.waiters.delete(w);
+      if (obs) obs.acquireWaited(this.backend.cfg.name, (performance.now() - t0) / 1000);
       cb(err, conn);
     };
     this.waiters.add(w);
@@ -281,6 +313,7 @@ export class BackendPool {
    * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
    */
   acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    if (this.backend.drained) return this.acquire(cb); // which refuses
     const hot = this.hot;
     for (let i = hot.length - 1; i >= 0; i--) {
       const c = hot[i];

@@ -344,6 +344,7 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       rsaKeyExchange: s.rsa_key_exchange,
       ...(s.rsa_private_key_file !== undefined ? { rsaPrivateKeyFile: abs(s.rsa_private_key_file) } : {}),
       mariadbExtendedCapabilities: s.mariadb_extended_capabilities,
+      shutdownTimeoutMs: s.shutdown_timeout_ms,
       maxHandshakeConnections: s.max_handshake_connections,
       netReadTimeoutMs: s.net_read_timeout_ms,
       maxClientBufferBytes: s.max_client_buffer_bytes,
@@ -361,7 +362,20 @@ function toConfig(f: FileConfig, baseDir: string): Config {
     },
     backends,
     users,
-    ...(f.admin ? { admin: { host: f.admin.host, port: f.admin.port } } : {}),
+    ...(f.admin
+      ? {
+          admin: {
+            host: f.admin.host,
+            port: f.admin.port,
+            tokens: f.admin.tokens.map((t) => ({ name: t.name, tokenHash: t.token_hash })),
+            openMetrics: f.admin.open_metrics,
+          },
+        }
+      : {}),
+    ...(f.history.dir !== undefined ? { historyDir: abs(f.history.dir) } : {}),
+    watchFile: f.reload.watch_file,
+    metrics: { tenantLabelCap: f.metrics.tenant_label_cap },
+    digests: { maxEntries: f.digests.max_entries, slowQueryMs: f.digests.slow_query_ms },
     log: { level: f.log.level },
     ...tenancy,
   };

@@ -74,6 +74,8 @@ export interface ServerConfig {
   readonly rsaPrivateKeyFile?: string;
   /** Forward MariaDB extended capabilities (extended type metadata) to clients that ask (default true). */
   readonly mariadbExtendedCapabilities: boolean;
+  /** SIGTERM: how long open transactions may run before their sessions are closed (default 30000). */
+  readonly shutdownTimeoutMs: number;
   /** Connections still in the handshake/auth exchange at once; the oldest is dropped to admit a new one (default 1000). */
   readonly maxHandshakeConnections: number;
   /** A client that stops in the middle of a packet for this long is disconnected (ERR 1159), like net_read_timeout (default 30000). */
@@ -108,6 +110,10 @@ export interface AdminConfig {
   /** HTTP listener for /metrics and /health; disabled when absent. */
   readonly host: string;
   readonly port: number;
+  /** Bearer tokens for the admin API: name (logged, recorded in config history) and SHA-256 hex of the token. */
+  readonly tokens: readonly { readonly name: string; readonly tokenHash: string }[];
+  /** /metrics and the health endpoints answer without a token (default true). */
+  readonly openMetrics: boolean;
 }
 
 /** A primary and its replicas; every tenant tier lives on one (a separate_database cluster has only a primary). */
@@ -197,4 +203,12 @@ export interface Config {
   readonly tenantIdentification: TenantIdentificationConfig;
   readonly readYourWrites: ReadYourWritesConfig;
   readonly planCache: PlanCacheConfig;
+  /** Directory of the config history (absolute); absent: beside the config file. */
+  readonly historyDir?: string;
+  /** Reload when the config file changes on disk. */
+  readonly watchFile: boolean;
+  /** Tenants with their own metrics label (the busiest; others are `other`). */
+  readonly metrics: { readonly tenantLabelCap: number };
+  /** Per (tenant, digest) statistics bound, and the slow-query log threshold (0: off). */
+  readonly digests: { readonly maxEntries: number; readonly slowQueryMs: number };
 }

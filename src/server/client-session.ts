@@ -18,7 +18,7 @@ import { dispatch } from './dispatcher';
 import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
 import { ClientStmt, noteParamTypes } from './prepared';
 import type { ProxyContext } from './proxy-context';
-import { Resp } from './result-relay';
+import { Resp, type ResultRelay } from './result-relay';
 import { StatementRunner } from './statement';
 import { releaseStmts } from './stmt-lifetime';
 import type { ScanOptions } from '../classify/scan-types';
@@ -27,6 +27,15 @@ import { identifyTenant } from '../routing/tenant';
 import { placementFor, type Placement } from '../routing/placement';
 import { dbAccessDenied } from '../routing/refusal';
 import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
+
+const COMMAND_NAMES: Record<number, string> = {
+  [Com.QUERY]: 'query',
+  [Com.STMT_PREPARE]: 'stmt_prepare',
+  [Com.STMT_EXECUTE]: 'stmt_execute',
+  [Com.STMT_FETCH]: 'stmt_fetch',
+  [Com.INIT_DB]: 'init_db',
+  [Com.PING]: 'ping',
+};
 
 /** Named states of a client session. */
 export const enum S {
@@ -87,6 +96,18 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** The backend connection holding this session's state died between statements (answered at the next command). */
   private stateLost = false;
   private logger: Logger | null = null;
+  private loginTimer: NodeJS.Timeout | null = null;
+  /** Config version `backend`/`pool`/`tenant` were resolved under (see followConfig). */
+  private poolVersion = 0;
+  /** The command being served, for GET /sessions: its payload (a view, read only while busy) and start time. */
+  private curPayload: Buffer | null = null;
+  private curStartedAt = 0;
+  /** performance.now() at the command's arrival, 0 between commands (statement metrics). */
+  private curT0 = 0;
+  private bytesInMark = 0;
+  private bytesOutMark = 0;
+  /** SQLSTATE class of an ERR the proxy itself sent during the current command ('' if none). */
+  private proxyErrClass = '';
   /** When the current login (or COM_CHANGE_USER) exchange started: the login timeout counts from it. */
   private loginStartedAt: number;
   /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
@@ -133,6 +154,14 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return this.backend ? this.backend.routines : undefined;
   }
 
+  /** The command in progress (null between commands): COM_* name, COM_QUERY text, start time. */
+  get current(): { command: string; sql: Buffer | null; startedAt: number } | null {
+    const p = this.curPayload;
+    if (!p || p.length === 0 || (this.state !== S.BUSY && this.state !== S.INFILE)) return null;
+    const cmd = p[0]!;
+    return { command: COMMAND_NAMES[cmd] ?? `0x${cmd.toString(16)}`, sql: cmd === Com.QUERY ? p : null, startedAt: this.curStartedAt };
+  }
+
   get closed(): boolean {
     return this.state === S.CLOSED;
   }
@@ -164,6 +193,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toIdle(): void {
     if (this.state === S.CLOSED) return;
+    if (this.curT0 !== 0) this.endCommand();
     this.state = S.IDLE;
     this.idleSince = Date.now();
     this.client.resumeInput();
@@ -244,7 +274,18 @@ export class ClientSession implements LoginHost, ClientConnHost {
               this.close('backend connection with session state lost');
               return;
             }
+            if (this.poolVersion !== this.ctx.configVersion && !this.followConfig()) {
+              this.sendPacket(buildErr(1045, '28000', 'Access denied: this tenant is no longer configured'), 1);
+              this.close('tenant removed from the config');
+              return;
+            }
+            this.curPayload = f.payload;
+            this.curStartedAt = Date.now();
+            this.curT0 = performance.now();
+            this.proxyErrClass = '';
             dispatch(this, f);
+            // Answered by the proxy without a backend round trip (refusals, diagnostics, ...): ends here.
+            if (this.state === S.IDLE && this.curT0 !== 0) this.endCommand();
             break;
           case S.INFILE:
             this.runner.onInfileData(f);
@@ -257,6 +298,51 @@ export class ClientSession implements LoginHost, ClientConnHost {
       }
     }
   }
+
+  /** A command's response is complete: metrics, per-digest statistics, slow-query log (in the proxy). */
+  private endCommand(): void {
+    const ms = performance.now() - this.curT0;
+    this.curT0 = 0;
+    const sock = this.client.socket;
+    const inB = sock.bytesRead - this.bytesInMark;
+    const outB = sock.bytesWritten - this.bytesOutMark;
+    this.bytesInMark = sock.bytesRead;
+    this.bytesOutMark = sock.bytesWritten;
+    // The relay lives in the statement runner; read through this narrow view of it (statement.ts is
+    // being reworked on another branch: this belongs in its release step once that lands).
+    const relay = this.runnerObj ? (this.runnerObj as unknown as { relayObj: ResultRelay | null }).relayObj : null;
+    const errClass = this.proxyErrClass || (relay ? relay.errClass : '');
+    this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, relay ? relay.rows : 0);
+  }
+
+  /**
+   * After a config reload: the user's (possibly changed) backend and that backend's current pool,
+   * taken at a statement boundary and only when no backend connection is pinned, so in-flight and
+   * pinned work finishes on the old pool (which drains) and nothing is dropped.
+   */
+  private followConfig(): boolean {
+    if (this.st.pins !== 0 || !this.user) return true;
+    const user = this.ctx.users.get(this.user.name) ?? this.user;
+    this.user = user;
+    let name = user.backend;
+    if (this.tenant) {
+      const pl = placementFor(this.tenant.tenant, this.ctx.routing);
+      // Fails closed: a tenant removed from the config does not go on running statements.
+      if ('action' in pl) return false;
+      this.tenant = pl;
+      const cluster = this.ctx.routing.clustersByName.get(pl.cluster);
+      if (cluster) name = cluster.primary;
+    }
+    const backend = this.ctx.backends.get(name);
+    if (!backend) return true; // the user's backend is gone; keep the old one until the user is reconfigured
+    if (backend !== this.backend) {
+      this.backend = backend;
+      this.pool = backend.pool(this.profileCaps, this.collation, this.extMeta);
+    }
+    this.poolVersion = this.ctx.configVersion;
+    return true;
+  }
+
 
   /**
    * An unexpected throw on this session's path (a bug, or input no check caught): logged at error
@@ -357,6 +443,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const backend = this.ctx.backends.get(cluster ? cluster.primary : user.backend) as Backend;
     this.backend = backend;
     this.pool = backend.pool(this.profileCaps, id.collation, ext);
+    this.poolVersion = this.ctx.configVersion;
     const st = this.st;
     st.multi = (this.clientCaps & Cap.MULTI_STATEMENTS) !== 0;
     st.loginSchema = schema;
@@ -662,6 +749,13 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   sendPacket(w: PacketWriter, seq: number): void {
     if (this.state === S.CLOSED) return;
+    if (this.curT0 !== 0) {
+      // During a command: an ERR the proxy answers itself counts as that statement's error (metrics).
+      const b = w.finish(seq);
+      if (b.length > 12 && b[4] === 0xff && b[7] === 0x23) this.proxyErrClass = b.toString('latin1', 8, 10);
+      if (!this.client.socket.destroyed) this.client.write(b);
+      return;
+    }
     this.client.sendPacket(w, seq);
   }
 

@@ -15,6 +15,8 @@ export interface ClientStmt {
   id: number;
   /** SQL text bytes as the client sent them. */
   sql: Buffer;
+  /** Its digest, computed once for the per-digest statistics (see Proxy.noteStatement). */
+  digest?: string;
   /** Cache key on backend connections: schema at prepare time + SQL. */
   key: string;
   schema: string | null;

@@ -28,7 +28,10 @@ export interface IdentityStats {
 
 /** What a client session needs from the proxy that owns it. */
 export interface ProxyContext {
+  /** The current config snapshot (swapped on reload: read it per statement, don't keep it). */
   readonly config: Config;
+  /** Version of that snapshot; a session re-resolves its backend pool when it changes. */
+  readonly configVersion: number;
   readonly log: Logger;
   readonly users: Map<string, UserConfig>;
   readonly backends: Map<string, Backend>;
@@ -71,6 +74,10 @@ export interface ProxyContext {
   resolveUser(login: string): UserConfig | undefined;
   /** Bound on server-side prepared statements cached per backend connection. */
   maxPrepared(conn: BackendConnection): number;
+  /** Backends drained by an operator (admin API): replicas among them leave rotation. */
+  readonly drained: ReadonlySet<string>;
+  /** A command finished: statement metrics, per-digest statistics, slow-query log. */
+  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void;
   /** Runs KILL QUERY for a backend connection's thread over another connection. */
   killBackendThread(conn: BackendConnection): Promise<void>;
   /** Runs `sql` as the proxy's account on a fresh connection to `conn`'s server (SHOW EXPLAIN FOR its thread). */

@@ -82,6 +82,8 @@ export class ResultRelay implements BackendSink {
   lastSeq = 0;
   /** Rows relayed in the last result set (what FOUND_ROWS() would return). */
   rows = 0;
+  /** SQLSTATE class ('42', 'HY', ...) of the ERR that ended the last response, '' if none (metrics). */
+  errClass = '';
   private deprecateEof = false;
   private sessionTrack = false;
   private hdr = Buffer.alloc(4);
@@ -109,6 +111,7 @@ export class ResultRelay implements BackendSink {
     this.nextSeqBase = 0;
     this.lastSeq = 0;
     this.rows = 0;
+    this.errClass = '';
     this.hdrHave = 0;
     this.pendLen = -1;
     this.passLeft = 0;
@@ -436,6 +439,8 @@ export class ResultRelay implements BackendSink {
           return;
         }
       }
+      // ERR: 0xff, errno(2), '#', SQLSTATE(5); the class is its first two characters.
+      this.errClass = p.length >= 6 && p[3] === 0x23 ? p.toString('latin1', 4, 6) : 'HY';
       this.emit(b, seq);
       this.finish(true);
       return;

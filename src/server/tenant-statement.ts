@@ -14,7 +14,7 @@ import { Q, scanQuery, type QueryInfo } from '../classify/lexer';
 import { substituteCall } from './row-count';
 import { formatGtidPos, type GtidPos } from '../backend/gtid';
 import { rywScopeKey } from '../backend/ryw-store';
-import { selectBackend } from '../backend/selector';
+import { selectBackend, withoutDrained } from '../backend/selector';
 import type { BackendPool } from '../backend/pool';
 import { checkSchemaSwitch, type ProxyAnswer } from '../routing/isolation';
 import { placementFor, type Placement } from '../routing/placement';
@@ -81,8 +81,9 @@ export function scanOptions(s: ClientSession): ScanOptions {
 export function choose(s: ClientSession, p: Placement, plan: RoutePlan, gtid: GtidPos | null): RouteChoice | Refusal | null {
   if (plan.target === 'pinned' && s.runner.conn !== null) return null;
   const ctx = s.ctx;
-  const cluster = ctx.topology?.snapshot().clusters.get(plan.cluster);
-  if (!cluster) return notVerifiable(p.tenant, `cluster '${plan.cluster}' is not configured`);
+  const live = ctx.topology?.snapshot().clusters.get(plan.cluster);
+  if (!live) return notVerifiable(p.tenant, `cluster '${plan.cluster}' is not configured`);
+  const cluster = ctx.drained.size > 0 ? withoutDrained(live, ctx.drained) : live;
   const sel = selectBackend(plan.target === 'replica' ? { kind: 'replica', requiredGtid: plan.waitGtid ? gtid : null } : { kind: 'primary' }, cluster, ctx.inFlight, Math.random);
   if (!sel.ok) return { action: 'refuse', errno: sel.errno, sqlState: sel.sqlState, message: sel.message };
   // Without a GTID wait the choice depends only on (placement, backend): reuse it, no allocation per statement.

@@ -112,6 +112,7 @@ test('a full valid config maps every field, resolving file paths against the con
     rsaKeyExchange: false,
     rsaPrivateKeyFile: path.join(dir, 'rsa.pem'),
     mariadbExtendedCapabilities: false,
+    shutdownTimeoutMs: 30000,
     maxHandshakeConnections: 1000,
     netReadTimeoutMs: 30000,
     maxClientBufferBytes: 256 * 1024 * 1024,
@@ -146,7 +147,7 @@ test('a full valid config maps every field, resolving file paths against the con
   });
   assert.equal(c.users[1], { name: 'report', sha2Hash: SHA2, backend: 'reports', requireTls: false });
   assert.equal(c.users[2], { name: 'dev', nativeHash: '', backend: 'primary', requireTls: false });
-  assert.equal(c.admin, { host: '127.0.0.1', port: 9104 });
+  assert.equal(c.admin, { host: '127.0.0.1', port: 9104, tokens: [], openMetrics: true });
   assert.equal(c.log, { level: 'debug' });
 });
 
@@ -170,6 +171,7 @@ test('defaults are filled in', () => {
     maxClientConnections: 20000,
     rsaKeyExchange: true,
     mariadbExtendedCapabilities: true,
+    shutdownTimeoutMs: 30000,
     maxHandshakeConnections: 1000,
     netReadTimeoutMs: 30000,
     maxClientBufferBytes: 256 * 1024 * 1024,
@@ -203,7 +205,7 @@ test('defaults are filled in', () => {
   assert.is(parseConfig(stringify(anyPort)).listen.port, 0, 'port 0 = any free port, for listeners');
   const withAdmin = base();
   withAdmin.admin = { port: 9104 };
-  assert.equal(parseConfig(stringify(withAdmin)).admin, { host: '127.0.0.1', port: 9104 });
+  assert.equal(parseConfig(stringify(withAdmin)).admin, { host: '127.0.0.1', port: 9104, tokens: [], openMetrics: true });
 });
 
 // Each case: a way to break the minimal config, the YAML path that must be reported, its message.
