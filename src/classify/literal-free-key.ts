@@ -196,3 +196,8 @@ export class LiteralFreeIndex {
 export function lastKeyBytes(): Buffer {
   return Buffer.from(KEY.subarray(0, keyLen));
 }
+
+/** Whether `key` holds exactly the bytes of the key last computed by `literalFreeKey` (no copy). */
+export function isLastKey(key: Buffer): boolean {
+  return key.length === keyLen && KEY.compare(key, 0, keyLen, 0, keyLen) === 0;
+}

@@ -5,6 +5,10 @@
 export interface DigestEntry {
   readonly tenant: string;
   readonly digest: string;
+  /** `tenant \0 digest`, this entry's key in the stats map (kept so a hit builds no string). */
+  readonly key: string;
+  /** False once evicted or reset: statement-key shortcuts to it are then stale. */
+  live: boolean;
   count: number;
   errors: number;
   sumTimeUs: number;
@@ -37,17 +41,33 @@ export class DigestStats {
   }
 
   record(tenant: string, digest: string, timeUs: number, rows: number, error: boolean, now = Date.now()): void {
+    this.add(this.entry(tenant, digest, now), timeUs, rows, error, now);
+  }
+
+  /**
+   * The live entry of (tenant, digest), created if new (may evict the least recent). Callers that see
+   * the same statement again keep it (see StatementKeys) and pass it to `add`, building no string.
+   */
+  entry(tenant: string, digest: string, now = Date.now()): DigestEntry {
     const key = tenant + '\u0000' + digest;
     let e = this.map.get(key);
-    if (e) this.map.delete(key);
-    else {
-      e = { tenant, digest, count: 0, errors: 0, sumTimeUs: 0, minTimeUs: Infinity, maxTimeUs: 0, rowsSent: 0, firstSeen: now, lastSeen: now };
-      if (this.map.size >= this.capacity) {
-        this.map.delete(this.map.keys().next().value as string);
-        this.evicted++;
-      }
+    if (e) return e;
+    e = { tenant, digest, key, live: true, count: 0, errors: 0, sumTimeUs: 0, minTimeUs: Infinity, maxTimeUs: 0, rowsSent: 0, firstSeen: now, lastSeen: now };
+    if (this.map.size >= this.capacity) {
+      const oldest = this.map.keys().next().value as string;
+      this.map.get(oldest)!.live = false;
+      this.map.delete(oldest);
+      this.evicted++;
     }
     this.map.set(key, e);
+    return e;
+  }
+
+  /** Adds one statement to a live entry (from `entry`) and makes it the most recent. */
+  add(e: DigestEntry, timeUs: number, rows: number, error: boolean, now: number): void {
+    // Re-insertion keeps the map's order the recency order (the first key is evicted first).
+    this.map.delete(e.key);
+    this.map.set(e.key, e);
     e.count++;
     if (error) e.errors++;
     e.sumTimeUs += timeUs;
@@ -64,10 +84,11 @@ export class DigestStats {
     if (q.tenant !== undefined) rows = rows.filter((e) => e.tenant === q.tenant);
     rows.sort((a, b) => by(b) - by(a));
     const limit = q.limit !== undefined && Number.isFinite(q.limit) && q.limit >= 0 ? q.limit : 100;
-    return { digests: rows.slice(0, limit).map((e) => ({ ...e })), total: rows.length, evicted: this.evicted, sorts: Object.keys(SORTS) };
+    return { digests: rows.slice(0, limit).map(({ tenant, digest, count, errors, sumTimeUs, minTimeUs, maxTimeUs, rowsSent, firstSeen, lastSeen }) => ({ tenant, digest, count, errors, sumTimeUs, minTimeUs, maxTimeUs, rowsSent, firstSeen, lastSeen }) as DigestEntry), total: rows.length, evicted: this.evicted, sorts: Object.keys(SORTS) };
   }
 
   reset(): void {
+    for (const e of this.map.values()) e.live = false;
     this.map.clear();
     this.evicted = 0;
   }

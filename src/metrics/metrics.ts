@@ -1,16 +1,20 @@
 import * as client from 'prom-client';
 import { TenantLabels } from './tenant-labels';
+import { PlainBuckets, PlainHistogram } from './plain-histogram';
 
 /** Latency buckets (seconds): sub-millisecond relays up to multi-second reports. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** Per-tenant series of one label value, resolved once per label (no label hashing per statement). */
+/**
+ * Per-tenant figures of one label value as plain numbers, resolved once per label and copied into
+ * prom-client at scrape time (no label hashing or value checks per statement).
+ */
 interface TenantChildren {
-  statements: client.Counter.Internal;
-  errors: client.Counter.Internal;
-  duration: client.Histogram.Internal<string>;
-  bytesIn: client.Counter.Internal;
-  bytesOut: client.Counter.Internal;
+  statements: number;
+  errors: number;
+  duration: PlainBuckets;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /**
@@ -32,12 +36,13 @@ export class Metrics {
   readonly cmdOther = new PlainCount();
   /** Unexpected throws caught on a session's path or by the process safety net: each one is a bug to look at. */
   readonly internalErrors: client.Counter<'where'>;
-  readonly statementDuration: client.Histogram<'command'>;
-  /** Children bound once: observe() with a labels object hashes it on every call. */
-  private readonly durationBy: Record<'query' | 'stmt_execute' | 'other', client.Histogram.Internal<'command'>>;
+  readonly statementDuration: PlainHistogram;
+  /** Buckets bound once per command (plain typed arrays, exported at scrape time). */
+  private readonly durationBy: Record<'query' | 'stmt_execute' | 'other', PlainBuckets>;
   readonly statementErrors: client.Counter<'sqlstate_class'>;
-  readonly bytesIn: client.Counter;
-  readonly bytesOut: client.Counter;
+  /** Client bytes counted per statement as plain numbers (exported at scrape time). */
+  bytesInN = 0;
+  bytesOutN = 0;
   readonly reloads: client.Counter<'result'>;
   readonly connectFailures: client.Counter<'backend'>;
   readonly acquireWait: client.Histogram<'backend'>;
@@ -46,9 +51,7 @@ export class Metrics {
   tenantLabels: TenantLabels;
   private readonly tenantStatements: client.Counter<'tenant'>;
   private readonly tenantErrors: client.Counter<'tenant'>;
-  private readonly tenantDuration: client.Histogram<'tenant'>;
-  private readonly tenantBytesIn: client.Counter<'tenant'>;
-  private readonly tenantBytesOut: client.Counter<'tenant'>;
+  private readonly tenantDuration: PlainHistogram;
   private readonly tenantChildren = new Map<string, TenantChildren>();
 
   constructor(collectors: {
@@ -113,17 +116,28 @@ export class Metrics {
     pool('tenantgate_backend_acquire_waiting', 'Statements waiting for a backend connection', (b) => b.pending);
     pool('tenantgate_backend_drained', '1 while an operator has drained the backend (no new statements)', (b) => (b.drained ? 1 : 0));
 
-    this.statementDuration = new client.Histogram({
-      name: 'tenantgate_statement_duration_seconds', help: 'Client statement latency, command arrival to last response packet', labelNames: ['command'], buckets: LATENCY_BUCKETS, registers,
-    });
+    this.statementDuration = new PlainHistogram('tenantgate_statement_duration_seconds', 'Client statement latency, command arrival to last response packet', 'command', LATENCY_BUCKETS, this.registry);
     this.durationBy = {
-      query: this.statementDuration.labels('query'),
-      stmt_execute: this.statementDuration.labels('stmt_execute'),
-      other: this.statementDuration.labels('other'),
+      query: this.statementDuration.child('query'),
+      stmt_execute: this.statementDuration.child('stmt_execute'),
+      other: this.statementDuration.child('other'),
     };
     this.statementErrors = new client.Counter({ name: 'tenantgate_statement_errors_total', help: 'Statements answered with ERR, by SQLSTATE class (42 = syntax/access, 23 = constraint, 40 = rollback, HY = general, 08 = connection)', labelNames: ['sqlstate_class'], registers });
-    this.bytesIn = new client.Counter({ name: 'tenantgate_client_received_bytes_total', help: 'Bytes received from clients (counted per statement)', registers });
-    this.bytesOut = new client.Counter({ name: 'tenantgate_client_sent_bytes_total', help: 'Bytes sent to clients (counted per statement)', registers });
+    const self = this;
+    new client.Counter({
+      name: 'tenantgate_client_received_bytes_total', help: 'Bytes received from clients (counted per statement)', registers,
+      collect() {
+        this.reset();
+        this.inc(self.bytesInN);
+      },
+    });
+    new client.Counter({
+      name: 'tenantgate_client_sent_bytes_total', help: 'Bytes sent to clients (counted per statement)', registers,
+      collect() {
+        this.reset();
+        this.inc(self.bytesOutN);
+      },
+    });
     this.reloads = new client.Counter({ name: 'tenantgate_config_reloads_total', help: 'Config reloads by result (applied, unchanged, refused)', labelNames: ['result'], registers });
     this.connectFailures = new client.Counter({ name: 'tenantgate_backend_connect_failures_total', help: 'Failed backend connection attempts', labelNames: ['backend'], registers });
     this.acquireWait = new client.Histogram({
@@ -140,12 +154,20 @@ export class Metrics {
     new client.Gauge({ name: 'tenantgate_build_info', help: 'Build information (value 1)', labelNames: ['version', 'node'], registers }).set({ version: collectors.version ?? 'unknown', node: process.version }, 1);
 
     this.tenantLabels = new TenantLabels(collectors.tenantLabelCap ?? 100);
-    this.tenantStatements = new client.Counter({ name: 'tenantgate_tenant_statements_total', help: 'Statements per tenant (the busiest tenants by label, the rest as tenant="other")', labelNames: ['tenant'], registers });
-    this.tenantErrors = new client.Counter({ name: 'tenantgate_tenant_errors_total', help: 'Statements answered with ERR per tenant (capped labels)', labelNames: ['tenant'], registers });
-    this.tenantDuration = new client.Histogram({ name: 'tenantgate_tenant_statement_duration_seconds', help: 'Statement latency per tenant (capped labels)', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registers });
-    this.tenantBytesIn = new client.Counter({ name: 'tenantgate_tenant_received_bytes_total', help: 'Bytes received from clients per tenant (capped labels)', labelNames: ['tenant'], registers });
-    this.tenantBytesOut = new client.Counter({ name: 'tenantgate_tenant_sent_bytes_total', help: 'Bytes sent to clients per tenant (capped labels)', labelNames: ['tenant'], registers });
-    const self = this;
+    // Copied from the plain per-tenant figures at scrape time.
+    const perTenant = (name: string, help: string, pick: (c: TenantChildren) => number) =>
+      new client.Counter({
+        name, help, labelNames: ['tenant'], registers,
+        collect() {
+          this.reset();
+          for (const [label, c] of self.tenantChildren) this.inc({ tenant: label }, pick(c));
+        },
+      });
+    this.tenantStatements = perTenant('tenantgate_tenant_statements_total', 'Statements per tenant (the busiest tenants by label, the rest as tenant="other")', (c) => c.statements);
+    this.tenantErrors = perTenant('tenantgate_tenant_errors_total', 'Statements answered with ERR per tenant (capped labels)', (c) => c.errors);
+    this.tenantDuration = new PlainHistogram('tenantgate_tenant_statement_duration_seconds', 'Statement latency per tenant (capped labels)', 'tenant', LATENCY_BUCKETS, this.registry);
+    perTenant('tenantgate_tenant_received_bytes_total', 'Bytes received from clients per tenant (capped labels)', (c) => c.bytesIn);
+    perTenant('tenantgate_tenant_sent_bytes_total', 'Bytes sent to clients per tenant (capped labels)', (c) => c.bytesOut);
     const tenantSessions = collectors.tenantSessions;
     new client.Gauge({
       name: 'tenantgate_tenant_sessions', help: 'Open client sessions per tenant (capped labels)', labelNames: ['tenant'], registers,
@@ -165,32 +187,25 @@ export class Metrics {
     });
   }
 
-  /** Records one finished statement (called once per statement, at its end). */
+  /** Records one finished statement (called once per statement, at its end): plain field updates only. */
   recordStatement(command: 'query' | 'stmt_execute' | 'other', tenant: string | null, seconds: number, bytesIn: number, bytesOut: number, errClass: string): void {
     this.durationBy[command].observe(seconds);
-    if (bytesIn > 0) this.bytesIn.inc(bytesIn);
-    if (bytesOut > 0) this.bytesOut.inc(bytesOut);
+    this.bytesInN += bytesIn;
+    this.bytesOutN += bytesOut;
     if (errClass !== '') this.statementErrors.inc({ sqlstate_class: errClass });
     // Per tenant, statements are queries and executes (not prepare, ping, close, ...).
     if (tenant === null || command === 'other') return;
     const label = this.tenantLabels.touch(tenant);
     let c = this.tenantChildren.get(label);
     if (!c) {
-      const l = { tenant: label };
-      c = {
-        statements: this.tenantStatements.labels(l),
-        errors: this.tenantErrors.labels(l),
-        duration: this.tenantDuration.labels(l),
-        bytesIn: this.tenantBytesIn.labels(l),
-        bytesOut: this.tenantBytesOut.labels(l),
-      };
+      c = { statements: 0, errors: 0, duration: this.tenantDuration.child(label), bytesIn: 0, bytesOut: 0 };
       this.tenantChildren.set(label, c);
     }
-    c.statements.inc();
-    if (errClass !== '') c.errors.inc();
+    c.statements++;
+    if (errClass !== '') c.errors++;
     c.duration.observe(seconds);
-    if (bytesIn > 0) c.bytesIn.inc(bytesIn);
-    if (bytesOut > 0) c.bytesOut.inc(bytesOut);
+    c.bytesIn += bytesIn;
+    c.bytesOut += bytesOut;
   }
 }
 

@@ -1,6 +1,7 @@
 import type * as net from 'node:net';
 import type { Logger } from 'pino';
 import type { UserConfig } from '../config/types';
+import type { DigestEntry } from '../metrics/digest-stats';
 import { Cap, Com, MAX_PACKET_PAYLOAD, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { PacketTooLargeError } from '../protocol/framer';
@@ -106,6 +107,20 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private curT0 = 0;
   private bytesInMark = 0;
   private bytesOutMark = 0;
+  /**
+   * Digest statistics of the current COM_QUERY, filled by the routing path when it computed the
+   * statement's literal-free key (see tenant-statement.ts): the entry that key found, or on a miss a
+   * copy of the key and its hash, and the digest of a full scan it ran. Cleared at each command.
+   */
+  statsEntry: DigestEntry | null = null;
+  statsKeyHash = -1;
+  statsKeyBytes: Buffer | null = null;
+  statsDigest: string | null = null;
+  /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
+  resultRows = 0;
+  resultErrClass = '';
+  private statsUserFor: UserConfig | null = null;
+  private statsUserKeyValue = '';
   /** SQLSTATE class of an ERR the proxy itself sent during the current command ('' if none). */
   private proxyErrClass = '';
   /** When the current login (or COM_CHANGE_USER) exchange started: the login timeout counts from it. */
@@ -283,6 +298,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.curStartedAt = Date.now();
             this.curT0 = performance.now();
             this.proxyErrClass = '';
+            this.statsEntry = null;
+            this.statsKeyBytes = null;
+            this.statsDigest = null;
+            this.resultRows = 0;
+            this.resultErrClass = '';
             dispatch(this, f);
             // Answered by the proxy without a backend round trip (refusals, diagnostics, ...): ends here.
             if (this.state === S.IDLE && this.curT0 !== 0) this.endCommand();
@@ -308,11 +328,19 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const outB = sock.bytesWritten - this.bytesOutMark;
     this.bytesInMark = sock.bytesRead;
     this.bytesOutMark = sock.bytesWritten;
-    // The relay lives in the statement runner; read through this narrow view of it (statement.ts is
-    // being reworked on another branch: this belongs in its release step once that lands).
-    const relay = this.runnerObj ? (this.runnerObj as unknown as { relayObj: ResultRelay | null }).relayObj : null;
-    const errClass = this.proxyErrClass || (relay ? relay.errClass : '');
-    this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, relay ? relay.rows : 0);
+    const errClass = this.proxyErrClass || this.resultErrClass;
+    this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, this.resultRows, this.curStartedAt);
+  }
+
+  /** The digest-statistics key of a session without a tenant (`user:NAME`), built once per user. */
+  statsUserKey(): string {
+    const u = this.user;
+    if (u === null) return '';
+    if (this.statsUserFor !== u) {
+      this.statsUserFor = u;
+      this.statsUserKeyValue = `user:${u.name}`;
+    }
+    return this.statsUserKeyValue;
   }
 
   /**

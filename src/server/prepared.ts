@@ -1,5 +1,6 @@
 import { Com } from '../protocol/constants';
 import type { StatementRoute } from '../routing/planner';
+import type { DigestEntry } from '../metrics/digest-stats';
 import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -17,6 +18,8 @@ export interface ClientStmt {
   sql: Buffer;
   /** Its digest, computed once for the per-digest statistics (see Proxy.noteStatement). */
   digest?: string;
+  /** Its digest-statistics entry, kept so an execute finds it without building a key (see Proxy.digestEntry). */
+  statsEntry?: DigestEntry;
   /** Cache key on backend connections: schema at prepare time + SQL. */
   key: string;
   schema: string | null;

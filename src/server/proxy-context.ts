@@ -15,6 +15,7 @@ import type { CachedDecision } from '../routing/route';
 import type { RoutingSnapshot } from '../routing/snapshot';
 import type { Topology } from '../backend/topology';
 import type { RywStore } from '../backend/ryw-store';
+import type { DigestKeys } from '../metrics/digest-keys';
 
 /** Identity switches on borrowed backend connections (the bench reports the hit rate). */
 export interface IdentityStats {
@@ -77,7 +78,9 @@ export interface ProxyContext {
   /** Backends drained by an operator (admin API): replicas among them leave rotation. */
   readonly drained: ReadonlySet<string>;
   /** A command finished: statement metrics, per-digest statistics, slow-query log. */
-  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void;
+  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number, now: number): void;
+  /** Literal-free statement keys → digest-statistics entries (the routing path resolves its key here). */
+  readonly digestKeys: DigestKeys;
   /** Runs KILL QUERY for a backend connection's thread over another connection. */
   killBackendThread(conn: BackendConnection): Promise<void>;
   /** Runs `sql` as the proxy's account on a fresh connection to `conn`'s server (SHOW EXPLAIN FOR its thread). */

@@ -17,7 +17,9 @@ import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
 import { AdminHost, startAdminServer } from '../admin/admin-server';
-import { DigestStats } from '../metrics/digest-stats';
+import { DigestStats, type DigestEntry } from '../metrics/digest-stats';
+import { DigestKeys } from '../metrics/digest-keys';
+import { literalFreeKey } from '../classify/literal-free-key';
 import { redactConfig } from '../config/diff';
 import type { AdminConfig } from '../config/types';
 import type { ReloadResult } from '../config/store';
@@ -104,6 +106,8 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   private readonly startedAt = Date.now();
   /** Per (tenant, digest) statistics for GET /digests. */
   digestStats: DigestStats;
+  /** Literal-free statement keys → their digest-statistics entries (no digest scan for a known shape). */
+  readonly digestKeys = new DigestKeys(4096);
   /** Proxy user → tenant id, from the tenants' `users` lists (rebuilt on reload). */
   private tenantByUser = new Map<string, string>();
 
@@ -191,7 +195,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.indexTenants(cfg);
     this.routing = buildRoutingSnapshot(cfg, next.version);
     this.reconfigureTopology(cfg);
-    if (cfg.digests.maxEntries !== this.digestStats.capacity) this.digestStats = new DigestStats(Math.max(1, cfg.digests.maxEntries));
+    if (cfg.digests.maxEntries !== this.digestStats.capacity) {
+      this.digestStats.reset(); // its entries go stale, so keys pointing at them are re-resolved
+      this.digestStats = new DigestStats(Math.max(1, cfg.digests.maxEntries));
+    }
     if (diff.restartRequired.length > 0) this.log.warn({ sections: diff.restartRequired }, 'config reload: these sections change only at restart');
     this.log.info({ version: next.version, pools: plan }, 'config applied');
   }
@@ -219,7 +226,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     return this.tenantByUser.get(user) ?? null;
   }
 
-  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void {
+  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number, now: number): void {
     const cmd = payload && payload.length > 0 ? payload[0]! : -1;
     const command = cmd === Com.QUERY ? 'query' : cmd === Com.STMT_EXECUTE ? 'stmt_execute' : 'other';
     const tenant = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? null) : null;
@@ -228,13 +235,43 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     const cfg = this.config.digests;
     const slow = cfg.slowQueryMs > 0 && ms >= cfg.slowQueryMs;
     if (cfg.maxEntries === 0 && !slow) return;
-    const digest = digestOf(s, payload as Buffer, cmd);
-    const key = tenant ?? (s.user ? `user:${s.user.name}` : '');
-    if (cfg.maxEntries > 0) this.digestStats.record(key, digest, Math.round(ms * 1000), rows, errClass !== '');
+    const key = tenant ?? s.statsUserKey();
+    const e = this.digestEntry(s, payload as Buffer, cmd, key, now);
+    if (cfg.maxEntries > 0) this.digestStats.add(e, Math.round(ms * 1000), rows, errClass !== '', now);
     if (slow) {
       this.metrics.slowQueries.inc();
-      s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round(ms), rows, error: errClass || undefined, digest }, 'slow query');
+      s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round(ms), rows, error: errClass || undefined, digest: e.digest }, 'slow query');
     }
+  }
+
+  /**
+   * The statistics entry of the statement just finished. Known shapes are found by their
+   * literal-free key (the one the routing path resolved, or computed here once); the digest text is
+   * built only for a shape not seen before, from the routing path's scan when there was one.
+   */
+  private digestEntry(s: ClientSession, payload: Buffer, cmd: number, key: string, now: number): DigestEntry {
+    if (cmd === Com.QUERY) {
+      const known = s.statsEntry;
+      if (known !== null && known.live && known.tenant === key) return known;
+      let h = s.statsKeyHash;
+      let keyBytes = s.statsKeyBytes;
+      if (keyBytes === null) {
+        h = literalFreeKey(payload, 1, payload.length, false, false, 0);
+        if (h >= 0) {
+          const e = this.digestKeys.get(h, key);
+          if (e !== null) return e;
+        }
+      }
+      const e = this.digestStats.entry(key, s.statsDigest ?? digestOf(s, payload, cmd), now);
+      if (keyBytes !== null) this.digestKeys.set(h, key, e, keyBytes);
+      else if (h >= 0) this.digestKeys.set(h, key, e);
+      return e;
+    }
+    const st = payload.length >= 5 ? s.prepared.get(payload.readUInt32LE(1)) : undefined;
+    if (!st) return this.digestStats.entry(key, '(unknown prepared statement)', now);
+    const known = st.statsEntry;
+    if (known !== undefined && known.live && known.tenant === key) return known;
+    return (st.statsEntry = this.digestStats.entry(key, digestOf(s, payload, cmd), now));
   }
 
   private reconfigureTopology(cfg: Config): void {

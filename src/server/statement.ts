@@ -734,6 +734,12 @@ export class StatementRunner implements RelayHost, BackendSink {
   private finishStatement(): void {
     const conn = this.conn;
     this.cur = null;
+    // The statement's result, for its metrics and digest statistics (recorded when the session idles).
+    const relay = this.relayObj;
+    if (relay !== null) {
+      this.s.resultRows = relay.rows;
+      this.s.resultErrClass = relay.errClass;
+    }
     this.armed = false;
     if (conn) {
       conn.noteApplied(this.s, this.s.st.version);

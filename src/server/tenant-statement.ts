@@ -23,7 +23,7 @@ import { classifyRoute, finishPlan, type RoutePlan, type SessionFlags, type Stat
 import { dbAccessDenied, notVerifiable, type Refusal } from '../routing/refusal';
 import { applyRewrites } from '../routing/rewrite';
 import { decideStatement, literalDependent, optionBits } from '../routing/route';
-import { literalFreeKey } from '../classify/literal-free-key';
+import { lastKeyBytes, literalFreeKey } from '../classify/literal-free-key';
 import type { ClientSession } from './client-session';
 import { Resp } from './result-relay';
 import { textResult } from './text-result';
@@ -158,6 +158,14 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
     if (bits >= 0) h = literalFreeKey(p, 1, p.length, opts.noBackslashEscapes === true, opts.ansiQuotes === true, bits);
     if (h >= 0) {
       const placement = s.tenant as Placement;
+      // The same key finds the statement's digest statistics; on a miss keep a copy of it (a new
+      // shape only) so the entry made at the statement's end is found by it next time.
+      const e = ctx.digestKeys.get(h, placement.tenant);
+      if (e !== null) s.statsEntry = e;
+      else {
+        s.statsKeyHash = h;
+        s.statsKeyBytes = lastKeyBytes();
+      }
       const route = ctx.fastPlans.get(h, placement.tenant, ctx.routing.version);
       if (route !== undefined) {
         const gtid = required(s, placement);
@@ -166,6 +174,7 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
     }
   }
   const scan = scanStatement(p, 1, p.length, opts);
+  s.statsDigest = scan.digest;
   if (scan.kind === 'use' && scan.statements.length === 1 && s.runner.conn === null) maybeSwitchTenant(s, scan);
   const placement = s.tenant as Placement;
   const gtid = required(s, placement);
