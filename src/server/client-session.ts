@@ -19,7 +19,7 @@ import { dispatch } from './dispatcher';
 import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
 import { ClientStmt, noteParamTypes } from './prepared';
 import type { ProxyContext } from './proxy-context';
-import { Resp, type ResultRelay } from './result-relay';
+import { Resp } from './result-relay';
 import { StatementRunner } from './statement';
 import { releaseStmts } from './stmt-lifetime';
 import type { ScanOptions } from '../classify/scan-types';

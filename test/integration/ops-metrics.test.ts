@@ -144,6 +144,15 @@ t('GET /digests per (tenant, digest), filtered and sorted; reset; slow queries l
   assert.match(out.join(''), /^t2 +3 +[\d.]+ +SELECT \? AS a, \? AS b$/m);
   await authed('/digests/reset', 'POST');
   assert.is((await authed('/digests')).total, 0);
+  // Statements of a shape already counted are found by their literal-free key; after the reset the
+  // stale entry is not reused, and another spelling of the same digest (case, spacing) joins its entry.
+  for (const v of [4, 5]) await c.query(`SELECT ${v} AS a, 'secret-${v}' AS b`);
+  await c.query(`select  6 as a, 'secret-6' as b`);
+  const d2 = await authed('/digests?tenant=t2&sort=count');
+  assert.is(d2.total, 1);
+  assert.is(d2.digests[0].digest, 'SELECT ? AS a, ? AS b');
+  assert.is(d2.digests[0].count, 3);
+  assert.is(d2.digests[0].rowsSent, 3);
   await c.end();
 });
 
