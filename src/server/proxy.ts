@@ -28,6 +28,8 @@ import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
 import { PlanCache } from '../classify/plan-cache';
+import { parseStats } from '../classify/sql-parser';
+import { RouteCounts, registerOpsCollectors } from '../metrics/ops-collectors';
 import { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
@@ -85,6 +87,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Rebuilt on reload with the new config version (plans are cached per version). */
   routing: RoutingSnapshot;
   readonly planCache: PlanCache<CachedDecision>;
+  readonly routes = new RouteCounts();
   readonly fastPlans: LiteralFreeIndex;
   /** Reconfigured on reload (monitors of unchanged backends keep running). */
   topology: Topology | null;
@@ -146,6 +149,13 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       configVersion: () => this.configVersion,
       version: packageVersion(),
       tenantLabelCap: config.metrics.tenantLabelCap,
+    });
+    registerOpsCollectors(this.metrics.registry, {
+      routes: this.routes,
+      topology: () => this.topology?.snapshot() ?? null,
+      // A literal-free index hit is a plan-cache hit that also skipped the digest scan.
+      planCache: () => ({ hits: this.planCache.hits + this.fastPlans.hits, misses: this.planCache.misses, evictions: this.planCache.evictions, size: this.planCache.size }),
+      parseFailures: () => parseStats.failures,
     });
   }
 
