@@ -104,4 +104,26 @@ t('reads and writes are counted by route; plan-cache hits and misses follow the 
   assert.ok(after.has('tenantgate_parse_failures_total'));
 });
 
+t('/readyz: 200 while the cluster primary is up, 503 naming it once the monitor finds it down, 200 again when it is back', async (ctx) => {
+  const readyz = async () => {
+    const r = await fetch(`http://127.0.0.1:${ctx.proxy.adminPort}/readyz`);
+    return { status: r.status, body: (await r.json()) as { ready: boolean; reasons: string[] } };
+  };
+  await scrapeUntil(ctx, (x) => x.get(UP_P) === 1, 'the primary up');
+  assert.equal(await readyz(), { status: 200, body: { ready: true, reasons: [] } });
+  const p = ctx.cl.clusters[0]!.primary;
+  await p.kill();
+  try {
+    await scrapeUntil(ctx, (x) => x.get(UP_P) === 0, 'the primary down');
+    const r = await readyz();
+    assert.is(r.status, 503);
+    assert.is(r.body.ready, false);
+    assert.ok(r.body.reasons.some((x) => x.startsWith('cluster c1: primary p1 is down')), r.body.reasons.join('; '));
+  } finally {
+    await p.start();
+  }
+  await scrapeUntil(ctx, (x) => x.get(UP_P) === 1, 'the primary back up');
+  assert.is((await readyz()).status, 200);
+});
+
 t.run();
