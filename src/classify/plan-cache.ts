@@ -9,6 +9,8 @@ export class PlanCache<V> {
   private readonly map = new Map<string, V>();
   hits = 0;
   misses = 0;
+  /** Entries dropped because the cache was full. */
+  evictions = 0;
 
   constructor(readonly capacity: number) {
     if (!(capacity >= 1)) throw new RangeError('plan cache capacity must be at least 1');
@@ -37,6 +39,7 @@ export class PlanCache<V> {
     else if (this.map.size >= this.capacity) {
       const oldest = this.map.keys().next().value as string;
       this.map.delete(oldest);
+      this.evictions++;
     }
     this.map.set(key, value);
   }

@@ -7,6 +7,9 @@ import type { Parser as ParserType } from 'node-sql-parser';
 
 let parser: ParserType | null = null;
 
+/** Statements the parser failed on since start (exported as tenantgate_parse_failures_total). */
+export const parseStats = { failures: 0 };
+
 /**
  * Schemas node-sql-parser finds in table positions (lower-case comparison is left to the caller);
  * null when the statement is too long or the parser fails.
@@ -23,6 +26,7 @@ export function parserSchemas(sql: string, maxLength: number): string[] | null {
     }
     return [...out];
   } catch {
+    parseStats.failures++;
     return null;
   }
 }

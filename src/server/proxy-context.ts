@@ -13,6 +13,7 @@ import type { PlanCache } from '../classify/plan-cache';
 import type { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import type { RoutingSnapshot } from '../routing/snapshot';
+import type { RouteCounts } from '../metrics/ops-collectors';
 import type { Topology } from '../backend/topology';
 import type { RywStore } from '../backend/ryw-store';
 import type { DigestKeys } from '../metrics/digest-keys';
@@ -49,6 +50,8 @@ export interface ProxyContext {
    */
   readonly dummyUser: UserConfig;
   readonly metrics: Metrics;
+  /** Tenant statements per route (plain counts, exported at scrape time). */
+  readonly routes: RouteCounts;
   readonly serverVersion: string;
   readonly serverCaps: number;
   readonly serverMariaCaps: number;

@@ -30,6 +30,9 @@ import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
 import { PlanCache } from '../classify/plan-cache';
+import { clusterReadiness } from '../admin/readiness';
+import { parseStats } from '../classify/sql-parser';
+import { RouteCounts, registerOpsCollectors } from '../metrics/ops-collectors';
 import { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
@@ -87,6 +90,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Rebuilt on reload with the new config version (plans are cached per version). */
   routing: RoutingSnapshot;
   readonly planCache: PlanCache<CachedDecision>;
+  readonly routes = new RouteCounts();
   readonly fastPlans: LiteralFreeIndex;
   /** Reconfigured on reload (monitors of unchanged backends keep running). */
   topology: Topology | null;
@@ -150,6 +154,13 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       configVersion: () => this.configVersion,
       version: packageVersion(),
       tenantLabelCap: config.metrics.tenantLabelCap,
+    });
+    registerOpsCollectors(this.metrics.registry, {
+      routes: this.routes,
+      topology: () => this.topology?.snapshot() ?? null,
+      // A literal-free index hit is a plan-cache hit that also skipped the digest scan.
+      planCache: () => ({ hits: this.planCache.hits + this.fastPlans.hits, misses: this.planCache.misses, evictions: this.planCache.evictions, size: this.planCache.size }),
+      parseFailures: () => parseStats.failures,
     });
   }
 
@@ -311,9 +322,14 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   ready(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
     if (!this.server || this.stopping) reasons.push('not listening');
-    // The primaries in use: cluster primaries, and the backends users are mapped to.
-    const used = new Set<string>([...this.config.clusters.map((c) => c.primary), ...this.config.users.map((u) => u.backend)]);
+    // Clusters: their primaries as the health monitor judges them. Users mapped straight to a
+    // backend (passthrough, or a cluster-less config): that pool's last connect attempt.
+    const topo = this.topology;
+    if (topo) reasons.push(...clusterReadiness(topo.snapshot(), this.config.tenants.map((t) => t.cluster)));
+    const judged = new Set<string>(topo ? this.config.clusters.map((c) => c.primary) : []);
+    const used = new Set<string>([...(topo ? [] : this.config.clusters.map((c) => c.primary)), ...this.config.users.map((u) => u.backend)]);
     for (const name of used) {
+      if (judged.has(name)) continue;
       const b = this.backends.get(name);
       if (!b) continue;
       // The pool's last connection attempt failed and none has succeeded since.

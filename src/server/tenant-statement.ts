@@ -79,8 +79,11 @@ export function scanOptions(s: ClientSession): ScanOptions {
 
 /** Turns a plan into a backend choice (null: the statement runs on the session's pinned connection). */
 export function choose(s: ClientSession, p: Placement, plan: RoutePlan, gtid: GtidPos | null): RouteChoice | Refusal | null {
-  if (plan.target === 'pinned' && s.runner.conn !== null) return null;
   const ctx = s.ctx;
+  if (plan.target === 'pinned' && s.runner.conn !== null) {
+    ctx.routes.pinned++;
+    return null;
+  }
   const live = ctx.topology?.snapshot().clusters.get(plan.cluster);
   if (!live) return notVerifiable(p.tenant, `cluster '${plan.cluster}' is not configured`);
   const cluster = ctx.drained.size > 0 ? withoutDrained(live, ctx.drained) : live;
@@ -90,7 +93,10 @@ export function choose(s: ClientSession, p: Placement, plan: RoutePlan, gtid: Gt
   const cache = s.choices;
   if (sel.waitGtid === null && s.choicesFor === p) {
     const hit = cache.get(sel.backend);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) {
+      ctx.routes[hit.role]++;
+      return hit;
+    }
   }
   const backend = ctx.backends.get(sel.backend);
   if (!backend) return notVerifiable(p.tenant, `backend '${sel.backend}' is not configured`);
@@ -111,6 +117,7 @@ export function choose(s: ClientSession, p: Placement, plan: RoutePlan, gtid: Gt
     }
     cache.set(sel.backend, choice);
   }
+  ctx.routes[choice.role]++;
   return choice;
 }
 

@@ -16,6 +16,9 @@ import { Proxy } from '../../src/server/proxy';
 import { nativeHash } from '../../src/protocol/auth';
 import { MariaDbServer, startServers } from '../helpers/mariadb';
 import { integrationSuite } from '../helpers/uvu';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CLIENTS_DIR, missingClient } from '../helpers/clients';
 
 const TOKEN = 'ops-secret-token';
 const TOKEN_HASH = createHash('sha256').update(TOKEN).digest('hex');
@@ -106,8 +109,21 @@ async function api(ctx: Ctx, method: string, p: string, token: string | null = T
   return { status: res.status, body };
 }
 
-t('50 reloads under a mysql2 load (invalid files, backend swap, tenant move, pool changes): no error, no dropped connection, pinned transaction keeps its backend', async (ctx) => {
+t('50 reloads under a mysql2 and a PHP PDO load (invalid files, backend swap, tenant move, pool changes): no error, no dropped connection, pinned transaction keeps its backend', async (ctx) => {
   const clients = await Promise.all([0, 1, 2, 3].map(() => connect(ctx)));
+  // A PHP (PDO, mysqlnd, server-side prepares) client looping on one connection until its stdin closes.
+  const phpMissing = missingClient('php');
+  if (phpMissing) console.log(`  PHP client loop skipped: ${phpMissing}`);
+  const php = phpMissing ? null : spawn('php', [join(CLIENTS_DIR, 'php', 'reload-loop.php'), String(ctx.proxy.port), 'app', 'app', 'test'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let phpOut = '';
+  let phpStatements = 0;
+  let phpErr = '';
+  const phpDone = php ? new Promise<number | null>((resolve) => php.on('close', resolve)) : Promise.resolve(0);
+  php?.stdout.on('data', (d: Buffer) => {
+    phpOut += d.toString();
+    phpStatements = (phpOut.match(/^p\d+$/gm) ?? []).length;
+  });
+  php?.stderr.on('data', (d: Buffer) => (phpErr += d.toString()));
   const ids = await Promise.all(clients.map(async (c) => ((await c.query('SELECT CONNECTION_ID() AS id')) as any)[0][0].id as number));
   const errors: string[] = [];
   const counts = [0, 0, 0, 0];
@@ -133,7 +149,9 @@ t('50 reloads under a mysql2 load (invalid files, backend swap, tenant move, poo
 
   const progressed = async () => {
     const start = [...counts];
-    while (running && errors.length === 0 && counts.some((n, i) => n <= start[i]!)) await new Promise((r) => setImmediate(r));
+    const phpStart = phpStatements;
+    const phpStuck = () => php !== null && php.exitCode === null && phpStatements <= phpStart;
+    while (running && errors.length === 0 && (counts.some((n, i) => n <= start[i]!) || phpStuck())) await new Promise((r) => setImmediate(r));
   };
   let refused = 0;
   let applied = 0;
@@ -160,6 +178,19 @@ t('50 reloads under a mysql2 load (invalid files, backend swap, tenant move, poo
   }
   running = false;
   await Promise.all(loops);
+  php?.stdin.end();
+  const phpCode = await phpDone;
+  if (php) {
+    const last = phpOut.trim().split('\n').pop() ?? '';
+    assert.is(phpCode, 0, `php exit ${phpCode}: ${phpErr}`);
+    const res = JSON.parse(last) as { statements: number; ports: number[]; error: string | null; connection_id_before: number; connection_id_after: number };
+    assert.is(res.error, null);
+    assert.is(phpErr, '');
+    // It ran through the reloads (progressed() waited for it at each one) on the same connection.
+    assert.ok(res.statements >= 50, `php statements ${res.statements}`);
+    assert.is(res.connection_id_after, res.connection_id_before);
+    for (const p of res.ports) assert.ok(p === ctx.a.port || p === ctx.b.port, `php saw port ${p}`);
+  }
   if (errors.length) console.error(ctx.logs.filter((l) => /"level":(40|50)|backend health|config (reloaded|applied)/.test(l)).slice(0, 40).join(''));
   assert.equal(errors, []);
   assert.is(refused, 10);

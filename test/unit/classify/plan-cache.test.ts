@@ -2,6 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PlanCache } from '../../../src/classify/plan-cache';
+import { parserSchemas, parseStats } from '../../../src/classify/sql-parser';
 
 test('evicts the least recently used entry; a hit refreshes an entry', () => {
   const c = new PlanCache<number>(3);
@@ -17,6 +18,18 @@ test('evicts the least recently used entry; a hit refreshes an entry', () => {
   assert.is(c.size, 3);
   assert.is(c.hits, 4);
   assert.is(c.misses, 1);
+  assert.is(c.evictions, 1);
+  c.set('a', 5); // replacing an entry evicts nothing
+  assert.is(c.evictions, 1);
+});
+
+test('parse failures of the second-opinion parser are counted', () => {
+  const n = parseStats.failures;
+  assert.is(parserSchemas('SELECT FROM WHERE ))(', 10_000), null);
+  assert.is(parseStats.failures, n + 1);
+  assert.ok(parserSchemas('SELECT a FROM s.t', 10_000) !== null);
+  assert.is(parserSchemas('SELECT 1', 3), null); // too long: not parsed, not a failure
+  assert.is(parseStats.failures, n + 1);
 });
 
 test('overwriting a key does not grow the cache', () => {
