@@ -1,7 +1,7 @@
 /**
  * A/B of tenantgate builds against HAProxy: `node dist/bench/ab.js [--rounds N] [--time S] [--ps on,off]
  * [--threads N] LABEL=PATH/TO/cli.js ...` starts one MariaDB, HAProxy (TCP) and one tenantgate per build,
- * then runs sysbench oltp_point_select round-robin over all of them (HAProxy first in every round), so
+ * then runs sysbench (oltp_point_select, or `--workload NAME`) round-robin over all of them (HAProxy first in every round), so
  * load drift on a shared machine hits every build alike. Prints per run and as medians: QPS, the ratio
  * to HAProxy's QPS in the same round, and the middle hop's CPU per query split into user and system
  * time from /proc/<pid>/stat (user time is the proxy's own code and Node; system time is mostly the
@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   const rounds = Number(opt('rounds', '3'));
   const seconds = Number(opt('time', '5'));
   const threads = Number(opt('threads', '8'));
+  const workload = opt('workload', 'oltp_point_select');
   const psModes = opt('ps', 'on,off').split(',').map((x) => x === 'on');
   const builds = argv.map((a) => {
     const eq = a.indexOf('=');
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     const hop = await startTenantgate({ dir, cliPath: b.cli, serverPort: server.port, nofile: 4096, backendMaxConnections: 32 });
     entries.push({ name: b.label, hop, target: { host: hop.host, port: hop.port, user: 'sbtest', password: 'sbtest', db: 'sbtest' } });
   }
-  const spec = (ps: boolean, t: number): RunSpec => ({ workload: 'oltp_point_select', ps, threads, seconds: t, tables: 4, tableSize: 10000, ignoreErrors: 'none' });
+  const spec = (ps: boolean, t: number): RunSpec => ({ workload, ps, threads, seconds: t, tables: 4, tableSize: 10000, ignoreErrors: 'none' });
   for (const e of entries) for (const ps of psModes) await runWorkload(e.target, spec(ps, 2));
 
   const res = new Map<string, Sample[]>();
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  console.log(`\nmedians over ${rounds} rounds (${threads} threads, ${seconds} s runs); ratio = QPS ÷ HAProxy QPS of the same round`);
+  console.log(`\n${workload}: medians over ${rounds} rounds (${threads} threads, ${seconds} s runs); ratio = QPS ÷ HAProxy QPS of the same round`);
   for (const ps of psModes) {
     const ref = res.get(`${ps ? 'ps ' : 'txt'} haproxy`) as Sample[];
     for (const e of entries) {
