@@ -204,22 +204,24 @@ for (const client of ['mysql2', 'python', 'php'] as AnyClient[]) {
 }
 
 test('CONNECTION_ID() equals the handshake id over both protocols, and differs between clients (mysql2)', timed(async () => {
-  const h = await startTenantProxy(server, {}, 1);
+  const h = await startTenantProxy(server, {}, 2);
   try {
-    const cs = await Promise.all([0, 1, 2].map(() => h.connect({ user: 'app', password: PW, database: undefined })));
-    const seen: Record<string, unknown[]> = {};
-    for (let round = 0; round < 3; round++) {
-      for (const [i, c] of cs.entries()) {
-        for (const mode of ['query', 'execute'] as Mode[]) {
-          const [rows] = await run(c, mode, 'SELECT CONNECTION_ID() AS id');
-          const id = Number((rows as Array<{ id: number }>)[0].id);
-          (seen[`client ${i} (handshake ${c.threadId})`] ??= []).push(`${mode}:${id}`);
-        }
-      }
+    const cs = await Promise.all([0, 1, 2, 3].map(() => h.connect({ user: 'app', password: PW, database: undefined })));
+    const seen: Record<string, string[]> = {};
+    const key = (i: number) => `client ${i} (handshake ${cs[i].threadId})`;
+    // Sequential and concurrent rounds, so statements are prepared and executed on both backend
+    // connections, after other clients' statements.
+    for (let round = 0; round < 4; round++) {
+      const one = async (i: number, mode: Mode) => {
+        const [rows] = await run(cs[i], mode, 'SELECT CONNECTION_ID() AS id, 1 + ? AS n', [round]);
+        (seen[key(i)] ??= []).push(`${mode}:${Number((rows as Array<{ id: number }>)[0].id)}`);
+      };
+      if (round % 2 === 0) for (let i = 0; i < cs.length; i++) for (const m of ['execute', 'query'] as Mode[]) await one(i, m);
+      else await Promise.all(cs.map(async (_, i) => { await one(i, 'execute'); await one(i, 'query'); }));
     }
-    const expected = Object.fromEntries(cs.map((c, i) => [`client ${i} (handshake ${c.threadId})`, Array(3).fill([`query:${c.threadId}`, `execute:${c.threadId}`]).flat()]));
+    const expected = Object.fromEntries(cs.map((c, i) => [key(i), seen[key(i)].map((e) => `${e.split(':')[0]}:${c.threadId}`)]));
     assert.equal(seen, expected);
-    assert.is(new Set(cs.map((c) => c.threadId)).size, 3);
+    assert.is(new Set(cs.map((c) => c.threadId)).size, cs.length);
   } finally {
     await h.stop();
   }
