@@ -299,5 +299,42 @@ test('a client quitting never leaves a backend connection borrowed (php, 8 round
   }
 }, 60_000));
 
+/**
+ * Found by the fuzzer (seed 948884280, case 312): a user variable assigned bytes that are not valid in
+ * the connection's character set (`SET @a = '\xff\xffz'` over utf8mb4, which the server accepts) is
+ * re-created by the proxy with a statement the server refuses (ERR 1300), so once the session's
+ * state must be restored on a backend connection, every statement of the session fails.
+ */
+test('a user variable holding bytes invalid in its character set survives a change of backend connection (raw client)', timed(async () => {
+  const { RawClient } = await import('../helpers/raw-client');
+  const { PacketWriter } = await import('../../src/protocol/packet-writer');
+  const play = async (port: number, user: string, db: string | null) => {
+    const w = await RawClient.connect(port, user, PW, db, 0x10000);
+    const o = await RawClient.connect(port, 'carol', PW, 'tenant_b');
+    try {
+      const out: unknown[] = [];
+      w.send(new PacketWriter().u8(0x03).bytes(Buffer.concat([Buffer.from("SET @a = '"), Buffer.from([0xff, 0xff]), Buffer.from("z'")])));
+      out.push((await w.readResult()).err?.errno ?? 'ok');
+      w.send(new PacketWriter().u8(0x1b).u16(0)); // COM_SET_OPTION: the session's state changes
+      out.push((await w.read()).payload[0]);
+      await o.query('SELECT 1'); // another session uses the backend connections in between
+      const r = await w.query('SELECT HEX(@a) AS h, DATABASE() AS db');
+      out.push(r.err ? `ERR ${r.err.errno} ${r.err.message}` : r.rows);
+      return out;
+    } finally {
+      w.close();
+      o.close();
+    }
+  };
+  const direct = await play(server.port, 'app', 'shop');
+  assert.equal(direct, ['ok', 0xfe, [['FFFF7A', 'shop']]]);
+  const h = await startTenantProxy(server, {}, 1);
+  try {
+    assert.equal(await play(h.port, 'app', null), direct);
+  } finally {
+    await h.stop();
+  }
+}));
+
 void connectDirect;
 test.run();
