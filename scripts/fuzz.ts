@@ -22,7 +22,8 @@ function arg(name: string): string | undefined {
 async function main(): Promise<number> {
   const cases = Number(arg('--cases') ?? 100_000);
   const seed = arg('--seed') !== undefined ? Number(arg('--seed')) : seedFrom('FUZZ_SEED');
-  const timeoutMs = Number(arg('--timeout-ms') ?? 3000);
+  // Above the fuzz proxy's acquire_timeout_ms (3000), so pool contention shows as ERR 9001, not as a hang.
+  const timeoutMs = Number(arg('--timeout-ms') ?? 5000);
   if (!Number.isInteger(cases) || cases < 1 || !Number.isInteger(seed)) {
     console.error('usage: node dist/scripts/fuzz.js [--cases N] [--seed S] [--timeout-ms T]');
     return 2;
