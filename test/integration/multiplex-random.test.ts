@@ -7,7 +7,9 @@
  * temporary tables, locks, CONNECTION_ID, FOUND_ROWS, ROW_COUNT, LAST_INSERT_ID, transaction) must
  * equal its model's — which also means it never shows another session's value.
  *
- * Replay a failure with MULTIPLEX_SEED=<seed> (printed with it); MULTIPLEX_STEPS changes the length.
+ * Replay a failure with MULTIPLEX_SEED=<seed> (printed with it); MULTIPLEX_STEPS changes the length;
+ * MULTIPLEX_TRACE=1 prints every step; MULTIPLEX_IGNORE=fr,rc leaves observed fields out (diagnosis
+ * only, to look past a known difference).
  */
 import * as assert from 'uvu/assert';
 import type { MariaDbServer } from '../helpers/mariadb';
