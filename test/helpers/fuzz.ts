@@ -197,9 +197,8 @@ function executePayload(id: number, kind: 'longlong' | 'varchar' | 'notypes', v 
 }
 
 /** The payload of a valid command of each kind (ids refer to the connection's prepared statements). */
-function commandPayloads(stmt: number, stmt2: number, port: number): Array<[string, Buffer]> {
+function commandPayloads(stmt: number, stmt2: number): Array<[string, Buffer]> {
   const p = (w: PacketWriter) => payloadOf(w);
-  void port;
   return [
     ['COM_QUERY', p(new PacketWriter().u8(Com.QUERY).string('SELECT 1, @a, DATABASE()'))],
     ['COM_QUERY set', p(new PacketWriter().u8(Com.QUERY).string("SET @a = 'fz', SESSION sql_mode = ''"))],
@@ -509,7 +508,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         session?.w.destroy();
         session = await freshSession();
       }
-      const kinds = session ? commandPayloads(session.stmt, session.stmt2, proc.port) : [];
+      const kinds = session ? commandPayloads(session.stmt, session.stmt2) : [];
       const op = r.pick(OPS);
       const [kind, payload] = kinds.length ? r.pick(kinds) : ['none', Buffer.alloc(0)];
       if (!session) rec = { n, kind, op, hex: '', outcome: 'login-failed' };
