@@ -415,7 +415,7 @@ export class BackendConnection {
     this.pseudoThreadId = 0;
     this.needsReinit = false;
     this.lastSession = null;
-    await this.query(initSql);
+    await this.query(this.profileInitSql(initSql));
   }
 
   /**
@@ -487,12 +487,25 @@ export class BackendConnection {
     this.needsReinit = false;
     this.lastSession = null;
     this.diagOwner = null;
-    await this.query(initSql);
+    await this.query(this.profileInitSql(initSql));
   }
 
-  /** Runs an internal text query; rejects on ERR with the server's message. */
-  async query(sql: string): Promise<InternalResult> {
-    const w = new PacketWriter(sql.length + 8).u8(Com.QUERY).string(sql);
+  /**
+   * The initialisation after a reset (COM_RESET_CONNECTION, COM_CHANGE_USER): the server rebuilds
+   * the session variables from the global values and so drops the IGNORE_SPACE that the login's
+   * CLIENT_IGNORE_SPACE added to sql_mode; re-add it, or the connection no longer matches its pool's
+   * profile (and every session borrowing it would parse `COUNT (*)` differently).
+   */
+  private profileInitSql(initSql: string): string {
+    if (!(this.profileCaps & Cap.IGNORE_SPACE)) return initSql;
+    return `${initSql}, sql_mode=CONCAT_WS(',', NULLIF(@@session.sql_mode, ''), 'IGNORE_SPACE')`;
+  }
+
+  /** Runs an internal text query (a Buffer is sent byte for byte); rejects on ERR with the server's message. */
+  async query(sql: string | Buffer): Promise<InternalResult> {
+    const w = new PacketWriter(sql.length + 8).u8(Com.QUERY);
+    if (typeof sql === 'string') w.string(sql);
+    else w.bytes(sql);
     const r = await this.command(w, 'query');
     if (r.err) throw new BackendQueryError(r.err.errno, r.err.sqlState, r.err.message);
     return r;

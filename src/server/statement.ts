@@ -13,7 +13,7 @@ import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { substituteRowCount } from './row-count';
-import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
+import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
 import type { ClientSession } from './client-session';
 
 /** The statement in flight. */
@@ -152,7 +152,7 @@ export class StatementRunner implements RelayHost, BackendSink {
           await conn.setMultiStatements(step.multi);
           break;
         case 'set':
-          await conn.query(step.sql);
+          await conn.query(sqlBytes(step.sql));
           conn.noteReplaySet(st.vars, step.clearForeignUserVars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
           break;
         case 'last_insert_id':

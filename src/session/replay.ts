@@ -1,5 +1,5 @@
 import { Q } from '../classify/lexer';
-import { userVarRef, varAssignments } from '../server/session-vars';
+import { userVarRef, utf8ByteString, varAssignments } from '../server/session-vars';
 import type { SessionState } from './session-state';
 
 /** What a backend connection carries, as far as replay is concerned (BackendConnection satisfies it). */
@@ -32,7 +32,8 @@ export type ReplayStep =
   | { t: 'set_option'; multi: boolean }
   /**
    * One SET round trip: session variables, user variables (foreign ones cleared, the session's own
-   * re-created) and pseudo_thread_id.
+   * re-created) and pseudo_thread_id. `sql` is a byte string (one char per byte: user variable
+   * values keep their exact bytes); send it with sqlBytes().
    */
   | { t: 'set'; sql: string; clearForeignUserVars: boolean; userVars: string[]; pseudoThreadId: number }
   | { t: 'last_insert_id'; value: number }
@@ -97,15 +98,15 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   if (st.schema !== null && c.schema !== st.schema) steps.push({ t: 'init_db', schema: st.schema });
   if (c.multiStatements !== st.multi) steps.push({ t: 'set_option', multi: st.multi });
   const f = need.flags;
-  const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults);
+  const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults).map(utf8ByteString);
   const foreignVars = c.userVars.size > 0 && c.userVarOwner !== st.userVarToken;
-  if (foreignVars) for (const n of c.userVars) sets.push(`${userVarRef(n)}=NULL`);
+  if (foreignVars) for (const n of c.userVars) sets.push(`${utf8ByteString(userVarRef(n))}=NULL`);
   const mine =
     st.userVars.size > 0 && (foreignVars || c.userVarOwner !== st.userVarToken || c.lastSession !== s.owner || c.appliedVersion !== st.version);
   const userVars: string[] = [];
   if (mine) {
     for (const [n, v] of st.userVars) {
-      sets.push(`${userVarRef(n)}=${v}`);
+      sets.push(`${utf8ByteString(userVarRef(n))}=${v}`);
       userVars.push(n);
     }
   }

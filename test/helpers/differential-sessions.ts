@@ -55,6 +55,22 @@ interface Live {
   /** The id from the handshake: what CONNECTION_ID() must return. */
   id: number;
   user: SessionUser | null;
+  /**
+   * No SELECT has completed since the session connected: FOUND_ROWS() is not defined yet (a server
+   * answers with whatever the thread last had — 0 or 1 in the same setup, depending on thread reuse).
+   */
+  fresh: boolean;
+}
+
+const UNDEFINED_FOUND_ROWS = 'not defined before the first SELECT';
+
+/** Runs one statement; FOUND_ROWS() read before the session's first SELECT is masked (see Live.fresh). */
+async function runTracked(l: Live, sql: string, mode: Mode, frKey: string | null): Promise<unknown> {
+  const fresh = l.fresh;
+  const r = await runOne(l, sql, mode);
+  if (fresh && frKey !== null && Array.isArray(r)) for (const row of r as Array<Record<string, unknown>>) if (frKey in row) row[frKey] = UNDEFINED_FOUND_ROWS;
+  if (/^\s*SELECT\b/i.test(sql) && !(typeof r === 'object' && r !== null && 'err' in r)) l.fresh = false;
+  return r;
 }
 
 /** A value made comparable across worlds. */
@@ -145,8 +161,8 @@ export async function runDifferential(
   b: World,
   reproduce: string,
 ): Promise<{ actions: number; observations: number; statements: number }> {
-  const la: Live[] = Array.from({ length: SLOTS }, () => ({ conn: null, id: 0, user: null }));
-  const lb: Live[] = Array.from({ length: SLOTS }, () => ({ conn: null, id: 0, user: null }));
+  const la: Live[] = Array.from({ length: SLOTS }, () => ({ conn: null, id: 0, user: null, fresh: true }));
+  const lb: Live[] = Array.from({ length: SLOTS }, () => ({ conn: null, id: 0, user: null, fresh: true }));
   const log: LogEntry[] = [];
   let observations = 0;
   let statements = 0;
@@ -181,6 +197,7 @@ export async function runDifferential(
       l.conn = await w.connect(act.user, act.db);
       l.id = l.conn.threadId as number;
       l.user = act.user;
+      l.fresh = true;
       return 'connected';
     } catch (e) {
       return errView(e);
@@ -196,9 +213,13 @@ export async function runDifferential(
       let rb: unknown;
       const step = async (l: Live, w: World): Promise<unknown> => {
         if (act.kind === 'connect') return openIn(w, l, act);
-        if (act.kind === 'stmt') return runOne(l, act.sql, act.mode);
+        if (act.kind === 'stmt') return runTracked(l, act.sql, act.mode, /FOUND_ROWS\(\) AS fr/i.test(act.sql) ? 'fr' : null);
         const out: unknown[] = [];
-        for (const [sql, mode] of observationStatements(act.slot, act.mode)) out.push(await runOne(l, sql, mode));
+        let first = true;
+        for (const [sql, mode] of observationStatements(act.slot, act.mode)) {
+          out.push(await runTracked(l, sql, mode, first ? 'fr' : null));
+          first = false;
+        }
         // Diagnosis only: MULTIPLEX_IGNORE=fr,rc leaves fields out, to see past a known difference.
         if (Array.isArray(out[0])) for (const row of out[0] as Array<Record<string, unknown>>) for (const k of IGNORED) delete row[k];
         return out;

@@ -1,7 +1,7 @@
 /** Session variable bookkeeping: recordVar, varAssignments ordering/quoting, userVarLiterals by column type. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { quote, recordVar, sqlValue, userVarLiterals, userVarRef, varAssignments } from '../../../src/server/session-vars';
+import { quote, recordVar, sqlBytes, sqlValue, userVarLiterals, userVarRef, varAssignments } from '../../../src/server/session-vars';
 import { ColumnType, type ColumnDef } from '../../../src/protocol/column';
 import type { InternalResult } from '../../../src/backend/internal-exchange';
 import type { CollationInfo } from '../../../src/backend/pool';
@@ -160,6 +160,19 @@ test('userVarLiterals: strings keep their exact bytes and charset/collation; bin
     "_utf8mb4 X'' COLLATE utf8mb4_general_ci",
   ]);
   assert.equal(userVarLiterals(res, null).slice(0, 3), ["X'c3a9275c'", "X'e9'", "_binary X'0001ff'"]);
+});
+
+test('userVarLiterals: a string not well formed in its utf8 charset keeps its raw bytes (hex would be refused with 1300); quote and backslash bytes in hex pieces', () => {
+  const res = result(
+    [col('@a', ColumnType.VAR_STRING, 45), col('@q', ColumnType.VAR_STRING, 45)],
+    [Buffer.from([0xff, 0xff, 0x7a]), Buffer.from([0xe3, 0x27, 0x5c, 0x81, 0x41])],
+  );
+  const lits = userVarLiterals(res, COLL);
+  assert.equal(lits, [
+    "_utf8mb4'\xff\xffz' COLLATE utf8mb4_general_ci",
+    "CONCAT(_utf8mb4'\xe3', _utf8mb4 X'27', _utf8mb4 X'5c', _utf8mb4'\x81A') COLLATE utf8mb4_general_ci",
+  ]);
+  assert.equal(sqlBytes(lits[0]).subarray(9, 12), Buffer.from([0xff, 0xff, 0x7a]));
 });
 
 test('userVarLiterals: NULL cells and missing rows → NULL', () => {
