@@ -68,8 +68,11 @@ export class ResultRelay implements BackendSink {
   seqDelta = 0;
   /** Last sequence id written to the client. */
   lastSeq = 0;
-  /** Rows relayed in the last result set (what FOUND_ROWS() would return). */
-  rows = 0;
+  /**
+   * Rows relayed in the last result set (what FOUND_ROWS() would return); -1 when the response had
+   * no result set (FOUND_ROWS() then keeps its value on a server).
+   */
+  rows = -1;
   private deprecateEof = false;
   private sessionTrack = false;
   private hdr = Buffer.alloc(4);
@@ -93,7 +96,7 @@ export class ResultRelay implements BackendSink {
     this.kind = kind;
     this.seqDelta = 0;
     this.lastSeq = 0;
-    this.rows = 0;
+    this.rows = -1;
     this.hdrHave = 0;
     this.pendLen = -1;
     this.passLeft = 0;

@@ -383,7 +383,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (!cur || !conn) return;
     const s = this.s;
     const st = s.st;
-    if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) st.foundRows = this.relay.rows;
+    // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
+    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
     if (err) st.rowCount = -1;
     const flags = cur.flags;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
