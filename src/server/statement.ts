@@ -49,6 +49,8 @@ export class StatementRunner implements RelayHost, BackendSink {
   private armed = false;
   /** Sink of a pinned connection between statements: hears that it died (killed, timed out, server gone). */
   private watchObj: BackendSink | null = null;
+  /** The last statement changed character_set_connection: collation_connection must be read back. */
+  private collationUnknown = false;
 
   constructor(private readonly s: ClientSession) {}
 
@@ -311,6 +313,8 @@ export class StatementRunner implements RelayHost, BackendSink {
         }
         conn.noteVar(e.name, e.value, defaults);
         if (recordVar(st.vars, defaults, e.name, e.value)) st.version++;
+        // SET NAMES / SET CHARACTER SET change collation_connection without the tracker saying so.
+        if (e.name === 'character_set_connection') this.collationUnknown = true;
       } else if (e.type === SessionTrack.SCHEMA) {
         const schema = e.name === '' ? null : e.name;
         conn.noteSchema(schema);
@@ -398,7 +402,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const info = cur.info;
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
-    if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL) {
+    if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL || this.collationUnknown) {
       this.afterStatement(conn, info, capture ? err : null).then(
         () => this.finishStatement(),
         (e: Error) => {
@@ -520,6 +524,16 @@ export class StatementRunner implements RelayHost, BackendSink {
       });
       conn.noteUserVars(names, st.userVarToken);
       st.version++;
+    }
+    if (this.collationUnknown) {
+      this.collationUnknown = false;
+      const r = await conn.query('SELECT @@session.collation_connection');
+      const v = r.rows[0]?.[0];
+      if (v) {
+        const defaults = s.pool ? s.pool.defaults : null;
+        conn.noteVar('collation_connection', v.toString('utf8'), defaults);
+        if (recordVar(st.vars, defaults, 'collation_connection', v.toString('utf8'))) st.version++;
+      }
     }
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
     if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
