@@ -16,6 +16,16 @@ import { substituteRowCount } from './row-count';
 import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
 import type { ClientSession } from './client-session';
 
+/**
+ * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
+ * schema (unqualified); without one (a session that selected none) a JSON_TABLE of n elements does.
+ */
+function foundRowsSql(n: number, hasSchema: boolean): string {
+  if (n <= 0) return 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0';
+  if (hasSchema) return `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0`;
+  return `SELECT SQL_CALC_FOUND_ROWS 1 FROM JSON_TABLE(CONCAT('[', REPEAT('0,', ${n - 1}), '0]'), '$[*]' COLUMNS(x INT PATH '$')) AS t LIMIT 0`;
+}
+
 /** The statement in flight. */
 interface Current extends ReplayNeeds {
   kind: Resp;
@@ -162,7 +172,7 @@ export class StatementRunner implements RelayHost, BackendSink {
           conn.noteLastInsertId(step.value);
           break;
         case 'found_rows':
-          await conn.query(step.n > 0 ? `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${step.n} LIMIT 0` : 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0');
+          await conn.query(foundRowsSql(step.n, conn.schema !== null));
           break;
         case 'clear_diag':
           await conn.query(CLEAR_DIAGNOSTICS_SQL);
