@@ -77,6 +77,11 @@ export class BackendConnection {
   pseudoThreadId = 0;
   /** The session that ran the last statement here, and the state version it applied. */
   lastSession: unknown = null;
+  /**
+   * The proxy ran a command of its own since the last client statement: ROW_COUNT() (and the like)
+   * now describe that command, not the client's statement.
+   */
+  internalSinceClient = false;
   appliedVersion = -1;
   /** The session whose statement left warnings/errors in this connection's diagnostics area, if any. */
   diagOwner: unknown = null;
@@ -273,6 +278,7 @@ export class BackendConnection {
         return;
       }
       const bytes = payload instanceof PacketWriter ? payload.finish(0) : new PacketWriter(payload.length).bytes(payload).finish(0);
+      this.internalSinceClient = true;
       if (kind === 'none') {
         this.socket.write(bytes);
         resolve({ ok: null, err: null, columns: [], rows: [], rawColumns: [], rawRows: [], status: 0, warnings: 0, prepare: null });

@@ -117,7 +117,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.s.toIdle();
       return;
     }
-    cur.foreign = conn.lastSession !== this.s;
+    cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
     if (needsReplay(this.s, conn, cur) || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.stmt as ClientStmt))) {
       this.restore(conn, cur).then(
         (errPkt) => {
@@ -214,6 +214,9 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.lost(conn, new Error('backend connection closed'), false);
       return;
     }
+    // Replay and bookkeeping queries ran after this session's previous statement on this connection.
+    if (conn.internalSinceClient) cur.foreign = true;
+    conn.internalSinceClient = false;
     conn.sink = this;
     conn.armTimeout(conn.cfg.readTimeoutMs);
     const relay = this.relay;
@@ -399,7 +402,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     const st = s.st;
     // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
-    if (err) st.rowCount = -1;
+    // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
+    // under CLIENT_DEPRECATE_EOF, with affected rows 0).
+    if (err || this.relay.rows >= 0) st.rowCount = -1;
     const flags = cur.flags;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
     if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
