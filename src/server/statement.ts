@@ -38,6 +38,8 @@ interface Current extends ReplayNeeds {
   foreign: boolean;
   /** Already moved once to another connection after the first one turned out to be dead before sending. */
   retried: boolean;
+  /** For EXECUTE: the statement executed on the backend (the client's, or its ROW_COUNT() variant). */
+  exec?: ClientStmt;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -118,7 +120,9 @@ export class StatementRunner implements RelayHost, BackendSink {
       return;
     }
     cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
-    if (needsReplay(this.s, conn, cur) || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.stmt as ClientStmt))) {
+    const replay = needsReplay(this.s, conn, cur);
+    if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
+    if (replay || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.exec as ClientStmt))) {
       this.restore(conn, cur).then(
         (errPkt) => {
           if (this.s.closed) return;
@@ -133,9 +137,38 @@ export class StatementRunner implements RelayHost, BackendSink {
       );
       return;
     }
-    if (cur.kind === Resp.EXECUTE) cur.out = executePacket(conn, cur.stmt as ClientStmt, cur.frame);
+    if (cur.kind === Resp.EXECUTE) cur.out = this.executeOut(conn, cur);
     this.send(conn, cur);
   };
+
+  /**
+   * The statement to execute on the backend: the client's, or — when it reads ROW_COUNT() and the
+   * connection's previous statement was not this session's (another session, or the proxy's own
+   * replay/prepare) — a variant with the session's value substituted, prepared under its own key.
+   * (Not for cursors: a fetch addresses the client statement's backend statement.)
+   */
+  private pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
+    const stmt = cur.stmt as ClientStmt;
+    cur.exec = stmt;
+    const at = stmt.info.rowCountAt;
+    if (at === null || cur.frame.payload[5] !== 0) return;
+    if (!cur.foreign && !replay && !this.stmtNeedsPrep(conn, stmt)) return;
+    const value = this.s.st.rowCount;
+    cur.exec = { ...stmt, sql: substituteRowCount(stmt.sql, at, value), key: `${stmt.key}\0ROW_COUNT=${value}` };
+  }
+
+  /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
+  private executeOut(conn: BackendConnection, cur: Current): Buffer[] {
+    const exec = cur.exec as ClientStmt;
+    const out = executePacket(conn, exec, cur.frame);
+    const stmt = cur.stmt as ClientStmt;
+    if (exec !== stmt) {
+      stmt.longData = null;
+      stmt.longDataBytes = 0;
+      stmt.paramTypes = exec.paramTypes;
+    }
+    return out;
+  }
 
   private stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
     return st.longData !== null || !conn.stmts.has(st.key);
@@ -182,10 +215,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
     conn.noteApplied(s, st.version);
     if (cur.kind === Resp.EXECUTE) {
-      const stmt = cur.stmt as ClientStmt;
-      const e = await ensureBackendStmt(conn, stmt, s.ctx.maxPrepared(conn));
+      const e = await ensureBackendStmt(conn, cur.exec as ClientStmt, s.ctx.maxPrepared(conn));
       if (e) return buildErr(e.errno, e.sqlState, e.message);
-      cur.out = executePacket(conn, stmt, cur.frame);
+      cur.out = this.executeOut(conn, cur);
     }
     return null;
   }
