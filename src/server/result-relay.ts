@@ -73,6 +73,8 @@ export class ResultRelay implements BackendSink {
    * no result set (FOUND_ROWS() then keeps its value on a server).
    */
   rows = -1;
+  /** The last response of the command (the last of a multi-result) was a result set: ROW_COUNT() is then -1. */
+  lastWasResultSet = false;
   private deprecateEof = false;
   private sessionTrack = false;
   private hdr = Buffer.alloc(4);
@@ -97,6 +99,7 @@ export class ResultRelay implements BackendSink {
     this.seqDelta = 0;
     this.lastSeq = 0;
     this.rows = -1;
+    this.lastWasResultSet = false;
     this.hdrHave = 0;
     this.pendLen = -1;
     this.passLeft = 0;
@@ -326,6 +329,7 @@ export class ResultRelay implements BackendSink {
       if (f === 0 || f >= 0xfb || len !== 1 || this.kind === Resp.PREPARE) return false;
       this.remaining = f;
       this.rows = 0;
+      this.lastWasResultSet = true;
       this.ph = Ph.COLDEFS;
     } else if (f !== 0xfe || this.deprecateEof) {
       return false;
@@ -438,6 +442,7 @@ export class ResultRelay implements BackendSink {
           return;
         }
         if (first === 0x00) {
+          this.lastWasResultSet = false;
           this.onOk(b, seq, 0x00);
           return;
         }
@@ -460,6 +465,7 @@ export class ResultRelay implements BackendSink {
         // column count
         this.remaining = first < 0xfb ? first : first === 0xfc ? p.readUInt16LE(1) : p.readUIntLE(1, 3);
         this.rows = 0;
+        this.lastWasResultSet = true;
         this.emit(b, seq);
         this.ph = this.remaining > 0 ? Ph.COLDEFS : Ph.COLDEF_EOF;
         return;

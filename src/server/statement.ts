@@ -436,7 +436,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
     // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
     // under CLIENT_DEPRECATE_EOF, with affected rows 0).
-    if (err || this.relay.rows >= 0) st.rowCount = -1;
+    if (err || this.relay.lastWasResultSet) st.rowCount = -1;
     const flags = cur.flags;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
     if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
@@ -449,8 +449,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     const info = cur.info;
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
-    if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL || this.collationUnknown) {
-      this.afterStatement(conn, info, capture ? err : null).then(
+    const readLid = !err && (flags & Q.SETS_LAST_INSERT_ID) !== 0;
+    if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid) {
+      this.afterStatement(conn, info, capture ? err : null, readLid).then(
         () => this.finishStatement(),
         (e: Error) => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -540,7 +541,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null): Promise<void> {
+  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean): Promise<void> {
     const s = this.s;
     const st = s.st;
     if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
@@ -560,6 +561,14 @@ export class StatementRunner implements RelayHost, BackendSink {
       const warnings = st.lastWarnings;
       const r = await conn.command(new PacketWriter(16).u8(Com.QUERY).string('SHOW WARNINGS'), 'query');
       if (!r.err) st.diag = captureDiagnostics(r, warnings, captureErr);
+    }
+    if (readLid) {
+      // LAST_INSERT_ID(expr) in a SELECT changes the value without an OK packet saying so; read it
+      // back, or the next session on this connection would see it (and this one lose it on another).
+      const r = await conn.query('SELECT LAST_INSERT_ID()');
+      const v = Number(r.rows[0]?.[0]?.toString() ?? '0');
+      st.lastInsertId = v;
+      conn.noteLastInsertId(v);
     }
     if (info && info.userVars) {
       const names = info.userVars;
