@@ -247,8 +247,9 @@ export class StatementRunner implements RelayHost, BackendSink {
       return;
     }
     // Replay and bookkeeping queries ran after this session's previous statement on this connection.
+    // (A prepare, fetch or other command does not set ROW_COUNT(): the flag stays until a statement runs.)
     if (conn.internalSinceClient) cur.foreign = true;
-    conn.internalSinceClient = false;
+    if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) conn.internalSinceClient = false;
     conn.sink = this;
     conn.armTimeout(conn.cfg.readTimeoutMs);
     const relay = this.relay;
@@ -334,7 +335,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     const st = this.s.st;
     st.lastStatus = status;
     st.lastWarnings = warnings;
-    st.rowCount = ok ? ok.affectedRows : -1;
+    // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
+    const kind = this.cur ? this.cur.kind : Resp.QUERY;
+    if (kind === Resp.QUERY || kind === Resp.EXECUTE) st.rowCount = ok ? ok.affectedRows : -1;
     if (!ok) return;
     const conn = this.conn;
     if (ok.lastInsertId !== 0) {
@@ -436,7 +439,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
     // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
     // under CLIENT_DEPRECATE_EOF, with affected rows 0).
-    if (err || this.relay.lastWasResultSet) st.rowCount = -1;
+    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
     const flags = cur.flags;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
     if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
