@@ -443,7 +443,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const flags = cur.flags;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
     if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
-    this.updatePins(cur.info);
+    this.updatePins(cur.info, err);
     const leftDiag = err || st.lastWarnings > 0;
     if (leftDiag) conn.noteDiagOwner(s);
     const reads = (flags & Q.READS_DIAGNOSTICS) !== 0;
@@ -528,10 +528,10 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   // ---- bookkeeping and release ------------------------------------------------------------
 
-  private updatePins(info: QueryInfo | null): void {
+  private updatePins(info: QueryInfo | null, failed: boolean): void {
     const s = this.s;
     const st = s.st;
-    const d = nextPins({ pins: st.pins, lockCount: st.lockCount, userLocks: st.userLocks.size, openCursors: s.prepared.openCursors }, info, st.lastStatus);
+    const d = nextPins({ pins: st.pins, lockCount: st.lockCount, userLocks: st.userLocks.size, openCursors: s.prepared.openCursors }, info, st.lastStatus, failed);
     if (d.releasedAll) st.userLocks.clear();
     st.lockCount = d.lockCount;
     st.pins = d.pins;
