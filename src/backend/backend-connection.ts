@@ -408,7 +408,7 @@ export class BackendConnection {
     this.needsReinit = false;
   }
 
-  /** COM_RESET_CONNECTION, then the proxy's initialisation: no schema, variables, statements or owner remain. */
+  /** COM_RESET_CONNECTION, then the proxy's initialisation: no variables, statements or owner remain (the schema does). */
   async resetSession(initSql: string): Promise<void> {
     const r = await this.command(Buffer.from([Com.RESET_CONNECTION]), 'ok');
     if (r.err) throw new BackendResetError(`COM_RESET_CONNECTION failed: ${r.err.errno} ${r.err.message}`);
@@ -416,7 +416,8 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
-    this.schema = null;
+    // MariaDB keeps the current schema across COM_RESET_CONNECTION: so does the record of it (a
+    // session without a schema that borrows this connection next must see it and reset it).
     this.lastInsertId = 0;
     this.pseudoThreadId = 0;
     this.needsReinit = false;
