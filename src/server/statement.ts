@@ -13,7 +13,7 @@ import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { substituteRowCount } from './row-count';
-import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
+import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
 import type { ClientSession } from './client-session';
 
 /**
@@ -575,7 +575,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
     if (info && info.userVars) {
       const names = info.userVars;
-      const r = await conn.query(`SELECT ${names.map(userVarRef).join(', ')}`);
+      const r = await conn.query(userVarReadSql(names));
       const lits = userVarLiterals(r, s.backend ? s.backend.collations : null);
       names.forEach((n, i) => {
         if (lits[i] === 'NULL') st.userVars.delete(n);
