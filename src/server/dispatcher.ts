@@ -40,8 +40,10 @@ const refuseKill = (s: ClientSession) =>
 const onPrepare: Handler = (s, f) => {
   const p = f.payload;
   // A prepared KILL would reach the backend with a backend-side id: refused like the unmappable text forms.
-  if (scanQuery(p, 1, p.length).flags & Q.KILL) return refuseKill(s);
-  s.runner.forward(Resp.PREPARE, f, null, null);
+  const flags = scanQuery(p, 1, p.length).flags;
+  if (flags & Q.KILL) return refuseKill(s);
+  // Preparing SHOW WARNINGS (or a statement reading @@warning_count) keeps the session's diagnostics.
+  s.runner.forward(Resp.PREPARE, f, null, null, false, (flags & Q.READS_DIAGNOSTICS) !== 0);
 };
 
 const forwardAs =

@@ -40,6 +40,8 @@ interface Current extends ReplayNeeds {
   retried: boolean;
   /** For EXECUTE: the statement executed on the backend (the client's, or its ROW_COUNT() variant). */
   exec?: ClientStmt;
+  /** A PREPARE of a statement that reads diagnostics (it must not clear them). */
+  readsDiag?: boolean;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -83,9 +85,9 @@ export class StatementRunner implements RelayHost, BackendSink {
   // ---- lease and send ---------------------------------------------------------------------------
 
   /** Routes a command to a backend connection and relays the answer. */
-  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false): void {
+  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, readsDiag = false): void {
     const st = this.s.st;
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0 };
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, readsDiag };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -446,7 +448,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.updatePins(cur.info, err);
     const leftDiag = err || st.lastWarnings > 0;
     if (leftDiag) conn.noteDiagOwner(s);
-    const reads = (flags & Q.READS_DIAGNOSTICS) !== 0;
+    const reads = (flags & Q.READS_DIAGNOSTICS) !== 0 || cur.readsDiag === true;
     if (!reads && cur.kind !== Resp.FETCH) st.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const info = cur.info;
