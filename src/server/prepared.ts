@@ -79,13 +79,16 @@ function sameTypes(a: Buffer, b: Buffer): boolean {
  * Records the parameter types a COM_STMT_EXECUTE payload binds (new-params-bound flag set), keeping
  * the existing block when the types did not change: drivers that send types with every execute
  * (mysql2) then cost no allocation, and backend statements that already have them need no re-send.
- * Returns false when the payload is too short for the types it announces.
+ * Returns false when the payload is too short for its null bitmap, flag or the types it announces.
  */
 export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
   const n = st.numParams;
   if (n === 0) return true;
   const at = 10 + ((n + 7) >> 3);
-  if (p.length <= at || p[at] !== 1) return true;
+  // The null bitmap and the new-params-bound flag must be there (the 11-byte execute had
+  // neither: rebuilding it with the types bound earlier read past its end).
+  if (p.length <= at) return false;
+  if (p[at] !== 1) return true;
   const end = at + 1 + 2 * n;
   if (p.length < end) return false;
   const old = st.paramTypes;
