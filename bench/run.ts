@@ -19,6 +19,7 @@
  *   --ignore-errors LIST  passed to --mysql-ignore-errors (default none: any error fails the run)
  *   --out FILE            Markdown output (default bench/last-run.md)
  *   --micro [filter]      run the micro benchmarks instead (same as npm run bench:micro)
+ *   --routing [opts]      run the routing bench instead (bench/routing.ts: routing cost, read/write split, identity switches)
  *
  * Env TENANTGATE_CLI overrides the proxy entry point (default dist/src/cli.js), to test the bench
  * itself against a stand-in.
@@ -434,6 +435,10 @@ function markdown(m: Machine, o: Options, rows: Row[], idle: IdleResult | undefi
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === '--routing') {
+    const r = spawnSync(process.execPath, [join(__dirname, 'routing.js'), ...argv.slice(1)], { stdio: 'inherit' });
+    process.exit(r.status ?? 1);
+  }
   if (argv[0] === '--micro') {
     const r = spawnSync(process.execPath, [join(__dirname, 'micro.js'), ...argv.slice(1)], { stdio: 'inherit' });
     process.exit(r.status ?? 1);

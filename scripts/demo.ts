@@ -1,15 +1,19 @@
 /**
- * `npm run demo`: a throwaway local topology to try tenantgate against.
+ * `npm run demo`: a throwaway multi-tenant topology to try tenantgate against.
  *
- * Starts a private mariadbd (temp datadir, random port; the MariaDB on 3306 is never touched), loads a
- * small `shop` schema, writes a self-signed cert and a YAML config into a temp dir, starts the proxy on
- * 6033 (or a free port) and prints how to connect. Ctrl-C / SIGTERM stops everything and removes the
- * temp dir.
+ * Starts private mariadbd servers (temp datadirs, random ports; the MariaDB on 3306 is never
+ * touched): a GTID primary + replica shared by separate_schema tenants, a dedicated server
+ * (separate_database) and a tenant's own primary + replica (separate_cluster). Loads a small `shop`
+ * schema for each of three tenants (acme, globex, initech) with its own backend account, writes a
+ * self-signed cert and a YAML config into a temp dir, starts the proxy on 6033 (or a free port) and
+ * prints commands that show a tenant's reads on the replica and its writes on the primary.
+ * Ctrl-C / SIGTERM stops everything and removes the temp dir.
  *
  *   node dist/scripts/demo.js [--port N] [--no-wait]
  *
- * `--port 0` picks a random free port. `--no-wait` starts, prints, runs a self-check query through the
- * proxy (plain TCP as `app`, TLS as `app_tls`) and shuts down; exit status 0 means the check passed.
+ * `--port 0` picks a random free port. `--no-wait` starts, prints, runs self-checks through the proxy
+ * (plain TCP and TLS, where reads and writes land, a cross-tenant refusal) and shuts down; exit
+ * status 0 means every check passed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +26,28 @@ import { parseConfig } from '../src/config/load';
 import { generateSelfSignedCert } from '../src/config/self-signed';
 import { nativeHash, sha2CryptHash } from '../src/protocol/auth';
 import { Proxy } from '../src/server/proxy';
-import { destroyAll, installHint, mariadbdPath, startServer, type MariaDbServer } from '../test/helpers/mariadb';
+import { destroyAll, installHint, mariadbdPath, startReplicaSet, startServer, type MariaDbServer, type ReplicaSet } from '../test/helpers/mariadb';
+import { tenantGrantStatements } from '../src/routing/grants';
+
+/** Resolves once every replica is in rotation (or after 20 s, leaving reads on the primaries). */
+function waitForReplicas(proxy: Proxy): Promise<void> {
+  const topo = proxy.topology;
+  if (!topo) return Promise.resolve();
+  const ready = () => [...topo.snapshot().clusters.values()].every((c) => c.replicas.every((r) => r.inRotation));
+  if (ready()) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      off();
+      resolve();
+    }, 20_000);
+    const off = topo.onSample(() => {
+      if (!ready()) return;
+      clearTimeout(timer);
+      off();
+      resolve();
+    });
+  });
+}
 
 const LISTEN_HOST = '127.0.0.1';
 const PREFERRED_PORT = 6033;
@@ -108,58 +133,81 @@ function sampleOrders(): Row[] {
   return rows;
 }
 
-const SCHEMA_SQL = [
-  'CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci',
-  `CREATE TABLE shop.customers (
-     id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-     name VARCHAR(100) NOT NULL,
-     email VARCHAR(190) NOT NULL,
-     country CHAR(2) NOT NULL,
-     created_at DATETIME NOT NULL,
-     UNIQUE KEY uq_customers_email (email)
-   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
-  `CREATE TABLE shop.products (
-     id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-     sku VARCHAR(32) NOT NULL,
-     name VARCHAR(200) NOT NULL,
-     price DECIMAL(10,2) NOT NULL,
-     stock INT UNSIGNED NOT NULL DEFAULT 0,
-     UNIQUE KEY uq_products_sku (sku)
-   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
-  `CREATE TABLE shop.orders (
-     id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-     customer_id INT UNSIGNED NOT NULL,
-     product_id INT UNSIGNED NOT NULL,
-     quantity SMALLINT UNSIGNED NOT NULL,
-     unit_price DECIMAL(10,2) NOT NULL,
-     status ENUM('pending','paid','shipped','delivered','cancelled') NOT NULL DEFAULT 'pending',
-     ordered_at DATETIME NOT NULL,
-     KEY ix_orders_customer (customer_id),
-     KEY ix_orders_product (product_id),
-     CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES shop.customers (id),
-     CONSTRAINT fk_orders_product FOREIGN KEY (product_id) REFERENCES shop.products (id)
-   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
-];
+/** The sample shop's tables in schema `db` (each tenant gets its own copy). */
+function schemaSql(db: string): string[] {
+  return [
+    `CREATE DATABASE ${db} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+    `CREATE TABLE ${db}.customers (
+       id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+       name VARCHAR(100) NOT NULL,
+       email VARCHAR(190) NOT NULL,
+       country CHAR(2) NOT NULL,
+       created_at DATETIME NOT NULL,
+       UNIQUE KEY uq_customers_email (email)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
+    `CREATE TABLE ${db}.products (
+       id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+       sku VARCHAR(32) NOT NULL,
+       name VARCHAR(200) NOT NULL,
+       price DECIMAL(10,2) NOT NULL,
+       stock INT UNSIGNED NOT NULL DEFAULT 0,
+       UNIQUE KEY uq_products_sku (sku)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
+    `CREATE TABLE ${db}.orders (
+       id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+       customer_id INT UNSIGNED NOT NULL,
+       product_id INT UNSIGNED NOT NULL,
+       quantity SMALLINT UNSIGNED NOT NULL,
+       unit_price DECIMAL(10,2) NOT NULL,
+       status ENUM('pending','paid','shipped','delivered','cancelled') NOT NULL DEFAULT 'pending',
+       ordered_at DATETIME NOT NULL,
+       KEY ix_orders_customer (customer_id),
+       KEY ix_orders_product (product_id),
+       CONSTRAINT fk_orders_customer FOREIGN KEY (customer_id) REFERENCES ${db}.customers (id),
+       CONSTRAINT fk_orders_product FOREIGN KEY (product_id) REFERENCES ${db}.products (id)
+     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
+  ];
+}
 
 /** One multi-row INSERT with placeholders (works whether the helper uses query or execute). */
-function insertSql(table: string, columns: readonly string[], rows: readonly Row[]): [string, (string | number)[]] {
+function insertSql(db: string, table: string, columns: readonly string[], rows: readonly Row[]): [string, (string | number)[]] {
   const tuple = `(${columns.map(() => '?').join(', ')})`;
-  const sql = `INSERT INTO shop.${table} (${columns.join(', ')}) VALUES ${rows.map(() => tuple).join(', ')}`;
+  const sql = `INSERT INTO ${db}.${table} (${columns.join(', ')}) VALUES ${rows.map(() => tuple).join(', ')}`;
   return [sql, rows.flat()];
 }
 
-async function loadSampleSchema(server: MariaDbServer, backendPassword: string): Promise<void> {
-  for (const sql of SCHEMA_SQL) await server.query(sql);
-  await server.query(...insertSql('customers', ['name', 'email', 'country', 'created_at'], CUSTOMERS));
-  await server.query(...insertSql('products', ['sku', 'name', 'price', 'stock'], PRODUCTS));
-  await server.query(
-    ...insertSql('orders', ['customer_id', 'product_id', 'quantity', 'unit_price', 'status', 'ordered_at'], sampleOrders()),
-  );
-  // The proxy logs in to the backend with its own account, as it would in production: 127.0.0.1 for TCP
-  // (the server runs with skip-name-resolve), localhost for someone poking at it over the socket.
+/** A demo tenant: its tier, where it lives, and its own backend account (granted only its schema). */
+interface DemoTenant {
+  readonly id: string;
+  readonly tier: 'separate_schema' | 'separate_database' | 'separate_cluster';
+  readonly cluster: string;
+  readonly schema: string;
+  readonly backendUser: string;
+}
+
+export const DEMO_TENANTS: readonly DemoTenant[] = [
+  { id: 'acme', tier: 'separate_schema', cluster: 'shared', schema: 't_acme', backendUser: 'tg_acme' },
+  { id: 'globex', tier: 'separate_database', cluster: 'dedicated', schema: 't_globex', backendUser: 'tg_globex' },
+  { id: 'initech', tier: 'separate_cluster', cluster: 'initech', schema: 't_initech', backendUser: 'tg_initech' },
+];
+
+/** The sample data in `db`, and the proxy's own account (monitoring and pooling; tenants log in as their own). */
+async function loadSampleSchema(server: MariaDbServer, db: string): Promise<void> {
+  for (const sql of schemaSql(db)) await server.query(sql);
+  await server.query(...insertSql(db, 'customers', ['name', 'email', 'country', 'created_at'], CUSTOMERS));
+  await server.query(...insertSql(db, 'products', ['sku', 'name', 'price', 'stock'], PRODUCTS));
+  await server.query(...insertSql(db, 'orders', ['customer_id', 'product_id', 'quantity', 'unit_price', 'status', 'ordered_at'], sampleOrders()));
+}
+
+/**
+ * The proxy's own account on a primary (replicated to its replicas): it pools connections and
+ * monitors replication, and switches each borrowed connection to the tenant's account. 127.0.0.1
+ * for TCP (the server runs with skip-name-resolve), localhost for the socket.
+ */
+async function createProxyAccount(server: MariaDbServer, backendPassword: string): Promise<void> {
   for (const host of ['localhost', '127.0.0.1']) {
     await server.query(`CREATE USER '${BACKEND_USER}'@'${host}' IDENTIFIED BY '${backendPassword}'`);
-    await server.query(`GRANT ALL PRIVILEGES ON shop.* TO '${BACKEND_USER}'@'${host}'`);
+    await server.query(`GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO '${BACKEND_USER}'@'${host}'`);
   }
 }
 
@@ -176,12 +224,36 @@ interface DemoFiles {
   readonly caFile: string;
 }
 
-function writeDemoConfig(dir: string, port: number, server: MariaDbServer, backendPassword: string): DemoFiles {
+/** The demo's servers: a primary + replica shared by separate_schema tenants, a dedicated server, a tenant's own cluster. */
+interface DemoServers {
+  readonly shared: ReplicaSet;
+  readonly dedicated: MariaDbServer;
+  readonly initech: ReplicaSet;
+}
+
+function writeDemoConfig(dir: string, port: number, sv: DemoServers, backendPassword: string, tenantPassword: string): DemoFiles {
   const cert = generateSelfSignedCert(dir);
   const native = nativeHash(APP_PASSWORD);
   const sha2 = sha2CryptHash(APP_PASSWORD);
+  const backend = (name: string, server: MariaDbServer) => `  - name: ${name}
+    host: ${q(server.host)}
+    port: ${server.port}
+    user: ${q(BACKEND_USER)}
+    password: ${q(backendPassword)}
+    max_connections: 10
+`;
+  const tenants = DEMO_TENANTS.map(
+    (t) => `  - id: ${t.id}
+    tier: ${t.tier}
+    cluster: ${t.cluster}
+    schema: ${t.schema}
+    logical_schema: shop        # the app says "shop"; the proxy maps it to ${t.schema}
+    backend_user: ${t.backendUser}
+    backend_password: ${q(tenantPassword)}
+`,
+  );
   const yaml = `# Written by \`npm run demo\`; deleted when the demo stops.
-# Reference: config/examples/single.yaml and config/examples/tls.yaml.
+# Reference: config/examples/*.yaml.
 listen:
   host: ${q(LISTEN_HOST)}
   port: ${port}
@@ -193,27 +265,33 @@ server:
   default_auth_plugin: mysql_native_password
   max_client_connections: 1000
 backends:
-  - name: primary
-    host: ${q(server.host)}
-    port: ${server.port}
-    user: ${q(BACKEND_USER)}
-    password: ${q(backendPassword)}
-    min_connections: 0
-    max_connections: 10
+${backend('shared-primary', sv.shared.primary)}${backend('shared-replica', sv.shared.replicas[0]!)}${backend('dedicated', sv.dedicated)}${backend('initech-primary', sv.initech.primary)}${backend('initech-replica', sv.initech.replicas[0]!)}clusters:
+  - name: shared                # separate_schema tenants share this primary + replica
+    primary: shared-primary
+    replicas: [{ backend: shared-replica }]
+  - name: dedicated             # one tenant's own server (separate_database)
+    primary: dedicated
+  - name: initech               # one tenant's own primary + replica (separate_cluster)
+    primary: initech-primary
+    replicas: [{ backend: initech-replica }]
 users:
-  # password: ${APP_PASSWORD}
+  # password: ${APP_PASSWORD}; log in as app@<tenant>
   - name: app
     password_hash: ${q(native)}
     sha2_hash: ${q(sha2)}
-    backend: primary
-    default_schema: shop
-  # password: ${APP_PASSWORD}; refused unless the client connection uses TLS
+  # password: ${APP_PASSWORD}; app_tls@<tenant>, refused unless the client connection uses TLS
   - name: app_tls
     password_hash: ${q(native)}
     sha2_hash: ${q(sha2)}
-    backend: primary
-    default_schema: shop
     require_tls: true
+tenants:
+${tenants.join('')}tenant_identification:
+  strategies:
+    - { type: user_pattern, pattern: "{user}@{tenant}" }
+    - { type: connect_attr, attribute: tenant }
+read_your_writes:
+  scope: session
+  gtid_wait_timeout_ms: 500
 log:
   level: warn
 `;
@@ -288,35 +366,93 @@ async function choosePort(requested: number | undefined): Promise<{ port: number
 // Self-check
 // ---------------------------------------------------------------------------------------------------
 
-async function countOrders(opts: mysql.ConnectionOptions): Promise<number> {
+async function withConn<T>(opts: mysql.ConnectionOptions, fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
   const conn = await mysql.createConnection({ connectTimeout: 10_000, ...opts });
   try {
-    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n FROM orders');
-    return Number(rows[0]!['n']);
+    return await fn(conn);
   } finally {
     await conn.end().catch(() => conn.destroy());
   }
 }
 
-async function selfCheck(port: number, caFile: string): Promise<boolean> {
+async function scalar(c: mysql.Connection, sql: string): Promise<unknown> {
+  const [rows] = await c.query<mysql.RowDataPacket[]>(sql);
+  return rows[0] ? Object.values(rows[0])[0] : undefined;
+}
+
+/** Server ids of the demo's servers, by role (what the printed commands show). */
+function serverIds(sv: DemoServers): { sharedPrimary: number; sharedReplica: number; dedicated: number; initechPrimary: number; initechReplica: number } {
+  return {
+    sharedPrimary: sv.shared.primary.serverId,
+    sharedReplica: sv.shared.replicas[0]!.serverId,
+    dedicated: sv.dedicated.serverId,
+    initechPrimary: sv.initech.primary.serverId,
+    initechReplica: sv.initech.replicas[0]!.serverId,
+  };
+}
+
+async function selfCheck(port: number, caFile: string, sv: DemoServers): Promise<boolean> {
+  const ids = serverIds(sv);
   const base = { host: LISTEN_HOST, port, password: APP_PASSWORD, database: 'shop' };
-  const checks: [string, mysql.ConnectionOptions][] = [
-    ['app, plain TCP', { ...base, user: 'app' }],
-    ['app_tls, TLS', { ...base, user: 'app_tls', ssl: { ca: readFileSync(caFile) } }],
-  ];
   let ok = true;
-  for (const [label, opts] of checks) {
+  const check = async (label: string, fn: () => Promise<[string, boolean]>) => {
     try {
-      const n = await countOrders(opts);
-      const good = n === DEMO_ORDER_COUNT;
+      const [text, good] = await fn();
       ok &&= good;
-      console.log(`self-check (${label}): SELECT COUNT(*) FROM orders -> ${n}` +
-        (good ? ' (ok)' : ` (expected ${DEMO_ORDER_COUNT})`));
+      console.log(`self-check (${label}): ${text}${good ? ' (ok)' : ' (UNEXPECTED)'}`);
     } catch (err) {
       ok = false;
       console.log(`self-check (${label}): FAILED: ${(err as Error).message}`);
     }
-  }
+  };
+  await check('app@acme, plain TCP', () =>
+    withConn({ ...base, user: 'app@acme' }, async (c) => {
+      const n = Number(await scalar(c, 'SELECT COUNT(*) FROM orders'));
+      return [`SELECT COUNT(*) FROM orders -> ${n}`, n === DEMO_ORDER_COUNT];
+    }),
+  );
+  await check('app_tls@acme, TLS', () =>
+    withConn({ ...base, user: 'app_tls@acme', ssl: { ca: readFileSync(caFile) } }, async (c) => {
+      const n = Number(await scalar(c, 'SELECT COUNT(*) FROM orders'));
+      return [`SELECT COUNT(*) FROM orders -> ${n}`, n === DEMO_ORDER_COUNT];
+    }),
+  );
+  await check('app@acme, read on the replica', () =>
+    withConn({ ...base, user: 'app@acme' }, async (c) => {
+      const id = Number(await scalar(c, 'SELECT @@server_id'));
+      return [`SELECT @@server_id -> ${id}`, id === ids.sharedReplica];
+    }),
+  );
+  await check('app@acme, write on the primary', () =>
+    withConn({ ...base, user: 'app@acme' }, async (c) => {
+      await c.query("INSERT INTO products (sku, name, price, stock) VALUES ('DEMO-1', CONCAT('written on ', @@server_id), '1.00', 1)");
+      const where = String(await scalar(c, "SELECT name FROM products WHERE sku = 'DEMO-1'"));
+      return [`INSERT ... @@server_id -> "${where}", read back at once (read-your-writes)`, where === `written on ${ids.sharedPrimary}`];
+    }),
+  );
+  await check('app@globex, own server', () =>
+    withConn({ ...base, user: 'app@globex' }, async (c) => {
+      const id = Number(await scalar(c, 'SELECT @@server_id'));
+      return [`SELECT @@server_id -> ${id}`, id === ids.dedicated];
+    }),
+  );
+  await check('app@initech, own cluster', () =>
+    withConn({ ...base, user: 'app@initech' }, async (c) => {
+      const id = Number(await scalar(c, 'SELECT @@server_id'));
+      return [`SELECT @@server_id -> ${id}`, id === ids.initechReplica];
+    }),
+  );
+  await check('app@acme, another tenant\'s schema', () =>
+    withConn({ ...base, user: 'app@acme' }, async (c) => {
+      try {
+        await c.query('SELECT COUNT(*) FROM t_initech.orders');
+        return ['SELECT ... FROM t_initech.orders was allowed', false];
+      } catch (e) {
+        const errno = (e as { errno?: number }).errno;
+        return [`SELECT ... FROM t_initech.orders -> ERROR ${errno}`, errno === 1044];
+      }
+    }),
+  );
   return ok;
 }
 
@@ -324,32 +460,42 @@ async function selfCheck(port: number, caFile: string): Promise<boolean> {
 // Main
 // ---------------------------------------------------------------------------------------------------
 
-function banner(port: number, why: string, files: DemoFiles, server: MariaDbServer): string {
-  const tlsCmd = `mariadb -h127.0.0.1 -P${port} -uapp_tls -papp --ssl --ssl-ca=${files.caFile} shop`;
+function banner(port: number, why: string, files: DemoFiles, sv: DemoServers): string {
+  const ids = serverIds(sv);
+  const tlsCmd = `mariadb -h127.0.0.1 -P${port} -uapp_tls@acme -papp --ssl --ssl-ca=${files.caFile} shop`;
   return `
 tenantgate demo is running
   proxy      ${LISTEN_HOST}:${port} (${why})
-  backend    MariaDB at ${server.host}:${server.port}, datadir ${server.datadir}
   config     ${files.configFile}
   TLS cert   ${files.caFile} (self-signed; also the CA file)
+  servers    shared cluster: primary server_id ${ids.sharedPrimary} (${sv.shared.primary.port}), replica server_id ${ids.sharedReplica} (${sv.shared.replicas[0]!.port})
+             dedicated: server_id ${ids.dedicated} (${sv.dedicated.port})
+             initech cluster: primary server_id ${ids.initechPrimary}, replica server_id ${ids.initechReplica}
+  tenants    acme (separate_schema on shared), globex (separate_database on dedicated), initech (separate_cluster)
+             each sees its data as database "shop"; each has its own backend account granted only its schema
 
-Connect with the mariadb client:
-  mariadb -h127.0.0.1 -P${port} -uapp -papp shop
-  (add --default-character-set=utf8mb4 if emoji and rare CJK characters show up as '?')
+Connect as a tenant (user app@<tenant>, password app):
+  mariadb -h127.0.0.1 -P${port} -uapp@acme -papp shop
+
+A tenant's reads go to the replica, its writes to the primary:
+  mariadb -h127.0.0.1 -P${port} -uapp@acme -papp shop -e 'SELECT @@server_id AS read_on, DATABASE(), CURRENT_USER()'
+  mariadb -h127.0.0.1 -P${port} -uapp@acme -papp shop -e 'INSERT INTO products (sku, name, price) VALUES (UUID(), CONCAT("written on ", @@server_id), 1); SELECT name FROM products ORDER BY id DESC LIMIT 1'
+  mariadb -h127.0.0.1 -P${port} -uapp@acme -papp shop -e 'BEGIN; SELECT @@server_id AS in_transaction_on; COMMIT'
+Other tenants, other servers; another tenant's schema is refused:
+  mariadb -h127.0.0.1 -P${port} -uapp@globex -papp shop -e 'SELECT @@server_id, DATABASE()'
+  mariadb -h127.0.0.1 -P${port} -uapp@acme -papp shop -e 'SELECT * FROM t_globex.orders'
+  mariadb -h127.0.0.1 -P${port} -uapp@acme -papp shop -e 'SHOW DATABASES'
 
 Over TLS (user app_tls is refused without it):
   ${tlsCmd}
 
-From Node with mysql2:
+From Node with mysql2 (the tenant can also come from a connect attribute):
   const mysql = require('mysql2/promise');
   const conn = await mysql.createConnection({
     host: '127.0.0.1', port: ${port}, user: 'app', password: 'app', database: 'shop',
-    // TLS: user: 'app_tls', ssl: { ca: require('fs').readFileSync(${q(files.caFile)}) },
+    connectAttributes: { tenant: 'initech' },
   });
-  const [rows] = await conn.query('SELECT name, country FROM customers LIMIT 5');
-
-Try: SELECT c.name, p.name, o.quantity, o.status FROM orders o JOIN customers c ON c.id = o.customer_id
-     JOIN products p ON p.id = o.product_id ORDER BY o.ordered_at DESC LIMIT 10;
+  const [rows] = await conn.query('SELECT @@server_id, name, country FROM customers LIMIT 5');
 `;
 }
 
@@ -379,7 +525,7 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  let server: MariaDbServer | undefined;
+  let sv: DemoServers | undefined;
   let proxy: Proxy | undefined;
   let dir: string | undefined;
   let stopping: Promise<void> | undefined;
@@ -395,9 +541,9 @@ async function main(): Promise<number> {
         }
       };
       const p = proxy;
-      const s = server;
+      const s = sv;
       if (p) await step('proxy.stop()', () => p.stop());
-      if (s) await step('server.destroy()', () => s.destroy());
+      if (s) await step('servers.destroy()', () => Promise.all([s.shared.destroy(), s.dedicated.destroy(), s.initech.destroy()]));
       await step('destroyAll()', () => destroyAll());
       if (dir) rmSync(dir, { recursive: true, force: true });
     })();
@@ -411,7 +557,7 @@ async function main(): Promise<number> {
       if (signalled) {
         // Second Ctrl-C: stop waiting for a graceful drain.
         console.error(`demo: ${sig} again, forcing exit`);
-        server?.kill();
+        void destroyAll();
         if (dir) rmSync(dir, { recursive: true, force: true });
         process.exit(130);
       }
@@ -426,26 +572,38 @@ async function main(): Promise<number> {
   try {
     dir = mkdtempSync(join(tmpdir(), 'tenantgate-demo-'));
 
-    console.log('starting a private MariaDB (temp datadir, random port) ...');
-    server = await startServer();
+    console.log('starting private MariaDB servers (temp datadirs, random ports): a primary + replica, a dedicated server, a tenant cluster ...');
+    const [shared, dedicated, initech] = await Promise.all([startReplicaSet(1), startServer(), startReplicaSet(1)]);
+    sv = { shared, dedicated, initech };
     keepOnlyOurSignalHandlers(onSignal);
     if (signalled) return 0;
     const backendPassword = `demo-${randomBytes(9).toString('base64url')}`;
-    await loadSampleSchema(server, backendPassword);
-    console.log(`loaded sample database shop: ${CUSTOMERS.length} customers, ${PRODUCTS.length} products, ${DEMO_ORDER_COUNT} orders`);
+    const tenantPassword = `tenant-${randomBytes(9).toString('base64url')}`;
+    const primaryOf = (cluster: string) => (cluster === 'shared' ? shared.primary : cluster === 'dedicated' ? dedicated : initech.primary);
+    for (const p of [shared.primary, dedicated, initech.primary]) await createProxyAccount(p, backendPassword);
+    for (const t of DEMO_TENANTS) {
+      const primary = primaryOf(t.cluster);
+      await loadSampleSchema(primary, t.schema);
+      const grants = tenantGrantStatements({ id: t.id, tier: t.tier, cluster: t.cluster, schema: t.schema, backendUser: t.backendUser, backendPassword: tenantPassword, reads: 'replica', users: [], allowUseSwitch: false });
+      for (const g of grants.slice(1)) await primary.query(g);
+    }
+    await Promise.all([shared.waitForReplication(), initech.waitForReplication()]);
+    console.log(`loaded sample database "shop" for tenants ${DEMO_TENANTS.map((t) => t.id).join(', ')}: ${CUSTOMERS.length} customers, ${PRODUCTS.length} products, ${DEMO_ORDER_COUNT} orders each`);
 
     // Chosen as late as possible, so the probed port is still free when the proxy binds it.
     const { port, why } = await choosePort(args.port);
-    const files = writeDemoConfig(dir, port, server, backendPassword);
+    const files = writeDemoConfig(dir, port, sv, backendPassword, tenantPassword);
     const config = parseConfig(readFileSync(files.configFile, 'utf8'), files.configFile, { baseDir: dir });
     if (signalled) return 0;
-    proxy = new Proxy(config);
+    proxy = new Proxy(config, { monitorIntervalMs: 200 });
     await proxy.start();
+    // Reads go to replicas once the health monitor has seen them replicating.
+    await waitForReplicas(proxy);
 
-    console.log(banner(proxy.port, why, files, server));
+    console.log(banner(proxy.port, why, files, sv));
 
     if (!args.wait) {
-      const ok = await Promise.race([selfCheck(proxy.port, files.caFile), done.then(() => true)]);
+      const ok = await Promise.race([selfCheck(proxy.port, files.caFile, sv), done.then(() => true)]);
       return ok ? 0 : 1;
     }
     console.log('Press Ctrl-C to stop (removes the temp dir and the demo database).');

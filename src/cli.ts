@@ -10,6 +10,8 @@ import { ConfigError, formatProblem, loadConfig, summarizeConfig } from './confi
 import type { Config } from './config/types';
 import { createLogger } from './log';
 import { nativeHash, sha2CryptHash } from './protocol/auth';
+import { ConfigStore } from './config/store';
+import { configCommand, hashToken, topCommand } from './cli-ops';
 
 const USAGE = `Usage: tenantgate <command> [options]
 
@@ -18,6 +20,19 @@ Commands:
   check-config FILE          validate a config file; print a summary, or every problem with its YAML path
   hash-password [PASSWORD]   print password_hash / sha2_hash lines for a user entry
                              (reads the password from stdin when not given, which keeps it out of shell history)
+  grants TENANT --config FILE [--apply]
+                             print the CREATE USER/GRANT statements of the tenant's own backend account
+                             (--apply: run them on the primary of its cluster)
+  hash-token [TOKEN]         print the token_hash line for an admin.tokens entry (stdin when not given)
+  config history --config FILE            list applied config versions (time, source, diff)
+  config diff A B --config FILE           what changed from version A to version B
+  config rollback VERSION --config FILE   re-apply version VERSION: through the running proxy's admin API
+                             with --admin URL (token in TENANTGATE_ADMIN_TOKEN), or with --offline
+                             only validate it and write it to FILE (a running proxy applies it on SIGHUP)
+  top --admin URL            busiest tenants and digests of a running proxy, refreshed (token in TENANTGATE_ADMIN_TOKEN)
+
+Signals to a running proxy: SIGHUP reloads the config; SIGTERM/SIGINT stop gracefully (transactions
+finish, up to server.shutdown_timeout_ms); a second SIGTERM/SIGINT exits at once.
 
 Options:
   -h, --help                 show this help
@@ -28,9 +43,10 @@ Options:
 interface ProxyLike {
   start(): Promise<void>;
   stop(): Promise<void>;
+  shutdown(timeoutMs: number): Promise<void>;
   readonly port: number;
 }
-type ProxyConstructor = new (config: Config, opts?: { logger?: pino.Logger }) => ProxyLike;
+type ProxyConstructor = new (config: Config, opts?: { logger?: pino.Logger; store?: ConfigStore }) => ProxyLike;
 
 function version(): string {
   // dist/src/cli.js → ../../package.json; src/cli.ts (ts-node style) → ../package.json.
@@ -134,13 +150,15 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 async function start(args: string[]): Promise<number | undefined> {
   const file = optionValue(args, '--config', '-c');
   if (!file) return usageError('start needs --config FILE');
-  let config: Config;
+  let store: ConfigStore;
   try {
-    config = loadConfig(file);
+    store = ConfigStore.open(file);
   } catch (e) {
     return printConfigError(e);
   }
+  const config = store.current.config;
   const logger = createLogger(config.log.level);
+  store.log = logger;
 
   let ProxyClass: ProxyConstructor;
   try {
@@ -153,7 +171,7 @@ async function start(args: string[]): Promise<number | undefined> {
     return 1;
   }
 
-  const proxy = new ProxyClass(config, { logger });
+  const proxy = new ProxyClass(config, { logger, store });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -161,8 +179,9 @@ async function start(args: string[]): Promise<number | undefined> {
       process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 1));
     }
     stopping = true;
-    logger.info({ signal }, 'stopping');
-    proxy.stop().then(
+    const timeoutMs = store.current.config.server.shutdownTimeoutMs;
+    logger.info({ signal, timeoutMs }, 'stopping'); // no new connections; open transactions may finish
+    proxy.shutdown(timeoutMs).then(
       () => {
         logger.info('stopped');
         process.exit(0);
@@ -175,6 +194,10 @@ async function start(args: string[]): Promise<number | undefined> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', () => {
+    if (!stopping) store.reload('signal');
+  });
+  if (config.watchFile) store.watch();
 
   try {
     await proxy.start();
@@ -197,6 +220,37 @@ async function start(args: string[]): Promise<number | undefined> {
     `tenantgate listening on ${config.listen.host}:${proxy.port}`,
   );
   return undefined; // keep running until a signal
+}
+
+async function grants(args: string[]): Promise<number> {
+  const file = optionValue(args, '--config', '-c');
+  if (!file) return usageError('grants needs --config FILE');
+  const tenant = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--config' && args[i - 1] !== '-c');
+  if (!tenant) return usageError('grants needs a TENANT id');
+  let config: Config;
+  try {
+    config = loadConfig(file);
+  } catch (e) {
+    return printConfigError(e);
+  }
+  const t = config.tenants.find((x) => x.id === tenant);
+  if (!t) {
+    process.stderr.write(`tenantgate: unknown tenant "${tenant}"; defined: ${config.tenants.map((x) => x.id).join(', ') || 'none'}\n`);
+    return 1;
+  }
+  const { tenantGrantStatements } = await import('./routing/grants');
+  if (!args.includes('--apply')) {
+    process.stdout.write(tenantGrantStatements(t).map((s) => s + ';\n').join(''));
+    return 0;
+  }
+  const { applyTenantGrants } = await import('./admin/grants-apply');
+  try {
+    for (const s of await applyTenantGrants(config, tenant)) process.stdout.write(`${s};  -- ok\n`);
+  } catch (e) {
+    process.stderr.write(`tenantgate: grants for "${tenant}" failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return 0;
 }
 
 /** Runs one command; resolves to the exit code, or undefined when the process should keep running. */
@@ -223,8 +277,16 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return checkConfig(rest);
     case 'hash-password':
       return hashPassword(rest);
+    case 'hash-token':
+      return hashToken(rest[0] ?? (await readPassword()));
+    case 'config':
+      return configCommand(rest, usageError);
+    case 'top':
+      return topCommand(rest, usageError);
     case 'start':
       return start(rest);
+    case 'grants':
+      return grants(rest);
     default:
       return usageError(`unknown command "${cmd}"`);
   }

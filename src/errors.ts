@@ -31,8 +31,16 @@ export class ProxyError extends Error {
 export function errPacket(e: Error): PacketWriter {
   if (e instanceof ProxyError) return buildErr(e.errno, e.sqlState, e.message);
   const code = (e as { code?: string }).code;
-  if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT') {
+  if (code === 'BACKEND_REFUSED') {
+    const r = e as Error & { errno: number; sqlState: string };
+    return buildErr(r.errno, r.sqlState, r.message);
+  }
+  if (code === 'BACKEND_UNAVAILABLE') {
     return buildErr(Err.BACKEND_UNAVAILABLE.errno, Err.BACKEND_UNAVAILABLE.sqlState, `tenantgate: ${e.message}`);
+  }
+  if (code === 'BACKEND_CONNECT') {
+    // Its message names the backend's address and account: for the log only.
+    return buildErr(Err.BACKEND_UNAVAILABLE.errno, Err.BACKEND_UNAVAILABLE.sqlState, 'tenantgate: backend unavailable');
   }
   return buildErr(Err.INTERNAL.errno, Err.INTERNAL.sqlState, `tenantgate: ${e.message}`);
 }

@@ -114,6 +114,9 @@ class SinkHost implements RelayHost {
     throw e;
   }
   onClientBackpressure(): void {}
+  retryPrepare(): boolean {
+    return false;
+  }
 }
 
 function relayBench(caps: number): { host: SinkHost; fn: () => number } {

@@ -10,6 +10,8 @@ import { decideStatement, type CachedDecision } from '../../src/routing/route';
 import { placementFor, type Placement } from '../../src/routing/placement';
 import { buildRoutingSnapshot } from '../../src/routing/snapshot';
 import { bench } from './harness';
+import { LiteralFreeIndex, literalFreeKey } from '../../src/classify/literal-free-key';
+import { classifyRoute } from '../../src/routing/planner';
 
 /** Exactly 100 characters each, as ORMs send them. */
 const STATEMENTS = [
@@ -95,3 +97,23 @@ cpuNsPerOp('decideStatement, plan-cache hit (with rewrite)', () => {
   const { b, s } = scans[3]!;
   return decideStatement(s, b, 1, b.length, placement, session, ctx, snap, cache);
 });
+
+// The literal-free key (the routed text path's first step): computed per statement; on a hit the
+// digest scan above does not run at all.
+const fast = new LiteralFreeIndex(10_000);
+for (const { b, s } of scans) {
+  const h = literalFreeKey(b, 1, b.length, false, false, 0);
+  if (h >= 0) fast.set(h, 'acme', 1, classifyRoute(s));
+}
+cpuNsPerOp('literalFreeKey + index hit, 100-char statement', (i) => {
+  const b = STATEMENTS[i & 3]!;
+  const h = literalFreeKey(b, 1, b.length, false, false, 0);
+  return h >= 0 ? fast.get(h, 'acme', 1) : undefined;
+});
+const sysbenchPoint = Buffer.from('\x03SELECT c FROM sbtest1 WHERE id=5012', 'utf8');
+fast.set(literalFreeKey(sysbenchPoint, 1, sysbenchPoint.length, false, false, 0), 'acme', 1, classifyRoute(scanStatement(sysbenchPoint, 1, sysbenchPoint.length)));
+cpuNsPerOp('literalFreeKey + index hit, sysbench point select', () => {
+  const h = literalFreeKey(sysbenchPoint, 1, sysbenchPoint.length, false, false, 0);
+  return fast.get(h, 'acme', 1);
+});
+cpuNsPerOp('scanStatement, sysbench point select', () => scanStatement(sysbenchPoint, 1, sysbenchPoint.length));

@@ -10,8 +10,12 @@ import { nativeToken, sha2Token, xorPassword } from '../protocol/auth';
 import { InternalResponseParser, InternalResult, ResponseKind } from './internal-exchange';
 import type { BackendConfig } from '../config/types';
 
-/** Capability bits a client may differ in that a backend connection cannot change after connecting. */
-export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE;
+/**
+ * Capability bits a client may differ in that a backend connection cannot change after connecting.
+ * MULTI_RESULTS / PS_MULTI_RESULTS are among them: without them a server refuses a CALL that
+ * returns result sets (1312) instead of sending several, which a client without them cannot read.
+ */
+export const PROFILE_CAPS = Cap.FOUND_ROWS | Cap.IGNORE_SPACE | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS;
 
 /**
  * Who is reading a backend connection's bytes right now: the relay of a client statement,
@@ -43,7 +47,8 @@ export interface BackendStmt {
 /** Failure to connect or log in to a backend. */
 export class BackendConnectError extends Error {
   readonly code = 'BACKEND_CONNECT';
-  constructor(message: string, readonly errno?: number) {
+  /** `server`: the ERR the backend answered the login with, when it did. */
+  constructor(message: string, readonly errno?: number, readonly server?: ErrPacket) {
     super(message);
   }
 }
@@ -72,7 +77,7 @@ export class BackendConnection {
   userVars = new Set<string>();
   userVarOwner: unknown = null;
   /** LAST_INSERT_ID() value as last seen on this connection. */
-  lastInsertId = 0;
+  lastInsertId: number | bigint = 0;
   /** Value of pseudo_thread_id (what CONNECTION_ID() returns) when the proxy set it, else 0. */
   pseudoThreadId = 0;
   /** The session that ran the last statement here, and the state version it applied. */
@@ -88,17 +93,23 @@ export class BackendConnection {
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
+  /** Backend statement ids to close once the connection is back in the pool (it was busy when they were orphaned). */
+  pendingStmtCloses: number[] | null = null;
   lastUsed = Date.now();
   /** Inactivity timeout armed on the socket now (0: none). */
   private timeoutMs = 0;
   /** Opaque owner pool (set by the pool). */
   pool: unknown = null;
+  /** The backend account this connection is logged in as right now (changes with {@link changeUser}). */
+  account: string;
   private closeListeners: ((err: Error | null) => void)[] = [];
   /** Scramble of the initial handshake and the auth plugin last used (for COM_CHANGE_USER). */
   private nonce: Buffer = Buffer.alloc(0);
   private authPlugin = 'mysql_native_password';
 
-  constructor(readonly cfg: BackendConfig, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean) {}
+  constructor(readonly cfg: BackendConfig, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean) {
+    this.account = cfg.user;
+  }
 
   private authToken(plugin: string, nonce: Buffer): Buffer {
     if (plugin === 'mysql_native_password') return nativeToken(this.cfg.password, nonce);
@@ -148,7 +159,7 @@ export class BackendConnection {
               nonce = h.nonce;
               plugin = h.authPlugin || 'mysql_native_password';
               const want = Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA |
-                Cap.LONG_FLAG | Cap.TRANSACTIONS | Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS | Cap.SESSION_TRACK |
+                Cap.LONG_FLAG | Cap.TRANSACTIONS | Cap.SESSION_TRACK |
                 Cap.LOCAL_FILES | Cap.CONNECT_ATTRS | Cap.INTERACTIVE | this.profileCaps;
               this.caps = (want & h.capabilities) >>> 0;
               this.mariaCaps = this.extMeta ? h.mariaCaps & MariaCap.EXTENDED_METADATA : 0;
@@ -177,7 +188,7 @@ export class BackendConnection {
             }
             if (t === 0xff) {
               const e = parseErrPayload(p);
-              fail(new BackendConnectError(`backend ${this.cfg.name} refused login: ${e.errno} (${e.sqlState}) ${e.message}`, e.errno));
+              fail(new BackendConnectError(`backend ${this.cfg.name} refused login: ${e.errno} (${e.sqlState}) ${e.message}`, e.errno, e));
               return;
             }
             if (t === 0xfe) {
@@ -270,6 +281,18 @@ export class BackendConnection {
     this.destroy(null);
   }
 
+  /**
+   * Writes COM_STMT_CLOSE for the statements queued while the connection was busy. COM_STMT_CLOSE
+   * has no response, so this is safe at any command boundary (the pool calls it on release).
+   */
+  flushStmtCloses(): void {
+    const ids = this.pendingStmtCloses;
+    if (ids === null) return;
+    this.pendingStmtCloses = null;
+    if (this.closed) return;
+    for (const id of ids) this.socket.write(Buffer.from([5, 0, 0, 0, Com.STMT_CLOSE, id & 0xff, (id >>> 8) & 0xff, (id >>> 16) & 0xff, (id >>> 24) & 0xff]));
+  }
+
   /** Sends a command the proxy issues on its own account and decodes the whole response. */
   command(payload: Buffer | PacketWriter, kind: ResponseKind): Promise<InternalResult> {
     return new Promise<InternalResult>((resolve, reject) => {
@@ -344,7 +367,7 @@ export class BackendConnection {
     else this.vars.set(name, value);
   }
 
-  noteLastInsertId(id: number): void {
+  noteLastInsertId(id: number | bigint): void {
     this.lastInsertId = id;
   }
 
@@ -416,6 +439,7 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
+    this.pendingStmtCloses = null; // the reset closed them on the server
     // MariaDB keeps the current schema across COM_RESET_CONNECTION: so does the record of it (a
     // session without a schema that borrows this connection next must see it and reset it).
     this.lastInsertId = 0;
@@ -488,12 +512,90 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
+    this.pendingStmtCloses = null; // the change-user closed them on the server
     this.schema = null;
     this.lastInsertId = 0;
     this.pseudoThreadId = 0;
     this.needsReinit = false;
     this.lastSession = null;
+    this.appliedVersion = -1;
     this.diagOwner = null;
+    this.account = this.cfg.user;
+    await this.query(this.profileInitSql(initSql));
+  }
+
+  /**
+   * COM_CHANGE_USER to `user`: the server re-authenticates and resets the session (schema,
+   * variables, temporary tables, prepared statements, user variables, locks), so the proxy's record
+   * of this connection's state is cleared and its initialisation SQL runs again. Rejects with
+   * BackendQueryError when the server refuses the account; the connection is then unusable.
+   */
+  async changeUser(user: string, password: string, initSql: string): Promise<void> {
+    const token = nativeToken(password, this.nonce);
+    const w = new PacketWriter(64 + user.length).u8(Com.CHANGE_USER).string(user).u8(0);
+    if (this.caps & Cap.SECURE_CONNECTION) w.u8(token.length).bytes(token);
+    else w.bytes(token).u8(0);
+    w.u8(0).u16(this.collation);
+    if (this.caps & Cap.PLUGIN_AUTH) w.string('mysql_native_password').u8(0);
+    if (this.caps & Cap.CONNECT_ATTRS) {
+      const a = new PacketWriter(64).lenencString('_client_name').lenencString('tenantgate').lenencString('program_name').lenencString('tenantgate');
+      const attrs = a.finish(0).subarray(4);
+      w.lenenc(attrs.length).bytes(attrs);
+    }
+    this.account = user;
+    await new Promise<void>((resolve, reject) => {
+      const framer = new Framer(1 << 24);
+      const fail = (e: Error) => {
+        this.sink = null;
+        this.destroy(e);
+        reject(e);
+      };
+      this.sink = {
+        onBackendData: (chunk) => {
+          try {
+            framer.push(chunk);
+            for (let f = framer.next(); f; f = framer.next()) {
+              const p = f.payload;
+              if (p[0] === 0x00) {
+                this.sink = null;
+                return resolve();
+              }
+              if (p[0] === 0xff) {
+                const e = parseErrPayload(p);
+                return fail(new BackendQueryError(e.errno, e.sqlState, `backend ${this.cfg.name} refused COM_CHANGE_USER to '${user}': ${e.message}`));
+              }
+              if (p[0] === 0xfe) {
+                const sw = parseAuthSwitch(p);
+                this.nonce = sw.data;
+                let data: Buffer;
+                if (sw.plugin === 'mysql_native_password') data = nativeToken(password, sw.data);
+                else if (sw.plugin === 'mysql_clear_password') data = Buffer.from(password + '\0');
+                else return fail(new BackendConnectError(`backend asks for unsupported auth plugin '${sw.plugin}' on COM_CHANGE_USER`));
+                this.socket.write(new PacketWriter(32).bytes(data).finish((f.seq + 1) & 0xff));
+                continue;
+              }
+              return fail(new BackendConnectError(`unexpected packet 0x${p[0].toString(16)} answering COM_CHANGE_USER`));
+            }
+          } catch (e) {
+            fail(e as Error);
+          }
+        },
+        onBackendClose: (err) => reject(err ?? new Error('backend connection closed during COM_CHANGE_USER')),
+      };
+      this.socket.write(w.finish(0));
+    });
+    this.vars.clear();
+    this.userVars.clear();
+    this.userVarOwner = null;
+    this.stmts.clear();
+    this.schema = null;
+    this.lastInsertId = 0;
+    this.pseudoThreadId = 0;
+    this.needsReinit = false;
+    this.lastSession = null;
+    this.appliedVersion = -1;
+    this.diagOwner = null;
+    // multiStatements is a client capability flag on the server side, which COM_CHANGE_USER keeps.
     await this.query(this.profileInitSql(initSql));
   }
 

@@ -2,6 +2,14 @@ import * as genericPool from 'generic-pool';
 import type { BackendConfig } from '../config/types';
 import { BackendConnection, BackendConnectError } from './backend-connection';
 import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
+import type { ErrPacket } from '../protocol/ok-err';
+
+/** Where a backend reports what metrics count (set by the proxy; none in unit tests). */
+export interface BackendObserver {
+  connectFailed(backend: string): void;
+  /** An acquire that had to queue (no idle connection) got one, or gave up, after `seconds`. */
+  acquireWaited(backend: string, seconds: number): void;
+}
 
 /** Collation id → names, as the backend knows them. */
 export interface CollationInfo {
@@ -11,6 +19,16 @@ export interface CollationInfo {
 
 /** How long a released connection stays on the fast LIFO list before it goes back to generic-pool. */
 const HOT_MS = 1000;
+
+/** How long a pool whose connection settings the server refused answers with that refusal before trying again. */
+const REFUSED_MS = 5000;
+
+/**
+ * Login errors that refuse this pool's connection settings (the client's character set or collation),
+ * not the backend: ER_WRONG_VALUE_FOR_VAR (e.g. character_set_client = ucs2), ER_UNKNOWN_CHARACTER_SET,
+ * ER_UNKNOWN_COLLATION.
+ */
+const PROFILE_ERRNOS = new Set([1231, 1115, 1273]);
 
 /**
  * One backend server: its configuration, the cap on connections across all of its pools,
@@ -31,6 +49,12 @@ export class Backend {
   serverCaps = 0;
   serverMariaCaps = 0;
   serverCollation = 0;
+  /** Drained by an operator (admin API): no new statements get a connection here; pinned ones continue. */
+  drained = false;
+  observer: BackendObserver | null = null;
+  /** Global wait_timeout / interactive_timeout in seconds (-1 until a connection learned them). */
+  waitTimeout = -1;
+  interactiveTimeout = -1;
   readonly pools = new Map<string, BackendPool>();
 
   constructor(readonly cfg: BackendConfig) {}
@@ -65,12 +89,26 @@ export class Backend {
     this.routinesLoadedAt = Date.now();
   }
 
+  /** Takes over what `old` (the same server, replaced on reload) learned: collations, routines, handshake facts. */
+  inheritServerFacts(old: Backend): void {
+    this.collations = old.collations;
+    this.routines = old.routines;
+    this.routinesLoadedAt = old.routinesLoadedAt;
+    this.serverVersion = old.serverVersion;
+    this.serverCaps = old.serverCaps;
+    this.serverMariaCaps = old.serverMariaCaps;
+    this.serverCollation = old.serverCollation;
+    this.waitTimeout = old.waitTimeout;
+    this.interactiveTimeout = old.interactiveTimeout;
+  }
+
   /** Loading routine definitions failed: keep the previous ones; the next new connection retries. */
   noteRoutinesLoadFailed(e: Error): void {
     this.lastRoutinesError = e;
   }
 
   noteFailure(e: Error): void {
+    this.observer?.connectFailed(this.cfg.name);
     this.lastError = e;
     this.failures++;
     this.nextAttemptAt = Date.now() + Math.min(2000, 25 * 2 ** Math.min(this.failures, 7));
@@ -100,7 +138,7 @@ export class Backend {
     }
   }
 
-  stats(): { name: string; open: number; idle: number; inUse: number; pending: number } {
+  stats(): { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null } {
     let idle = 0;
     let inUse = 0;
     let pending = 0;
@@ -109,7 +147,7 @@ export class Backend {
       inUse += p.gp.borrowed - p.hot.length;
       pending += p.gp.pending;
     }
-    return { name: this.cfg.name, open: this.open, idle, inUse, pending };
+    return { name: this.cfg.name, open: this.open, idle, inUse, pending, drained: this.drained, failures: this.failures, lastError: this.lastError ? this.lastError.message : null };
   }
 
   async close(): Promise<void> {
@@ -136,6 +174,10 @@ export class BackendPool {
   readonly hot: BackendConnection[] = [];
   /** Session variable values of a fresh connection of this profile (lower-case name → value). */
   defaults: Map<string, string> | null = null;
+  /** The server refused this profile's settings at login: acquires fail with its error until `until`. */
+  private refused: { err: BackendRefusedError; until: number } | null = null;
+  /** Callbacks waiting on generic-pool, so that a refusal can answer them at once. */
+  private readonly waiters = new Set<(err: Error | null, conn: BackendConnection | null) => void>();
   private timer: NodeJS.Timeout;
   /** Set by close(): released connections go straight back to generic-pool, which is draining. */
   private closing = false;
@@ -145,6 +187,12 @@ export class BackendPool {
     this.gp = genericPool.createPool<BackendConnection>(
       {
         create: async () => {
+          const r = this.refused;
+          if (r && Date.now() < r.until) {
+            // generic-pool retries a failed create at once while clients wait: wait out the refusal instead of spinning.
+            await sleep(r.until - Date.now());
+            throw r.err;
+          }
           const deadline = Date.now() + cfg.acquireTimeoutMs;
           await backend.reserveSlot(deadline);
           const conn = new BackendConnection(cfg, profileCaps, collation, extMeta);
@@ -162,6 +210,12 @@ export class BackendPool {
           } catch (e) {
             uncount();
             conn.destroy();
+            const srv = e instanceof BackendConnectError ? e.server : undefined;
+            if (srv && PROFILE_ERRNOS.has(srv.errno)) {
+              // The server is fine; it refuses these settings. Other pools of the backend go on.
+              this.refuse(new BackendRefusedError(srv));
+              throw e;
+            }
             backend.noteFailure(e as Error);
             throw e;
           }
@@ -202,6 +256,15 @@ export class BackendPool {
 
   /** A connection now (from the hot list) or via callback. The callback may run synchronously. */
   acquire(cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    if (this.backend.drained) {
+      const b = this.backend.cfg;
+      return cb(new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`), null);
+    }
+    const r = this.refused;
+    if (r !== null) {
+      if (Date.now() < r.until) return cb(r.err, null);
+      this.refused = null;
+    }
     const hot = this.hot;
     while (hot.length > 0) {
       const c = hot.pop() as BackendConnection;
@@ -218,10 +281,50 @@ export class BackendPool {
       cb(null, c);
       return;
     }
+    // The queued path only: the hot-list path above never waits, and is not timed.
+    const obs = this.backend.observer;
+    const t0 = obs ? performance.now() : 0;
+    let settled = false;
+    const w = (err: Error | null, conn: BackendConnection | null): void => {
+      if (settled) {
+        if (conn) this.release(conn);
+        return;
+      }
+      settled = true;
+      this.waiters.delete(w);
+      if (obs) obs.acquireWaited(this.backend.cfg.name, (performance.now() - t0) / 1000);
+      cb(err, conn);
+    };
+    this.waiters.add(w);
     this.gp.acquire().then(
-      (c) => cb(null, c),
-      (e: Error) => cb(this.acquireError(e), null),
+      (c) => w(null, c),
+      (e: Error) => w(this.acquireError(e), null),
     );
+  }
+
+  /** The server refused this profile's settings: answer everyone waiting, and new acquires for a while, with its error. */
+  private refuse(err: BackendRefusedError): void {
+    this.refused = { err, until: Date.now() + REFUSED_MS };
+    for (const w of [...this.waiters]) w(err, null);
+  }
+
+  /**
+   * Like {@link acquire}, preferring an idle connection already logged in as `account` (no
+   * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
+   */
+  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+    if (this.backend.drained) return this.acquire(cb); // which refuses
+    const hot = this.hot;
+    for (let i = hot.length - 1; i >= 0; i--) {
+      const c = hot[i];
+      // An idle one past validate_after_idle_ms goes through acquire(), which pings it first.
+      if (c.account === account && !c.closed && Date.now() - c.lastUsed < this.backend.cfg.validateAfterIdleMs) {
+        hot.splice(i, 1);
+        cb(null, c);
+        return;
+      }
+    }
+    this.acquire(cb);
   }
 
   /** Takes this particular connection off the hot list if it is idle there. */
@@ -235,6 +338,7 @@ export class BackendPool {
   release(conn: BackendConnection): void {
     conn.lastUsed = Date.now();
     conn.sink = null;
+    if (conn.pendingStmtCloses !== null) conn.flushStmtCloses();
     if (conn.closed) {
       this.gp.destroy(conn).catch(() => {});
       return;
@@ -264,13 +368,18 @@ export class BackendPool {
     }
   }
 
+  /**
+   * The error a client gets when no connection could be had. It names the backend by its config name
+   * only: host, port, the backend account and the server's login errors are for the log (`detail`).
+   */
   private acquireError(e: Error): Error {
     const b = this.backend;
     const last = b.lastError ? ` (last error: ${b.lastError.message})` : '';
+    const detail = `backend '${b.cfg.name}' (${b.cfg.host}:${b.cfg.port}, user ${b.cfg.user}): ${e.message}${last}`;
     if (e.name === 'TimeoutError') {
-      return new BackendUnavailableError(`backend '${b.cfg.name}' (${b.cfg.host}:${b.cfg.port}) unavailable: no connection within ${b.cfg.acquireTimeoutMs} ms${last}`);
+      return new BackendUnavailableError(`backend '${b.cfg.name}' unavailable: no connection within ${b.cfg.acquireTimeoutMs} ms`, detail);
     }
-    return new BackendUnavailableError(`backend '${b.cfg.name}' (${b.cfg.host}:${b.cfg.port}) unavailable: ${e.message}${last}`);
+    return new BackendUnavailableError(`backend '${b.cfg.name}' unavailable`, detail);
   }
 
   async close(): Promise<void> {
@@ -287,6 +396,22 @@ export class BackendPool {
 /** No backend connection could be had in time. */
 export class BackendUnavailableError extends Error {
   readonly code = 'BACKEND_UNAVAILABLE';
+  /** What went wrong, with addresses and account names: logged, never sent to a client. */
+  constructor(message: string, readonly detail: string) {
+    super(message);
+  }
+}
+
+/** The backend refused this pool's connection settings at login; the client gets the server's own error. */
+export class BackendRefusedError extends Error {
+  readonly code = 'BACKEND_REFUSED';
+  readonly errno: number;
+  readonly sqlState: string;
+  constructor(server: ErrPacket) {
+    super(server.message);
+    this.errno = server.errno;
+    this.sqlState = server.sqlState;
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -146,3 +146,17 @@ function chosen(backend: string, role: 'primary' | 'replica', waitGtid: GtidPos 
 function refused(code: SelectionErrorCode, errno: number, sqlState: string, message: string): Refused {
   return { ok: false, code, errno, sqlState, message };
 }
+
+/**
+ * The cluster as the selector should see it while an operator has drained some backends (admin
+ * API): drained replicas leave rotation, so reads go to the other replicas (or, per
+ * no_healthy_replica, the primary) instead of failing there. A drained primary stays: writes to it
+ * fail with the pool's "drained" error, which is what draining the primary means.
+ */
+export function withoutDrained(cluster: ClusterSnapshot, drained: ReadonlySet<string>): ClusterSnapshot {
+  if (!cluster.replicas.some((r) => drained.has(r.backend))) return cluster;
+  return {
+    ...cluster,
+    replicas: cluster.replicas.map((r) => (drained.has(r.backend) ? { ...r, inRotation: false, reason: 'drained by an operator' } : r)),
+  };
+}

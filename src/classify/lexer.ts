@@ -55,6 +55,8 @@ export interface QueryInfo {
   lockNameUnknown: boolean;
   /** Byte offsets of each `ROW_COUNT` word that is called (for the proxy to substitute its value). */
   rowCountAt: number[] | null;
+  /** Byte offsets of each `CONNECTION_ID` word that is called (tenant sessions substitute the proxy's id). */
+  connIdAt: number[] | null;
 }
 
 const enum C {
@@ -104,7 +106,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
   const pureProcs = routines !== undefined && routines.statelessProcedures !== undefined && routines.statelessProcedures.size > 0 ? routines.statelessProcedures : undefined;
   /** A CALL whose procedure name is not known yet (flagged at the name, or at the end of its statement). */
   let callPending = false;
-  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null };
+  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
   let i = start;
@@ -382,6 +384,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         break;
       case 'CONNECTION_ID':
         info.flags |= Q.CONNECTION_ID;
+        (info.connIdAt ??= []).push(prevWordStart);
         break;
       case 'GET_LOCK':
         info.flags |= Q.GET_LOCK;

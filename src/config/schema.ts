@@ -43,6 +43,15 @@ export const tlsSchema = z.strictObject({
   ca_file: filePath().optional(),
 });
 
+export const loginThrottleSchema = z.strictObject({
+  free_failures: intIn(0, 1_000_000, 'expected a number from 0 to 1000000').default(3),
+  base_delay_ms: intIn(0, 60_000, 'expected a number of milliseconds from 0 to 60000').default(250),
+  max_delay_ms: intIn(0, 60_000, 'expected a number of milliseconds from 0 to 60000').default(5000),
+  block_after_failures: intIn(1, 1_000_000, 'expected a number from 1 to 1000000').default(30),
+  block_ms: timeoutMs().default(300_000),
+  forget_after_ms: timeoutMs().default(900_000),
+});
+
 export const serverSchema = z.strictObject({
   version: z
     .string()
@@ -56,6 +65,16 @@ export const serverSchema = z.strictObject({
   rsa_key_exchange: z.boolean().default(true),
   rsa_private_key_file: filePath().optional(),
   mariadb_extended_capabilities: z.boolean().default(true),
+  shutdown_timeout_ms: timeoutMs().default(30_000),
+  max_handshake_connections: intIn(1, 10_000_000, 'expected a number from 1 to 10000000').default(1000),
+  net_read_timeout_ms: timeoutMs().default(30000),
+  max_client_buffer_bytes: intIn(1 << 20, 2 ** 40, 'expected a number of bytes from 1048576 (1 MiB) to 1099511627776 (1 TiB)').default(
+    256 * 1024 * 1024,
+  ),
+  login_throttle: loginThrottleSchema.prefault({}),
+  compression: z.boolean().default(true),
+  compression_level: intIn(1, 9, 'expected a zlib level from 1 (fastest) to 9 (smallest)').default(1),
+  compression_min_length: intIn(0, 65536, 'expected a number of bytes from 0 to 65536').default(1024),
 });
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -174,9 +193,42 @@ export const planCacheSchema = z.strictObject({
   max_parse_length: intIn(0, 1_048_576, 'expected a number of characters from 0 to 1048576').default(8192),
 });
 
+/** SHA-256 of an admin bearer token, 64 hex digits (`tenantgate hash-token` prints it). */
+export const TOKEN_HASH_RE = /^[0-9a-f]{64}$/;
+
+export const adminTokenSchema = z.strictObject({
+  name: z.string().regex(NAME_RE, { error: 'expected a token name (letters, digits, _ . -)' }),
+  token_hash: z.string().regex(TOKEN_HASH_RE, { error: 'expected the SHA-256 of the token as 64 lower-case hex digits (tenantgate hash-token)' }),
+});
+
 export const adminSchema = z.strictObject({
   host: host().default('127.0.0.1'),
   port: listenPort(),
+  tokens: z.array(adminTokenSchema).default([]),
+  /** /metrics, /healthz, /readyz, /health without a token (default true). */
+  open_metrics: z.boolean().default(true),
+});
+
+export const historySchema = z.strictObject({
+  /** Directory of the config history JSONL (default: beside the config file). */
+  dir: filePath().optional(),
+});
+
+export const metricsSchema = z.strictObject({
+  /** At most this many tenants get their own `tenant` label; the rest are `other` (default 100). */
+  tenant_label_cap: intIn(0, 100_000, 'expected a number from 0 to 100000').default(100),
+});
+
+export const digestsSchema = z.strictObject({
+  /** Bound of (tenant, digest) entries kept for GET /digests (0: off; default 10000). */
+  max_entries: intIn(0, 10_000_000, 'expected a number from 0 to 10000000').default(10_000),
+  /** Statements slower than this are logged with their digest (0: off; default 1000). */
+  slow_query_ms: intIn(0, MAX_TIMER_MS, `expected a number of milliseconds from 0 (off) to ${MAX_TIMER_MS}`).default(1000),
+});
+
+export const reloadSchema = z.strictObject({
+  /** Reload when the config file changes on disk (default false). */
+  watch_file: z.boolean().default(false),
 });
 
 export const logSchema = z.strictObject({
@@ -190,6 +242,10 @@ export const fileSchema = z.strictObject({
   backends: z.array(backendSchema).min(1, { error: 'at least one backend is required' }),
   users: z.array(userSchema).min(1, { error: 'at least one user is required' }),
   admin: adminSchema.optional(),
+  history: historySchema.prefault({}),
+  reload: reloadSchema.prefault({}),
+  metrics: metricsSchema.prefault({}),
+  digests: digestsSchema.prefault({}),
   log: logSchema.prefault({}),
   clusters: z.array(clusterSchema).default([]),
   tenants: z.array(tenantSchema).default([]),

@@ -74,12 +74,46 @@ export interface ServerConfig {
   readonly rsaPrivateKeyFile?: string;
   /** Forward MariaDB extended capabilities (extended type metadata) to clients that ask (default true). */
   readonly mariadbExtendedCapabilities: boolean;
+  /** SIGTERM: how long open transactions may run before their sessions are closed (default 30000). */
+  readonly shutdownTimeoutMs: number;
+  /** Connections still in the handshake/auth exchange at once; the oldest is dropped to admit a new one (default 1000). */
+  readonly maxHandshakeConnections: number;
+  /** A client that stops in the middle of a packet for this long is disconnected (ERR 1159), like net_read_timeout (default 30000). */
+  readonly netReadTimeoutMs: number;
+  /** Bytes of unfinished client packets buffered across all sessions; above it, sessions adding more are paused (default 256 MiB). */
+  readonly maxClientBufferBytes: number;
+  readonly loginThrottle: LoginThrottleConfig;
+  /** Announce CLIENT_COMPRESS: clients that ask get the zlib-compressed protocol (default true). */
+  readonly compression: boolean;
+  /** zlib level for what the proxy sends compressed (default 1: a quarter to a half of the CPU of 6, nearly the same size). */
+  readonly compressionLevel: number;
+  /** Writes shorter than this go out stored in compressed packets, not deflated (default 1024). */
+  readonly compressionMinLength: number;
+}
+
+/** Failed-login throttling, counted per client address and per user name. */
+export interface LoginThrottleConfig {
+  /** Failures (within forgetAfterMs) answered without delay (default 3). */
+  readonly freeFailures: number;
+  /** Delay of the ERR after the first failure beyond the free ones; doubles with each further failure (default 250). */
+  readonly baseDelayMs: number;
+  /** Cap on that delay (default 5000). */
+  readonly maxDelayMs: number;
+  /** After this many failures the address / user is refused without checking the password for blockMs (default 30). */
+  readonly blockAfterFailures: number;
+  readonly blockMs: number;
+  /** Failure counts are forgotten after this long without a failure (default 900000). */
+  readonly forgetAfterMs: number;
 }
 
 export interface AdminConfig {
   /** HTTP listener for /metrics and /health; disabled when absent. */
   readonly host: string;
   readonly port: number;
+  /** Bearer tokens for the admin API: name (logged, recorded in config history) and SHA-256 hex of the token. */
+  readonly tokens: readonly { readonly name: string; readonly tokenHash: string }[];
+  /** /metrics and the health endpoints answer without a token (default true). */
+  readonly openMetrics: boolean;
 }
 
 /** A primary and its replicas; every tenant tier lives on one (a separate_database cluster has only a primary). */
@@ -169,4 +203,12 @@ export interface Config {
   readonly tenantIdentification: TenantIdentificationConfig;
   readonly readYourWrites: ReadYourWritesConfig;
   readonly planCache: PlanCacheConfig;
+  /** Directory of the config history (absolute); absent: beside the config file. */
+  readonly historyDir?: string;
+  /** Reload when the config file changes on disk. */
+  readonly watchFile: boolean;
+  /** Tenants with their own metrics label (the busiest; others are `other`). */
+  readonly metrics: { readonly tenantLabelCap: number };
+  /** Per (tenant, digest) statistics bound, and the slow-query log threshold (0: off). */
+  readonly digests: { readonly maxEntries: number; readonly slowQueryMs: number };
 }

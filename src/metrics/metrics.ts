@@ -1,4 +1,17 @@
 import * as client from 'prom-client';
+import { TenantLabels } from './tenant-labels';
+
+/** Latency buckets (seconds): sub-millisecond relays up to multi-second reports. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Per-tenant series of one label value, resolved once per label (no label hashing per statement). */
+interface TenantChildren {
+  statements: client.Counter.Internal;
+  errors: client.Counter.Internal;
+  duration: client.Histogram.Internal<string>;
+  bytesIn: client.Counter.Internal;
+  bytesOut: client.Counter.Internal;
+}
 
 /**
  * Every metric tenantgate exports, defined in one place. Labels are bounded: command names and
@@ -17,10 +30,37 @@ export class Metrics {
   readonly cmdQuery = new PlainCount();
   readonly cmdExecute = new PlainCount();
   readonly cmdOther = new PlainCount();
+  /** Unexpected throws caught on a session's path or by the process safety net: each one is a bug to look at. */
+  readonly internalErrors: client.Counter<'where'>;
+  readonly statementDuration: client.Histogram<'command'>;
+  /** Children bound once: observe() with a labels object hashes it on every call. */
+  private readonly durationBy: Record<'query' | 'stmt_execute' | 'other', client.Histogram.Internal<'command'>>;
+  readonly statementErrors: client.Counter<'sqlstate_class'>;
+  readonly bytesIn: client.Counter;
+  readonly bytesOut: client.Counter;
+  readonly reloads: client.Counter<'result'>;
+  readonly connectFailures: client.Counter<'backend'>;
+  readonly acquireWait: client.Histogram<'backend'>;
+  readonly slowQueries: client.Counter;
+  /** Which tenants have their own label (see TenantLabels); replaced when the cap changes. */
+  tenantLabels: TenantLabels;
+  private readonly tenantStatements: client.Counter<'tenant'>;
+  private readonly tenantErrors: client.Counter<'tenant'>;
+  private readonly tenantDuration: client.Histogram<'tenant'>;
+  private readonly tenantBytesIn: client.Counter<'tenant'>;
+  private readonly tenantBytesOut: client.Counter<'tenant'>;
+  private readonly tenantChildren = new Map<string, TenantChildren>();
 
   constructor(collectors: {
     sessions: () => number;
-    backends: () => { name: string; open: number; idle: number; inUse: number; pending: number }[];
+    backends: () => { name: string; open: number; idle: number; inUse: number; pending: number; drained?: boolean }[];
+    /** Tenant identity on borrowed backend connections (counts since start). */
+    identity?: () => { hits: number; switches: number; switchMs: number };
+    /** Open sessions per tenant (user's tenant; '' for none). */
+    tenantSessions?: () => Map<string, number>;
+    configVersion?: () => number;
+    version?: string;
+    tenantLabelCap?: number;
   }) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'tenantgate_' });
@@ -34,13 +74,18 @@ export class Metrics {
       },
     });
     this.errors = new client.Counter({ name: 'tenantgate_proxy_errors_total', help: 'Errors raised by the proxy itself (not relayed server errors)', labelNames: ['kind'], registers });
+    this.internalErrors = new client.Counter({
+      name: 'tenantgate_internal_errors_total',
+      help: 'Unexpected errors that ended one session (where: code path; uncaught_exception/unhandled_rejection: caught by the process safety net)',
+      labelNames: ['where'], registers,
+    });
     new client.Gauge({
       name: 'tenantgate_client_sessions', help: 'Open client sessions', registers,
       collect() {
         this.set(collectors.sessions());
       },
     });
-    const pool = (name: string, help: string, pick: (b: { open: number; idle: number; inUse: number; pending: number }) => number) =>
+    const pool = (name: string, help: string, pick: (b: { open: number; idle: number; inUse: number; pending: number; drained?: boolean }) => number) =>
       new client.Gauge({
         name, help, labelNames: ['backend'], registers,
         collect() {
@@ -48,10 +93,104 @@ export class Metrics {
           for (const b of collectors.backends()) this.set({ backend: b.name }, pick(b));
         },
       });
+    const identity = collectors.identity;
+    if (identity) {
+      const counter = (name: string, help: string, pick: (v: { hits: number; switches: number; switchMs: number }) => number) =>
+        new client.Counter({
+          name, help, registers,
+          collect() {
+            this.reset();
+            this.inc(pick(identity()));
+          },
+        });
+      counter('tenantgate_identity_hits_total', 'Tenant statements on a borrowed backend connection already logged in as the tenant account', (v) => v.hits);
+      counter('tenantgate_identity_switches_total', 'COM_CHANGE_USER switches of borrowed backend connections to a tenant account', (v) => v.switches);
+      counter('tenantgate_identity_switch_seconds_total', 'Time spent in those switches (including re-initialisation)', (v) => v.switchMs / 1000);
+    }
     pool('tenantgate_backend_connections_open', 'Open backend connections', (b) => b.open);
     pool('tenantgate_backend_connections_idle', 'Idle pooled backend connections', (b) => b.idle);
     pool('tenantgate_backend_connections_in_use', 'Backend connections serving or pinned to a session', (b) => b.inUse);
     pool('tenantgate_backend_acquire_waiting', 'Statements waiting for a backend connection', (b) => b.pending);
+    pool('tenantgate_backend_drained', '1 while an operator has drained the backend (no new statements)', (b) => (b.drained ? 1 : 0));
+
+    this.statementDuration = new client.Histogram({
+      name: 'tenantgate_statement_duration_seconds', help: 'Client statement latency, command arrival to last response packet', labelNames: ['command'], buckets: LATENCY_BUCKETS, registers,
+    });
+    this.durationBy = {
+      query: this.statementDuration.labels('query'),
+      stmt_execute: this.statementDuration.labels('stmt_execute'),
+      other: this.statementDuration.labels('other'),
+    };
+    this.statementErrors = new client.Counter({ name: 'tenantgate_statement_errors_total', help: 'Statements answered with ERR, by SQLSTATE class (42 = syntax/access, 23 = constraint, 40 = rollback, HY = general, 08 = connection)', labelNames: ['sqlstate_class'], registers });
+    this.bytesIn = new client.Counter({ name: 'tenantgate_client_received_bytes_total', help: 'Bytes received from clients (counted per statement)', registers });
+    this.bytesOut = new client.Counter({ name: 'tenantgate_client_sent_bytes_total', help: 'Bytes sent to clients (counted per statement)', registers });
+    this.reloads = new client.Counter({ name: 'tenantgate_config_reloads_total', help: 'Config reloads by result (applied, unchanged, refused)', labelNames: ['result'], registers });
+    this.connectFailures = new client.Counter({ name: 'tenantgate_backend_connect_failures_total', help: 'Failed backend connection attempts', labelNames: ['backend'], registers });
+    this.acquireWait = new client.Histogram({
+      name: 'tenantgate_backend_acquire_wait_seconds', help: 'Wait for a backend connection when none was idle (queued acquires only)', labelNames: ['backend'], buckets: LATENCY_BUCKETS, registers,
+    });
+    this.slowQueries = new client.Counter({ name: 'tenantgate_slow_queries_total', help: 'Statements over digests.slow_query_ms', registers });
+    const cfgVersion = collectors.configVersion;
+    new client.Gauge({
+      name: 'tenantgate_config_version', help: 'Version of the running config snapshot', registers,
+      collect() {
+        if (cfgVersion) this.set(cfgVersion());
+      },
+    });
+    new client.Gauge({ name: 'tenantgate_build_info', help: 'Build information (value 1)', labelNames: ['version', 'node'], registers }).set({ version: collectors.version ?? 'unknown', node: process.version }, 1);
+
+    this.tenantLabels = new TenantLabels(collectors.tenantLabelCap ?? 100);
+    this.tenantStatements = new client.Counter({ name: 'tenantgate_tenant_statements_total', help: 'Statements per tenant (the busiest tenants by label, the rest as tenant="other")', labelNames: ['tenant'], registers });
+    this.tenantErrors = new client.Counter({ name: 'tenantgate_tenant_errors_total', help: 'Statements answered with ERR per tenant (capped labels)', labelNames: ['tenant'], registers });
+    this.tenantDuration = new client.Histogram({ name: 'tenantgate_tenant_statement_duration_seconds', help: 'Statement latency per tenant (capped labels)', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registers });
+    this.tenantBytesIn = new client.Counter({ name: 'tenantgate_tenant_received_bytes_total', help: 'Bytes received from clients per tenant (capped labels)', labelNames: ['tenant'], registers });
+    this.tenantBytesOut = new client.Counter({ name: 'tenantgate_tenant_sent_bytes_total', help: 'Bytes sent to clients per tenant (capped labels)', labelNames: ['tenant'], registers });
+    const self = this;
+    const tenantSessions = collectors.tenantSessions;
+    new client.Gauge({
+      name: 'tenantgate_tenant_sessions', help: 'Open client sessions per tenant (capped labels)', labelNames: ['tenant'], registers,
+      collect() {
+        // Scrape time is when label slots are handed out (see TenantLabels).
+        self.tenantLabels.promote();
+        this.reset();
+        if (!tenantSessions) return;
+        const out = new Map<string, number>();
+        for (const [t, n] of tenantSessions()) {
+          if (t === '') continue;
+          const l = self.tenantLabels.labelOf(t);
+          out.set(l, (out.get(l) ?? 0) + n);
+        }
+        for (const [l, n] of out) this.set({ tenant: l }, n);
+      },
+    });
+  }
+
+  /** Records one finished statement (called once per statement, at its end). */
+  recordStatement(command: 'query' | 'stmt_execute' | 'other', tenant: string | null, seconds: number, bytesIn: number, bytesOut: number, errClass: string): void {
+    this.durationBy[command].observe(seconds);
+    if (bytesIn > 0) this.bytesIn.inc(bytesIn);
+    if (bytesOut > 0) this.bytesOut.inc(bytesOut);
+    if (errClass !== '') this.statementErrors.inc({ sqlstate_class: errClass });
+    // Per tenant, statements are queries and executes (not prepare, ping, close, ...).
+    if (tenant === null || command === 'other') return;
+    const label = this.tenantLabels.touch(tenant);
+    let c = this.tenantChildren.get(label);
+    if (!c) {
+      const l = { tenant: label };
+      c = {
+        statements: this.tenantStatements.labels(l),
+        errors: this.tenantErrors.labels(l),
+        duration: this.tenantDuration.labels(l),
+        bytesIn: this.tenantBytesIn.labels(l),
+        bytesOut: this.tenantBytesOut.labels(l),
+      };
+      this.tenantChildren.set(label, c);
+    }
+    c.statements.inc();
+    if (errClass !== '') c.errors.inc();
+    c.duration.observe(seconds);
+    if (bytesIn > 0) c.bytesIn.inc(bytesIn);
+    if (bytesOut > 0) c.bytesOut.inc(bytesOut);
   }
 }
 

@@ -1,4 +1,5 @@
 import { PacketReader } from './packet-reader';
+import { PacketWriter } from './packet-writer';
 
 /** The parts of a column definition the proxy itself needs (internal queries only; relayed ones stay bytes). */
 export interface ColumnDef {
@@ -27,6 +28,19 @@ export function parseColumnDef(payload: Buffer, extendedMetadata: boolean): Colu
   const flags = r.u16();
   const decimals = r.u8();
   return { name, charset, length, type, flags, decimals };
+}
+
+/**
+ * Builds a ColumnDefinition41 payload for a result the proxy answers itself (catalog `def`, no
+ * schema or table, as the server sends for an expression column). `extendedMetadata`: the client
+ * negotiated MariaDB extended type metadata, whose (here empty) field follows org_name — a client
+ * that negotiated it rejects a definition without it (libmariadb: 2027 malformed packet).
+ */
+export function buildColumnDef(c: ColumnDef, extendedMetadata: boolean): PacketWriter {
+  const w = new PacketWriter(48 + c.name.length);
+  w.lenencString('def').lenencString('').lenencString('').lenencString('').lenencString(c.name).lenencString('');
+  if (extendedMetadata) w.lenenc(0);
+  return w.u8(0x0c).u16(c.charset).u32(c.length).u8(c.type).u16(c.flags).u8(c.decimals).u16(0);
 }
 
 /** Column type codes used by the proxy. */

@@ -29,6 +29,13 @@ export class Framer {
   private firstSeq = 0;
   private lastSeq = 0;
 
+  /**
+   * Whether the packets of a multi-packet message must be numbered consecutively. Off under the
+   * compressed protocol, where libmariadb numbers every packet it sends 0 (the compressed packets
+   * carry the sequence) and servers do not check.
+   */
+  checkSequence = true;
+
   /** @param maxPayload largest logical message accepted; larger is a ProtocolError (ER_NET_PACKET_TOO_LARGE). */
   constructor(public maxPayload: number) {}
 
@@ -50,6 +57,15 @@ export class Framer {
     this.head = 0;
     this.total = 0;
     return out;
+  }
+
+  /** Forgets everything buffered, including the parts of an unfinished multi-packet message. */
+  clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.total = 0;
+    this.parts = null;
+    this.partsLen = 0;
   }
 
   /** The next complete message, or null when more bytes are needed. Throws ProtocolError. */
@@ -81,7 +97,7 @@ export class Framer {
         this.lastSeq = seq;
         continue;
       }
-      if (seq !== ((this.lastSeq + 1) & 0xff)) {
+      if (this.checkSequence && seq !== ((this.lastSeq + 1) & 0xff)) {
         throw new ProtocolError(`packets out of order: expected sequence ${(this.lastSeq + 1) & 0xff}, got ${seq}`);
       }
       this.parts.push(payload);

@@ -1,39 +1,46 @@
 import { Cap, Status } from './constants';
-import { PacketReader } from './packet-reader';
+import { PacketReader, U64 } from './packet-reader';
 import { PacketWriter } from './packet-writer';
 
 /** A decoded OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF). */
 export interface OkPacket {
-  affectedRows: number;
-  lastInsertId: number;
+  /** Up to 2^64-1 (MariaDB sends a negative auto-increment id as its unsigned 64-bit value). */
+  affectedRows: U64;
+  lastInsertId: U64;
   status: number;
   warnings: number;
+  /** Human-readable info ("Records: 2  Duplicates: 0  Warnings: 0"), without its length prefix. */
   info: Buffer;
   /** Raw session-state-change block (without its length prefix), when SESSION_STATE_CHANGED is set. */
   sessionState: Buffer | null;
 }
 
-/** Parses an OK payload as sent to a connection with `caps`. */
+/**
+ * Parses an OK payload as sent to a connection with `caps` (PROTOCOL_41 assumed: the proxy refuses
+ * older clients at login). The info string is length-encoded whether or not SESSION_TRACK was
+ * negotiated: that is what MariaDB and MySQL servers put on the wire (`net_store_data` in
+ * `net_send_ok`), although the protocol documentation shows `string<EOF>` for the latter case.
+ */
 export function parseOk(payload: Buffer, caps: number): OkPacket {
   const r = new PacketReader(payload, 1, payload.length);
-  const affectedRows = r.lenenc();
-  const lastInsertId = r.lenenc();
+  const affectedRows = r.lenencInt();
+  const lastInsertId = r.lenencInt();
   const status = r.u16();
   const warnings = r.u16();
   let info: Buffer = EMPTY;
   let sessionState: Buffer | null = null;
   if (r.remaining() > 0) {
-    if (caps & Cap.SESSION_TRACK) {
-      info = r.lenencBytes();
-      if (status & Status.SESSION_STATE_CHANGED && r.remaining() > 0) sessionState = r.lenencBytes();
-    } else {
-      info = r.rest();
-    }
+    info = r.lenencBytes();
+    if (caps & Cap.SESSION_TRACK && status & Status.SESSION_STATE_CHANGED && r.remaining() > 0) sessionState = r.lenencBytes();
   }
   return { affectedRows, lastInsertId, status, warnings, info, sessionState };
 }
 
-/** Builds an OK packet for a client with capabilities `caps`. */
+/**
+ * Builds an OK packet for a client with capabilities `caps`, laid out as a MariaDB server lays it
+ * out for that client: with SESSION_TRACK the info is present (possibly empty) whenever session
+ * state follows; without it the info is written only when non-empty, length-encoded all the same.
+ */
 export function buildOk(ok: OkPacket, caps: number, header = 0x00): PacketWriter {
   const w = new PacketWriter(16 + ok.info.length);
   w.u8(header).lenenc(ok.affectedRows).lenenc(ok.lastInsertId);
@@ -41,12 +48,8 @@ export function buildOk(ok: OkPacket, caps: number, header = 0x00): PacketWriter
   const withState = ok.sessionState !== null && ok.sessionState.length > 0 && (caps & Cap.SESSION_TRACK) !== 0;
   if (!withState) status &= ~Status.SESSION_STATE_CHANGED;
   w.u16(status).u16(ok.warnings);
-  if (caps & Cap.SESSION_TRACK) {
-    if (withState || ok.info.length > 0) w.lenencBytes(ok.info);
-    if (withState) w.lenencBytes(ok.sessionState as Buffer);
-  } else if (ok.info.length > 0) {
-    w.bytes(ok.info);
-  }
+  if (withState || ok.info.length > 0) w.lenencBytes(ok.info);
+  if (withState) w.lenencBytes(ok.sessionState as Buffer);
   return w;
 }
 
@@ -115,4 +118,10 @@ export function parseSessionState(block: Buffer): SessionStateEntry[] {
     }
   }
   return out;
+}
+
+/** A session-state block entry saying the current schema is now `schema` (SESSION_TRACK_SCHEMA). */
+export function schemaStateEntry(schema: string): Buffer {
+  const name = new PacketWriter(schema.length + 9).lenencString(schema).finish(0).subarray(4);
+  return new PacketWriter(name.length + 10).u8(1).lenencBytes(name).finish(0).subarray(4);
 }

@@ -4,6 +4,9 @@
  * boundary turn it into an ERR for that session only.
  */
 
+/** An unsigned 64-bit protocol integer: a number up to 2^53-1, a bigint above (see {@link PacketReader.lenencInt}). */
+export type U64 = number | bigint;
+
 /** A malformed packet. `code` is stable; the message says what was wrong. */
 export class ProtocolError extends Error {
   readonly code = 'PROTOCOL_ERROR';
@@ -55,8 +58,22 @@ export class PacketReader {
     return v;
   }
 
-  /** Length-encoded integer. Values above 2^53 are refused (no real length is that large). */
+  /**
+   * Length-encoded integer used as a length. A length of 2^53 or more can never fit in a payload,
+   * so it is reported as a truncated packet (the same as any length past the end).
+   */
   lenenc(): number {
+    const v = this.lenencInt();
+    if (typeof v === 'bigint') throw new ProtocolError('truncated packet: length-encoded length past the end');
+    return v;
+  }
+
+  /**
+   * Length-encoded integer used as a value (affected rows, insert id): the whole 0..2^64-1 range.
+   * A number when it is a safe integer, else a bigint, so the same value always has the same
+   * representation and `===` compares values.
+   */
+  lenencInt(): U64 {
     const first = this.u8();
     if (first < 0xfb) return first;
     if (first === 0xfc) return this.u16();
@@ -66,8 +83,8 @@ export class PacketReader {
       const lo = this.buf.readUInt32LE(this.pos);
       const hi = this.buf.readUInt32LE(this.pos + 4);
       this.pos += 8;
-      if (hi > 0x1fffff) throw new ProtocolError('length-encoded integer too large');
-      return hi * 0x100000000 + lo;
+      if (hi <= 0x1fffff) return hi * 0x100000000 + lo;
+      return (BigInt(hi) << 32n) | BigInt(lo);
     }
     throw new ProtocolError(`bad length-encoded integer prefix 0x${first.toString(16)}`);
   }

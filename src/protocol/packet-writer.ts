@@ -52,7 +52,16 @@ export class PacketWriter {
     return this;
   }
 
-  lenenc(v: number): this {
+  /** Length-encoded integer; a bigint is written exactly (values up to 2^64-1). */
+  lenenc(v: number | bigint): this {
+    if (typeof v === 'bigint') {
+      if (v <= 0xffffffn) return this.lenenc(Number(v));
+      this.ensure(9);
+      this.buf[this.pos++] = 0xfe;
+      this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.pos);
+      this.pos += 8;
+      return this;
+    }
     if (v < 0xfb) return this.u8(v);
     if (v <= 0xffff) return this.u8(0xfc).u16(v);
     if (v <= 0xffffff) return this.u8(0xfd).u24(v);

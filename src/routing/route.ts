@@ -54,6 +54,14 @@ function computeCached(scan: StatementScan, buf: Buffer, start: number, end: num
   return { verdict: 'allow', needsRewrite: iso.rewrites.length > 0, route };
 }
 
+/** Whether isolation reads literal values of this statement (see {@link decideStatement}). */
+export function literalDependent(scan: StatementScan): boolean {
+  if (scan.dynamicSql !== null) return true;
+  for (const r of scan.schemaRefs) if (r.name.toLowerCase() === 'information_schema') return true;
+  for (const r of scan.unresolvedQualifiers) if (r.name.toLowerCase() === 'information_schema') return true;
+  return false;
+}
+
 /**
  * Decides one statement. `scan` covers `buf[start:end)`; `cache` may be null (no caching).
  */
@@ -71,7 +79,10 @@ export function decideStatement(
   let cached: CachedDecision | undefined;
   let key = '';
   // A huge digest (a statement nothing folds) would pin its size in the cache: decide it uncached.
-  if (cache !== null && scan.digest.length <= MAX_CACHED_DIGEST) {
+  // So is a statement whose decision reads a literal's value, which the digest folds to `?`: SQL
+  // inside PREPARE ... FROM '...' / EXECUTE IMMEDIATE '...', and information_schema filters naming
+  // schemas as strings. Cached, the first such statement would decide for every later one.
+  if (cache !== null && scan.digest.length <= MAX_CACHED_DIGEST && !literalDependent(scan)) {
     key = PlanCache.key(snap.version, placement.tenant, optionBits(ctx.scanOptions), scan.digest);
     cached = cache.get(key);
   }

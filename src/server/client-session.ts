@@ -4,7 +4,7 @@ import type { UserConfig } from '../config/types';
 import { Cap, Com, MAX_PACKET_PAYLOAD, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { PacketTooLargeError } from '../protocol/framer';
-import { buildEof, buildErr, buildOk } from '../protocol/ok-err';
+import { buildEof, buildErr, buildOk, schemaStateEntry } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
 import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
@@ -19,8 +19,24 @@ import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
 import { ClientStmt, noteParamTypes } from './prepared';
 import { recordVar } from './session-vars';
 import type { ProxyContext } from './proxy-context';
-import { Resp } from './result-relay';
+import { Resp, type ResultRelay } from './result-relay';
 import { StatementRunner } from './statement';
+import { releaseStmts } from './stmt-lifetime';
+import type { ScanOptions } from '../classify/scan-types';
+import { tryParseGtidPos } from '../backend/gtid';
+import { identifyTenant } from '../routing/tenant';
+import { placementFor, type Placement } from '../routing/placement';
+import { dbAccessDenied } from '../routing/refusal';
+import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
+
+const COMMAND_NAMES: Record<number, string> = {
+  [Com.QUERY]: 'query',
+  [Com.STMT_PREPARE]: 'stmt_prepare',
+  [Com.STMT_EXECUTE]: 'stmt_execute',
+  [Com.STMT_FETCH]: 'stmt_fetch',
+  [Com.INIT_DB]: 'init_db',
+  [Com.PING]: 'ping',
+};
 
 /** Named states of a client session. */
 export const enum S {
@@ -59,22 +75,64 @@ export class ClientSession implements LoginHost, ClientConnHost {
   user: UserConfig | null = null;
   backend: Backend | null = null;
   pool: BackendPool | null = null;
+  /** The tenant this connection belongs to (null: passthrough, no tenants configured). */
+  tenant: Placement | null = null;
+  /** User name as the client sent it at login. */
+  loginName = '';
+  /** What backend pools of this session are keyed by (set at login). */
+  profileCaps = 0;
+  collation = 0;
+  extMeta = false;
+  scanOpts: ScanOptions | null = null;
+  scanOptsVersion = -1;
+  /** Literal-free key bits for `keyBitsFor` (tenant-statement's keyBits). */
+  keyBits = -1;
+  keyBitsFor: ScanOptions | null = null;
+  /** Per-placement caches of the statement path (see tenant-statement.ts). */
+  rywKeyFor: Placement | null = null;
+  rywKeyValue: string | null = null;
+  choicesFor: Placement | null = null;
+  readonly choices = new Map<string, RouteChoice>();
   private runnerObj: StatementRunner | null = null;
   /** The backend connection holding this session's state died between statements (answered at the next command). */
   private stateLost = false;
   private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
+  /** Config version `backend`/`pool`/`tenant` were resolved under (see followConfig). */
+  private poolVersion = 0;
+  /** The command being served, for GET /sessions: its payload (a view, read only while busy) and start time. */
+  private curPayload: Buffer | null = null;
+  private curStartedAt = 0;
+  /** performance.now() at the command's arrival, 0 between commands (statement metrics). */
+  private curT0 = 0;
+  private bytesInMark = 0;
+  private bytesOutMark = 0;
+  /** SQLSTATE class of an ERR the proxy itself sent during the current command ('' if none). */
+  private proxyErrClass = '';
+  /** When the current login (or COM_CHANGE_USER) exchange started: the login timeout counts from it. */
+  private loginStartedAt: number;
+  /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
+  private idleSince = 0;
+  /** When the running statement started (the process list's Time of a busy session). */
+  private busySince = 0;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
     this.remoteHost = normalizeHost(socket.remoteAddress);
     this.st = newSessionState(id, false);
     // Until login completes only small packets are legitimate; garbage (an HTTP request, say) is refused at its header.
-    this.client = new ClientConn(socket, LOGIN_MAX_PACKET, this);
+    this.client = new ClientConn(socket, LOGIN_MAX_PACKET, this, ctx.clientBuffer);
     this.login = new Login(this);
-    this.loginTimer = setTimeout(() => this.loginTimeout(), LOGIN_TIMEOUT_MS);
-    this.loginTimer.unref();
+    this.loginStartedAt = Date.now();
+    ctx.handshaking.add(this);
     this.client.write(this.login.greeting(id));
+  }
+
+  /** Dropped to make room for a newer unauthenticated connection (max_handshake_connections). */
+  evictUnauthenticated(): void {
+    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ state: this.state }, 'unauthenticated connection dropped: handshake budget full');
+    this.sendPacket(buildErr(1040, '08004', 'Too many connections'), (this.login.seq + 1) & 0xff);
+    this.close('handshake budget full');
   }
 
   /** The statement lifecycle, made on first use. */
@@ -95,6 +153,14 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Server-side code of this session's backend that may change session state (see Backend.loadRoutines). */
   get routines(): RoutineInfo | undefined {
     return this.backend ? this.backend.routines : undefined;
+  }
+
+  /** The command in progress (null between commands): COM_* name, COM_QUERY text, start time. */
+  get current(): { command: string; sql: Buffer | null; startedAt: number } | null {
+    const p = this.curPayload;
+    if (!p || p.length === 0 || (this.state !== S.BUSY && this.state !== S.INFILE)) return null;
+    const cmd = p[0]!;
+    return { command: COMMAND_NAMES[cmd] ?? `0x${cmd.toString(16)}`, sql: cmd === Com.QUERY ? p : null, startedAt: this.curStartedAt };
   }
 
   get closed(): boolean {
@@ -119,6 +185,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toBusy(): void {
     this.state = S.BUSY;
+    this.busySince = Date.now();
   }
 
   toInfile(): void {
@@ -127,9 +194,54 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toIdle(): void {
     if (this.state === S.CLOSED) return;
+    if (this.curT0 !== 0) this.endCommand();
     this.state = S.IDLE;
+    this.idleSince = Date.now();
     this.client.resumeInput();
     this.pump();
+    this.client.account();
+  }
+
+  // ---- timeouts (checked by the proxy's sweep) ------------------------------------------------
+
+  /** Seconds of inactivity after which the server would close this connection (0: never). */
+  private waitTimeoutSec(): number {
+    const v = this.st.vars.get('wait_timeout');
+    if (v !== undefined) return Number(v);
+    const b = this.backend;
+    if (!b) return 0;
+    // As on the server: an interactive client starts with interactive_timeout as its wait_timeout.
+    return Math.max(0, this.clientCaps & Cap.INTERACTIVE ? b.interactiveTimeout : b.waitTimeout);
+  }
+
+  /** Closes the session if a login, idle or read timeout has passed at `now`. */
+  checkTimeouts(now: number): void {
+    const state = this.state;
+    const c = this.client;
+    if (state === S.HANDSHAKE || state === S.AUTH) {
+      if (now - this.loginStartedAt >= LOGIN_TIMEOUT_MS) this.loginTimeout();
+      return;
+    }
+    if (state === S.BUSY || state === S.CLOSED) return;
+    if (c.buffered > 0) {
+      // In the middle of a packet (idle or LOCAL INFILE): like net_read_timeout.
+      if (now - c.lastInput >= this.ctx.config.server.netReadTimeoutMs) {
+        this.ctx.metrics.errors.inc({ kind: 'net_read_timeout' });
+        this.log.info({ buffered: c.buffered, state }, 'client stopped in the middle of a packet; closing session');
+        this.sendPacket(buildErr(1159, '08S01', 'Got timeout reading communication packets'), 1);
+        this.close('net read timeout');
+      }
+      return;
+    }
+    if (state !== S.IDLE) return;
+    const wt = this.waitTimeoutSec();
+    if (wt > 0 && now - Math.max(this.idleSince, c.lastInput) >= wt * 1000) {
+      // MariaDB 10.11 closes the socket without a packet (newer MySQL sends ERR 4031 first).
+      this.ctx.metrics.errors.inc({ kind: 'wait_timeout' });
+      if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ waitTimeout: wt, pinned: this.st.pins !== 0 }, 'wait_timeout: closing idle session');
+      this.client.reset(); // before close(), which would send a FIN first
+      this.close('wait_timeout');
+    }
   }
 
   // ---- input pump ---------------------------------------------------------------------------
@@ -163,7 +275,18 @@ export class ClientSession implements LoginHost, ClientConnHost {
               this.close('backend connection with session state lost');
               return;
             }
+            if (this.poolVersion !== this.ctx.configVersion && !this.followConfig()) {
+              this.sendPacket(buildErr(1045, '28000', 'Access denied: this tenant is no longer configured'), 1);
+              this.close('tenant removed from the config');
+              return;
+            }
+            this.curPayload = f.payload;
+            this.curStartedAt = Date.now();
+            this.curT0 = performance.now();
+            this.proxyErrClass = '';
             dispatch(this, f);
+            // Answered by the proxy without a backend round trip (refusals, diagnostics, ...): ends here.
+            if (this.state === S.IDLE && this.curT0 !== 0) this.endCommand();
             break;
           case S.INFILE:
             this.runner.onInfileData(f);
@@ -172,12 +295,85 @@ export class ClientSession implements LoginHost, ClientConnHost {
         if (this.state === S.HANDSHAKE && this.login.authenticating) this.state = S.AUTH;
       } catch (e) {
         if (e instanceof ProtocolError) this.protocolFailure(e);
-        else {
-          this.log.error({ err: (e as Error).stack }, 'internal error handling a client packet');
-          this.sendErr(new ProxyError(Err.INTERNAL, `tenantgate internal error: ${(e as Error).message}`), (f.seq + 1) & 0xff);
-          this.close('internal error');
-        }
+        else this.fault(e, 'command', (f.seq + 1) & 0xff);
       }
+    }
+  }
+
+  /** A command's response is complete: metrics, per-digest statistics, slow-query log (in the proxy). */
+  private endCommand(): void {
+    const ms = performance.now() - this.curT0;
+    this.curT0 = 0;
+    const sock = this.client.socket;
+    const inB = sock.bytesRead - this.bytesInMark;
+    const outB = sock.bytesWritten - this.bytesOutMark;
+    this.bytesInMark = sock.bytesRead;
+    this.bytesOutMark = sock.bytesWritten;
+    // The relay lives in the statement runner; read through this narrow view of it (statement.ts is
+    // being reworked on another branch: this belongs in its release step once that lands).
+    const relay = this.runnerObj ? (this.runnerObj as unknown as { relayObj: ResultRelay | null }).relayObj : null;
+    const errClass = this.proxyErrClass || (relay ? relay.errClass : '');
+    this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, relay ? Math.max(0, relay.rows) : 0);
+  }
+
+  /**
+   * After a config reload: the user's (possibly changed) backend and that backend's current pool,
+   * taken at a statement boundary and only when no backend connection is pinned, so in-flight and
+   * pinned work finishes on the old pool (which drains) and nothing is dropped.
+   */
+  private followConfig(): boolean {
+    if (this.st.pins !== 0 || !this.user) return true;
+    const user = this.ctx.users.get(this.user.name) ?? this.user;
+    this.user = user;
+    let name = user.backend;
+    if (this.tenant) {
+      const pl = placementFor(this.tenant.tenant, this.ctx.routing);
+      // Fails closed: a tenant removed from the config does not go on running statements.
+      if ('action' in pl) return false;
+      this.tenant = pl;
+      const cluster = this.ctx.routing.clustersByName.get(pl.cluster);
+      if (cluster) name = cluster.primary;
+    }
+    const backend = this.ctx.backends.get(name);
+    if (!backend) return true; // the user's backend is gone; keep the old one until the user is reconfigured
+    if (backend !== this.backend) {
+      this.backend = backend;
+      this.pool = backend.pool(this.profileCaps, this.collation, this.extMeta);
+    }
+    this.poolVersion = this.ctx.configVersion;
+    return true;
+  }
+
+
+  /**
+   * An unexpected throw on this session's path (a bug, or input no check caught): logged at error
+   * level and counted (tenantgate_internal_errors_total), the client told with ERR 9003 where a
+   * packet can still be sent, and only this session ended. Never throws.
+   */
+  fault(e: unknown, where: string, seq = -1): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    try {
+      this.ctx.metrics.internalErrors.inc({ where });
+      this.log.error({ err: err.stack, where, state: this.state }, 'internal error; closing this session');
+      if (this.state === S.CLOSED) return;
+      const s = seq >= 0 ? seq : this.state === S.HANDSHAKE || this.state === S.AUTH ? (this.login.seq + 1) & 0xff : 1;
+      this.sendErr(new ProxyError(Err.INTERNAL, 'tenantgate internal error; the session is closed'), s);
+      this.close('internal error');
+    } catch (again) {
+      this.ctx.log.error({ err: (again as Error).stack, session: this.id }, 'closing a faulted session failed; destroying its socket');
+      this.state = S.CLOSED;
+      this.ctx.sessions.delete(this.id);
+      this.ctx.handshaking.delete(this);
+      this.client.socket.destroy();
+    }
+  }
+
+  /** Runs `fn` (a callback outside the input pump: timer, promise, pool), turning a throw into {@link fault}. */
+  guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.fault(e, where);
     }
   }
 
@@ -207,33 +403,76 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
   onLoginOk(id: Identity): void {
+    const ctx = this.ctx;
+    if (ctx.handshaking.delete(this) && ctx.sessions.size - ctx.handshaking.size > ctx.config.server.maxClientConnections) {
+      this.sendPacket(buildErr(1040, '08004', 'Too many connections'), id.okSeq);
+      this.close('too many connections');
+      return;
+    }
     const user = id.user;
     this.user = user;
+    this.loginName = id.login;
     this.clientCaps = id.clientCaps;
-    const backend = this.ctx.backends.get(user.backend) as Backend;
-    this.backend = backend;
     const ext = this.ctx.config.server.mariadbExtendedCapabilities && (id.mariaCaps & this.ctx.serverMariaCaps) !== 0;
-    this.pool = backend.pool(this.clientCaps & PROFILE_CAPS, id.collation, ext);
+    this.profileCaps = this.clientCaps & PROFILE_CAPS;
+    this.collation = id.collation;
+    this.extMeta = ext;
+    const okSeq = id.okSeq;
+    let schema = id.database ?? user.defaultSchema ?? null;
+    this.tenant = null;
+    this.choicesFor = null;
+    this.rywKeyFor = null;
+    if (this.ctx.config.tenants.length > 0) {
+      const snap = this.ctx.routing;
+      const d = identifyTenant({ user: id.login, connectAttrs: Object.fromEntries(id.attrs), database: id.database }, snap);
+      const pl = d.action === 'tenant' ? placementFor(d.tenant, snap) : d;
+      if ('action' in pl && pl.action === 'refuse') return this.refuseLogin(pl.errno, pl.sqlState, pl.message, okSeq);
+      if ('tenant' in pl) {
+        this.tenant = pl;
+        // A tenant names its schema by its logical or physical name; no name: its own schema.
+        if (id.database !== null) {
+          const phys = physicalSchema(pl, id.database);
+          if (phys === null && !this.ctx.unsafeSkipProxyIsolation) {
+            const r = dbAccessDenied(id.login, id.database);
+            return this.refuseLogin(r.errno, r.sqlState, r.message, okSeq);
+          }
+          schema = phys ?? id.database;
+        } else schema = pl.schema;
+      }
+    }
+    const cluster = this.tenant ? this.ctx.routing.clustersByName.get(this.tenant.cluster) : undefined;
+    const backend = this.ctx.backends.get(cluster ? cluster.primary : user.backend) as Backend;
+    this.backend = backend;
+    this.pool = backend.pool(this.profileCaps, id.collation, ext);
+    this.poolVersion = this.ctx.configVersion;
     const st = this.st;
     st.multi = (this.clientCaps & Cap.MULTI_STATEMENTS) !== 0;
-    const schema = id.database ?? user.defaultSchema ?? null;
     st.loginSchema = schema;
     this.state = S.BUSY;
-    const okSeq = id.okSeq;
     const done = () => {
       this.ctx.metrics.logins.inc({ result: 'ok' });
       this.client.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
-      if (this.loginTimer) clearTimeout(this.loginTimer);
-      this.loginTimer = null;
-      this.sendPacket(this.okPacket(), okSeq);
+      // As a server does: a client tracking session state learns the schema it logged in to.
+      const state = schema !== null && this.clientCaps & Cap.SESSION_TRACK ? this.runner.filterSessionState(schemaStateEntry(schema)) : null;
+      this.sendPacket(this.okPacket(0, 0x00, state), okSeq);
+      if (this.clientCaps & Cap.COMPRESS) {
+        const c = this.ctx.config.server;
+        this.client.startCompression(c.maxAllowedPacket + 4, c.compressionLevel, c.compressionMinLength);
+      }
       if (this.ctx.log.isLevelEnabled('debug')) {
-        this.log.debug({ user: user.name, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
+        this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
       }
       this.toIdle();
     };
     if (schema === null) return done();
+    if (this.tenant) {
+      // The tenant's schema comes from config; the first statement selects it on its connection (replay).
+      st.schema = schema;
+      st.version++;
+      return done();
+    }
     const r = this.runner;
-    r.withConn((err, conn) => {
+    r.withConn((err, conn) => this.guard('login_schema', () => {
       if (err || !conn) {
         this.sendErr(err ?? new Error('no backend connection'), okSeq);
         this.close('backend unavailable at login');
@@ -251,12 +490,45 @@ export class ClientSession implements LoginHost, ClientConnHost {
         done();
       };
       if (conn.schema === schema) return finish(null);
-      conn.initDb(schema).then(finish, (e: Error) => {
-        r.dropConn(conn);
-        this.sendErr(e, okSeq);
-        this.close('backend failed at login');
-      });
-    });
+      conn.initDb(schema).then(
+        (e) => this.guard('login_schema', () => finish(e)),
+        (e: Error) => this.guard('login_schema', () => {
+          r.dropConn(conn);
+          this.sendErr(e, okSeq);
+          this.close('backend failed at login');
+        }),
+      );
+    }));
+  }
+
+  private refuseLogin(errno: number, sqlState: string, message: string, seq: number): void {
+    this.ctx.metrics.logins.inc({ result: 'denied' });
+    this.log.info({ login: this.loginName, reason: message }, 'login refused: tenant');
+    this.sendPacket(buildErr(errno, sqlState, message), seq);
+    this.close('tenant not identified');
+  }
+
+  /** A write reported `last_gtid` in its OK packet: remembered for read-your-writes. */
+  onWriteGtid(value: string): void {
+    const t = this.tenant;
+    if (!t) return;
+    const k = rywKey(this, t);
+    if (k === null) return;
+    const pos = tryParseGtidPos(value);
+    if (pos && pos.size > 0) this.ctx.ryw.recordWrite(k, pos);
+  }
+
+  /** The tenant's backend account and password (null: passthrough). */
+  tenantAccount(): { account: string; password: string } | null {
+    const t = this.tenant;
+    if (!t) return null;
+    const cfg = this.ctx.routing.tenantsById.get(t.tenant);
+    return { account: t.backendUser, password: cfg ? cfg.backendPassword : '' };
+  }
+
+  /** Where a command with no plan of its own runs (tenant sessions: the primary, as the tenant's account). */
+  defaultRoute(): RouteChoice | null | { action: 'refuse'; errno: number; sqlState: string; message: string } {
+    return this.tenant ? primaryChoice(this, this.tenant) : null;
   }
 
   // ---- commands answered (or prepared) by the session ------------------------------------------
@@ -265,8 +537,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return okStatus(this.st, this.runnerObj !== null && this.runnerObj.conn !== null);
   }
 
-  okPacket(affected = 0, header = 0x00): PacketWriter {
-    return buildOk({ affectedRows: affected, lastInsertId: 0, status: this.okStatus(), warnings: 0, info: EMPTY, sessionState: null }, this.clientCaps, header);
+  okPacket(affected = 0, header = 0x00, sessionState: Buffer | null = null): PacketWriter {
+    const status = this.okStatus() | (sessionState ? Status.SESSION_STATE_CHANGED : 0);
+    return buildOk({ affectedRows: affected, lastInsertId: 0, status, warnings: 0, info: EMPTY, sessionState }, this.clientCaps, header);
   }
 
   onSetOption(p: Buffer): void {
@@ -291,6 +564,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (!st) return;
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
+    }
+    if (this.tenant) {
+      const c = executeChoice(this, st.route);
+      if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
+      return this.runner.forward(Resp.EXECUTE, f, st.info, st, false, c);
     }
     this.runner.forward(Resp.EXECUTE, f, st.info, st);
   }
@@ -322,6 +600,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (!st) return;
     const hadCursor = st.cursorOpen;
     this.prepared.delete(st);
+    // the backend statement is closed on the server once no client statement of any session holds it
+    releaseStmts([st], this.runnerObj ? this.runnerObj.conn : null);
     if (hadCursor) {
       const r = this.runner;
       // the open cursor lives in that server-side statement: close it there
@@ -341,13 +621,13 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (st.cursorOpen && conn && bs) {
       this.state = S.BUSY;
       conn.command(new PacketWriter(8).u8(Com.STMT_RESET).u32(bs.id), 'ok').then(
-        (res) => {
+        (res) => this.guard('stmt_reset', () => {
           this.prepared.setCursor(st, false);
           r.updateCursorPin();
           this.sendPacket(res.err ? buildErr(res.err.errno, res.err.sqlState, res.err.message) : this.okPacket(), 1);
           r.toIdleMaybeRelease();
-        },
-        (e: Error) => r.onRelayFailed(e),
+        }),
+        (e: Error) => this.guard('stmt_reset', () => r.onRelayFailed(e)),
       );
       return;
     }
@@ -359,6 +639,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
   private resetState(): void {
     resetSessionState(this.st);
+    releaseStmts(this.prepared.values(), null);
     this.prepared.clear();
     // The server rebuilds sql_mode from the global value on a reset, without the IGNORE_SPACE that
     // the client's CLIENT_IGNORE_SPACE added at login: so does the session's state.
@@ -376,10 +657,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.resetState();
     if (conn && wasPinned) {
       this.state = S.BUSY;
-      r.cleanRelease(conn).then(() => {
+      r.cleanRelease(conn).then(() => this.guard('reset_connection', () => {
         this.sendPacket(this.okPacket(), 1);
         this.toIdle();
-      });
+      }));
       return;
     }
     if (conn) r.releaseConn(conn);
@@ -393,7 +674,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (conn) {
       this.state = S.BUSY;
       const pinned = this.st.pins !== 0;
-      (pinned ? r.cleanRelease(conn) : Promise.resolve(r.releaseConn(conn))).then(() => this.continueChangeUser(req));
+      (pinned ? r.cleanRelease(conn) : Promise.resolve(r.releaseConn(conn))).then(() => this.guard('change_user', () => this.continueChangeUser(req)));
       return;
     }
     this.continueChangeUser(req);
@@ -402,14 +683,25 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private continueChangeUser(req: ChangeUserRequest): void {
     this.resetState();
     this.state = S.AUTH;
+    this.loginStartedAt = Date.now();
     this.login.changeUserTo(req);
   }
 
+  /** Seconds in the current command (running statement or idle), as a server's process list shows. */
+  secondsInState(now: number): number {
+    const since = this.state === S.BUSY || this.state === S.INFILE ? this.busySince : this.idleSince;
+    return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
+  }
+
   /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */
-  kill(id: number, queryOnly: boolean): void {
+  kill(id: number, queryOnly: boolean, rest: Buffer | null = null): void {
     const target = this.ctx.sessions.get(id);
-    if (!target) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
-    if (target.user?.name !== this.user?.name) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
+    // A tenant never learns whether another tenant's connection id exists.
+    if (!target || (this.tenant && target.tenant?.tenant !== this.tenant.tenant)) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
+    const other = this.tenant ? target.tenant?.tenant !== this.tenant.tenant : target.user?.name !== this.user?.name;
+    if (other) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
+    // A server's KILL QUERY of the very connection interrupts that KILL statement (and the rest of its batch).
+    if (target === this && queryOnly) return this.sendPacket(buildErr(1317, '70100', 'Query execution was interrupted'), 1);
     if (target === this && !queryOnly) {
       this.sendPacket(buildErr(1927, '70100', 'Connection was killed'), 1);
       this.close('killed itself');
@@ -417,16 +709,24 @@ export class ClientSession implements LoginHost, ClientConnHost {
     }
     this.state = S.BUSY;
     const done = () => {
+      if (rest) return this.runBatchRest(rest);
       this.sendPacket(this.okPacket(), 1);
       this.toIdle();
     };
-    const after = queryOnly
-      ? done
-      : () => {
-          target.close('killed');
-          done();
-        };
+    const after = () =>
+      this.guard('kill', () => {
+        if (!queryOnly) target.close('killed');
+        done();
+      });
     target.killQuery().then(after, after);
+  }
+
+  /** After the proxy answered a batch's leading KILL: OK with MORE_RESULTS, then the rest from a backend. */
+  private runBatchRest(rest: Buffer): void {
+    if (this.state === S.CLOSED) return;
+    const ok = { affectedRows: 0, lastInsertId: 0, status: this.okStatus() | Status.MORE_RESULTS_EXISTS, warnings: 0, info: EMPTY, sessionState: null };
+    this.sendPacket(buildOk(ok, this.clientCaps), 1);
+    this.runner.forwardBatchRest(rest);
   }
 
   /** Interrupts the statement this session is running on its backend, if any. */
@@ -457,22 +757,34 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   sendPacket(w: PacketWriter, seq: number): void {
     if (this.state === S.CLOSED) return;
+    if (this.curT0 !== 0) {
+      // During a command: an ERR the proxy answers itself counts as that statement's error (metrics).
+      const b = w.finish(seq);
+      if (b.length > 12 && b[4] === 0xff && b[7] === 0x23) this.proxyErrClass = b.toString('latin1', 8, 10);
+      if (!this.client.socket.destroyed) this.client.write(b);
+      return;
+    }
     this.client.sendPacket(w, seq);
   }
 
   sendErr(e: Error, seq: number): void {
-    this.ctx.metrics.errors.inc({ kind: (e as { code?: string }).code ?? 'other' });
+    const code = (e as { code?: string }).code;
+    this.ctx.metrics.errors.inc({ kind: code ?? 'other' });
+    if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT' || code === 'BACKEND_REFUSED') {
+      this.log.warn({ err: (e as { detail?: string }).detail ?? e.message, code }, 'backend error sent to the client');
+    }
     this.sendPacket(errPacket(e), seq);
   }
 
   /** Ends the session; a backend connection it holds is cleaned and returned, or dropped mid-statement. */
   close(reason: string): void {
     if (this.state === S.CLOSED) return;
-    if (this.loginTimer) clearTimeout(this.loginTimer);
     const busy = this.state === S.BUSY || this.state === S.INFILE;
     this.state = S.CLOSED;
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'session closed');
     this.ctx.sessions.delete(this.id);
+    this.ctx.handshaking.delete(this);
+    releaseStmts(this.prepared.values(), null);
     if (this.runnerObj) this.runnerObj.detachOnClose(busy, this.st.pins !== 0);
     this.client.end();
   }

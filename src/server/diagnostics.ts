@@ -1,8 +1,9 @@
-import { Cap } from '../protocol/constants';
+import { Cap, Com } from '../protocol/constants';
+import { Q } from '../classify/lexer';
 import { buildEof, buildOk } from '../protocol/ok-err';
 import { PacketWriter } from '../protocol/packet-writer';
 import type { InternalResult } from '../backend/internal-exchange';
-import { parseTextRow } from '../protocol/column';
+import { buildColumnDef, ColumnType, parseTextRow } from '../protocol/column';
 
 /**
  * A session's diagnostics area, captured with SHOW WARNINGS on the backend connection right after
@@ -47,8 +48,13 @@ export function diagForm(sql: Buffer, start: number): DiagForm | null {
   return FORMS[text] ?? null;
 }
 
-/** Builds the result-set packets for `form` from a capture (null capture: an empty diagnostics area). */
-export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: number, status: number, varName: string): Buffer[] {
+/**
+ * Builds the result-set packets for `form` from a capture (null capture: an empty diagnostics area).
+ * `extMeta`: the client negotiated MariaDB extended type metadata, so every column definition
+ * carries that field (empty here, as the server sends it for these columns); a captured SHOW
+ * WARNINGS copy already has it, being taken on a backend connection negotiated the same way.
+ */
+export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: number, status: number, varName: string, extMeta: boolean): Buffer[] {
   const out: Buffer[] = [];
   let seq = 1;
   const push = (w: PacketWriter) => out.push(w.finish(seq++));
@@ -70,10 +76,7 @@ export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: nu
   }
   const n = form === 'count-warnings' || form === 'var-warnings' ? d.warnings : d.errors;
   push(new PacketWriter(2).lenenc(1));
-  const col = new PacketWriter(64)
-    .lenencString('def').lenencString('').lenencString('').lenencString('').lenencString(varName).lenencString('')
-    .u8(0x0c).u16(63).u32(21).u8(8).u16(0x20 | 0x80).u8(0).u16(0);
-  push(col);
+  push(buildColumnDef({ name: varName, charset: 63, length: 21, type: ColumnType.LONGLONG, flags: 0x20 | 0x80, decimals: 0 }, extMeta));
   if (!deprecate) push(buildEof(0, status));
   push(new PacketWriter(8).lenencString(String(n)));
   eof();
@@ -91,3 +94,75 @@ export function diagVarName(form: DiagForm, sql: Buffer, start: number): string 
 
 /** Clears a connection's diagnostics area: only a statement that reads a table does. */
 export const CLEAR_DIAGNOSTICS_SQL = 'SELECT 1 FROM information_schema.CHARACTER_SETS LIMIT 0';
+
+/** Statement kinds that never open a table by themselves (a subquery or stored function still might). */
+const TABLELESS_KINDS = new Set(['SELECT', 'DO', 'SET', 'BEGIN', 'COMMIT', 'ROLLBACK', 'START', 'USE', 'SAVEPOINT', 'RELEASE']);
+
+/** Words that mean a table (or a routine that may read one) is involved. */
+const TABLE_WORDS = new Set(['FROM', 'JOIN', 'INTO', 'TABLE', 'UPDATE', 'CALL', 'ROUTINE', 'PROCEDURE', 'FUNCTION']);
+
+/** Built-in functions known not to read tables; any other call may be a stored function that does. */
+const BUILTINS = new Set([
+  'DATABASE', 'SCHEMA', 'USER', 'CURRENT_USER', 'SESSION_USER', 'SYSTEM_USER', 'CURRENT_ROLE', 'CONNECTION_ID', 'VERSION',
+  'LAST_INSERT_ID', 'FOUND_ROWS', 'ROW_COUNT', 'NOW', 'CURRENT_TIMESTAMP', 'SYSDATE', 'UNIX_TIMESTAMP', 'UTC_TIMESTAMP',
+  'CURDATE', 'CURTIME', 'CURRENT_DATE', 'CURRENT_TIME', 'SLEEP', 'CONCAT', 'CONCAT_WS', 'IF', 'IFNULL', 'COALESCE', 'NULLIF',
+  'CAST', 'CONVERT', 'LENGTH', 'CHAR_LENGTH', 'UPPER', 'LOWER', 'SUBSTRING', 'SUBSTR', 'REPLACE', 'TRIM', 'ABS', 'ROUND',
+  'FLOOR', 'CEIL', 'MOD', 'RAND', 'UUID', 'MD5', 'SHA1', 'SHA2', 'HEX', 'UNHEX', 'GET_LOCK', 'RELEASE_LOCK', 'IS_FREE_LOCK',
+  'IS_USED_LOCK', 'BENCHMARK', 'DATE_FORMAT', 'STR_TO_DATE', 'FROM_UNIXTIME', 'JSON_OBJECT', 'JSON_ARRAY', 'JSON_EXTRACT',
+]);
+
+/** Keywords a '(' may follow without being a function call. */
+const KEYWORDS_BEFORE_PAREN = new Set(['SELECT', 'DO', 'SET', 'AND', 'OR', 'NOT', 'IN', 'IS', 'AS', 'WHEN', 'THEN', 'ELSE', 'CASE', 'XOR', 'DIV', 'MOD', 'LIKE', 'BETWEEN']);
+
+/**
+ * Whether a statement that finished without warnings or error leaves the session's previous
+ * diagnostics in place. A server clears its warning list only for statements that use tables
+ * (`mysql_execute_command`: `if (all_tables) clear_warning_info`), so after `SELECT 1/0` a
+ * `SELECT DATABASE(), USER()` (the mariadb CLI's `\s`), `SET ...`, `BEGIN`, `USE` or COM_PING /
+ * COM_INIT_DB / COM_STATISTICS, `SELECT @@warning_count` still says 1. Conservative: anything
+ * that might touch a table (FROM, INTO, a call that is not a known built-in, a multi-statement
+ * batch, a prepared statement) clears, as before. Pure; `info` is the lexer's scan of `sql`.
+ */
+export function keepsDiagnostics(command: number, sql: Buffer, info: { kind: string; flags: number } | null): boolean {
+  if (command === Com.PING || command === Com.INIT_DB || command === Com.STATISTICS) return true;
+  if (command !== Com.QUERY || info === null || info.flags & Q.MULTI || !TABLELESS_KINDS.has(info.kind)) return false;
+  const n = sql.length;
+  let i = 1;
+  while (i < n) {
+    const c = sql[i];
+    if (c === 0x27 || c === 0x22 || c === 0x60) {
+      // skip a quoted string or identifier (doubled quotes and backslash escapes)
+      i++;
+      while (i < n && sql[i] !== c) i += sql[i] === 0x5c && c !== 0x60 ? 2 : 1;
+      i++;
+      continue;
+    }
+    if (isWordStart(c)) {
+      const s = i;
+      while (i < n && isWordChar(sql[i])) i++;
+      const w = sql.toString('latin1', s, i).toUpperCase();
+      let j = i;
+      while (j < n && (sql[j] === 0x20 || sql[j] === 0x09 || sql[j] === 0x0a || sql[j] === 0x0d)) j++;
+      if (TABLE_WORDS.has(w)) {
+        // FROM DUAL names no table
+        if (w === 'FROM' && sql.toString('latin1', j, j + 4).toUpperCase() === 'DUAL' && !(j + 4 < n && isWordChar(sql[j + 4]))) {
+          i = j + 4;
+          continue;
+        }
+        return false;
+      }
+      if (sql[j] === 0x28 && !BUILTINS.has(w) && !KEYWORDS_BEFORE_PAREN.has(w) && (s === 0 || sql[s - 1] !== 0x40)) return false;
+      continue;
+    }
+    i++;
+  }
+  return true;
+}
+
+function isWordStart(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+}
+
+function isWordChar(c: number): boolean {
+  return isWordStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x24;
+}

@@ -3,9 +3,13 @@ import type { Frame } from '../protocol/framer';
 import { buildErr } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { Q, scanQuery } from '../classify/lexer';
+import { splitKillBatch } from '../classify/kill-batch';
 import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
+import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
+import type { BackendPool } from '../backend/pool';
+import { tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -15,6 +19,10 @@ const onQuery: Handler = (s, f) => {
   const info = scanQuery(p, 1, p.length, s.routines);
   if (info.flags & Q.KILL) {
     if (info.killId >= 0 && !(info.flags & Q.MULTI)) return s.kill(info.killId, info.killQuery);
+    // KILL <id> leading a batch (mysql2: 'KILL ?; SELECT ...'): the proxy answers the KILL, a backend the
+    // rest. Not for tenant sessions: the rest would bypass isolation and routing (tenantQuery), so refused.
+    const kb = info.flags & Q.MULTI && !s.tenant ? splitKillBatch(p, 1, p.length) : null;
+    if (kb) return s.kill(kb.killId, kb.killQuery, kb.rest);
     // Passing it through would let a client kill backend threads that serve other sessions.
     return refuseKill(s);
   }
@@ -22,28 +30,32 @@ const onQuery: Handler = (s, f) => {
     const form = diagForm(p, 1);
     const diag = s.st.diag;
     if (form && diag) {
-      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1))) s.client.write(b);
+      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1), (s.pool as BackendPool).extMeta)) s.client.write(b);
       return;
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
   }
+  if (s.tenant) return tenantQuery(s, f, info);
   s.runner.forward(Resp.QUERY, f, info, null);
 };
 
 /** KILL the proxy cannot map to one of the tenant's sessions: refused rather than passed to a shared backend. */
 const refuseKill = (s: ClientSession) =>
   s.sendPacket(
-    buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID, KILL inside a multi-statement query or a prepared statement'; use KILL [QUERY] <connection id>"),
+    buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID or KILL inside a multi-statement query'; use KILL [QUERY] <connection id>"),
     1,
   );
 
 const onPrepare: Handler = (s, f) => {
   const p = f.payload;
-  // A prepared KILL would reach the backend with a backend-side id: refused like the unmappable text forms.
-  const flags = scanQuery(p, 1, p.length).flags;
-  if (flags & Q.KILL) return refuseKill(s);
+  // A prepared KILL would reach the backend with a backend-side id: refused as a server refuses what
+  // it cannot prepare, so clients that fall back to text send it as a KILL the proxy maps.
+  const info = scanQuery(p, 1, p.length);
+  const refused = refusePrepare(info);
+  if (refused) return s.sendPacket(buildErr(refused.errno, refused.sqlState, refused.message), 1);
+  if (s.tenant) return tenantPrepare(s, f);
   // Preparing SHOW WARNINGS (or a statement reading @@warning_count) keeps the session's diagnostics.
-  s.runner.forward(Resp.PREPARE, f, null, null, false, (flags & Q.READS_DIAGNOSTICS) !== 0);
+  s.runner.forward(Resp.PREPARE, f, null, null, false, undefined, undefined, (info.flags & Q.READS_DIAGNOSTICS) !== 0);
 };
 
 const forwardAs =
@@ -62,9 +74,9 @@ TABLE[Com.STMT_RESET] = (s, f) => s.onStmtReset(f.payload);
 TABLE[Com.STMT_FETCH] = (s, f) => s.onFetch(f);
 TABLE[Com.PING] = (s) => s.sendPacket(s.okPacket(), 1);
 TABLE[Com.QUIT] = (s) => s.close('COM_QUIT');
-TABLE[Com.INIT_DB] = forwardAs(Resp.SIMPLE);
+TABLE[Com.INIT_DB] = (s, f) => (s.tenant ? tenantInitDb(s, f) : s.runner.forward(Resp.SIMPLE, f, null, null));
 TABLE[Com.FIELD_LIST] = forwardAs(Resp.FIELD_LIST);
-TABLE[Com.STATISTICS] = forwardAs(Resp.STATISTICS);
+TABLE[Com.STATISTICS] = (s, f) => (s.tenant ? tenantStatistics(s) : s.runner.forward(Resp.STATISTICS, f, null, null));
 TABLE[Com.SET_OPTION] = (s, f) => s.onSetOption(f.payload);
 TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
 TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);

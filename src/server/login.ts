@@ -10,6 +10,10 @@ import type { ProxyContext } from './proxy-context';
 /** Who a client proved to be, and what it negotiated. */
 export interface Identity {
   user: UserConfig;
+  /** The user name as the client sent it (`app@acme` with a user_pattern strategy). */
+  login: string;
+  /** Connect attributes of the handshake (kept for tenant identification; also across COM_CHANGE_USER). */
+  attrs: ReadonlyMap<string, string>;
   clientCaps: number;
   collation: number;
   /** Schema the client named (null: none; the user's default_schema applies). */
@@ -31,6 +35,8 @@ export interface LoginHost {
   onLoginOk(id: Identity): void;
   /** Authentication failed; ERR 1045 was sent. */
   onLoginDenied(reason: string): void;
+  /** Runs a callback outside the input pump (a timer); a throw ends the session. */
+  guard(where: string, fn: () => void): void;
 }
 
 /** A parsed COM_CHANGE_USER. */
@@ -40,6 +46,8 @@ export interface ChangeUserRequest {
   db: string;
   collation: number;
   plugin: string | null;
+  /** Connect attributes the packet carries (CLIENT_CONNECT_ATTRS): they replace the handshake's; null when not negotiated. */
+  attrs: Map<string, string> | null;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -58,8 +66,14 @@ export class Login {
   private changeUser = false;
   /** Whether the client's last auth data carried a password ("using password: YES/NO"). */
   private usedPassword = false;
+  /** The user name does not exist: the exchange runs against the dummy user and always fails. */
+  private unknownUser = false;
+  /** The user requires TLS and this connection has none: refused once the password is checked. */
+  private tlsMissing = false;
   clientCaps = 0;
   collation = 0;
+  /** Connect attributes from the handshake response. */
+  private attrs: ReadonlyMap<string, string> = NO_ATTRS;
 
   constructor(private readonly host: LoginHost) {}
 
@@ -85,10 +99,12 @@ export class Login {
     const ctx = this.host.ctx;
     if (hs.sslRequest) {
       if (!ctx.tlsContext) throw new ProtocolError('client requested TLS but no certificate is configured');
+      if (this.host.client.tls) throw new ProtocolError('TLS requested twice');
       this.host.client.upgradeTls(ctx.tlsContext);
       return;
     }
     this.hs = hs;
+    this.attrs = hs.attrs;
     this.clientCaps = hs.capabilities & ctx.serverCaps;
     this.collation = hs.collation;
     this.begin(hs.user, hs.authResponse, hs.authPlugin);
@@ -97,6 +113,7 @@ export class Login {
   /** A packet of the auth exchange (after a switch or more-data). */
   onAuthData(payload: Buffer, seq: number): void {
     this.seq = seq;
+    if (!this.auth) throw new ProtocolError('unexpected packet during authentication');
     const p = payload;
     if (!(p.length === 1 && p[0] === 0x02)) this.usedPassword = p.length > 0 && !(p.length === 1 && p[0] === 0);
     this.onAuthStep((this.auth as Authenticator).next(p));
@@ -111,7 +128,17 @@ export class Login {
     let collation = this.collation;
     if (r.remaining() >= 2) collation = r.u16() & 0xff;
     const plugin = this.clientCaps & Cap.PLUGIN_AUTH && r.remaining() > 0 ? r.nulOrRestString() : null;
-    return { user, token: Buffer.from(token), db, collation, plugin };
+    let attrs: Map<string, string> | null = null;
+    if (this.clientCaps & Cap.CONNECT_ATTRS) {
+      // as the server does: the attributes of this packet (none sent: none) replace the handshake's
+      attrs = new Map();
+      if (r.remaining() > 0) {
+        const end = r.pos + r.lenenc();
+        if (end > r.end) throw new ProtocolError('connection attributes run past the packet');
+        while (r.pos < end) attrs.set(r.lenencString(), r.lenencString());
+      }
+    }
+    return { user, token: Buffer.from(token), db, collation, plugin, attrs };
   }
 
   /** Starts authenticating a COM_CHANGE_USER (the session has already reset its state). */
@@ -119,6 +146,7 @@ export class Login {
     this.seq = 0;
     this.changeUser = true;
     this.collation = req.collation;
+    if (req.attrs !== null) this.attrs = req.attrs;
     const hs = this.hs as HandshakeResponse;
     this.hs = { ...hs, user: req.user, authResponse: req.token, database: req.db === '' ? null : req.db, authPlugin: req.plugin, collation: req.collation };
     this.begin(req.user, req.token, req.plugin);
@@ -131,11 +159,16 @@ export class Login {
 
   private begin(userName: string, token: Buffer, plugin: string | null): void {
     const ctx = this.host.ctx;
-    const u = ctx.users.get(userName);
-    if (!u) return this.deny(userName, token.length > 0, 'unknown user', false);
-    if (u.requireTls && !this.host.client.tls) return this.deny(userName, token.length > 0, 'user requires TLS', true);
-    this.auth = new Authenticator(u, this.nonce, this.host.client.tls, ctx.rsa, plugin);
     this.usedPassword = token.length > 0;
+    if (ctx.loginThrottle.blocked(this.host.remoteHost, userName, Date.now())) {
+      return this.deny(userName, this.usedPassword, 'throttled', false);
+    }
+    // Neither an unknown user nor a missing TLS requirement is told before the password is checked:
+    // both go through the same exchange and password check as any other login.
+    const u = ctx.resolveUser(userName);
+    this.unknownUser = u === undefined;
+    this.tlsMissing = u !== undefined && u.requireTls && !this.host.client.tls;
+    this.auth = new Authenticator(u ?? ctx.dummyUser, this.nonce, this.host.client.tls, ctx.rsa, plugin);
     this.onAuthStep(this.auth.begin(plugin, token));
   }
 
@@ -144,8 +177,7 @@ export class Login {
     const client = this.host.client;
     switch (step.t) {
       case 'fail':
-        this.host.ctx.log.info({ user: hs.user, reason: step.reason }, 'login refused');
-        return this.deny(hs.user, this.usedPassword, step.reason, step.tell === true);
+        return this.deny(hs.user, this.usedPassword, this.unknownUser && step.reason === 'wrong password' ? 'unknown user' : step.reason, step.tell === true);
       case 'switch':
         this.seq = (this.seq + 1) & 0xff;
         client.write(buildAuthSwitch(step.plugin, step.nonce).finish(this.seq));
@@ -153,22 +185,45 @@ export class Login {
       case 'more':
         this.seq = (this.seq + 1) & 0xff;
         client.write(buildAuthMoreData(step.data).finish(this.seq));
-        if (step.then === 'ok') this.succeed();
+        if (step.then === 'ok') this.passwordOk();
         return;
       case 'ok':
-        return this.succeed();
+        return this.passwordOk();
     }
   }
 
-  private deny(user: string, usingPassword: boolean, reason: string, tell: boolean): void {
+  /** The password checked out: only now may the client learn that its connection lacks TLS. */
+  private passwordOk(): void {
+    const user = (this.hs as HandshakeResponse).user;
+    if (this.unknownUser) return this.deny(user, this.usedPassword, 'unknown user', false);
+    if (this.tlsMissing) return this.deny(user, this.usedPassword, 'require_tls', true, 'this user requires a TLS connection');
+    this.host.ctx.loginThrottle.succeeded(this.host.remoteHost, user);
+    this.succeed();
+  }
+
+  /**
+   * Refuses the login with ERR 1045 (logged with the reason), after the throttle's delay for repeated
+   * failures from this address or for this user. `tell`: the client may see `hint` (or the reason).
+   */
+  private deny(user: string, usingPassword: boolean, reason: string, tell: boolean, hint?: string): void {
     this.auth = null;
-    this.host.ctx.metrics.logins.inc({ result: 'denied' });
-    const extra = tell ? ` (${reason})` : '';
-    this.host.client.sendPacket(
-      buildErr(1045, '28000', `Access denied for user '${user}'@'${this.host.remoteHost}' (using password: ${usingPassword ? 'YES' : 'NO'})${extra}`),
-      (this.seq + 1) & 0xff,
-    );
-    this.host.onLoginDenied(reason);
+    const host = this.host;
+    const ctx = host.ctx;
+    const throttled = reason === 'throttled';
+    ctx.metrics.logins.inc({ result: throttled ? 'throttled' : 'denied' });
+    const delay = throttled ? ctx.config.server.loginThrottle.maxDelayMs : ctx.loginThrottle.failed(host.remoteHost, user, Date.now());
+    ctx.log.info({ user, client: host.remoteHost, reason, changeUser: this.changeUser, delayMs: delay }, 'login refused');
+    const extra = tell ? ` (${hint ?? reason})` : '';
+    const err = buildErr(1045, '28000', `Access denied for user '${user}'@'${host.remoteHost}' (using password: ${usingPassword ? 'YES' : 'NO'})${extra}`);
+    const seq = (this.seq + 1) & 0xff;
+    const send = () => {
+      if (!host.client.socket.writable) return; // closed meanwhile (login timeout, client gone)
+      host.client.sendPacket(err, seq);
+      host.onLoginDenied(reason);
+    };
+    if (delay <= 0) return send();
+    host.client.pauseInput();
+    setTimeout(() => host.guard('login_denied', send), delay).unref();
   }
 
   private succeed(): void {
@@ -179,6 +234,8 @@ export class Login {
     this.changeUser = false;
     const id: Identity = {
       user,
+      login: hs.user,
+      attrs: this.attrs,
       clientCaps: this.clientCaps,
       collation: this.collation,
       database: hs.database,

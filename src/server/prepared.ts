@@ -1,9 +1,11 @@
 import { Com } from '../protocol/constants';
+import type { StatementRoute } from '../routing/planner';
 import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
-import type { QueryInfo } from '../classify/lexer';
+import { Q, QueryInfo } from '../classify/lexer';
+import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
 
 /**
  * A prepared statement as the client sees it. Its id is the proxy's; the statement is prepared
@@ -13,6 +15,8 @@ export interface ClientStmt {
   id: number;
   /** SQL text bytes as the client sent them. */
   sql: Buffer;
+  /** Its digest, computed once for the per-digest statistics (see Proxy.noteStatement). */
+  digest?: string;
   /** Cache key on backend connections: schema at prepare time + SQL. */
   key: string;
   schema: string | null;
@@ -24,12 +28,15 @@ export interface ClientStmt {
   longData: { param: number; data: Buffer }[] | null;
   longDataBytes: number;
   cursorOpen: boolean;
+  /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
+  route?: StatementRoute;
   /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
   info: QueryInfo;
 }
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */
 export function rememberBackendStmt(conn: BackendConnection, key: string, bs: BackendStmt, max: number): void {
+  trackStmtConn(conn);
   const old = conn.stmts.get(key);
   if (old && old.id !== bs.id) closeBackendStmt(conn, old.id);
   conn.stmts.delete(key);
@@ -39,10 +46,6 @@ export function rememberBackendStmt(conn: BackendConnection, key: string, bs: Ba
     closeBackendStmt(conn, v.id);
   }
   conn.stmts.set(key, bs);
-}
-
-function closeBackendStmt(conn: BackendConnection, id: number): void {
-  if (!conn.closed) conn.socket.write(new PacketWriter(8).u8(Com.STMT_CLOSE).u32(id).finish(0));
 }
 
 /**
@@ -59,7 +62,10 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
     const e = await conn.initDb(st.schema as string);
     if (e) return e;
   }
-  const r = await conn.command(new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql), 'prepare');
+  const prep = new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql).finish(0);
+  let r = await conn.command(prep.subarray(4), 'prepare');
+  // max_prepared_stmt_count reached: free this connection's least recently used statements and retry once.
+  if (r.err && r.err.errno === ER_MAX_PREPARED_STMT_COUNT_REACHED && evictLru(conn) > 0) r = await conn.command(prep.subarray(4), 'prepare');
   if (switchSchema && back !== null) await conn.initDb(back);
   if (r.err) return r.err;
   const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
@@ -79,16 +85,14 @@ function sameTypes(a: Buffer, b: Buffer): boolean {
  * Records the parameter types a COM_STMT_EXECUTE payload binds (new-params-bound flag set), keeping
  * the existing block when the types did not change: drivers that send types with every execute
  * (mysql2) then cost no allocation, and backend statements that already have them need no re-send.
- * Returns false when the payload is too short for its null bitmap, flag or the types it announces.
+ * Returns false when the payload is too short for the types it announces (a packet too short for
+ * its null bitmap goes to the server, whose own error the client gets, as directly).
  */
 export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
   const n = st.numParams;
   if (n === 0) return true;
   const at = 10 + ((n + 7) >> 3);
-  // The null bitmap and the new-params-bound flag must be there (the 11-byte execute had
-  // neither: rebuilding it with the types bound earlier read past its end).
-  if (p.length <= at) return false;
-  if (p[at] !== 1) return true;
+  if (p.length <= at || p[at] !== 1) return true;
   const end = at + 1 + 2 * n;
   if (p.length < end) return false;
   const old = st.paramTypes;
@@ -122,8 +126,10 @@ export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Fr
   const bound = n > 0 && p.length > at ? p[at] : 0;
   // Backend statements are shared by every session with the same SQL, so the types they last got
   // are often another session's block: compare bytes, not identity, before re-sending them.
+  // A packet too short to hold the new-params-bound flag is passed on as it is: the server answers it
+  // (1210), and re-sending types into it would need bytes that are not there.
   const types = st.paramTypes;
-  if (n === 0 || bound === 1 || types === null || bs.types === types || (bs.types !== null && sameTypes(bs.types, types))) {
+  if (n === 0 || bound === 1 || types === null || p.length <= at || bs.types === types || (bs.types !== null && sameTypes(bs.types, types))) {
     p.writeUInt32LE(bs.id, 1);
     if (bound === 1) bs.types = st.paramTypes;
     out.push(frame.raw ?? framePayload(p, 0));
@@ -139,4 +145,15 @@ export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Fr
   bs.types = types;
   out.push(framePayload(q, 0));
   return out;
+}
+
+/**
+ * Whether a statement must not be prepared on a backend: KILL would reach the server with the
+ * client's (proxy-side) id and could kill another session's backend thread. The answer is a
+ * server's for statements it cannot prepare (ER_UNSUPPORTED_PS), so clients that fall back to
+ * COM_QUERY on it (PDO, mysqltest --ps-protocol) send the KILL as text, where the proxy maps the id.
+ */
+export function refusePrepare(info: QueryInfo): ErrPacket | null {
+  if (info.flags & Q.KILL) return { errno: 1295, sqlState: 'HY000', message: 'This command is not supported in the prepared statement protocol yet' };
+  return null;
 }

@@ -3,29 +3,60 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import pino, { Logger } from 'pino';
-import type { Config, UserConfig } from '../config/types';
-import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
+import type { BackendConfig, Config, UserConfig } from '../config/types';
+import { Cap, Com, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
+import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
-import { ClientSession } from './client-session';
+import { ClientSession, S } from './client-session';
+import { BufferBudget, resumeWithinBudget } from './client-conn';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
-import { startAdminServer } from '../admin/admin-server';
+import { AdminHost, startAdminServer } from '../admin/admin-server';
+import { DigestStats } from '../metrics/digest-stats';
+import { redactConfig } from '../config/diff';
+import type { AdminConfig } from '../config/types';
+import type { ReloadResult } from '../config/store';
+import { scanStatement } from '../classify/digest';
+import { ConfigSnapshot, ConfigStore } from '../config/store';
+import { ConfigDiff, planPools } from '../config/diff';
+import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
+import { LoginThrottle } from './login-throttle';
+import { nativeHash, sha2CryptHash } from '../protocol/auth';
+import { PlanCache } from '../classify/plan-cache';
+import { LiteralFreeIndex } from '../classify/literal-free-key';
+import type { CachedDecision } from '../routing/route';
+import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
+import { resolveLoginUser } from '../routing/tenant';
+import { monitorSettings, Topology } from '../backend/topology';
+import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
+import type { IdentityStats } from './proxy-context';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
   logger?: Logger;
+  /** The config store to follow (reloads swap its snapshot); default: one holding `config`, without a file. */
+  store?: ConfigStore;
+  /** Health-monitor probe interval (tests use a short one). */
+  monitorIntervalMs?: number;
+  /** Test-only: see ProxyContext.unsafeSkipProxyIsolation. */
+  unsafeSkipProxyIsolation?: boolean;
 }
 
 /** Counters for tests and the admin endpoint. */
 export interface ProxyStats {
   clientSessions: number;
-  backends: { name: string; open: number; idle: number; inUse: number; pending: number }[];
+  /** Identity switches (COM_CHANGE_USER to a tenant's account) vs borrowed connections already logged in as it. */
+  identity: IdentityStats;
+  backends: { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null }[];
 }
+
+/** How often session timeouts are checked: a timeout fires up to this much late. */
+const SWEEP_MS = 250;
 
 /** Announced when no backend could be asked for its version at start. */
 const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
@@ -34,11 +65,16 @@ const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
  * serves their statements over pooled backend connections.
  */
-export class Proxy implements ProxyContext {
+export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
   readonly backends = new Map<string, Backend>();
   readonly sessions = new Map<number, ClientSession>();
+  readonly handshaking = new Set<ClientSession>();
+  readonly clientBuffer: BufferBudget;
+  readonly loginThrottle: LoginThrottle;
+  readonly dummyUser: UserConfig;
+  private sweeper: NodeJS.Timeout | null = null;
   serverVersion = FALLBACK_VERSION;
   serverCaps = PROXY_CAPABILITIES;
   serverMariaCaps = 0;
@@ -46,18 +82,295 @@ export class Proxy implements ProxyContext {
   tlsContext: tls.SecureContext | null = null;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
   readonly metrics: Metrics;
+  /** Rebuilt on reload with the new config version (plans are cached per version). */
+  routing: RoutingSnapshot;
+  readonly planCache: PlanCache<CachedDecision>;
+  readonly fastPlans: LiteralFreeIndex;
+  /** Reconfigured on reload (monitors of unchanged backends keep running). */
+  topology: Topology | null;
+  private readonly monitorIntervalMs: number | undefined;
+  readonly ryw: RywStore = new MemoryRywStore();
+  readonly inFlight = new Map<string, number>();
+  readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0 };
+  readonly unsafeSkipProxyIsolation: boolean;
   private admin: http.Server | null = null;
   private server: net.Server | null = null;
   private nextId = 1;
   private boundPort = 0;
+  readonly store: ConfigStore;
+  /** Backends dropped or replaced by a reload whose pools are still draining. */
+  private readonly retired = new Set<Backend>();
+  private stopping = false;
+  private readonly startedAt = Date.now();
+  /** Per (tenant, digest) statistics for GET /digests. */
+  digestStats: DigestStats;
+  /** Proxy user → tenant id, from the tenants' `users` lists (rebuilt on reload). */
+  private tenantByUser = new Map<string, string>();
 
-  constructor(readonly config: Config, opts: ProxyOptions = {}) {
+  constructor(config: Config, opts: ProxyOptions = {}) {
     this.log = opts.logger ?? pino({ level: config.log.level });
+    this.store = opts.store ?? new ConfigStore(null, { config }, this.log);
+    config = this.store.current.config;
     for (const u of config.users) this.users.set(u.name, u);
-    for (const b of config.backends) this.backends.set(b.name, new Backend(b));
+    for (const b of config.backends) this.backends.set(b.name, this.newBackend(b));
+    this.indexTenants(config);
+    this.digestStats = new DigestStats(Math.max(1, config.digests.maxEntries));
+    this.store.onSwap((next, prev, diff) => this.applySnapshot(next, prev, diff));
+    this.store.onResult((r) => this.metrics.reloads.inc({ result: r }));
     setConnectionInit(initConnection);
-    this.metrics = new Metrics({ sessions: () => this.sessions.size, backends: () => this.stats().backends });
+    this.clientBuffer = { bytes: 0, max: config.server.maxClientBufferBytes, paused: new Set() };
+    this.loginThrottle = new LoginThrottle(config.server.loginThrottle);
+    const secret = crypto.randomBytes(24).toString('base64');
+    this.dummyUser = { name: '', nativeHash: nativeHash(secret), sha2Hash: sha2CryptHash(secret), backend: '', requireTls: false };
+    this.routing = buildRoutingSnapshot(config, this.store.current.version);
+    this.monitorIntervalMs = opts.monitorIntervalMs;
+    this.planCache = new PlanCache(config.planCache.size);
+    this.fastPlans = new LiteralFreeIndex(config.planCache.size);
+    this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
+    if (this.topology) {
+      this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
+    }
+    this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
+    this.metrics = new Metrics({
+      sessions: () => this.sessions.size,
+      backends: () => this.stats().backends,
+      identity: () => this.identity,
+      tenantSessions: () => {
+        const m = new Map<string, number>();
+        for (const s of this.sessions.values()) {
+          const t = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? '') : '';
+          m.set(t, (m.get(t) ?? 0) + 1);
+        }
+        return m;
+      },
+      configVersion: () => this.configVersion,
+      version: packageVersion(),
+      tenantLabelCap: config.metrics.tenantLabelCap,
+    });
   }
+
+  /** The current config snapshot; statements read it once, so a reload never splits one. */
+  get config(): Config {
+    return this.store.current.config;
+  }
+
+  get configVersion(): number {
+    return this.store.current.version;
+  }
+
+  // ---- reload (tenantgate ops; keep this block together) -------------------------------------
+
+  /**
+   * Runs synchronously inside the store's swap: users are replaced at once; backend pools are kept
+   * where the backend's settings hash is unchanged, else new pools are made and the old ones drain
+   * (their borrowed connections, in-flight statements and pinned sessions, return to them and are
+   * then closed). Sessions move to the new pools at their next statement outside pinned state.
+   */
+  private applySnapshot(next: ConfigSnapshot, _prev: ConfigSnapshot, diff: ConfigDiff): void {
+    const cfg = next.config;
+    this.users.clear();
+    for (const u of cfg.users) this.users.set(u.name, u);
+    const plan = planPools([...this.backends.values()].map((b) => b.cfg), cfg.backends);
+    const byName = new Map(cfg.backends.map((b) => [b.name, b]));
+    const replaced = new Map<string, Backend>();
+    for (const name of [...plan.replace, ...plan.remove]) {
+      const old = this.backends.get(name) as Backend;
+      this.backends.delete(name);
+      replaced.set(name, old);
+      this.retire(old);
+    }
+    for (const name of plan.add) this.backends.set(name, this.newBackend(byName.get(name)!));
+    for (const name of plan.replace) {
+      const b = this.newBackend(byName.get(name)!);
+      const old = replaced.get(name);
+      // Same server, other pool settings: what was learned about the server still holds, so the new
+      // pool's first connections skip the collation and routine scans (costly on a busy server).
+      if (old && old.cfg.host === b.cfg.host && old.cfg.port === b.cfg.port) b.inheritServerFacts(old);
+      this.backends.set(name, b);
+    }
+    this.indexTenants(cfg);
+    this.routing = buildRoutingSnapshot(cfg, next.version);
+    this.reconfigureTopology(cfg);
+    if (cfg.digests.maxEntries !== this.digestStats.capacity) this.digestStats = new DigestStats(Math.max(1, cfg.digests.maxEntries));
+    if (diff.restartRequired.length > 0) this.log.warn({ sections: diff.restartRequired }, 'config reload: these sections change only at restart');
+    this.log.info({ version: next.version, pools: plan }, 'config applied');
+  }
+
+  private newBackend(cfg: BackendConfig): Backend {
+    const b = new Backend(cfg);
+    b.observer = this.backendObserver;
+    b.drained = this.drained?.has(cfg.name) ?? false;
+    return b;
+  }
+
+  private readonly backendObserver = {
+    connectFailed: (name: string) => this.metrics.connectFailures.inc({ backend: name }),
+    acquireWaited: (name: string, seconds: number) => this.metrics.acquireWait.observe({ backend: name }, seconds),
+  };
+
+  private indexTenants(cfg: Config): void {
+    const m = new Map<string, string>();
+    for (const t of cfg.tenants) for (const u of t.users) m.set(u, t.id);
+    this.tenantByUser = m;
+  }
+
+  /** The tenant of a proxy user (user_map), or null. */
+  tenantOf(user: string): string | null {
+    return this.tenantByUser.get(user) ?? null;
+  }
+
+  noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number): void {
+    const cmd = payload && payload.length > 0 ? payload[0]! : -1;
+    const command = cmd === Com.QUERY ? 'query' : cmd === Com.STMT_EXECUTE ? 'stmt_execute' : 'other';
+    const tenant = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? null) : null;
+    this.metrics.recordStatement(command, tenant, ms / 1000, bytesIn, bytesOut, errClass);
+    if (command === 'other') return;
+    const cfg = this.config.digests;
+    const slow = cfg.slowQueryMs > 0 && ms >= cfg.slowQueryMs;
+    if (cfg.maxEntries === 0 && !slow) return;
+    const digest = digestOf(s, payload as Buffer, cmd);
+    const key = tenant ?? (s.user ? `user:${s.user.name}` : '');
+    if (cfg.maxEntries > 0) this.digestStats.record(key, digest, Math.round(ms * 1000), rows, errClass !== '');
+    if (slow) {
+      this.metrics.slowQueries.inc();
+      s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round(ms), rows, error: errClass || undefined, digest }, 'slow query');
+    }
+  }
+
+  private reconfigureTopology(cfg: Config): void {
+    if (cfg.clusters.length === 0) {
+      this.topology?.stop();
+      this.topology = null;
+      return;
+    }
+    if (this.topology) {
+      this.topology.configure(cfg.clusters, cfg.backends);
+      return;
+    }
+    const t = new Topology(cfg.clusters, cfg.backends, monitorSettings(this.monitorIntervalMs ? { intervalMs: this.monitorIntervalMs } : {}));
+    t.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
+    this.topology = t;
+    if (this.server) t.start();
+  }
+
+  private retire(b: Backend): void {
+    this.retired.add(b);
+    b.close().then(
+      () => this.retired.delete(b),
+      () => this.retired.delete(b),
+    );
+  }
+
+  // ---- admin API (AdminHost) ------------------------------------------------------------------
+
+  adminConfig(): AdminConfig | undefined {
+    return this.config.admin;
+  }
+
+  health(): object {
+    return { status: 'ok', ...this.stats() };
+  }
+
+  ready(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.server || this.stopping) reasons.push('not listening');
+    // The primaries in use: cluster primaries, and the backends users are mapped to.
+    const used = new Set<string>([...this.config.clusters.map((c) => c.primary), ...this.config.users.map((u) => u.backend)]);
+    for (const name of used) {
+      const b = this.backends.get(name);
+      if (!b) continue;
+      // The pool's last connection attempt failed and none has succeeded since.
+      if (b.failures > 0) reasons.push(`backend ${name} unreachable: ${b.lastError?.message ?? 'connect failed'}`);
+    }
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  status(): object {
+    const snap = this.store.current;
+    return {
+      version: this.serverVersion,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      config: { version: snap.version, appliedAt: snap.appliedAt, source: snap.source, file: this.store.file },
+      sessions: this.sessions.size,
+      backends: this.stats().backends,
+      drainingPools: this.retired.size,
+      stopping: this.stopping,
+    };
+  }
+
+  listSessions(): object[] {
+    const now = Date.now();
+    const tenantOf = new Map<string, string>();
+    for (const t of this.config.tenants) for (const u of t.users) tenantOf.set(u, t.id);
+    const out: object[] = [];
+    for (const s of this.sessions.values()) {
+      const cur = s.current;
+      let digest: string | null = null;
+      if (cur && cur.sql) {
+        try {
+          digest = scanStatement(cur.sql, 1, cur.sql.length).digest;
+        } catch {
+          digest = null;
+        }
+      }
+      out.push({
+        id: s.id,
+        user: s.user?.name ?? null,
+        tenant: s.tenant ? s.tenant.tenant : s.user ? (tenantOf.get(s.user.name) ?? null) : null,
+        client: s.remoteHost,
+        state: s.state,
+        pinned: s.st.pins !== 0,
+        backend: s.backend?.cfg.name ?? null,
+        command: cur ? cur.command : null,
+        digest,
+        durationMs: cur ? now - cur.startedAt : null,
+      });
+    }
+    return out;
+  }
+
+  killSession(id: number): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    const close = () => s.close('killed through the admin API');
+    s.killQuery().then(close, close);
+    return true;
+  }
+
+  /** Names of drained backends (kept across reloads: a replaced backend stays drained). */
+  readonly drained = new Set<string>();
+
+  drainBackend(name: string, drained: boolean): boolean {
+    const b = this.backends.get(name);
+    if (!b) return false;
+    b.drained = drained;
+    if (drained) this.drained.add(name);
+    else this.drained.delete(name);
+    return true;
+  }
+
+  redactedConfig(): object {
+    const snap = this.store.current;
+    return { version: snap.version, appliedAt: snap.appliedAt, source: snap.source, config: redactConfig(snap.config) };
+  }
+
+  reload(source: string): ReloadResult {
+    return this.store.reload(source);
+  }
+
+  rollback(version: number, source: string): ReloadResult {
+    return this.store.rollback(version, source);
+  }
+
+  digests(q: { tenant?: string; sort?: string; limit?: number }): object {
+    return this.digestStats.query(q);
+  }
+
+  resetDigests(): void {
+    this.digestStats.reset();
+  }
+
+  // ---- end reload --------------------------------------------------------------------------------
 
   /** Port of the admin (metrics/health) listener, 0 when none is configured. */
   get adminPort(): number {
@@ -73,12 +386,26 @@ export class Proxy implements ProxyContext {
     return this.config.listen.host;
   }
 
+  resolveUser(login: string): UserConfig | undefined {
+    const direct = this.users.get(login);
+    if (direct || this.config.tenants.length === 0) return direct;
+    const name = resolveLoginUser(login, this.routing);
+    return name === null ? undefined : this.users.get(name);
+  }
+
   maxPrepared(conn: BackendConnection): number {
     return conn.cfg.maxPreparedPerConnection;
   }
 
+  /** An error escaped every session's handling and no session could be named: a bug, kept visible. */
+  onStrayError(e: unknown, origin: string): void {
+    this.metrics.internalErrors.inc({ where: origin === 'unhandledRejection' ? 'unhandled_rejection' : 'uncaught_exception' });
+    this.log.error({ err: e instanceof Error ? e.stack : String(e), origin }, 'uncaught error caught by the safety net; the process keeps running');
+  }
+
   /** Probes the first backend for the handshake to mirror, loads TLS and RSA keys, and listens. */
   async start(): Promise<void> {
+    installSafetyNet(this);
     await this.probeBackend();
     const t = this.config.tls;
     if (t) {
@@ -91,10 +418,11 @@ export class Proxy implements ProxyContext {
     } else {
       this.serverCaps &= ~Cap.SSL;
     }
+    if (!this.config.server.compression) this.serverCaps &= ~Cap.COMPRESS;
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
-    server.maxConnections = this.config.server.maxClientConnections + 100;
+    server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.config.listen.port, this.config.listen.host, () => {
@@ -103,10 +431,13 @@ export class Proxy implements ProxyContext {
       });
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+    this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
     if (adm) {
-      this.admin = await startAdminServer(adm.host, adm.port, this.metrics, () => ({ status: 'ok', ...this.stats() }), this.log);
+      this.admin = await startAdminServer(adm.host, adm.port, this);
     }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
   }
@@ -121,7 +452,7 @@ export class Proxy implements ProxyContext {
       this.serverCollation = h.collation || DEFAULT_COLLATION_ID;
       this.serverCaps = (PROXY_CAPABILITIES & h.capabilities) | Cap.PLUGIN_AUTH | Cap.SECURE_CONNECTION | Cap.PROTOCOL_41;
       // Keep these even if the backend lacks them: the proxy implements them itself.
-      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA;
+      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA | Cap.COMPRESS;
       const b = this.backends.get(first.name) as Backend;
       b.serverVersion = h.serverVersion;
       b.serverCaps = h.capabilities;
@@ -141,11 +472,45 @@ export class Proxy implements ProxyContext {
     }
   }
 
+  /**
+   * Timeouts of all sessions in one pass instead of a timer per session (10,000 idle sessions should
+   * not each carry one): login timeout, wait_timeout, read timeout of an unfinished packet. Also
+   * resumes connections paused for the client buffer budget.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      try {
+        s.checkTimeouts(now);
+      } catch (e) {
+        s.fault(e, 'timeouts');
+      }
+    }
+    resumeWithinBudget(this.clientBuffer);
+  }
+
+  /** Logged-in sessions (what max_client_connections bounds). */
+  get loggedIn(): number {
+    return this.sessions.size - this.handshaking.size;
+  }
+
   private accept(socket: net.Socket): void {
     socket.on('error', () => {});
-    if (this.sessions.size >= this.config.server.maxClientConnections) {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const srv = this.config.server;
+    if (this.loggedIn >= srv.maxClientConnections) {
       socket.end(buildErr(Err.TOO_MANY_CONNECTIONS.errno, Err.TOO_MANY_CONNECTIONS.sqlState, 'Too many connections').finish(0));
       return;
+    }
+    // Unauthenticated connections have their own, smaller budget. When it is full the oldest one makes
+    // room: a real client finishes its handshake in milliseconds, so idle or slow sockets cannot lock it out.
+    if (this.handshaking.size >= srv.maxHandshakeConnections) {
+      const oldest = this.handshaking.values().next().value as ClientSession;
+      this.metrics.errors.inc({ kind: 'handshake_evicted' });
+      oldest.evictUnauthenticated();
     }
     let id = this.nextId;
     while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
@@ -170,12 +535,52 @@ export class Proxy implements ProxyContext {
     }
   }
 
+  async queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
+    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
+    try {
+      await other.connect();
+      return await other.query(sql);
+    } finally {
+      other.quit();
+    }
+  }
+
   stats(): ProxyStats {
-    return { clientSessions: this.sessions.size, backends: [...this.backends.values()].map((b) => b.stats()) };
+    return { clientSessions: this.sessions.size, identity: { ...this.identity }, backends: [...this.backends.values()].map((b) => b.stats()) };
+  }
+
+  /**
+   * Graceful stop (SIGTERM): stop accepting; close each session once it is between statements
+   * with nothing pinned (so transactions, locks and statements in flight finish); after
+   * `timeoutMs`, close whatever is left; then close the pools.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    const server = this.server;
+    if (server) server.close();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const s of [...this.sessions.values()]) {
+        if ((s.state === S.IDLE && s.st.pins === 0) || s.state === S.HANDSHAKE || s.state === S.AUTH) s.close('proxy shutting down');
+      }
+      if (this.sessions.size === 0 || Date.now() >= deadline) break;
+      // Off the hot path: a coarse poll costs nothing here and keeps sessions free of shutdown hooks.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.sessions.size > 0) this.log.warn({ sessions: this.sessions.size, timeoutMs }, 'shutdown timeout: closing sessions still in a transaction or statement');
+    await this.stop();
+  }
+
+  /** True once shutdown() began (readiness reports not ready). */
+  get isStopping(): boolean {
+    return this.stopping;
   }
 
   /** Stops listening, closes client sessions, and closes backend pools. */
   async stop(): Promise<void> {
+    removeSafetyNet(this);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -185,10 +590,36 @@ export class Proxy implements ProxyContext {
       admin.closeAllConnections();
       admin.close();
     }
+    this.topology?.stop();
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
+    this.store.close();
     await closed;
-    await Promise.all([...this.backends.values()].map((b) => b.close()));
+    await Promise.all([...this.backends.values(), ...this.retired].map((b) => b.close()));
   }
+}
+
+/** The statement's digest (literals as ?): COM_QUERY scanned now, a prepared statement's once. */
+function digestOf(s: ClientSession, payload: Buffer, cmd: number): string {
+  try {
+    if (cmd === Com.QUERY) return scanStatement(payload, 1, payload.length).digest;
+    const st = payload.length >= 5 ? s.prepared.get(payload.readUInt32LE(1)) : null;
+    if (!st) return '(unknown prepared statement)';
+    return (st.digest ??= scanStatement(st.sql, 0, st.sql.length).digest);
+  } catch {
+    return '(unscannable)';
+  }
+}
+
+function packageVersion(): string {
+  for (const rel of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(require('node:path').join(__dirname, rel), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'tenantgate' && pkg.version) return pkg.version;
+    } catch {
+      // next
+    }
+  }
+  return 'unknown';
 }
 
 /** Minimum interval between two loads of a backend's routine definitions at connection time. */
@@ -215,6 +646,13 @@ async function initConnection(conn: BackendConnection, pool: BackendPool): Promi
   if (Date.now() - b.routinesLoadedAt > ROUTINES_RELOAD_MS) {
     // A failed load keeps what was known (and is retried with the next connection) rather than failing the connection.
     await b.loadRoutines(conn).catch((e: Error) => pool.backend.noteRoutinesLoadFailed(e));
+  }
+  if (b.waitTimeout < 0) {
+    // The client-side wait_timeout defaults (the proxy's own backend sessions are interactive, so their session value is no guide).
+    const r = await conn.query('SELECT @@global.wait_timeout, @@global.interactive_timeout');
+    const row = r.rows[0] ?? [];
+    b.waitTimeout = row[0] ? Number(row[0].toString()) : 0;
+    b.interactiveTimeout = row[1] ? Number(row[1].toString()) : 0;
   }
   await conn.query(TRACKING_INIT_SQL);
 }

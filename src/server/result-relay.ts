@@ -2,6 +2,7 @@ import { Cap, Status } from '../protocol/constants';
 import { buildErr, buildOk, OkPacket, parseEof, parseOk } from '../protocol/ok-err';
 import { ProtocolError } from '../protocol/packet-reader';
 import type { BackendSink } from '../backend/backend-connection';
+import { ER_MAX_PREPARED_STMT_COUNT_REACHED } from './stmt-lifetime';
 
 /** What kind of response the relayed command produces. */
 export const enum Resp {
@@ -49,6 +50,12 @@ export interface RelayHost {
   onRelayDone(err: boolean): void;
   /** The backend broke the protocol or went away mid-response. */
   onRelayFailed(e: Error): void;
+  /**
+   * The backend refused a PREPARE with 1461 (max_prepared_stmt_count reached). Returns true when
+   * the host freed statements on the connection and sent the PREPARE again (the relay then waits
+   * for the new answer instead of relaying the ERR).
+   */
+  retryPrepare(): boolean;
   /** Called when the client socket is over its high-water mark; the relay paused the backend. */
   onClientBackpressure(): void;
 }
@@ -66,6 +73,11 @@ export class ResultRelay implements BackendSink {
   private remaining = 0;
   /** Added to backend sequence ids (negative after dropped EOF packets). */
   seqDelta = 0;
+  /**
+   * Where the next response's sequence ids start beyond the backend's (consumed by start()): the
+   * proxy already answered the head of a multi-statement batch itself (see kill-batch.ts).
+   */
+  nextSeqBase = 0;
   /** Last sequence id written to the client. */
   lastSeq = 0;
   /**
@@ -75,6 +87,8 @@ export class ResultRelay implements BackendSink {
   rows = -1;
   /** The last response of the command (the last of a multi-result) was a result set: ROW_COUNT() is then -1. */
   lastWasResultSet = false;
+  /** SQLSTATE class ('42', 'HY', ...) of the ERR that ended the last response, '' if none (metrics). */
+  errClass = '';
   private deprecateEof = false;
   private sessionTrack = false;
   private hdr = Buffer.alloc(4);
@@ -87,25 +101,30 @@ export class ResultRelay implements BackendSink {
   private coll: Buffer | null = null;
   private collHave = 0;
   private collSeq = 0;
-  /** For FIRST-phase 0xFB when the client may not send files: answer ERR 1148 after the backend's reply. */
+  /** For FIRST-phase 0xFB when the client may not send files: answer ERR 4166 (as MariaDB does) after the backend's reply. */
   refuseInfile = false;
   private infileRefused = false;
+  /** A PREPARE refused with 1461 was retried once already. */
+  private prepareRetried = false;
 
   constructor(private readonly host: RelayHost) {}
 
   /** Arms the relay for the response to a command about to be written. */
   start(kind: Resp): void {
     this.kind = kind;
-    this.seqDelta = 0;
+    this.seqDelta = this.nextSeqBase;
+    this.nextSeqBase = 0;
     this.lastSeq = 0;
     this.rows = -1;
     this.lastWasResultSet = false;
+    this.errClass = '';
     this.hdrHave = 0;
     this.pendLen = -1;
     this.passLeft = 0;
     this.cont = false;
     this.coll = null;
     this.infileRefused = false;
+    this.prepareRetried = false;
     const caps = this.host.clientCaps;
     this.deprecateEof = (caps & Cap.DEPRECATE_EOF) !== 0;
     this.sessionTrack = (caps & Cap.SESSION_TRACK) !== 0;
@@ -420,6 +439,15 @@ export class ResultRelay implements BackendSink {
     const first = p.length > 0 ? p[0] : -1;
     const host = this.host;
     if (first === 0xff) {
+      if (this.kind === Resp.PREPARE && this.ph === Ph.FIRST && !this.prepareRetried && p.length >= 3 && p.readUInt16LE(1) === ER_MAX_PREPARED_STMT_COUNT_REACHED) {
+        this.prepareRetried = true;
+        if (host.retryPrepare()) {
+          if (this.inlineAt >= 0) this.flushTo(this.inlineAt);
+          return;
+        }
+      }
+      // ERR: 0xff, errno(2), '#', SQLSTATE(5); the class is its first two characters.
+      this.errClass = p.length >= 6 && p[3] === 0x23 ? p.toString('latin1', 4, 6) : 'HY';
       this.emit(b, seq);
       this.finish(true);
       return;
@@ -449,6 +477,9 @@ export class ResultRelay implements BackendSink {
         if (first === 0xfb) {
           if (this.refuseInfile) {
             this.infileRefused = true;
+            // The client never sees the request nor the empty file the session answers with: the
+            // backend's reply (at seq+2) must reach the client as the first packet, seq 1.
+            this.seqDelta = -seq - 1;
             this.ph = Ph.INFILE;
             host.onLocalInfile(seq);
             return;
@@ -533,11 +564,13 @@ export class ResultRelay implements BackendSink {
     host.onTerminator(ok.status, ok.warnings, ok);
     if (this.infileRefused) {
       this.infileRefused = false;
-      this.emitBuilt(buildErr(1148, '42000', 'The used command is not allowed because the client did not enable LOCAL INFILE'), seq);
+      this.emitBuilt(buildErr(ER_LOAD_INFILE_CAPABILITY_DISABLED, 'HY000', 'The used command is not allowed because the MariaDB server or client has disabled the local infile capability'), seq);
       this.finish(true);
       return;
     }
-    if (ok.sessionState === null && (ok.info.length === 0 || this.sessionTrack)) {
+    // Without session state the backend's bytes are already what this client expects: the info
+    // string is length-encoded with or without SESSION_TRACK.
+    if (ok.sessionState === null) {
       this.emit(b, seq);
     } else {
       if (ok.sessionState !== null && this.sessionTrack) ok.sessionState = host.filterSessionState(ok.sessionState);
@@ -547,6 +580,9 @@ export class ResultRelay implements BackendSink {
     else this.finish(false);
   }
 }
+
+/** What MariaDB answers a LOAD DATA LOCAL from a client without CLIENT_LOCAL_FILES. */
+const ER_LOAD_INFILE_CAPABILITY_DISABLED = 4166;
 
 function eofAsOk(warnings: number, status: number, caps: number) {
   return buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings, info: EMPTY, sessionState: null }, caps, 0xfe);

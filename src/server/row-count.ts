@@ -4,12 +4,21 @@
  * the session's own previous statement produced. A bare select item keeps its column name through
  * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`.
  */
-export function substituteRowCount(payload: Buffer, positions: number[], value: number): Buffer {
+export function substituteRowCount(payload: Buffer, positions: number[], value: number | bigint): Buffer {
+  return substituteCall(payload, positions, 9, value);
+}
+
+/**
+ * Replaces each call `NAME()` (NAME of `nameLen` bytes at each position) by `value`, kept under the
+ * call's column name when it is a select item. Used for ROW_COUNT() and, on tenant sessions (whose
+ * backend accounts may not set pseudo_thread_id), CONNECTION_ID().
+ */
+export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
   const n = payload.length;
   for (const pos of positions) {
-    let j = pos + 9; // 'ROW_COUNT'.length
+    let j = pos + nameLen;
     while (j < n && isSpace(payload[j])) j++;
     if (payload[j] !== 0x28) continue;
     j++;

@@ -1,4 +1,4 @@
-import { Cap, Com, SessionTrack, Status } from '../protocol/constants';
+import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -9,12 +9,20 @@ import { Err, ProxyError } from '../errors';
 import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
-import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
+import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL, keepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
+import { evictLru, holdStmt } from './stmt-lifetime';
 import { substituteRowCount } from './row-count';
+import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
+import type { StatementRoute } from '../routing/planner';
+import type { RouteChoice } from './tenant-statement';
+import type { U64 } from '../protocol/packet-reader';
 import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
 import type { ClientSession } from './client-session';
+import { setRunning } from './safety-net';
+
+const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
 /**
  * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
@@ -36,6 +44,12 @@ interface Current extends ReplayNeeds {
   out: Buffer[] | null;
   /** The backend connection's previous statement was not this session's (ROW_COUNT() must be substituted). */
   foreign: boolean;
+  /** Tenant sessions: the pool, account and GTID wait chosen for this statement (null: pinned or passthrough). */
+  route?: RouteChoice | null;
+  /** COM_STMT_PREPARE of a tenant session: the statement's route class, kept on the ClientStmt. */
+  prepRoute?: StatementRoute;
+  /** Backend counted in ctx.inFlight for this statement. */
+  inFlight?: string | null;
   /** Already moved once to another connection after the first one turned out to be dead before sending. */
   retried: boolean;
   /** For EXECUTE: the statement executed on the backend (the client's, or its ROW_COUNT() variant). */
@@ -59,12 +73,16 @@ export class StatementRunner implements RelayHost, BackendSink {
   private lastConn: BackendConnection | null = null;
   private relayObj: ResultRelay | null = null;
   private cur: Current | null = null;
+  /** The last result ended with an OK packet (false: an EOF, which carries no session state). */
+  private endedWithOk = true;
   /** The relay was started for the current statement (its lastSeq is this statement's). */
   private armed = false;
   /** Sink of a pinned connection between statements: hears that it died (killed, timed out, server gone). */
   private watchObj: BackendSink | null = null;
   /** The last statement changed character_set_connection: collation_connection must be read back. */
   private collationUnknown = false;
+  /** Sequence id of the next LOCAL INFILE packet forwarded to the backend (used under compression). */
+  private infileSeq = 0;
 
   constructor(private readonly s: ClientSession) {}
 
@@ -82,20 +100,50 @@ export class StatementRunner implements RelayHost, BackendSink {
     return this.cur !== null;
   }
 
+  /** Text of the statement running now (COM_QUERY, or the SQL of an executed prepared statement), or null. */
+  get currentSql(): string | null {
+    const cur = this.cur;
+    if (cur === null) return null;
+    if (cur.kind === Resp.QUERY) return cur.frame.payload.toString('utf8', 1);
+    return cur.stmt ? cur.stmt.sql.toString('utf8') : null;
+  }
+
+  /** The backend connection running the current statement (SHOW EXPLAIN FOR maps to its thread), or null. */
+  get runningOn(): BackendConnection | null {
+    return this.cur !== null ? this.conn : null;
+  }
+
   // ---- lease and send ---------------------------------------------------------------------------
 
-  /** Routes a command to a backend connection and relays the answer. */
-  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, readsDiag = false): void {
+  /**
+   * Routes a command to a backend connection and relays the answer. `route`: the tenant
+   * routing's choice (undefined: the session's default — for tenant sessions the primary, as the
+   * tenant's account; null: the pinned connection or passthrough). `readsDiag`: a PREPARE of a
+   * statement that reads diagnostics (SHOW WARNINGS, @@warning_count), which must not clear them.
+   */
+  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, route?: RouteChoice | null, prepRoute?: StatementRoute, readsDiag = false): void {
     const st = this.s.st;
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, readsDiag };
+    if (route === undefined && this.s.tenant) {
+      const d = this.s.defaultRoute();
+      if (d !== null && 'action' in d) {
+        this.s.sendPacket(buildErr(d.errno, d.sqlState, d.message), 1);
+        return;
+      }
+      route = d;
+    }
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
-    this.withConn(this.onConn, sticky);
+    if (route && !this.conn) {
+      this.s.pool = route.pool;
+      this.s.backend = route.pool.backend;
+    }
+    this.withConn(this.onConn, sticky, route ? route.account : null);
   }
 
   /** Calls back with the pinned connection, the session's last one if asked and still idle, or a pooled one. */
-  withConn(cb: ConnCallback, sticky = false): void {
+  withConn(cb: ConnCallback, sticky = false, account: string | null = null): void {
     if (this.conn) return cb(null, this.conn);
     const pool = this.s.pool as BackendPool;
     const last = this.lastConn;
@@ -103,14 +151,21 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.conn = last;
       return cb(null, last);
     }
-    pool.acquire((err, conn) => {
-      if (this.s.closed) {
-        if (conn) pool.release(conn);
-        return;
+    const got = (err: Error | null, conn: BackendConnection | null) => {
+      // May run inside a promise callback: a throw must end this session, not become an unhandled rejection.
+      try {
+        if (this.s.closed) {
+          if (conn) pool.release(conn);
+          return;
+        }
+        if (conn) this.conn = conn;
+        cb(err, conn);
+      } catch (e) {
+        this.s.fault(e, 'statement_acquire');
       }
-      if (conn) this.conn = conn;
-      cb(err, conn);
-    });
+    };
+    if (account !== null) pool.acquireAs(account, got);
+    else pool.acquire(got);
   }
 
   private onConn = (err: Error | null, conn: BackendConnection | null): void => {
@@ -121,12 +176,69 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.s.toIdle();
       return;
     }
+    const route = cur.route;
+    if (route && route.waitGtid) return this.waitGtid(conn, cur, route);
+    if (route && conn.account !== route.account) return this.switchIdentity(conn, cur, route);
+    if (route) this.s.ctx.identity.hits++;
+    this.onReady(conn, cur);
+  };
+
+  /** Read-your-writes on a replica: MASTER_GTID_WAIT, else the configured fallback. */
+  private waitGtid(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+    const ryw = this.s.ctx.routing.config.readYourWrites;
+    conn.query(masterGtidWaitSql(route.waitGtid as NonNullable<RouteChoice['waitGtid']>, ryw.gtidWaitTimeoutMs)).then(
+      (r) => {
+        if (this.s.closed) return;
+        const cell = r.rows[0] ? r.rows[0][0] : null;
+        const outcome = interpretGtidWait(cell ?? null);
+        const next: RouteChoice = { ...route, waitGtid: null };
+        cur.route = next;
+        if (outcome.kind === 'reached') {
+          if (conn.account !== next.account) return this.switchIdentity(conn, cur, next);
+          this.s.ctx.identity.hits++;
+          return this.onReady(conn, cur);
+        }
+        this.releaseConn(conn);
+        if (ryw.fallback === 'fail') {
+          this.s.sendPacket(buildErr(9004, 'HY000', `tenantgate: replica '${route.backend}' did not apply this session's last write within ${ryw.gtidWaitTimeoutMs} ms (read_your_writes.fallback is 'fail')`), 1);
+          return this.finishStatement();
+        }
+        const primary = this.s.tenant ? this.s.defaultRoute() : null;
+        if (primary === null || 'action' in primary) {
+          this.s.sendPacket(buildErr(primary ? primary.errno : 9001, primary ? primary.sqlState : 'HY000', primary ? primary.message : 'tenantgate: no primary'), 1);
+          return this.finishStatement();
+        }
+        cur.route = primary;
+        this.s.pool = primary.pool;
+        this.s.backend = primary.pool.backend;
+        this.withConn(this.onConn, false, primary.account);
+      },
+      (e: Error) => this.restoreFailed(conn, e),
+    );
+  }
+
+  /** COM_CHANGE_USER to the tenant's backend account; the session's state is replayed afterwards. */
+  private switchIdentity(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+    const ctx = this.s.ctx;
+    ctx.identity.switches++;
+    const t0 = performance.now();
+    conn.changeUser(route.account, route.password, TRACKING_INIT_SQL).then(
+      () => {
+        ctx.identity.switchMs += performance.now() - t0;
+        if (this.s.closed) return;
+        this.onReady(conn, cur);
+      },
+      (e: Error) => this.restoreFailed(conn, e),
+    );
+  }
+
+  private onReady(conn: BackendConnection, cur: Current): void {
     cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
     const replay = needsReplay(this.s, conn, cur);
     if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
     if (replay || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.exec as ClientStmt))) {
       this.restore(conn, cur).then(
-        (errPkt) => {
+        (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
           if (errPkt) {
             this.s.sendPacket(errPkt, 1);
@@ -134,14 +246,14 @@ export class StatementRunner implements RelayHost, BackendSink {
             return;
           }
           this.send(conn, cur);
-        },
-        (e: Error) => this.restoreFailed(conn, e),
+        }),
+        (e: Error) => this.s.guard('statement_restore', () => this.restoreFailed(conn, e)),
       );
       return;
     }
     if (cur.kind === Resp.EXECUTE) cur.out = this.executeOut(conn, cur);
     this.send(conn, cur);
-  };
+  }
 
   /**
    * The statement to execute on the backend: the client's, or — when it reads ROW_COUNT() and the
@@ -187,9 +299,13 @@ export class StatementRunner implements RelayHost, BackendSink {
     const pool = s.pool as BackendPool;
     for (const step of replaySteps(s, conn, cur, pool.defaults)) {
       switch (step.t) {
-        case 'reset':
-          await conn.resetToNoSchema(TRACKING_INIT_SQL);
+        case 'reset': {
+          // COM_CHANGE_USER without a schema: for a tenant session, to the tenant's own account (never the proxy's).
+          const acct = s.tenantAccount();
+          if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
+          else await conn.resetToNoSchema(TRACKING_INIT_SQL);
           break;
+        }
         case 'init_db': {
           const e = await conn.initDb(step.schema);
           if (e) return buildErr(e.errno, e.sqlState, e.message);
@@ -248,11 +364,26 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.lost(conn, new Error('backend connection closed'), false);
       return;
     }
+    const t = this.s.tenant;
+    if (t !== null && conn.account !== t.backendUser) {
+      // Fail closed: a tenant's statement never runs under another account (the server layer of isolation).
+      this.s.sendPacket(buildErr(1045, '28000', `tenantgate: backend connection is not logged in as tenant '${t.tenant}''s account; statement not sent`), 1);
+      this.dropConn(conn);
+      this.cur = null;
+      this.s.toIdle();
+      return;
+    }
     // Replay and bookkeeping queries ran after this session's previous statement on this connection.
     // (A prepare, fetch or other command does not set ROW_COUNT(): the flag stays until a statement runs.)
     if (conn.internalSinceClient) cur.foreign = true;
     if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) conn.internalSinceClient = false;
     conn.sink = this;
+    if (cur.route) {
+      const f = this.s.ctx.inFlight;
+      const name = conn.cfg.name;
+      f.set(name, (f.get(name) ?? 0) + 1);
+      cur.inFlight = name;
+    }
     conn.armTimeout(conn.cfg.readTimeoutMs);
     const relay = this.relay;
     relay.start(cur.kind);
@@ -274,6 +405,16 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
+  /**
+   * The rest of a multi-statement batch whose leading KILL the proxy answered itself (with an OK
+   * carrying MORE_RESULTS, seq 1): relayed from a backend with sequence ids continuing after it.
+   */
+  forwardBatchRest(rest: Buffer): void {
+    const payload = Buffer.concat([Buffer.from([Com.QUERY]), rest]);
+    this.relay.nextSeqBase = 1;
+    this.forward(Resp.QUERY, { payload, seq: 0, lastSeq: 0, raw: null }, scanQuery(payload, 1, payload.length, this.s.routines), null);
+  }
+
   /** COM_STMT_FETCH for an open cursor on the attached connection (the backend statement id patched in). */
   fetch(frame: Frame, stmt: ClientStmt, backendId: number): void {
     const out = Buffer.from(frame.payload);
@@ -287,7 +428,10 @@ export class StatementRunner implements RelayHost, BackendSink {
   onInfileData(f: Frame): void {
     const conn = this.conn;
     if (!conn) return;
-    const seq = (f.seq - this.relay.seqDelta) & 0xff;
+    // Under compression inner sequence ids are not checked, and older clients number them all 0
+    // (my_net_write in libmysqlclient): the backend, uncompressed, gets its own numbering.
+    const seq = this.s.client.compressed ? this.infileSeq : (f.seq - this.relay.seqDelta) & 0xff;
+    this.infileSeq = (seq + Math.floor(f.payload.length / MAX_PACKET_PAYLOAD) + 1) & 0xff;
     let ok: boolean;
     if (f.raw) {
       f.raw[3] = seq;
@@ -300,7 +444,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (!ok) {
       const c = this.s.client;
       c.pauseInput();
-      conn.socket.once('drain', () => c.resumeInput());
+      conn.socket.once('drain', () => this.s.guard('infile_drain', () => c.resumeInput()));
     }
   }
 
@@ -318,14 +462,28 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.s.client.uncork();
   }
 
-  /** Relays a backend chunk; true when a client write still refers to its bytes (see BackendSink). */
+  /**
+   * Relays a backend chunk; true when a client write still refers to its bytes (see BackendSink).
+   * Whatever is thrown below ends this session only.
+   */
   onBackendData(chunk: Buffer): boolean {
-    this.relay.onBackendData(chunk);
-    return this.s.client.socket.writableLength > 0;
+    const s = this.s;
+    setRunning(s);
+    try {
+      this.relay.onBackendData(chunk);
+    } catch (e) {
+      s.fault(e, 'backend_data');
+    }
+    setRunning(null);
+    return s.client.socket.writableLength > 0;
   }
 
   onBackendClose(err: Error | null): void {
-    this.relay.onBackendClose(err);
+    try {
+      this.relay.onBackendClose(err);
+    } catch (e) {
+      this.s.fault(e, 'backend_close');
+    }
   }
 
   onClientBackpressure(): void {
@@ -335,6 +493,7 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
     const st = this.s.st;
+    this.endedWithOk = ok !== null;
     st.lastStatus = status;
     st.lastWarnings = warnings;
     // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
@@ -354,6 +513,11 @@ export class StatementRunner implements RelayHost, BackendSink {
     const defaults = this.s.pool ? this.s.pool.defaults : null;
     for (const e of parseSessionState(block)) {
       if (e.type === SessionTrack.SYSTEM_VARIABLES) {
+        if (e.name === LAST_GTID_VAR) {
+          // Read-only and per write: never session state to replay (SET last_gtid fails with 1238).
+          this.s.onWriteGtid(e.value);
+          continue;
+        }
         if (UNMANAGED_VARS.has(e.name)) {
           if (e.name.startsWith('session_track_')) {
             (st.trackPrefs ??= new Map()).set(e.name, e.value);
@@ -415,15 +579,28 @@ export class StatementRunner implements RelayHost, BackendSink {
       cursorOpen: false,
       info: scanQuery(sql, 0, sql.length, s.routines),
     };
+    if (cur.prepRoute) stmt.route = cur.prepRoute;
+    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() was substituted at PREPARE (tenantPrepare).
+    if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
     s.prepared.add(stmt);
     rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
+    holdStmt(stmt.key);
     return stmt.id;
+  }
+
+  retryPrepare(): boolean {
+    const conn = this.conn;
+    const cur = this.cur;
+    if (!conn || !cur || evictLru(conn) === 0) return false;
+    conn.socket.write(framePayload(cur.frame.payload, 0));
+    return true;
   }
 
   onLocalInfile(backendSeq: number): void {
     this.s.toInfile();
+    this.infileSeq = (backendSeq + 1) & 0xff;
     if (!(this.s.clientCaps & Cap.LOCAL_FILES)) {
-      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 1148.
+      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 4166.
       const conn = this.conn as BackendConnection;
       conn.socket.write(Buffer.from([0, 0, 0, (backendSeq + 1) & 0xff]));
       this.relay.infileSent();
@@ -431,9 +608,19 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
+  private endInFlight(cur: Current | null): void {
+    if (!cur || !cur.inFlight) return;
+    const f = this.s.ctx.inFlight;
+    const n = (f.get(cur.inFlight) ?? 1) - 1;
+    if (n <= 0) f.delete(cur.inFlight);
+    else f.set(cur.inFlight, n);
+    cur.inFlight = null;
+  }
+
   onRelayDone(err: boolean): void {
     const cur = this.cur;
     const conn = this.conn;
+    this.endInFlight(cur);
     if (!cur || !conn) return;
     const s = this.s;
     const st = s.st;
@@ -443,26 +630,30 @@ export class StatementRunner implements RelayHost, BackendSink {
     // under CLIENT_DEPRECATE_EOF, with affected rows 0).
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
     const flags = cur.flags;
+    const info = cur.info;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
     if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
     this.updatePins(cur.info, err);
+    // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
+    if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
     const leftDiag = err || st.lastWarnings > 0;
     if (leftDiag) conn.noteDiagOwner(s);
     const reads = (flags & Q.READS_DIAGNOSTICS) !== 0 || cur.readsDiag === true;
-    if (!reads && cur.kind !== Resp.FETCH) st.diag = null;
+    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !keepsDiagnostics(cur.frame.payload[0], cur.frame.payload, info)) st.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
-    const info = cur.info;
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
     const readLid = !err && (flags & Q.SETS_LAST_INSERT_ID) !== 0;
-    if (needVars || conn.needsReinit || capture || locks || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid) {
-      this.afterStatement(conn, info, capture ? err : null, readLid).then(
-        () => this.finishStatement(),
-        (e: Error) => {
+    // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
+    const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
+    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid) {
+      this.afterStatement(conn, info, capture ? err : null, readLid, gtid).then(
+        () => s.guard('statement_bookkeeping', () => this.finishStatement()),
+        (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
           this.dropConn(conn);
           this.finishStatement();
-        },
+        }),
       );
       return;
     }
@@ -482,6 +673,7 @@ export class StatementRunner implements RelayHost, BackendSink {
    */
   private lost(conn: BackendConnection | null, e: Error, sent: boolean): void {
     const s = this.s;
+    this.endInFlight(this.cur);
     const st = s.st;
     const cur = this.cur;
     const seq = this.armed ? (this.relay.lastSeq + 1) & 0xff : 1;
@@ -493,7 +685,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     s.log.warn({ err: e.message, backend: conn?.cfg.name, pins: st.pins, action }, 'backend connection lost during a statement');
     if (action === 'retry' && cur) {
       cur.retried = true;
-      this.withConn(this.onConn);
+      this.withConn(this.onConn, false, cur.route ? cur.route.account : null);
       return;
     }
     this.cur = null;
@@ -546,9 +738,14 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean): Promise<void> {
+  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid = false): Promise<void> {
     const s = this.s;
     const st = s.st;
+    if (gtid) {
+      const r = await conn.query(LAST_GTID_SQL);
+      const cell = r.rows[0] ? r.rows[0][0] : null;
+      if (cell) s.onWriteGtid(cell.toString('latin1'));
+    }
     if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
       // Ask the server which of the named locks this connection now holds (GET_LOCK may have timed out).
       const names = [...new Set([...st.userLocks, ...info.lockNames])];
@@ -571,7 +768,8 @@ export class StatementRunner implements RelayHost, BackendSink {
       // LAST_INSERT_ID(expr) in a SELECT changes the value without an OK packet saying so; read it
       // back, or the next session on this connection would see it (and this one lose it on another).
       const r = await conn.query('SELECT LAST_INSERT_ID()');
-      const v = Number(r.rows[0]?.[0]?.toString() ?? '0');
+      const big = BigInt(r.rows[0]?.[0]?.toString() ?? '0'); // 64-bit unsigned: above 2^53 it stays a bigint
+      const v: U64 = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
       st.lastInsertId = v;
       conn.noteLastInsertId(v);
     }
@@ -599,7 +797,18 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
     if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
       const b = s.backend;
-      await b.loadRoutines(conn).catch((e: Error) => b.noteRoutinesLoadFailed(e));
+      if (s.tenant) {
+        // A tenant's account sees only its own routines: reload the server-wide view as the proxy's own account.
+        const other = new BackendConnection(b.cfg, 0, conn.collation, false);
+        try {
+          await other.connect();
+          await b.loadRoutines(other);
+        } catch (e) {
+          b.noteRoutinesLoadFailed(e as Error);
+        } finally {
+          other.quit();
+        }
+      } else await b.loadRoutines(conn).catch((e: Error) => b.noteRoutinesLoadFailed(e));
     }
   }
 

@@ -44,6 +44,11 @@ export class PreparedMap {
     this.openCursors = 0;
   }
 
+  /** The statements (to release their backend statements before a clear). */
+  values(): IterableIterator<ClientStmt> {
+    return this.byId.values();
+  }
+
   clear(): void {
     this.byId.clear();
     this.openCursors = 0;

@@ -1,5 +1,6 @@
 import { Q } from '../classify/lexer';
 import { userVarRef, utf8ByteString, varAssignments } from '../server/session-vars';
+import type { U64 } from '../protocol/packet-reader';
 import type { SessionState } from './session-state';
 
 /** What a backend connection carries, as far as replay is concerned (BackendConnection satisfies it). */
@@ -9,7 +10,7 @@ export interface BackendConnState {
   readonly vars: ReadonlyMap<string, string>;
   readonly userVars: ReadonlySet<string>;
   readonly userVarOwner: unknown;
-  readonly lastInsertId: number;
+  readonly lastInsertId: U64;
   readonly pseudoThreadId: number;
   readonly lastSession: unknown;
   readonly appliedVersion: number;
@@ -36,7 +37,7 @@ export type ReplayStep =
    * values keep their exact bytes); send it with sqlBytes().
    */
   | { t: 'set'; sql: string; clearForeignUserVars: boolean; userVars: string[]; pseudoThreadId: number }
-  | { t: 'last_insert_id'; value: number }
+  | { t: 'last_insert_id'; value: U64 }
   | { t: 'found_rows'; n: number }
   | { t: 'clear_diag' };
 

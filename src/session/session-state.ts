@@ -1,4 +1,5 @@
 import { Status } from '../protocol/constants';
+import type { U64 } from '../protocol/packet-reader';
 import type { Diagnostics } from '../server/diagnostics';
 
 /**
@@ -23,10 +24,11 @@ export interface SessionState {
   userVarToken: object;
   /** Bumped whenever replayable state changes (a connection that applied this version needs no replay). */
   version: number;
-  lastInsertId: number;
+  /** LAST_INSERT_ID() (up to 2^64-1: a bigint above 2^53-1, see PacketReader.lenencInt). */
+  lastInsertId: U64;
   foundRows: number;
   /** What ROW_COUNT() returns after this session's last statement. */
-  rowCount: number;
+  rowCount: U64;
   /** Status flags and warning count of the last result terminator. */
   lastStatus: number;
   lastWarnings: number;

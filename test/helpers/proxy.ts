@@ -64,6 +64,8 @@ export interface StartProxyOpts {
   /** Top-level YAML keys merged over the generated document (snake_case, replaces whole sections). */
   extraYaml?: Record<string, unknown>;
   logLevel?: string;
+  /** A pino logger for the proxy (e.g. one collecting lines for a test); default: from the config's log level. */
+  logger?: import('pino').Logger;
 }
 
 export interface ProxyTls {
@@ -145,7 +147,7 @@ export async function startProxy(opts: StartProxyOpts): Promise<ProxyHandle> {
   }
   const yaml = buildProxyYaml(opts, tls);
   const config = parseConfig(yaml);
-  const proxy = new Proxy(config);
+  const proxy = new Proxy(config, opts.logger ? { logger: opts.logger } : {});
   await proxy.start();
   const conns = new Set<Conn>();
   const handle: ProxyHandle = {

@@ -1,11 +1,16 @@
 import * as net from 'node:net';
 import { Cap, Com } from '../../src/protocol/constants';
 import { Framer } from '../../src/protocol/framer';
+import { CompressedDecoder, encodeCompressedPacket } from '../../src/protocol/compression';
 import { buildHandshakeResponse, parseServerHandshake, ServerHandshake } from '../../src/protocol/handshake';
 import { parseEof, parseErrPayload, parseOk, ErrPacket, OkPacket } from '../../src/protocol/ok-err';
 import { PacketWriter } from '../../src/protocol/packet-writer';
 import { nativeToken } from '../../src/protocol/auth';
 import { parseColumnDef, parseTextRow, ColumnDef } from '../../src/protocol/column';
+
+/** Capabilities RawClient.connect asks for unless told otherwise. */
+export const DEFAULT_CAPS = Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.LONG_PASSWORD | Cap.TRANSACTIONS |
+  Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS;
 
 /** One decoded response to a raw command. */
 export interface RawResult {
@@ -29,11 +34,20 @@ export class RawClient {
   private waiters: ((f: { seq: number; payload: Buffer }) => void)[] = [];
   private queue: { seq: number; payload: Buffer }[] = [];
   handshake!: ServerHandshake;
+  /** Set once a CLIENT_COMPRESS login completed: incoming bytes are decoded, sends are compressed. */
+  decoder: CompressedDecoder | null = null;
+  /** Compressed sequence ids of the compressed packets received, in order. */
+  compressedSeqs: number[] = [];
   closed = false;
+  /** The OK packet that ended the login (payload). */
+  loginOk: Buffer = Buffer.alloc(0);
+  /** MariaDB extended capabilities asked for at login (extended metadata changes column definitions). */
+  mariaCaps = 0;
 
   private constructor(readonly socket: net.Socket, readonly caps: number) {
     socket.on('data', (c: Buffer) => {
-      this.framer.push(c);
+      if (this.decoder) this.decoder.push(c, (b) => this.framer.push(b));
+      else this.framer.push(c);
       for (let f = this.framer.next(); f; f = this.framer.next()) {
         const item = { seq: f.seq, payload: Buffer.from(f.payload) };
         const w = this.waiters.shift();
@@ -56,20 +70,31 @@ export class RawClient {
     });
   }
 
-  /** Connects and logs in with mysql_native_password. */
-  static async connect(port: number, user: string, password: string, db: string | null, extraCaps = 0): Promise<RawClient> {
-    const caps = Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.PLUGIN_AUTH | Cap.LONG_PASSWORD | Cap.TRANSACTIONS |
-      Cap.MULTI_RESULTS | Cap.PS_MULTI_RESULTS | (db ? Cap.CONNECT_WITH_DB : 0) | extraCaps;
+  /**
+   * Connects and logs in with mysql_native_password. `collation`: the handshake's collation id.
+   * `mariaCaps`: MariaDB extended capabilities to ask for (LONG_PASSWORD is then cleared, which is
+   * how a client says they follow). `baseCaps` replaces the default capability set (for
+   * capability-matrix tests).
+   */
+  static async connect(port: number, user: string, password: string, db: string | null, extraCaps = 0, collation = 45, mariaCaps = 0, baseCaps = DEFAULT_CAPS): Promise<RawClient> {
+    let caps = baseCaps | (db ? Cap.CONNECT_WITH_DB : 0) | extraCaps;
+    if (mariaCaps !== 0) caps &= ~Cap.LONG_PASSWORD;
     const c = await RawClient.open(port, caps);
+    c.mariaCaps = mariaCaps;
     const hs = await c.read();
     c.handshake = parseServerHandshake(hs.payload);
     const w = buildHandshakeResponse({
-      capabilities: caps, mariaCaps: 0, collation: 45, user, authResponse: nativeToken(password, c.handshake.nonce),
+      capabilities: caps, mariaCaps, collation, user, authResponse: nativeToken(password, c.handshake.nonce),
       database: db, authPlugin: 'mysql_native_password',
     });
     c.socket.write(w.finish(1));
     const r = await c.read();
     if (r.payload[0] !== 0) throw new Error(`login failed: ${parseErrPayload(r.payload).message}`);
+    c.loginOk = r.payload;
+    if (caps & Cap.COMPRESS) {
+      c.decoder = new CompressedDecoder(0xffffff);
+      c.decoder.onHeader = (seq) => c.compressedSeqs.push(seq);
+    }
     return c;
   }
 
@@ -90,7 +115,10 @@ export class RawClient {
   /** Sends a command payload with sequence id 0. */
   send(payload: Buffer | PacketWriter, seq = 0): void {
     const b = payload instanceof PacketWriter ? payload.finish(seq) : new PacketWriter(payload.length).bytes(payload).finish(seq);
-    this.socket.write(b);
+    if (this.decoder) {
+      // a command starts a new compressed sequence at 0, as clients do
+      for (const part of encodeCompressedPacket(b, 0)) this.socket.write(part);
+    } else this.socket.write(b);
   }
 
   get deprecateEof(): boolean {
@@ -129,7 +157,7 @@ export class RawClient {
       const n = p[0];
       res.columns = [];
       res.rows = [];
-      for (let i = 0; i < n; i++) res.columns.push(parseColumnDef(await take(), false));
+      for (let i = 0; i < n; i++) res.columns.push(parseColumnDef(await take(), (this.mariaCaps & 8) !== 0));
       if (!this.deprecateEof) {
         const e = await take();
         if (!(e[0] === 0xfe && e.length < 9)) throw new Error('expected EOF after column definitions');

@@ -1,6 +1,7 @@
 /** The compiled `tenantgate` bin, run as a child process: check-config, hash-password, start, usage. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createHash } from 'node:crypto';
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -221,6 +222,39 @@ if (fs.existsSync(PROXY_MODULE)) {
       p.child.kill('SIGKILL');
     }
   });
+
+  test('SIGHUP reloads (an invalid file is refused and logged); config history, diff and rollback --offline', async () => {
+    const file = write('hup.yaml', START_CONFIG);
+    fs.rmSync(file + '.history.jsonl', { force: true });
+    const p = startProcess(file);
+    try {
+      await p.waitFor((l) => /listening/.test(String(l.msg)));
+      fs.writeFileSync(file, START_CONFIG.replace('port: 1,', 'port: 2,'));
+      p.child.kill('SIGHUP');
+      const ok = await p.waitFor((l) => l.msg === 'config reloaded');
+      assert.equal([ok.version, ok.source, ok.diff], [2, 'signal', ['~ backend primary: port: 1 → 2']]);
+      fs.writeFileSync(file, START_CONFIG.replace('port: 1,', 'port: 0,'));
+      p.child.kill('SIGHUP');
+      const bad = await p.waitFor((l) => l.msg === 'config reload refused; the running config is unchanged');
+      assert.is(bad.version, 2);
+      assert.match(JSON.stringify(bad.problems), /backends\[0\]\.port: expected a number from 1 to 65535/);
+      p.child.kill('SIGTERM');
+      assert.is(await p.exited, 0, p.stderr());
+    } finally {
+      p.child.kill('SIGKILL');
+    }
+    const hist = run(['config', 'history', '--config', file]);
+    assert.is(hist.status, 0, hist.stderr);
+    assert.match(hist.stdout, /^1\t\S+\tstart\t/m);
+    assert.match(hist.stdout, /^2\t\S+\tsignal\t1 change\n\t~ backend primary: port: 1 → 2$/m);
+    const diff = run(['config', 'diff', '2', '1', '--config', file]);
+    assert.is(diff.stdout, '~ backend primary: port: 2 → 1\n');
+    assert.is(run(['config', 'rollback', '1', '--config', file]).status, 2);
+    const rb = run(['config', 'rollback', '1', '--offline', '--config', file]);
+    assert.is(rb.status, 0, rb.stderr);
+    assert.is(fs.readFileSync(file, 'utf8'), START_CONFIG);
+    assert.is(run(['config', 'diff', '1', '9', '--config', file]).status, 1);
+  });
 } else {
   test('start: without the server module built, fails with a clear fatal log and exit 1', async () => {
     const p = startProcess(write('start.yaml', START_CONFIG));
@@ -228,5 +262,11 @@ if (fs.existsSync(PROXY_MODULE)) {
     assert.ok(p.logs.some((l) => l.level === 'fatal' && /cannot load the proxy server module/.test(String(l.msg))), JSON.stringify(p.logs));
   });
 }
+
+test('hash-token prints the SHA-256 line for admin.tokens', () => {
+  const r = run(['hash-token', 's3cret']);
+  assert.is(r.status, 0);
+  assert.is(r.stdout, `token_hash: ${createHash('sha256').update('s3cret').digest('hex')}\n`);
+});
 
 test.run();

@@ -54,18 +54,22 @@ demo('starts, prints connect commands, self-checks through the proxy and cleans 
 
   assert.is(r.code, 0, `demo exited with ${r.code ?? r.signal}\n${out}`);
 
-  const cmd = /mariadb -h127\.0\.0\.1 -P(\d+) -uapp -papp shop/.exec(r.stdout);
+  const cmd = /mariadb -h127\.0\.0\.1 -P(\d+) -uapp@acme -papp shop/.exec(r.stdout);
   assert.ok(cmd, `plain connect command not printed\n${out}`);
   const port = Number(cmd[1]);
   assert.ok(port > 0 && port < 65536, `bad port ${cmd[1]}`);
   assert.match(r.stdout, 'random, --port 0');
 
-  const tls = /mariadb -h127\.0\.0\.1 -P(\d+) -uapp_tls -papp --ssl --ssl-ca=(\S+) shop/.exec(r.stdout);
+  const tls = /mariadb -h127\.0\.0\.1 -P(\d+) -uapp_tls@acme -papp --ssl --ssl-ca=(\S+) shop/.exec(r.stdout);
   assert.ok(tls, `TLS connect command not printed\n${out}`);
   assert.is(Number(tls[1]), port);
 
-  assert.match(r.stdout, `self-check (app, plain TCP): SELECT COUNT(*) FROM orders -> ${DEMO_ORDER_COUNT} (ok)`);
-  assert.match(r.stdout, `self-check (app_tls, TLS): SELECT COUNT(*) FROM orders -> ${DEMO_ORDER_COUNT} (ok)`);
+  assert.match(r.stdout, `self-check (app@acme, plain TCP): SELECT COUNT(*) FROM orders -> ${DEMO_ORDER_COUNT} (ok)`);
+  assert.match(r.stdout, `self-check (app_tls@acme, TLS): SELECT COUNT(*) FROM orders -> ${DEMO_ORDER_COUNT} (ok)`);
+  assert.match(r.stdout, /self-check \(app@acme, read on the replica\): SELECT @@server_id -> \d+ \(ok\)/);
+  assert.match(r.stdout, /self-check \(app@acme, write on the primary\): .* \(ok\)/);
+  assert.match(r.stdout, /self-check \(app@acme, another tenant's schema\): .*ERROR 1044 \(ok\)/);
+  assert.not.match(r.stdout, /UNEXPECTED|FAILED/);
 
   const cfg = /^\s*config\s+(\S+)$/m.exec(r.stdout);
   assert.ok(cfg, `config path not printed\n${out}`);

@@ -8,6 +8,8 @@
  */
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
+import { parseTextRow } from '../../src/protocol/column';
+import { Cap } from '../../src/protocol/constants';
 import type { MariaDbServer } from '../helpers/mariadb';
 import { startServer } from '../helpers/mariadb';
 import type { ProxyHandle } from '../helpers/proxy';
@@ -51,6 +53,40 @@ test('rows trickling in small backend reads to a client that stalls arrive intac
     assert.is(bad, null);
     const after = await c.query('SELECT 5');
     assert.equal(after.rows, [['5']]);
+  } finally {
+    c.socket.destroy();
+  }
+}, 90_000));
+
+test('compressed session: incompressible rows in small backend reads to a client that stalls arrive intact (stored bodies are views of the read buffer)', timed(async () => {
+  // 6 KiB of random bytes per row does not deflate, so each backend read goes out in a stored
+  // compressed packet whose body (over 4 KiB: not copied) is a view of the read buffer. A SLEEP per
+  // row keeps the reads at about one row, below the client socket's high-water mark.
+  const N = 2000;
+  const c = await RawClient.connect(h.port, DEFAULT_USER, DEFAULT_PASSWORD, 'test', Cap.COMPRESS);
+  try {
+    const rb = Array.from({ length: 6 }, () => 'RANDOM_BYTES(1024)').join(', ');
+    for (const sql of ['CREATE TABLE rnd (id INT PRIMARY KEY, b BLOB, h CHAR(40))', `INSERT INTO rnd SELECT seq, CONCAT(${rb}), NULL FROM seq_1_to_${N}`, 'UPDATE rnd SET h = SHA1(b)']) {
+      assert.is((await c.query(sql)).err, null, sql);
+    }
+    c.socket.pause();
+    const result = c.query('SELECT id, b, h, SLEEP(0.001) AS z FROM rnd ORDER BY id');
+    await sleep(1500);
+    c.socket.resume();
+    const r = await result;
+    assert.is(r.err, null);
+    const rowPackets = r.packets.slice(1 + r.columns.length + (c.deprecateEof ? 0 : 1), -1);
+    assert.is(rowPackets.length, N);
+    let bad: string | null = null;
+    rowPackets.forEach(([, p], i) => {
+      const [id, b, sum] = parseTextRow(p, 4);
+      const ok = id?.toString() === String(i + 1) && b !== null && b.length === 6144 && createHash('sha1').update(b).digest('hex') === sum?.toString();
+      if (bad === null && !ok) bad = `row ${i + 1} corrupted`;
+    });
+    assert.is(bad, null);
+    assert.ok(c.compressedSeqs.length > 0, 'the session was compressed');
+    assert.equal((await c.query('SELECT 5')).rows, [['5']]);
+    await c.query('DROP TABLE rnd');
   } finally {
     c.socket.destroy();
   }

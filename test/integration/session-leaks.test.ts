@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import type { MariaDbServer } from '../helpers/mariadb';
 import { startServer } from '../helpers/mariadb';
 import type { Conn, Mode, ProxyHandle } from '../helpers/proxy';
-import { run, sqlError, startProxy, timed } from '../helpers/proxy';
+import { run, sleep, sqlError, startProxy, timed } from '../helpers/proxy';
 import { integrationSuite } from '../helpers/uvu';
 
 const test = integrationSuite('session-leaks');
@@ -65,6 +65,19 @@ const as = async (user: string, extra: Record<string, unknown> = {}) => {
 async function val(c: Conn, mode: Mode, sql: string, params?: unknown[]): Promise<unknown> {
   const [rows] = (await run(c, mode, sql, params)) as [Record<string, unknown>[], unknown];
   return Object.values(rows[0])[0];
+}
+
+/**
+ * Waits until no backend connection is in use: the pinned connections of sessions that just ended
+ * have been reset and returned. A server frees a closed connection's locks asynchronously too; the
+ * proxy resets after the client's COM_QUIT, so the next session must not race that reset.
+ */
+async function poolSettled(): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (h.proxy.stats().backends.every((b) => b.inUse === 0)) return;
+    await sleep(5);
+  }
+  throw new Error(`backend connections of ended sessions not returned: ${JSON.stringify(h.proxy.stats().backends)}`);
 }
 
 /** Another session takes a backend connection and keeps it (open transaction), so the next borrow differs. */
@@ -140,10 +153,11 @@ test('[execute] GET_LOCK and transactions through prepared statements pin the se
   a.destroy();
 }));
 
-test('[execute] a prepared KILL is refused like the unmappable text forms (it would name a backend thread)', timed(async () => {
+test('[execute] a prepared KILL is refused (it would name a backend thread) with the server\'s 1295 for unpreparable statements', timed(async () => {
   const a = await as('app');
-  assert.is((await sqlError(a.execute('KILL 1'))).errno, 1235);
-  assert.is((await sqlError(a.execute('KILL QUERY ?', [1]))).errno, 1235);
+  // 1295 (ER_UNSUPPORTED_PS) rather than 1235: on it clients fall back to text, where the proxy maps the id
+  assert.is((await sqlError(a.execute('KILL 1'))).errno, 1295);
+  assert.is((await sqlError(a.execute('KILL QUERY ?', [1]))).errno, 1295);
   assert.is(Number(await val(a, 'execute', 'SELECT 1')), 1);
 }));
 
@@ -181,6 +195,18 @@ test('[execute] LAST_INSERT_ID() and FOUND_ROWS() of prepared statements are the
 }));
 
 for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] LAST_INSERT_ID() above 2^53 stays the session's own, exactly, after another session's insert`, timed(async () => {
+    const a = await as('app');
+    const b = await as('carol');
+    await a.query(`CREATE TABLE aibig_${mode} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, v INT) AUTO_INCREMENT=18446744073709551000`);
+    await run(a, mode, `INSERT INTO aibig_${mode} (v) VALUES (1)`);
+    assert.is(await val(a, mode, 'SELECT CAST(LAST_INSERT_ID() AS CHAR)'), '18446744073709551000');
+    await b.query('INSERT INTO shop.ai (v) VALUES (3)'); // another session's insert on a shared connection
+    assert.is(await val(a, mode, 'SELECT CAST(LAST_INSERT_ID() AS CHAR)'), '18446744073709551000');
+  }));
+}
+
+for (const mode of ['query', 'execute'] as Mode[]) {
   test(`[${mode}] state made inside a stored function stays in its session (existing and created through the proxy)`, timed(async () => {
     const a = await as('app');
     const fn = mode === 'query' ? 'setvar' : 'setvar2';
@@ -194,6 +220,7 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     assert.is(Number(await val(a, mode, `SELECT ${fn}()`)), 1);
     hold.destroy();
     await a.end();
+    await poolSettled();
     const b = await as('carol');
     assert.is(await val(b, mode, 'SELECT @fv'), null);
     assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('fn_lock')")), 1);
@@ -251,6 +278,7 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     assert.is(Number(await val(a, mode, "SELECT IS_USED_LOCK('proc_lock') IS NOT NULL")), 1);
     hold.destroy();
     await a.end();
+    await poolSettled();
     const b = await as('carol');
     assert.is(await val(b, mode, 'SELECT @pv'), null);
     assert.is(Number(await val(b, mode, "SELECT IS_FREE_LOCK('proc_lock')")), 1);

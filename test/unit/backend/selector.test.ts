@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatGtidPos, parseGtidPos } from '../../../src/backend/gtid';
 import type { HealthStateName } from '../../../src/backend/health-state';
-import { selectBackend, type Selection, type SelectTarget } from '../../../src/backend/selector';
+import { selectBackend, withoutDrained, type Selection, type SelectTarget } from '../../../src/backend/selector';
 import type { ClusterSnapshot, MemberSnapshot } from '../../../src/backend/topology';
 import { checkKeys, readFixture, writeActual } from './golden';
 
@@ -114,6 +114,19 @@ test('rng values at the edges stay in range (1 - epsilon picks the last tied rep
   const c = clusterOf({ comment: '', primary: 'p1 up', replicas: ['r1 up 1', 'r2 up 1'], target: 'replica' });
   const s = selectBackend({ kind: 'replica', requiredGtid: null }, c, new Map(), () => 1 - Number.EPSILON);
   assert.ok(s.ok && s.backend === 'r2');
+});
+
+test('withoutDrained: drained replicas leave rotation (reads go elsewhere); a drained primary stays', () => {
+  const c = clusterOf({ comment: '', primary: 'p up', replicas: ['r1 up 1', 'r2 up 1'], target: 'replica' });
+  for (const rng of [0, 0.5, 1 - Number.EPSILON]) {
+    const s = selectBackend({ kind: 'replica', requiredGtid: null }, withoutDrained(c, new Set(['r1'])), new Map(), () => rng);
+    assert.ok(s.ok && s.backend === 'r2');
+  }
+  const none = selectBackend({ kind: 'replica', requiredGtid: null }, withoutDrained(c, new Set(['r1', 'r2'])), new Map(), () => 0);
+  assert.ok(none.ok && none.backend === 'p', 'no_healthy_replica: primary');
+  assert.is(withoutDrained(c, new Set(['p'])), c);
+  const w = selectBackend({ kind: 'primary' }, withoutDrained(c, new Set(['p'])), new Map(), () => 0);
+  assert.ok(w.ok && w.backend === 'p');
 });
 
 test.run();

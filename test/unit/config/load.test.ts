@@ -26,6 +26,9 @@ server:
   rsa_key_exchange: false
   rsa_private_key_file: rsa.pem
   mariadb_extended_capabilities: false
+  compression: false
+  compression_level: 6
+  compression_min_length: 50
 backends:
   - name: primary
     host: db1.internal
@@ -109,6 +112,14 @@ test('a full valid config maps every field, resolving file paths against the con
     rsaKeyExchange: false,
     rsaPrivateKeyFile: path.join(dir, 'rsa.pem'),
     mariadbExtendedCapabilities: false,
+    shutdownTimeoutMs: 30000,
+    maxHandshakeConnections: 1000,
+    netReadTimeoutMs: 30000,
+    maxClientBufferBytes: 256 * 1024 * 1024,
+    loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
+    compression: false,
+    compressionLevel: 6,
+    compressionMinLength: 50,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -136,7 +147,7 @@ test('a full valid config maps every field, resolving file paths against the con
   });
   assert.equal(c.users[1], { name: 'report', sha2Hash: SHA2, backend: 'reports', requireTls: false });
   assert.equal(c.users[2], { name: 'dev', nativeHash: '', backend: 'primary', requireTls: false });
-  assert.equal(c.admin, { host: '127.0.0.1', port: 9104 });
+  assert.equal(c.admin, { host: '127.0.0.1', port: 9104, tokens: [], openMetrics: true });
   assert.equal(c.log, { level: 'debug' });
 });
 
@@ -160,6 +171,14 @@ test('defaults are filled in', () => {
     maxClientConnections: 20000,
     rsaKeyExchange: true,
     mariadbExtendedCapabilities: true,
+    shutdownTimeoutMs: 30000,
+    maxHandshakeConnections: 1000,
+    netReadTimeoutMs: 30000,
+    maxClientBufferBytes: 256 * 1024 * 1024,
+    loginThrottle: { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 30, blockMs: 300000, forgetAfterMs: 900000 },
+    compression: true,
+    compressionLevel: 1,
+    compressionMinLength: 1024,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -186,7 +205,7 @@ test('defaults are filled in', () => {
   assert.is(parseConfig(stringify(anyPort)).listen.port, 0, 'port 0 = any free port, for listeners');
   const withAdmin = base();
   withAdmin.admin = { port: 9104 };
-  assert.equal(parseConfig(stringify(withAdmin)).admin, { host: '127.0.0.1', port: 9104 });
+  assert.equal(parseConfig(stringify(withAdmin)).admin, { host: '127.0.0.1', port: 9104, tokens: [], openMetrics: true });
 });
 
 // Each case: a way to break the minimal config, the YAML path that must be reported, its message.

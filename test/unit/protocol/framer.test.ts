@@ -268,6 +268,18 @@ test('wrong sequence id in a multi-packet continuation → ProtocolError', () =>
   assert.throws(() => fr.next(), (e: unknown) => e instanceof ProtocolError && /expected sequence 4, got 9/.test((e as Error).message));
 });
 
+test('checkSequence off (compressed protocol): continuations numbered 0 as libmariadb sends them are reassembled', () => {
+  const s = Buffer.from(exactStream);
+  s[3] = 0;
+  s[MAX_PACKET_PAYLOAD + 7] = 0;
+  const fr = new Framer(BIG);
+  fr.checkSequence = false;
+  fr.push(s);
+  const f = fr.next();
+  assert.ok(f !== null && f.payload.equals(exact), 'one frame, payload intact');
+  assert.is(fr.buffered, 0);
+});
+
 test('header announcing more than maxPayload → PacketTooLargeError before the payload arrives', () => {
   const fr = new Framer(1000);
   fr.push(Buffer.from([0xe9, 0x03, 0x00, 0x00])); // 1001 bytes announced, none sent

@@ -98,4 +98,32 @@ test('golden plans (actual written to route-cases.actual.json on failure)', () =
   assert.ok(cache.hits > 0 && cache.misses > 0);
 });
 
+test('a cached decision never decides for a statement that differs only in literals (digest-equal pairs)', () => {
+  // Prime one cache with every case, then decide every case again through it: each must equal its
+  // uncached decision, whichever digest-equal statement was cached first.
+  const cache = new PlanCache<CachedDecision>(100_000);
+  for (const c of cases) decide(c, cache);
+  for (const c of cases) {
+    const a = decide(c, null);
+    const b = decide(c, cache);
+    assert.equal(view(b.d, b.buf), view(a.d, a.buf), `${c.comment}: cached decision differs`);
+  }
+  const pairs: [string, string][] = [
+    ["PREPARE s FROM 'SELECT 1'", "PREPARE s FROM 'SELECT * FROM t_globex.users'"],
+    ["EXECUTE IMMEDIATE 'SELECT 1'", "EXECUTE IMMEDIATE 'SELECT * FROM mysql.user'"],
+    ["select * from information_schema.tables where table_schema = 't_acme'", "select * from information_schema.tables where table_schema = 'app'"],
+  ];
+  for (const [first, second] of pairs) {
+    const c1: Case = { comment: first, snapshot: 'two-clusters', session: { tenant: 'acme' }, sql: first, plan: null };
+    const c2: Case = { ...c1, comment: second, sql: second };
+    const shared = new PlanCache<CachedDecision>(16);
+    decide(c1, shared);
+    const want = decide(c2, null);
+    const got = decide(c2, shared);
+    assert.equal(view(got.d, got.buf), view(want.d, want.buf), `${second} after ${first}`);
+  }
+  const refused = decide({ comment: 'x', snapshot: 'two-clusters', session: { tenant: 'acme' }, sql: "PREPARE s FROM 'SELECT * FROM t_globex.users'", plan: null }, null);
+  assert.is(refused.d.action, 'refuse');
+});
+
 test.run();

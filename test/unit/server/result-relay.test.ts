@@ -112,6 +112,13 @@ class FakeHost implements RelayHost {
   onClientBackpressure(): void {
     this.events.push(['backpressure']);
   }
+  /** Whether retryPrepare says it re-sent the PREPARE; calls are counted. */
+  retry = false;
+  retries = 0;
+  retryPrepare(): boolean {
+    this.retries++;
+    return this.retry;
+  }
   get bytes(): Buffer {
     return Buffer.concat(this.events.filter((e) => e[0] === 'write').map((e) => e[1] as Buffer));
   }
@@ -261,10 +268,9 @@ test('rows whose first byte is 0xFE (8-byte lenenc, ≥ 9 bytes) and 0xFB (NULL)
 
 const INFO = 'Rows matched: 2  Changed: 2  Warnings: 0';
 
-test('OK with info → client without SESSION_TRACK: rewritten, info as the rest of the packet', () => {
+test('OK with info → client without SESSION_TRACK (PHP mysqlnd): byte-identical, info length-encoded as the server sends it', () => {
   const s = pkt(1, okTracked(2, AC, 0, INFO));
-  const expected = pkt(1, Buffer.concat([hex('00 02 00 0200 0000'), Buffer.from(INFO)]));
-  const r = check(Cap.PROTOCOL_41, Resp.QUERY, s, expected);
+  const r = check(Cap.PROTOCOL_41, Resp.QUERY, s, s);
   const t = r.host.events.find((e) => e[0] === 'terminator') as ['terminator', number, number, OkPacket];
   assert.is(t[1], AC);
   assert.is(t[3].affectedRows, 2);
@@ -442,6 +448,27 @@ test('PREPARE response → DEPRECATE_EOF client: param and column EOFs dropped, 
   const r = check(Cap.PROTOCOL_41 | Cap.DEPRECATE_EOF, Resp.PREPARE, s, expected, false, { setup: (h) => (h.prepareId = 42) });
   assert.equal(r.host.events.filter((e) => e[0] === 'prepare'), [['prepare', 0x01020304, 1, 2, 3]]);
   assert.is(r.relay.lastSeq, 4);
+});
+
+test('PREPARE refused with 1461: retried once when the host freed statements, the ERR never reaches the client', () => {
+  const refused = pkt(1, err(1461, '42000', "Can't create more than max_prepared_stmt_count statements (current value: 10)"));
+  const ok = Buffer.concat([pkt(1, prepareOk(5, 1, 0, 0)), pkt(2, coldef('a')), pkt(3, eof(0, AC))]);
+  // host re-sent the PREPARE: the second answer is relayed as if it were the first
+  const r = run(Cap.PROTOCOL_41, Resp.PREPARE, [refused, ok], (h) => (h.retry = true));
+  assert.is(r.host.retries, 1);
+  assert.is(r.host.bytes.toString('hex'), Buffer.concat([pkt(1, prepareOk(1000, 1, 0, 0)), pkt(2, coldef('a')), pkt(3, eof(0, AC))]).toString('hex'));
+  assert.equal(r.host.events[r.host.events.length - 1], ['done', false]);
+  // a second 1461 is relayed (one retry only)
+  const twice = run(Cap.PROTOCOL_41, Resp.PREPARE, [refused, refused], (h) => (h.retry = true));
+  assert.is(twice.host.retries, 1);
+  assert.is(twice.host.bytes.toString('hex'), refused.toString('hex'));
+  assert.equal(twice.host.events[twice.host.events.length - 1], ['done', true]);
+  // nothing to free: relayed at once
+  const r2 = check(Cap.PROTOCOL_41, Resp.PREPARE, refused, refused, true);
+  assert.is(r2.host.retries, 1);
+  // other errors and other commands never ask
+  const r3 = check(Cap.PROTOCOL_41, Resp.QUERY, refused, refused, true, { setup: (h) => (h.retry = true) });
+  assert.is(r3.host.retries, 0);
 });
 
 test('PREPARE with no params / no columns / neither', () => {

@@ -96,6 +96,18 @@ test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area whe
   ]);
 });
 
+test('LAST_INSERT_ID above 2^53 (a bigint) is restored exactly, and an equal bigint on the connection needs no step', () => {
+  const big = 18446744073709551614n;
+  const s = session({ schema: 'shop', version: 1, lastInsertId: big });
+  const need: ReplayNeeds = { flags: Q.LAST_INSERT_ID, clearDiag: false };
+  const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, lastInsertId: 9007199254740991 });
+  assert.is(needsReplay(s, c, need), true);
+  assert.equal(replaySteps(s, c, need, defaults), [{ t: 'last_insert_id', value: big }]);
+  const same = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, lastInsertId: 18446744073709551614n });
+  assert.is(needsReplay(s, same, need), false);
+  assert.equal(replaySteps(s, same, need, defaults), []);
+});
+
 test('needsReplay agrees with replaySteps on a grid of states', () => {
   const sessions = [session(), session({ schema: 'shop' }), session({ schema: 'shop', version: 2, multi: true }), session({ userVars: new Map([['x', '1']]) })];
   const conns = [conn(), conn({ schema: 'shop' }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ userVars: new Set(['y']), userVarOwner: other }), conn({ schema: 'other', lastSession: owner, appliedVersion: 0 }), conn({ schema: 'other', lastSession: owner, appliedVersion: 2, multiStatements: true })];
