@@ -49,6 +49,13 @@ export interface ReplaySession {
 }
 
 /**
+ * Statements that must run with pseudo_thread_id = the session's id: CONNECTION_ID() reads it; the
+ * server keys temporary tables by it (one created under another session's id is invisible to this
+ * session's later statements once they set its own id); a procedure may do either unseen.
+ */
+const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY;
+
+/**
  * Cheap check run for every statement: whether `conn` needs any replay step for `s` (when false,
  * replaySteps would return an empty list).
  */
@@ -64,7 +71,7 @@ export function needsReplay(s: ReplaySession, conn: BackendConnState, need: Repl
   const f = need.flags;
   if (need.clearDiag && conn.diagOwner !== null) return true;
   if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== st.lastInsertId) return true;
-  if (f & (Q.CONNECTION_ID | Q.CALL) && conn.pseudoThreadId !== st.id) return true;
+  if (f & PSEUDO_ID_FLAGS && conn.pseudoThreadId !== st.id) return true;
   if (f & Q.FOUND_ROWS && conn.lastSession !== s.owner) return true;
   return false;
 }
@@ -112,8 +119,7 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
     }
   }
   let pseudo = 0;
-  // A procedure may call CONNECTION_ID() where the lexer cannot see it.
-  if (f & (Q.CONNECTION_ID | Q.CALL) && c.pseudoThreadId !== st.id) {
+  if (f & PSEUDO_ID_FLAGS && c.pseudoThreadId !== st.id) {
     sets.push(`SESSION pseudo_thread_id=${st.id}`);
     pseudo = st.id;
   }
