@@ -128,6 +128,31 @@ function serverPid(s: MariaDbServer): number {
   return Number(fs.readFileSync(path.join(path.dirname(s.datadir), 'mariadbd.pid'), 'utf8').trim());
 }
 
+/** The state letter of every thread of `pid` (/proc/<pid>/task/<tid>/stat; 'T' = stopped). */
+function threadStates(pid: number): string[] {
+  const dir = `/proc/${pid}/task`;
+  return fs.readdirSync(dir).map((tid) => {
+    const stat = fs.readFileSync(path.join(dir, tid, 'stat'), 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  });
+}
+
+/**
+ * SIGSTOP, then wait until every thread of the server is really stopped: kill() returns before the
+ * group stop has reached threads running on another CPU, and a busy machine can let one of them
+ * answer a statement sent just after the signal.
+ */
+async function stopServer(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  let states: string[] = [];
+  for (let i = 0; i < 600; i++) {
+    states = threadStates(pid);
+    if (states.every((st) => st === 'T' || st === 't')) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.unreachable(`server ${pid} not stopped 30 s after SIGSTOP; thread states ${states.join('')}`);
+}
+
 test('a SIGSTOPped backend: statements fail within backends[].read_timeout_ms instead of hanging, and the proxy recovers after SIGCONT (mysql2)', timed(async () => {
   const stopped = await startServer();
   let pid = 0;
@@ -142,7 +167,7 @@ test('a SIGSTOPped backend: statements fail within backends[].read_timeout_ms in
     const c2 = await h.connect();
     await c1.query('SELECT 1');
     pid = serverPid(stopped);
-    process.kill(pid, 'SIGSTOP');
+    await stopServer(pid);
     const e1 = await withTimeout(c1.query('SELECT 2').then(() => null, (e: Error & { errno?: number }) => e), 15_000, 'a statement on a stopped backend');
     assert.ok(e1, 'the statement on the stopped backend fails');
     const e2 = await withTimeout(c2.query('SELECT 3').then(() => null, (e: Error & { errno?: number }) => e), 15_000, 'a second statement while the backend is stopped');
