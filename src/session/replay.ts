@@ -15,6 +15,8 @@ export interface BackendConnState {
   readonly lastSession: unknown;
   readonly appliedVersion: number;
   readonly diagOwner: unknown;
+  /** The proxy ran its own queries here since the last client statement (they change FOUND_ROWS()). */
+  readonly internalSinceClient?: boolean;
 }
 
 /** What the statement about to run needs restored beyond the session's state. */
@@ -72,7 +74,7 @@ export function needsReplay(s: ReplaySession, conn: BackendConnState, need: Repl
   if (need.clearDiag && conn.diagOwner !== null) return true;
   if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== st.lastInsertId) return true;
   if (f & PSEUDO_ID_FLAGS && conn.pseudoThreadId !== st.id) return true;
-  if (f & Q.FOUND_ROWS && conn.lastSession !== s.owner) return true;
+  if (f & Q.FOUND_ROWS && (conn.lastSession !== s.owner || conn.internalSinceClient === true)) return true;
   return false;
 }
 
@@ -125,7 +127,8 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   }
   if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: foreignVars, userVars, pseudoThreadId: pseudo });
   if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
-  if (f & Q.FOUND_ROWS && c.lastSession !== s.owner) steps.push({ t: 'found_rows', n: st.foundRows });
+  // The proxy's own queries (a read-back after SET NAMES, captured warnings) left their FOUND_ROWS() too.
+  if (f & Q.FOUND_ROWS && (c.lastSession !== s.owner || conn.internalSinceClient === true)) steps.push({ t: 'found_rows', n: st.foundRows });
   if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });
   return steps;
 }
