@@ -2,7 +2,8 @@
  * Test runner behind `npm test`: runs uvu over the compiled unit tests, then the integration tests,
  * and ends with one line `N passed, N failed` that CI reads.
  *
- * Usage: node dist/test/run.js [filter]   (filter: only test files whose path contains it)
+ * Usage: node dist/test/run.js [--random] [filter]   (filter: only test files whose path contains it)
+ * --random runs test/random instead (randomized tests with differences still open: `npm run test:random`).
  * TEST_TIMEOUT_MS bounds each uvu run (default 15 min); a run that hangs is terminated and fails.
  */
 import { spawn } from 'node:child_process';
@@ -84,7 +85,8 @@ function runGroup(dir: string, pattern: string): Promise<Counts> {
 }
 
 async function main(): Promise<void> {
-  const filter = process.argv[2];
+  const random = process.argv[2] === '--random';
+  const filter = process.argv[random ? 3 : 2];
   if (!mariadbdPath()) {
     const bar = '='.repeat(72);
     console.error(`${bar}\nCannot run the integration tests: mariadbd is not installed.\n\n${installHint()}\n${bar}`);
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
   const pattern = filePattern(filter);
   const totals: Counts = { passed: 0, failed: 0, skipped: 0 };
   let ranFiles = 0;
-  for (const group of ['unit', 'integration']) {
+  for (const group of random ? ['random'] : ['unit', 'integration']) {
     const dir = path.join(distTest, group);
     const files = listFiles(dir, new RegExp(pattern, 'i'));
     if (files.length === 0) continue;

@@ -82,6 +82,11 @@ export class BackendConnection {
   pseudoThreadId = 0;
   /** The session that ran the last statement here, and the state version it applied. */
   lastSession: unknown = null;
+  /**
+   * The proxy ran a command of its own since the last client statement: ROW_COUNT() (and the like)
+   * now describe that command, not the client's statement.
+   */
+  internalSinceClient = false;
   appliedVersion = -1;
   /** The session whose statement left warnings/errors in this connection's diagnostics area, if any. */
   diagOwner: unknown = null;
@@ -296,6 +301,7 @@ export class BackendConnection {
         return;
       }
       const bytes = payload instanceof PacketWriter ? payload.finish(0) : new PacketWriter(payload.length).bytes(payload).finish(0);
+      this.internalSinceClient = true;
       if (kind === 'none') {
         this.socket.write(bytes);
         resolve({ ok: null, err: null, columns: [], rows: [], rawColumns: [], rawRows: [], status: 0, warnings: 0, prepare: null });
@@ -425,7 +431,7 @@ export class BackendConnection {
     this.needsReinit = false;
   }
 
-  /** COM_RESET_CONNECTION, then the proxy's initialisation: no schema, variables, statements or owner remain. */
+  /** COM_RESET_CONNECTION, then the proxy's initialisation: no variables, statements or owner remain (the schema does). */
   async resetSession(initSql: string): Promise<void> {
     const r = await this.command(Buffer.from([Com.RESET_CONNECTION]), 'ok');
     if (r.err) throw new BackendResetError(`COM_RESET_CONNECTION failed: ${r.err.errno} ${r.err.message}`);
@@ -434,12 +440,13 @@ export class BackendConnection {
     this.userVarOwner = null;
     this.stmts.clear();
     this.pendingStmtCloses = null; // the reset closed them on the server
-    this.schema = null;
+    // MariaDB keeps the current schema across COM_RESET_CONNECTION: so does the record of it (a
+    // session without a schema that borrows this connection next must see it and reset it).
     this.lastInsertId = 0;
     this.pseudoThreadId = 0;
     this.needsReinit = false;
     this.lastSession = null;
-    await this.query(initSql);
+    await this.query(this.profileInitSql(initSql));
   }
 
   /**
@@ -514,7 +521,7 @@ export class BackendConnection {
     this.appliedVersion = -1;
     this.diagOwner = null;
     this.account = this.cfg.user;
-    await this.query(initSql);
+    await this.query(this.profileInitSql(initSql));
   }
 
   /**
@@ -589,12 +596,25 @@ export class BackendConnection {
     this.appliedVersion = -1;
     this.diagOwner = null;
     // multiStatements is a client capability flag on the server side, which COM_CHANGE_USER keeps.
-    await this.query(initSql);
+    await this.query(this.profileInitSql(initSql));
   }
 
-  /** Runs an internal text query; rejects on ERR with the server's message. */
-  async query(sql: string): Promise<InternalResult> {
-    const w = new PacketWriter(sql.length + 8).u8(Com.QUERY).string(sql);
+  /**
+   * The initialisation after a reset (COM_RESET_CONNECTION, COM_CHANGE_USER): the server rebuilds
+   * the session variables from the global values and so drops the IGNORE_SPACE that the login's
+   * CLIENT_IGNORE_SPACE added to sql_mode; re-add it, or the connection no longer matches its pool's
+   * profile (and every session borrowing it would parse `COUNT (*)` differently).
+   */
+  private profileInitSql(initSql: string): string {
+    if (!(this.profileCaps & Cap.IGNORE_SPACE)) return initSql;
+    return `${initSql}, sql_mode=CONCAT_WS(',', NULLIF(@@session.sql_mode, ''), 'IGNORE_SPACE')`;
+  }
+
+  /** Runs an internal text query (a Buffer is sent byte for byte); rejects on ERR with the server's message. */
+  async query(sql: string | Buffer): Promise<InternalResult> {
+    const w = new PacketWriter(sql.length + 8).u8(Com.QUERY);
+    if (typeof sql === 'string') w.string(sql);
+    else w.bytes(sql);
     const r = await this.command(w, 'query');
     if (r.err) throw new BackendQueryError(r.err.errno, r.err.sqlState, r.err.message);
     return r;

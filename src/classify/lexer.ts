@@ -33,6 +33,8 @@ export const Q = {
   CALL: 1 << 22,
   /** CREATE/DROP/ALTER of a FUNCTION, PROCEDURE, TRIGGER or VIEW: what the proxy knows of routines may have changed. */
   ROUTINE_DDL: 1 << 23,
+  /** LAST_INSERT_ID(expr) with an argument: sets the session's LAST_INSERT_ID() (no OK packet reports it after a SELECT). */
+  SETS_LAST_INSERT_ID: 1 << 24,
 } as const;
 
 /** What the scanner found. */
@@ -366,9 +368,13 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
       return;
     }
     switch (fn) {
-      case 'LAST_INSERT_ID':
+      case 'LAST_INSERT_ID': {
         info.flags |= Q.LAST_INSERT_ID;
+        let j = i + 1;
+        while (j < end && (buf[j] === 0x20 || buf[j] === 0x09 || buf[j] === 0x0a || buf[j] === 0x0d)) j++;
+        if (j >= end || buf[j] !== 0x29) info.flags |= Q.SETS_LAST_INSERT_ID;
         break;
+      }
       case 'ROW_COUNT':
         info.flags |= Q.ROW_COUNT;
         (info.rowCountAt ??= []).push(prevWordStart);

@@ -18,6 +18,7 @@ import { ClientConn, ClientConnHost } from './client-conn';
 import { dispatch } from './dispatcher';
 import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
 import { ClientStmt, noteParamTypes } from './prepared';
+import { recordVar } from './session-vars';
 import type { ProxyContext } from './proxy-context';
 import { Resp } from './result-relay';
 import { StatementRunner } from './statement';
@@ -668,6 +669,13 @@ export class ClientSession implements LoginHost, ClientConnHost {
     resetSessionState(this.st);
     releaseStmts(this.prepared.values(), null);
     this.prepared.clear();
+    // The server rebuilds sql_mode from the global value on a reset, without the IGNORE_SPACE that
+    // the client's CLIENT_IGNORE_SPACE added at login: so does the session's state.
+    const pool = this.pool;
+    const mode = pool && pool.profileCaps & Cap.IGNORE_SPACE ? pool.defaults?.get('sql_mode') : undefined;
+    if (pool && mode !== undefined) {
+      recordVar(this.st.vars, pool.defaults, 'sql_mode', mode.split(',').filter((m) => m !== 'IGNORE_SPACE').join(','));
+    }
   }
 
   onResetConnection(): void {

@@ -50,10 +50,12 @@ const onPrepare: Handler = (s, f) => {
   const p = f.payload;
   // A prepared KILL would reach the backend with a backend-side id: refused as a server refuses what
   // it cannot prepare, so clients that fall back to text send it as a KILL the proxy maps.
-  const refused = refusePrepare(scanQuery(p, 1, p.length));
+  const info = scanQuery(p, 1, p.length);
+  const refused = refusePrepare(info);
   if (refused) return s.sendPacket(buildErr(refused.errno, refused.sqlState, refused.message), 1);
   if (s.tenant) return tenantPrepare(s, f);
-  s.runner.forward(Resp.PREPARE, f, null, null);
+  // Preparing SHOW WARNINGS (or a statement reading @@warning_count) keeps the session's diagnostics.
+  s.runner.forward(Resp.PREPARE, f, null, null, false, undefined, undefined, (info.flags & Q.READS_DIAGNOSTICS) !== 0);
 };
 
 const forwardAs =

@@ -88,7 +88,8 @@ function sameTypes(a: Buffer, b: Buffer): boolean {
  * Records the parameter types a COM_STMT_EXECUTE payload binds (new-params-bound flag set), keeping
  * the existing block when the types did not change: drivers that send types with every execute
  * (mysql2) then cost no allocation, and backend statements that already have them need no re-send.
- * Returns false when the payload is too short for the types it announces.
+ * Returns false when the payload is too short for the types it announces (a packet too short for
+ * its null bitmap goes to the server, whose own error the client gets, as directly).
  */
 export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
   const n = st.numParams;

@@ -80,8 +80,13 @@ export class ResultRelay implements BackendSink {
   nextSeqBase = 0;
   /** Last sequence id written to the client. */
   lastSeq = 0;
-  /** Rows relayed in the last result set (what FOUND_ROWS() would return). */
-  rows = 0;
+  /**
+   * Rows relayed in the last result set (what FOUND_ROWS() would return); -1 when the response had
+   * no result set (FOUND_ROWS() then keeps its value on a server).
+   */
+  rows = -1;
+  /** The last response of the command (the last of a multi-result) was a result set: ROW_COUNT() is then -1. */
+  lastWasResultSet = false;
   /** SQLSTATE class ('42', 'HY', ...) of the ERR that ended the last response, '' if none (metrics). */
   errClass = '';
   private deprecateEof = false;
@@ -110,7 +115,8 @@ export class ResultRelay implements BackendSink {
     this.seqDelta = this.nextSeqBase;
     this.nextSeqBase = 0;
     this.lastSeq = 0;
-    this.rows = 0;
+    this.rows = -1;
+    this.lastWasResultSet = false;
     this.errClass = '';
     this.hdrHave = 0;
     this.pendLen = -1;
@@ -342,6 +348,7 @@ export class ResultRelay implements BackendSink {
       if (f === 0 || f >= 0xfb || len !== 1 || this.kind === Resp.PREPARE) return false;
       this.remaining = f;
       this.rows = 0;
+      this.lastWasResultSet = true;
       this.ph = Ph.COLDEFS;
     } else if (f !== 0xfe || this.deprecateEof) {
       return false;
@@ -463,6 +470,7 @@ export class ResultRelay implements BackendSink {
           return;
         }
         if (first === 0x00) {
+          this.lastWasResultSet = false;
           this.onOk(b, seq, 0x00);
           return;
         }
@@ -488,6 +496,7 @@ export class ResultRelay implements BackendSink {
         // column count
         this.remaining = first < 0xfb ? first : first === 0xfc ? p.readUInt16LE(1) : p.readUIntLE(1, 3);
         this.rows = 0;
+        this.lastWasResultSet = true;
         this.emit(b, seq);
         this.ph = this.remaining > 0 ? Ph.COLDEFS : Ph.COLDEF_EOF;
         return;

@@ -69,32 +69,100 @@ export function varAssignments(want: Map<string, string>, have: Map<string, stri
 }
 
 /**
- * SQL literals that recreate user variables exactly (type and charset), from `SELECT @a, @b ...`
- * run on the connection that set them.
+ * The query that reads user variables back exactly: each value, its bytes in hex and its collation.
+ * The value's own column would be converted to (and labelled with) character_set_results, which may
+ * be latin1 or binary on the session that set it: the hex and the collation are not.
+ */
+export function userVarReadSql(names: string[]): string {
+  return `SELECT ${names.map((n) => { const r = userVarRef(n); return `${r}, HEX(${r}), COLLATION(${r})`; }).join(', ')}`;
+}
+
+/**
+ * SQL literals that recreate user variables exactly (type, charset and bytes), from the result of
+ * {@link userVarReadSql} run on the connection that set them. Each is a byte string (one char per
+ * byte): most are ASCII; a string not well formed in its charset carries its raw bytes (see
+ * rawStringLiteral).
  */
 export function userVarLiterals(res: InternalResult, collations: Map<number, CollationInfo> | null): string[] {
   const row = res.rows[0] ?? [];
-  return res.columns.map((col, i) => {
+  const byName = new Map<string, CollationInfo>();
+  if (collations) for (const c of collations.values()) byName.set(c.name.toLowerCase(), c);
+  const out: string[] = [];
+  for (let i = 0; i + 2 < res.columns.length; i += 3) {
+    const col = res.columns[i];
     const cell = row[i] ?? null;
-    if (cell === null) return 'NULL';
+    if (cell === null) {
+      out.push('NULL');
+      continue;
+    }
     const text = cell.toString('latin1');
     switch (col.type) {
       case ColumnType.LONGLONG:
       case ColumnType.LONG:
       case ColumnType.NEWDECIMAL:
       case ColumnType.DECIMAL:
-        return NUMERIC.test(text) ? text : quote(text);
+        out.push(NUMERIC.test(text) ? text : quote(text));
+        continue;
       case ColumnType.DOUBLE:
       case ColumnType.FLOAT:
-        return /^[-+0-9.eE]+$/.test(text) ? (/[eE]/.test(text) ? text : `${text}e0`) : quote(text);
-      default: {
-        if (col.charset === 63) return `_binary X'${cell.toString('hex')}'`;
-        const c = collations?.get(col.charset);
-        if (!c) return `X'${cell.toString('hex')}'`;
-        return `_${c.charset} X'${cell.toString('hex')}' COLLATE ${c.name}`;
-      }
+        out.push(/^[-+0-9.eE]+$/.test(text) ? (/[eE]/.test(text) ? text : `${text}e0`) : quote(text));
+        continue;
     }
-  });
+    const bytes = Buffer.from((row[i + 1] ?? Buffer.alloc(0)).toString('latin1'), 'hex');
+    const collName = (row[i + 2] ?? Buffer.alloc(0)).toString('latin1').toLowerCase();
+    if (collName === 'binary') {
+      out.push(`_binary X'${bytes.toString('hex')}'`);
+      continue;
+    }
+    const c = byName.get(collName);
+    if (!c) out.push(`X'${bytes.toString('hex')}'`);
+    else if (c.charset.startsWith('utf8') && !isWellFormedUtf8(bytes)) out.push(rawStringLiteral(bytes, c));
+    else out.push(`_${c.charset} X'${bytes.toString('hex')}' COLLATE ${c.name}`);
+  }
+  return out;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function isWellFormedUtf8(b: Buffer): boolean {
+  try {
+    UTF8.decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A literal for a string whose bytes are not well formed in its character set (the server accepts
+ * such a string from a client's quoted literal and keeps it byte for byte, but refuses
+ * `_utf8mb4 X'..'` with ERR 1300). Returned as a byte string (one char per byte, see
+ * {@link sqlBytes}): quoted runs of the raw bytes with an introducer; quote and backslash bytes go
+ * into hex pieces, so no escape is needed and no multi-byte client charset can swallow one.
+ */
+function rawStringLiteral(cell: Buffer, c: CollationInfo): string {
+  const parts: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= cell.length; i++) {
+    const b = cell[i];
+    if (i < cell.length && b !== 0x27 && b !== 0x5c) continue;
+    if (i > start) parts.push(`_${c.charset}'${cell.toString('latin1', start, i)}'`);
+    if (i < cell.length) parts.push(`_${c.charset} X'${b.toString(16)}'`);
+    start = i + 1;
+  }
+  if (parts.length === 0) parts.push(`_${c.charset}''`);
+  return `${parts.length === 1 ? parts[0] : `CONCAT(${parts.join(', ')})`} COLLATE ${c.name}`;
+}
+
+/** Encodes a byte string (one char per byte, as user variable literals are kept) to send as SQL. */
+export function sqlBytes(byteString: string): Buffer {
+  return Buffer.from(byteString, 'latin1');
+}
+
+/** The byte string of text SQL (UTF-8 bytes, one char per byte), to join with user variable literals. */
+export function utf8ByteString(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1');
 }
 
 /** Backtick-quotes a user variable name for `@`name``. */

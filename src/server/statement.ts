@@ -17,11 +17,22 @@ import { substituteRowCount } from './row-count';
 import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
-import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarRef } from './session-vars';
+import type { U64 } from '../protocol/packet-reader';
+import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
+
+/**
+ * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
+ * schema (unqualified); without one (a session that selected none) a JSON_TABLE of n elements does.
+ */
+function foundRowsSql(n: number, hasSchema: boolean): string {
+  if (n <= 0) return 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0';
+  if (hasSchema) return `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0`;
+  return `SELECT SQL_CALC_FOUND_ROWS 1 FROM JSON_TABLE(CONCAT('[', REPEAT('0,', ${n - 1}), '0]'), '$[*]' COLUMNS(x INT PATH '$')) AS t LIMIT 0`;
+}
 
 /** The statement in flight. */
 interface Current extends ReplayNeeds {
@@ -41,6 +52,10 @@ interface Current extends ReplayNeeds {
   inFlight?: string | null;
   /** Already moved once to another connection after the first one turned out to be dead before sending. */
   retried: boolean;
+  /** For EXECUTE: the statement executed on the backend (the client's, or its ROW_COUNT() variant). */
+  exec?: ClientStmt;
+  /** A PREPARE of a statement that reads diagnostics (it must not clear them). */
+  readsDiag?: boolean;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -64,6 +79,8 @@ export class StatementRunner implements RelayHost, BackendSink {
   private armed = false;
   /** Sink of a pinned connection between statements: hears that it died (killed, timed out, server gone). */
   private watchObj: BackendSink | null = null;
+  /** The last statement changed character_set_connection: collation_connection must be read back. */
+  private collationUnknown = false;
   /** Sequence id of the next LOCAL INFILE packet forwarded to the backend (used under compression). */
   private infileSeq = 0;
 
@@ -101,9 +118,10 @@ export class StatementRunner implements RelayHost, BackendSink {
   /**
    * Routes a command to a backend connection and relays the answer. `route`: the tenant
    * routing's choice (undefined: the session's default — for tenant sessions the primary, as the
-   * tenant's account; null: the pinned connection or passthrough).
+   * tenant's account; null: the pinned connection or passthrough). `readsDiag`: a PREPARE of a
+   * statement that reads diagnostics (SHOW WARNINGS, @@warning_count), which must not clear them.
    */
-  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, route?: RouteChoice | null, prepRoute?: StatementRoute): void {
+  forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, route?: RouteChoice | null, prepRoute?: StatementRoute, readsDiag = false): void {
     const st = this.s.st;
     if (route === undefined && this.s.tenant) {
       const d = this.s.defaultRoute();
@@ -113,7 +131,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       }
       route = d;
     }
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null };
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -215,8 +233,10 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   private onReady(conn: BackendConnection, cur: Current): void {
-    cur.foreign = conn.lastSession !== this.s;
-    if (needsReplay(this.s, conn, cur) || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.stmt as ClientStmt))) {
+    cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
+    const replay = needsReplay(this.s, conn, cur);
+    if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
+    if (replay || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.exec as ClientStmt))) {
       this.restore(conn, cur).then(
         (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
@@ -231,8 +251,37 @@ export class StatementRunner implements RelayHost, BackendSink {
       );
       return;
     }
-    if (cur.kind === Resp.EXECUTE) cur.out = executePacket(conn, cur.stmt as ClientStmt, cur.frame);
+    if (cur.kind === Resp.EXECUTE) cur.out = this.executeOut(conn, cur);
     this.send(conn, cur);
+  }
+
+  /**
+   * The statement to execute on the backend: the client's, or — when it reads ROW_COUNT() and the
+   * connection's previous statement was not this session's (another session, or the proxy's own
+   * replay/prepare) — a variant with the session's value substituted, prepared under its own key.
+   * (Not for cursors: a fetch addresses the client statement's backend statement.)
+   */
+  private pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
+    const stmt = cur.stmt as ClientStmt;
+    cur.exec = stmt;
+    const at = stmt.info.rowCountAt;
+    if (at === null || cur.frame.payload[5] !== 0) return;
+    if (!cur.foreign && !replay && !this.stmtNeedsPrep(conn, stmt)) return;
+    const value = this.s.st.rowCount;
+    cur.exec = { ...stmt, sql: substituteRowCount(stmt.sql, at, value), key: `${stmt.key}\0ROW_COUNT=${value}` };
+  }
+
+  /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
+  private executeOut(conn: BackendConnection, cur: Current): Buffer[] {
+    const exec = cur.exec as ClientStmt;
+    const out = executePacket(conn, exec, cur.frame);
+    const stmt = cur.stmt as ClientStmt;
+    if (exec !== stmt) {
+      stmt.longData = null;
+      stmt.longDataBytes = 0;
+      stmt.paramTypes = exec.paramTypes;
+    }
+    return out;
   }
 
   private stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
@@ -266,7 +315,7 @@ export class StatementRunner implements RelayHost, BackendSink {
           await conn.setMultiStatements(step.multi);
           break;
         case 'set':
-          await conn.query(step.sql);
+          await conn.query(sqlBytes(step.sql));
           conn.noteReplaySet(st.vars, step.clearForeignUserVars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
           break;
         case 'last_insert_id':
@@ -274,7 +323,7 @@ export class StatementRunner implements RelayHost, BackendSink {
           conn.noteLastInsertId(step.value);
           break;
         case 'found_rows':
-          await conn.query(step.n > 0 ? `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${step.n} LIMIT 0` : 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0');
+          await conn.query(foundRowsSql(step.n, conn.schema !== null));
           break;
         case 'clear_diag':
           await conn.query(CLEAR_DIAGNOSTICS_SQL);
@@ -284,10 +333,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
     conn.noteApplied(s, st.version);
     if (cur.kind === Resp.EXECUTE) {
-      const stmt = cur.stmt as ClientStmt;
-      const e = await ensureBackendStmt(conn, stmt, s.ctx.maxPrepared(conn));
+      const e = await ensureBackendStmt(conn, cur.exec as ClientStmt, s.ctx.maxPrepared(conn));
       if (e) return buildErr(e.errno, e.sqlState, e.message);
-      cur.out = executePacket(conn, stmt, cur.frame);
+      cur.out = this.executeOut(conn, cur);
     }
     return null;
   }
@@ -325,6 +373,10 @@ export class StatementRunner implements RelayHost, BackendSink {
       this.s.toIdle();
       return;
     }
+    // Replay and bookkeeping queries ran after this session's previous statement on this connection.
+    // (A prepare, fetch or other command does not set ROW_COUNT(): the flag stays until a statement runs.)
+    if (conn.internalSinceClient) cur.foreign = true;
+    if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) conn.internalSinceClient = false;
     conn.sink = this;
     if (cur.route) {
       const f = this.s.ctx.inFlight;
@@ -444,7 +496,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.endedWithOk = ok !== null;
     st.lastStatus = status;
     st.lastWarnings = warnings;
-    st.rowCount = ok ? ok.affectedRows : -1;
+    // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
+    const kind = this.cur ? this.cur.kind : Resp.QUERY;
+    if (kind === Resp.QUERY || kind === Resp.EXECUTE) st.rowCount = ok ? ok.affectedRows : -1;
     if (!ok) return;
     const conn = this.conn;
     if (ok.lastInsertId !== 0) {
@@ -473,6 +527,8 @@ export class StatementRunner implements RelayHost, BackendSink {
         }
         conn.noteVar(e.name, e.value, defaults);
         if (recordVar(st.vars, defaults, e.name, e.value)) st.version++;
+        // SET NAMES / SET CHARACTER SET change collation_connection without the tracker saying so.
+        if (e.name === 'character_set_connection') this.collationUnknown = true;
       } else if (e.type === SessionTrack.SCHEMA) {
         const schema = e.name === '' ? null : e.name;
         conn.noteSchema(schema);
@@ -568,24 +624,30 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (!cur || !conn) return;
     const s = this.s;
     const st = s.st;
-    if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) st.foundRows = this.relay.rows;
-    if (err) st.rowCount = -1;
+    // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
+    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
+    // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
+    // under CLIENT_DEPRECATE_EOF, with affected rows 0).
+    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
     const flags = cur.flags;
     const info = cur.info;
     if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
     if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
-    this.updatePins(cur.info);
+    this.updatePins(cur.info, err);
+    // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
+    if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
     const leftDiag = err || st.lastWarnings > 0;
     if (leftDiag) conn.noteDiagOwner(s);
-    const reads = (flags & Q.READS_DIAGNOSTICS) !== 0;
+    const reads = (flags & Q.READS_DIAGNOSTICS) !== 0 || cur.readsDiag === true;
     if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !keepsDiagnostics(cur.frame.payload[0], cur.frame.payload, info)) st.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
+    const readLid = !err && (flags & Q.SETS_LAST_INSERT_ID) !== 0;
     // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
     const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
-    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL) {
-      this.afterStatement(conn, info, capture ? err : null, gtid).then(
+    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid) {
+      this.afterStatement(conn, info, capture ? err : null, readLid, gtid).then(
         () => s.guard('statement_bookkeeping', () => this.finishStatement()),
         (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -660,10 +722,10 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   // ---- bookkeeping and release ------------------------------------------------------------
 
-  private updatePins(info: QueryInfo | null): void {
+  private updatePins(info: QueryInfo | null, failed: boolean): void {
     const s = this.s;
     const st = s.st;
-    const d = nextPins({ pins: st.pins, lockCount: st.lockCount, userLocks: st.userLocks.size, openCursors: s.prepared.openCursors }, info, st.lastStatus);
+    const d = nextPins({ pins: st.pins, lockCount: st.lockCount, userLocks: st.userLocks.size, openCursors: s.prepared.openCursors }, info, st.lastStatus, failed);
     if (d.releasedAll) st.userLocks.clear();
     st.lockCount = d.lockCount;
     st.pins = d.pins;
@@ -676,7 +738,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, gtid = false): Promise<void> {
+  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid = false): Promise<void> {
     const s = this.s;
     const st = s.st;
     if (gtid) {
@@ -702,9 +764,18 @@ export class StatementRunner implements RelayHost, BackendSink {
       const r = await conn.command(new PacketWriter(16).u8(Com.QUERY).string('SHOW WARNINGS'), 'query');
       if (!r.err) st.diag = captureDiagnostics(r, warnings, captureErr);
     }
+    if (readLid) {
+      // LAST_INSERT_ID(expr) in a SELECT changes the value without an OK packet saying so; read it
+      // back, or the next session on this connection would see it (and this one lose it on another).
+      const r = await conn.query('SELECT LAST_INSERT_ID()');
+      const big = BigInt(r.rows[0]?.[0]?.toString() ?? '0'); // 64-bit unsigned: above 2^53 it stays a bigint
+      const v: U64 = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+      st.lastInsertId = v;
+      conn.noteLastInsertId(v);
+    }
     if (info && info.userVars) {
       const names = info.userVars;
-      const r = await conn.query(`SELECT ${names.map(userVarRef).join(', ')}`);
+      const r = await conn.query(userVarReadSql(names));
       const lits = userVarLiterals(r, s.backend ? s.backend.collations : null);
       names.forEach((n, i) => {
         if (lits[i] === 'NULL') st.userVars.delete(n);
@@ -712,6 +783,16 @@ export class StatementRunner implements RelayHost, BackendSink {
       });
       conn.noteUserVars(names, st.userVarToken);
       st.version++;
+    }
+    if (this.collationUnknown) {
+      this.collationUnknown = false;
+      const r = await conn.query('SELECT @@session.collation_connection');
+      const v = r.rows[0]?.[0];
+      if (v) {
+        const defaults = s.pool ? s.pool.defaults : null;
+        conn.noteVar('collation_connection', v.toString('utf8'), defaults);
+        if (recordVar(st.vars, defaults, 'collation_connection', v.toString('utf8'))) st.version++;
+      }
     }
     if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
     if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
@@ -737,7 +818,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     // The statement's result, for its metrics and digest statistics (recorded when the session idles).
     const relay = this.relayObj;
     if (relay !== null) {
-      this.s.resultRows = relay.rows;
+      this.s.resultRows = relay.rows > 0 ? relay.rows : 0; // -1 marks "no result set" for ROW_COUNT()
       this.s.resultErrClass = relay.errClass;
     }
     this.armed = false;

@@ -264,7 +264,7 @@ export function tenantPrepare(s: ClientSession, f: Frame): void {
   }
   const c = primaryChoice(s, placement);
   if (c !== null && 'action' in c) return refuse(s, c);
-  s.runner.forward(Resp.PREPARE, frame, null, null, false, c, classifyRoute(scan));
+  s.runner.forward(Resp.PREPARE, frame, null, null, false, c, classifyRoute(scan), (qi.flags & Q.READS_DIAGNOSTICS) !== 0);
 }
 
 /** The choice for COM_STMT_EXECUTE of a statement prepared with route class `route`. */

@@ -37,11 +37,12 @@ export interface PinDecision {
 }
 
 /**
- * Pins after a statement described by `info` ended with server status `status`. Transaction,
+ * Pins after a statement described by `info` ended with server status `status` (`failed`: it
+ * ended with an error). Transaction,
  * one-shot, cursor and user-lock pins are re-derived each time; the others are sticky until the
  * statement that undoes them (UNLOCK TABLES) or a reset.
  */
-export function nextPins(s: PinInput, info: QueryInfo | null, status: number): PinDecision {
+export function nextPins(s: PinInput, info: QueryInfo | null, status: number, failed = false): PinDecision {
   let pins = s.pins & ~(Pin.TX | Pin.ONE_SHOT | Pin.CURSOR | Pin.USER_LOCK);
   let lockCount = s.lockCount;
   let userLocks = s.userLocks;
@@ -49,16 +50,19 @@ export function nextPins(s: PinInput, info: QueryInfo | null, status: number): P
   if (status & Status.IN_TRANS || !(status & Status.AUTOCOMMIT)) pins |= Pin.TX;
   const flags = info ? info.flags : 0;
   if (flags && info) {
-    if (flags & Q.LOCK_TABLES) pins |= Pin.LOCK_TABLES;
+    // A single statement that failed created nothing (a multi-statement may have run some parts;
+    // CALL may have changed state before failing): it adds no sticky pin.
+    const created = !failed || (flags & (Q.MULTI | Q.CALL)) !== 0;
+    if (flags & Q.LOCK_TABLES && created) pins |= Pin.LOCK_TABLES;
     if (flags & Q.UNLOCK_TABLES) pins &= ~Pin.LOCK_TABLES;
     if (flags & Q.RELEASE_ALL_LOCKS) {
       lockCount = 0;
       userLocks = 0;
       releasedAll = true;
     } else if (info.lockNameUnknown && info.lockDelta !== 0) lockCount = Math.max(0, lockCount + info.lockDelta);
-    if (flags & Q.CREATE_TEMPORARY) pins |= Pin.TEMP;
-    if (flags & Q.SQL_PREPARE) pins |= Pin.SQL_PS;
-    if (flags & Q.HANDLER) pins |= Pin.HANDLER;
+    if (flags & Q.CREATE_TEMPORARY && created) pins |= Pin.TEMP;
+    if (flags & Q.SQL_PREPARE && created) pins |= Pin.SQL_PS;
+    if (flags & Q.HANDLER && created) pins |= Pin.HANDLER;
     if (flags & Q.CALL) pins |= Pin.ROUTINE;
     if (flags & (Q.CALC_FOUND_ROWS | Q.SET_TRANSACTION)) pins |= Pin.ONE_SHOT;
   }

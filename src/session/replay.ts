@@ -1,5 +1,5 @@
 import { Q } from '../classify/lexer';
-import { userVarRef, varAssignments } from '../server/session-vars';
+import { userVarRef, utf8ByteString, varAssignments } from '../server/session-vars';
 import type { U64 } from '../protocol/packet-reader';
 import type { SessionState } from './session-state';
 
@@ -15,6 +15,8 @@ export interface BackendConnState {
   readonly lastSession: unknown;
   readonly appliedVersion: number;
   readonly diagOwner: unknown;
+  /** The proxy ran its own queries here since the last client statement (they change FOUND_ROWS()). */
+  readonly internalSinceClient?: boolean;
 }
 
 /** What the statement about to run needs restored beyond the session's state. */
@@ -33,7 +35,8 @@ export type ReplayStep =
   | { t: 'set_option'; multi: boolean }
   /**
    * One SET round trip: session variables, user variables (foreign ones cleared, the session's own
-   * re-created) and pseudo_thread_id.
+   * re-created) and pseudo_thread_id. `sql` is a byte string (one char per byte: user variable
+   * values keep their exact bytes); send it with sqlBytes().
    */
   | { t: 'set'; sql: string; clearForeignUserVars: boolean; userVars: string[]; pseudoThreadId: number }
   | { t: 'last_insert_id'; value: U64 }
@@ -46,6 +49,13 @@ export interface ReplaySession {
   /** Identity recorded in BackendConnState.lastSession. */
   readonly owner: unknown;
 }
+
+/**
+ * Statements that must run with pseudo_thread_id = the session's id: CONNECTION_ID() reads it; the
+ * server keys temporary tables by it (one created under another session's id is invisible to this
+ * session's later statements once they set its own id); a procedure may do either unseen.
+ */
+const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY;
 
 /**
  * Cheap check run for every statement: whether `conn` needs any replay step for `s` (when false,
@@ -63,8 +73,8 @@ export function needsReplay(s: ReplaySession, conn: BackendConnState, need: Repl
   const f = need.flags;
   if (need.clearDiag && conn.diagOwner !== null) return true;
   if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== st.lastInsertId) return true;
-  if (f & (Q.CONNECTION_ID | Q.CALL) && conn.pseudoThreadId !== st.id) return true;
-  if (f & Q.FOUND_ROWS && conn.lastSession !== s.owner) return true;
+  if (f & PSEUDO_ID_FLAGS && conn.pseudoThreadId !== st.id) return true;
+  if (f & Q.FOUND_ROWS && (conn.lastSession !== s.owner || conn.internalSinceClient === true)) return true;
   return false;
 }
 
@@ -98,27 +108,27 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   if (st.schema !== null && c.schema !== st.schema) steps.push({ t: 'init_db', schema: st.schema });
   if (c.multiStatements !== st.multi) steps.push({ t: 'set_option', multi: st.multi });
   const f = need.flags;
-  const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults);
+  const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults).map(utf8ByteString);
   const foreignVars = c.userVars.size > 0 && c.userVarOwner !== st.userVarToken;
-  if (foreignVars) for (const n of c.userVars) sets.push(`${userVarRef(n)}=NULL`);
+  if (foreignVars) for (const n of c.userVars) sets.push(`${utf8ByteString(userVarRef(n))}=NULL`);
   const mine =
     st.userVars.size > 0 && (foreignVars || c.userVarOwner !== st.userVarToken || c.lastSession !== s.owner || c.appliedVersion !== st.version);
   const userVars: string[] = [];
   if (mine) {
     for (const [n, v] of st.userVars) {
-      sets.push(`${userVarRef(n)}=${v}`);
+      sets.push(`${utf8ByteString(userVarRef(n))}=${v}`);
       userVars.push(n);
     }
   }
   let pseudo = 0;
-  // A procedure may call CONNECTION_ID() where the lexer cannot see it.
-  if (f & (Q.CONNECTION_ID | Q.CALL) && c.pseudoThreadId !== st.id) {
+  if (f & PSEUDO_ID_FLAGS && c.pseudoThreadId !== st.id) {
     sets.push(`SESSION pseudo_thread_id=${st.id}`);
     pseudo = st.id;
   }
   if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: foreignVars, userVars, pseudoThreadId: pseudo });
   if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
-  if (f & Q.FOUND_ROWS && c.lastSession !== s.owner) steps.push({ t: 'found_rows', n: st.foundRows });
+  // The proxy's own queries (a read-back after SET NAMES, captured warnings) left their FOUND_ROWS() too.
+  if (f & Q.FOUND_ROWS && (c.lastSession !== s.owner || conn.internalSinceClient === true)) steps.push({ t: 'found_rows', n: st.foundRows });
   if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });
   return steps;
 }

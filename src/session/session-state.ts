@@ -57,7 +57,9 @@ export function newSessionState(id: number, multi: boolean): SessionState {
     version: 0,
     lastInsertId: 0,
     foundRows: 0,
-    rowCount: -1,
+    // A new server session answers ROW_COUNT() with 0 (and FOUND_ROWS() with whatever its thread
+    // last had: not defined, so the proxy says 0 rather than another session's value).
+    rowCount: 0,
     lastStatus: Status.AUTOCOMMIT,
     lastWarnings: 0,
     trackPrefs: null,
@@ -75,7 +77,8 @@ export function resetSessionState(s: SessionState): void {
   s.userVarToken = {};
   s.trackPrefs = null;
   s.lastInsertId = 0;
-  s.foundRows = 0;
+  // As on the server: ROW_COUNT() is 0 after a reset; FOUND_ROWS() is not reset.
+  s.rowCount = 0;
   s.lockCount = 0;
   s.userLocks.clear();
   s.diag = null;

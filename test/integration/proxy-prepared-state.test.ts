@@ -47,6 +47,27 @@ test('CREATE TEMPORARY TABLE through execute(): visible to its session only, gon
   b.destroy();
 }));
 
+test("a temporary table created after another session's CONNECTION_ID() stays visible to its session (the server keys it by pseudo_thread_id), both protocols", timed(async () => {
+  // One backend connection: the other session's CONNECTION_ID() set pseudo_thread_id to its id there.
+  const one = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 1 }] });
+  try {
+    for (const mode of ['execute', 'query'] as const) {
+      const a = await one.connect();
+      const b = await one.connect();
+      const [other] = await b.query('SELECT CONNECTION_ID() AS id');
+      assert.equal(other, [{ id: b.threadId }]);
+      await (mode === 'execute' ? a.execute('CREATE TEMPORARY TABLE pt (x INT)') : a.query('CREATE TEMPORARY TABLE pt (x INT)'));
+      // CONNECTION_ID() makes the proxy set the session's own pseudo_thread_id before this statement
+      const [rows] = await a.query('SELECT CONNECTION_ID() AS id, (SELECT COUNT(*) FROM pt) AS n');
+      assert.equal(rows, [{ id: a.threadId, n: 0 }], `${mode}: the session's temporary table, under its own id`);
+      await a.end(); // the only backend connection goes back to the pool (reset) for the next round
+      b.destroy();
+    }
+  } finally {
+    await one.stop();
+  }
+}));
+
 test('KILL cannot be prepared (1295, as a server answers for unpreparable statements); the text KILL still works', timed(async () => {
   const a = await h.connect();
   const victim = await h.connect();

@@ -142,6 +142,21 @@ test('per-client SET state (names, sql_mode, time_zone, multi-SET, autocommit, i
   }
 }, 60_000));
 
+test('FOUND_ROWS() survives SET NAMES / SET CHARACTER SET (the proxy reads collation_connection back on the same connection)', timed(async () => {
+  const d = await differential(async (connect, p) => {
+    const c = await connect();
+    const out: unknown[] = [];
+    await c.query(`SELECT k FROM ${p}rc WHERE k <= 3`);
+    for (const set of ['SET NAMES latin1', 'SET CHARACTER SET utf8mb4']) {
+      await c.query(set);
+      out.push((await c.query('SELECT FOUND_ROWS() AS fr'))[0]);
+      await c.query(`SELECT k FROM ${p}rc WHERE k <= 3`);
+    }
+    return out;
+  });
+  assert.equal(d, [[{ fr: 3 }], [{ fr: 3 }]]);
+}));
+
 test('a fresh client never inherits state left by earlier clients', timed(async () => {
   const d = await differential(async (connect) => {
     const dirty = await openN(connect, 3);

@@ -1,7 +1,7 @@
 /** Session variable bookkeeping: recordVar, varAssignments ordering/quoting, userVarLiterals by column type. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { quote, recordVar, sqlValue, userVarLiterals, userVarRef, varAssignments } from '../../../src/server/session-vars';
+import { quote, recordVar, sqlBytes, sqlValue, userVarLiterals, userVarRef, varAssignments } from '../../../src/server/session-vars';
 import { ColumnType, type ColumnDef } from '../../../src/protocol/column';
 import type { InternalResult } from '../../../src/backend/internal-exchange';
 import type { CollationInfo } from '../../../src/backend/pool';
@@ -119,39 +119,40 @@ const COLL = new Map<number, CollationInfo>([
   [8, { name: 'latin1_swedish_ci', charset: 'latin1' }],
 ]);
 
+/** A userVarReadSql result: per variable its value (as the column type says), HEX() and COLLATION(). */
+function readBack(vars: Array<[number, Buffer | string | null, string | null]>): InternalResult {
+  const cols: ColumnDef[] = [];
+  const row: (string | Buffer | null)[] = [];
+  vars.forEach(([type, v, coll], i) => {
+    cols.push(col(`@v${i}`, type, 45), col(`HEX(@v${i})`, ColumnType.VAR_STRING, 45), col(`COLLATION(@v${i})`, ColumnType.VAR_STRING, 45));
+    const bytes = v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(v, 'latin1');
+    row.push(bytes, bytes === null ? null : bytes.toString('hex').toUpperCase(), coll);
+  });
+  return result(cols, row);
+}
+
 test('userVarLiterals: integers and decimals bare, doubles with an exponent', () => {
-  const res = result(
-    [
-      col('@i', ColumnType.LONGLONG, 63),
-      col('@u', ColumnType.LONGLONG, 63),
-      col('@d', ColumnType.NEWDECIMAL, 63),
-      col('@d2', ColumnType.DECIMAL, 63),
-      col('@f', ColumnType.DOUBLE, 63),
-      col('@f2', ColumnType.DOUBLE, 63),
-      col('@f3', ColumnType.DOUBLE, 63),
-      col('@l', ColumnType.LONG, 63),
-    ],
-    ['-42', '18446744073709551615', '3.1400', '-0.5', '1.5', '1e20', '-2.5e-7', '7'],
-  );
+  const vals: Array<[number, string]> = [
+    [ColumnType.LONGLONG, '-42'], [ColumnType.LONGLONG, '18446744073709551615'], [ColumnType.NEWDECIMAL, '3.1400'], [ColumnType.DECIMAL, '-0.5'],
+    [ColumnType.DOUBLE, '1.5'], [ColumnType.DOUBLE, '1e20'], [ColumnType.DOUBLE, '-2.5e-7'], [ColumnType.LONG, '7'],
+  ];
+  const res = readBack(vals.map(([t, v]) => [t, v, 'binary']));
   assert.equal(userVarLiterals(res, COLL), ['-42', '18446744073709551615', '3.1400', '-0.5', '1.5e0', '1e20', '-2.5e-7', '7']);
 });
 
 test('userVarLiterals: odd numeric text is quoted rather than pasted into SQL', () => {
-  const res = result([col('@i', ColumnType.LONGLONG, 63), col('@f', ColumnType.DOUBLE, 63), col('@f2', ColumnType.DOUBLE, 63)], ['1; DROP', 'inf', "1'"]);
+  const res = readBack([[ColumnType.LONGLONG, '1; DROP', 'binary'], [ColumnType.DOUBLE, 'inf', 'binary'], [ColumnType.DOUBLE, "1'", 'binary']]);
   assert.equal(userVarLiterals(res, COLL), ["'1; DROP'", "'inf'", "'1\\''"]);
 });
 
-test('userVarLiterals: strings keep their exact bytes and charset/collation; binary; unknown collation', () => {
-  const res = result(
-    [
-      col('@s', ColumnType.VAR_STRING, 45),
-      col('@l', ColumnType.VAR_STRING, 8),
-      col('@b', ColumnType.BLOB, 63),
-      col('@x', ColumnType.VAR_STRING, 224),
-      col('@e', ColumnType.VAR_STRING, 45),
-    ],
-    [Buffer.from("é'\\", 'utf8'), Buffer.from([0xe9]), Buffer.from([0, 1, 0xff]), Buffer.from('z'), Buffer.alloc(0)],
-  );
+test('userVarLiterals: strings keep their exact bytes (from HEX) and collation (from COLLATION), whatever character_set_results labelled the value with; binary; unknown collation', () => {
+  const res = readBack([
+    [ColumnType.VAR_STRING, Buffer.from("é'\\", 'utf8'), 'utf8mb4_general_ci'],
+    [ColumnType.VAR_STRING, Buffer.from([0xe9]), 'latin1_swedish_ci'],
+    [ColumnType.BLOB, Buffer.from([0, 1, 0xff]), 'binary'],
+    [ColumnType.VAR_STRING, Buffer.from('z'), 'utf8mb4_nonexistent_ci'],
+    [ColumnType.VAR_STRING, Buffer.alloc(0), 'utf8mb4_general_ci'],
+  ]);
   assert.equal(userVarLiterals(res, COLL), [
     "_utf8mb4 X'c3a9275c' COLLATE utf8mb4_general_ci",
     "_latin1 X'e9' COLLATE latin1_swedish_ci",
@@ -162,10 +163,23 @@ test('userVarLiterals: strings keep their exact bytes and charset/collation; bin
   assert.equal(userVarLiterals(res, null).slice(0, 3), ["X'c3a9275c'", "X'e9'", "_binary X'0001ff'"]);
 });
 
+test('userVarLiterals: a string not well formed in its utf8 charset keeps its raw bytes (hex would be refused with 1300); quote and backslash bytes in hex pieces', () => {
+  const res = readBack([
+    [ColumnType.VAR_STRING, Buffer.from([0xff, 0xff, 0x7a]), 'utf8mb4_general_ci'],
+    [ColumnType.VAR_STRING, Buffer.from([0xe3, 0x27, 0x5c, 0x81, 0x41]), 'utf8mb4_general_ci'],
+  ]);
+  const lits = userVarLiterals(res, COLL);
+  assert.equal(lits, [
+    "_utf8mb4'\xff\xffz' COLLATE utf8mb4_general_ci",
+    "CONCAT(_utf8mb4'\xe3', _utf8mb4 X'27', _utf8mb4 X'5c', _utf8mb4'\x81A') COLLATE utf8mb4_general_ci",
+  ]);
+  assert.equal(sqlBytes(lits[0]).subarray(9, 12), Buffer.from([0xff, 0xff, 0x7a]));
+});
+
 test('userVarLiterals: NULL cells and missing rows → NULL', () => {
-  const cols = [col('@n', ColumnType.VAR_STRING, 45), col('@m', ColumnType.LONGLONG, 63)];
-  assert.equal(userVarLiterals(result(cols, [null, null]), COLL), ['NULL', 'NULL']);
-  assert.equal(userVarLiterals(result(cols, null), COLL), ['NULL', 'NULL']);
+  const res = readBack([[ColumnType.VAR_STRING, null, null], [ColumnType.LONGLONG, null, null]]);
+  assert.equal(userVarLiterals(res, COLL), ['NULL', 'NULL']);
+  assert.equal(userVarLiterals(result(res.columns, null), COLL), ['NULL', 'NULL']);
   assert.equal(userVarLiterals(result([], null), COLL), []);
 });
 

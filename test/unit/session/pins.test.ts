@@ -87,6 +87,15 @@ test('CALL of a procedure proven stateless does not pin; any other CALL does', (
   }
 });
 
+test('a single statement that failed adds no sticky pin (a failed multi-statement or CALL still does; existing pins stay)', () => {
+  for (const sql of ['HANDLER h READ FIRST', 'CREATE TEMPORARY TABLE t (a INT)', "PREPARE s FROM 'SELECT 1'", 'LOCK TABLES t WRITE']) {
+    assert.equal(pinNames(nextPins(none, q(sql), AC, true).pins), [], sql);
+  }
+  assert.equal(pinNames(nextPins(none, q('CREATE TEMPORARY TABLE t (a INT); SELECT nope'), AC, true).pins), ['TEMP']);
+  assert.equal(pinNames(nextPins(none, q('CALL p()'), AC, true).pins), ['ROUTINE']);
+  assert.equal(pinNames(nextPins({ ...none, pins: Pin.HANDLER }, q('HANDLER h READ NEXT'), AC, true).pins), ['HANDLER']);
+});
+
 test('nextPins is pure: the input is not changed', () => {
   const input: PinInput = { pins: Pin.TX | Pin.ONE_SHOT, lockCount: 1, userLocks: 0, openCursors: 0 };
   const copy = { ...input };

@@ -96,6 +96,26 @@ test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area whe
   ]);
 });
 
+test("CREATE TEMPORARY TABLE runs under the session's pseudo_thread_id (the server keys temporary tables by it)", () => {
+  const s = session({ schema: 'shop', version: 1 });
+  const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, pseudoThreadId: 7 });
+  const need: ReplayNeeds = { flags: Q.CREATE_TEMPORARY, clearDiag: false };
+  assert.is(needsReplay(s, c, need), true);
+  assert.equal(replaySteps(s, c, need, defaults), [
+    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
+  ]);
+  assert.is(needsReplay(s, conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, pseudoThreadId: 42 }), need), false);
+});
+
+test("FOUND_ROWS is replayed on the session's own connection after the proxy ran its own queries there", () => {
+  const s = session({ schema: 'shop', version: 1, foundRows: 2 });
+  const need: ReplayNeeds = { flags: Q.FOUND_ROWS, clearDiag: false };
+  const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, internalSinceClient: true });
+  assert.is(needsReplay(s, c, need), true);
+  assert.equal(replaySteps(s, c, need, defaults), [{ t: 'found_rows', n: 2 }]);
+  assert.is(needsReplay(s, { ...c, internalSinceClient: false }, need), false);
+});
+
 test('LAST_INSERT_ID above 2^53 (a bigint) is restored exactly, and an equal bigint on the connection needs no step', () => {
   const big = 18446744073709551614n;
   const s = session({ schema: 'shop', version: 1, lastInsertId: big });

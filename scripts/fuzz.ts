@@ -1,0 +1,75 @@
+/**
+ * Long fuzz run of the proxy's wire protocol (issue 5, section 3): starts a throw-away MariaDB and the
+ * proxy as a child process, runs N mutated-packet cases with a canary session checking its answers,
+ * and prints crashes, hangs and wrong canary answers with the exact inputs, plus RSS figures.
+ *
+ *   npm run build && node dist/scripts/fuzz.js [--cases N] [--seed S] [--timeout-ms T]
+ *
+ * Exit status 0 only with zero findings and RSS back near its baseline.
+ */
+import { startServer } from '../test/helpers/mariadb';
+import { formatReport, FUZZ_SETUP_SQL, FUZZ_USERS, fuzzProxyOpts, runFuzz } from '../test/helpers/fuzz';
+import { startProxyProcess, type ProxyProcess } from '../test/helpers/proxy-process';
+import { seedFrom } from '../test/helpers/prng';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  if (i >= 0) return process.argv[i + 1];
+  const eq = process.argv.find((a) => a.startsWith(`${name}=`));
+  return eq?.slice(name.length + 1);
+}
+
+async function main(): Promise<number> {
+  const cases = Number(arg('--cases') ?? 100_000);
+  const seed = arg('--seed') !== undefined ? Number(arg('--seed')) : seedFrom('FUZZ_SEED');
+  // Above the fuzz proxy's acquire_timeout_ms (3000), so pool contention shows as ERR 9001, not as a hang.
+  const timeoutMs = Number(arg('--timeout-ms') ?? 5000);
+  if (!Number.isInteger(cases) || cases < 1 || !Number.isInteger(seed)) {
+    console.error('usage: node dist/scripts/fuzz.js [--cases N] [--seed S] [--timeout-ms T]');
+    return 2;
+  }
+  const server = await startServer();
+  let proc: ProxyProcess | null = null;
+  try {
+    for (const sql of FUZZ_SETUP_SQL) await server.query(sql);
+    const opts = fuzzProxyOpts(server.port);
+    proc = await startProxyProcess(opts);
+    console.log(`fuzz: seed ${seed}, ${cases} cases, proxy pid ${proc.pid} on port ${proc.port}`);
+    const started = Date.now();
+    const run = { proc };
+    const rep = await runFuzz({
+      seed, cases, timeoutMs, proc, ...FUZZ_USERS,
+      restart: async () => {
+        console.log('fuzz: proxy crashed; restarting it');
+        run.proc = await startProxyProcess(opts);
+        return run.proc;
+      },
+      progress: (n, r) => {
+        if (n % 5000 === 0) {
+          const rate = Math.round((n * 1000) / (Date.now() - started));
+          console.log(`fuzz: ${n} cases (${rate}/s), findings ${r.findings.length}, RSS ${run.proc.rssKb()} KiB, canary checks ${r.canaryChecks}`);
+        }
+      },
+    });
+    proc = run.proc;
+    // Give the proxy a moment to drop the closed sessions before the last RSS reading.
+    await new Promise((r) => setTimeout(r, 2000));
+    rep.rssKb.end = proc.rssKb();
+    console.log(formatReport(rep));
+    const base = rep.rssKb.baseline ?? 0;
+    const rssOk = rep.rssKb.end !== null && rep.rssKb.end <= base + 64 * 1024;
+    if (!rssOk) console.log(`RSS did not come back near its baseline (${base} -> ${rep.rssKb.end} KiB)`);
+    return rep.findings.length === 0 && rssOk ? 0 : 1;
+  } finally {
+    await proc?.stop();
+    await server.destroy();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

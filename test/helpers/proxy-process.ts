@@ -1,0 +1,87 @@
+/**
+ * The proxy as a child process (`tenantgate start --config FILE`), for tests and scripts that must
+ * survive it crashing: the fuzzer checks it is alive, reads its RSS from /proc, and restarts it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildProxyYaml, type StartProxyOpts } from './proxy';
+
+const CLI = path.resolve(__dirname, '../../src/cli.js');
+
+export interface ProxyProcess {
+  readonly pid: number;
+  readonly port: number;
+  /** null while running; the exit code or signal once it ended. */
+  exit: { code: number | null; signal: NodeJS.Signals | null } | null;
+  alive(): boolean;
+  /** Resident set size in KiB (from /proc), or null when the process is gone. */
+  rssKb(): number | null;
+  /** The last 64 KiB of stdout + stderr (logs, a crash's stack trace). */
+  output(): string;
+  /** SIGTERM, then SIGKILL after 10 s; resolves when it has exited. Removes the config dir. */
+  stop(): Promise<void>;
+}
+
+/** Starts the compiled CLI with a config built like startProxy's; resolves once it listens. */
+export async function startProxyProcess(opts: StartProxyOpts): Promise<ProxyProcess> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-proc-'));
+  const file = path.join(dir, 'config.yaml');
+  // The "listening" line is an info log; keep info so the port can be read from it.
+  fs.writeFileSync(file, buildProxyYaml({ ...opts, logLevel: opts.logLevel ?? 'info' }));
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d.toString('utf8');
+    if (out.length > 128 * 1024) out = out.slice(-64 * 1024);
+  };
+  child.stderr?.on('data', keep);
+  const handle: ProxyProcess = {
+    pid: child.pid as number,
+    port: 0,
+    exit: null,
+    alive: () => handle.exit === null,
+    rssKb() {
+      try {
+        const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${handle.pid}/status`, 'utf8'));
+        return m ? Number(m[1]) : null;
+      } catch {
+        return null;
+      }
+    },
+    output: () => out.slice(-64 * 1024),
+    async stop() {
+      if (handle.exit === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(t);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const exited = new Promise<void>((resolve) => {
+    child.on('exit', (code, signal) => {
+      handle.exit = { code, signal };
+      resolve();
+    });
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`proxy did not start within 20 s:\n${out}`)), 20_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      keep(d);
+      const m = /"port":(\d+)[^\n]*tenantgate listening/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve(Number(m[1]));
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(t);
+      reject(new Error(`proxy exited during start (${JSON.stringify(handle.exit)}):\n${out}`));
+    });
+  });
+  (handle as { port: number }).port = port;
+  return handle;
+}
