@@ -431,21 +431,33 @@ export class BackendConnection {
     this.needsReinit = false;
   }
 
-  /** COM_RESET_CONNECTION, then the proxy's initialisation: no variables, statements or owner remain (the schema does). */
-  async resetSession(initSql: string): Promise<void> {
-    const r = await this.command(Buffer.from([Com.RESET_CONNECTION]), 'ok');
-    if (r.err) throw new BackendResetError(`COM_RESET_CONNECTION failed: ${r.err.errno} ${r.err.message}`);
+  /**
+   * The server reset this connection's session (COM_RESET_CONNECTION or COM_CHANGE_USER): variables,
+   * user variables, prepared statements (so no close is still owed), LAST_INSERT_ID, pseudo_thread_id,
+   * diagnostics; the schema too unless `keepSchema`. Nothing of any session is left on it.
+   */
+  private forgetServerSession(keepSchema: boolean): void {
     this.vars.clear();
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
-    this.pendingStmtCloses = null; // the reset closed them on the server
-    // MariaDB keeps the current schema across COM_RESET_CONNECTION: so does the record of it (a
-    // session without a schema that borrows this connection next must see it and reset it).
+    this.pendingStmtCloses = null;
+    if (!keepSchema) this.schema = null;
     this.lastInsertId = 0;
     this.pseudoThreadId = 0;
     this.needsReinit = false;
     this.lastSession = null;
+    this.appliedVersion = -1;
+    this.diagOwner = null;
+  }
+
+  /** COM_RESET_CONNECTION, then the proxy's initialisation: no variables, statements or owner remain (the schema does). */
+  async resetSession(initSql: string): Promise<void> {
+    const r = await this.command(Buffer.from([Com.RESET_CONNECTION]), 'ok');
+    if (r.err) throw new BackendResetError(`COM_RESET_CONNECTION failed: ${r.err.errno} ${r.err.message}`);
+    // MariaDB keeps the current schema across COM_RESET_CONNECTION: so does the record of it (a
+    // session without a schema that borrows this connection next must see it and reset it).
+    this.forgetServerSession(true);
     await this.query(this.profileInitSql(initSql));
   }
 
@@ -508,18 +520,7 @@ export class BackendConnection {
       };
       this.socket.write(w.finish(0));
     });
-    this.vars.clear();
-    this.userVars.clear();
-    this.userVarOwner = null;
-    this.stmts.clear();
-    this.pendingStmtCloses = null; // the change-user closed them on the server
-    this.schema = null;
-    this.lastInsertId = 0;
-    this.pseudoThreadId = 0;
-    this.needsReinit = false;
-    this.lastSession = null;
-    this.appliedVersion = -1;
-    this.diagOwner = null;
+    this.forgetServerSession(false);
     this.account = this.cfg.user;
     await this.query(this.profileInitSql(initSql));
   }
@@ -584,17 +585,7 @@ export class BackendConnection {
       };
       this.socket.write(w.finish(0));
     });
-    this.vars.clear();
-    this.userVars.clear();
-    this.userVarOwner = null;
-    this.stmts.clear();
-    this.schema = null;
-    this.lastInsertId = 0;
-    this.pseudoThreadId = 0;
-    this.needsReinit = false;
-    this.lastSession = null;
-    this.appliedVersion = -1;
-    this.diagOwner = null;
+    this.forgetServerSession(false);
     // multiStatements is a client capability flag on the server side, which COM_CHANGE_USER keeps.
     await this.query(this.profileInitSql(initSql));
   }
