@@ -5,7 +5,6 @@
  * The proxy runs in the test process, so nothing here may block the event loop (the CLI is spawned
  * asynchronously: a spawnSync would deadlock against the proxy it talks to).
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import mysql from 'mysql2/promise';
 import YAML from 'yaml';
 import { parseConfig } from '../../src/config/load';
+import { runProc } from './clients';
 import { generateSelfSignedCert } from '../../src/config/self-signed';
 import type { Config } from '../../src/config/types';
 import { nativeHash, sha2CryptHash } from '../../src/protocol/auth';
@@ -313,24 +313,7 @@ export function cli(port: number, sql: string | null, args: string[] = [], opts:
     ...(sql !== null ? ['-e', sql] : []),
     ...args,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('mariadb', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
+  return runProc('mariadb', argv, { input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
 /**
