@@ -91,7 +91,7 @@ export interface ServerConfig {
   readonly compressionMinLength: number;
   /** Also announce CLIENT_ZSTD_COMPRESSION_ALGORITHM (with `compression`, and when zstd-napi loads; default true). */
   readonly compressionZstd: boolean;
-  /** Highest zstd level the proxy compresses with, whatever level the client asks for (default 3). */
+  /** Highest zstd level the proxy compresses with, whatever level the client asks for (default 1). */
   readonly compressionZstdMaxLevel: number;
 }
 

@@ -184,7 +184,7 @@ test('defaults are filled in', () => {
     compressionLevel: 1,
     compressionMinLength: 1024,
     compressionZstd: true,
-    compressionZstdMaxLevel: 3,
+    compressionZstdMaxLevel: 1,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
