@@ -210,6 +210,25 @@ test('prepared statements over zstd: prepare, execute (binary rows), errors, clo
   }
 }));
 
+test('COM_CHANGE_USER and COM_RESET_CONNECTION inside a zstd session: answered in zstd, the session stays zstd', timed(async () => {
+  const c = await zstdClient();
+  try {
+    await c.query('SET @v = 1');
+    const token = nativeToken('app', c.handshake.nonce);
+    c.send(new PacketWriter(64).u8(Com.CHANGE_USER).nulString('app').u8(token.length).bytes(token).nulString('test').u16(45).nulString('mysql_native_password'));
+    const ok = await c.read();
+    assert.is(ok.payload[0], 0, `change user: ${ok.payload[0] === 0xff ? parseErrPayload(ok.payload).message : ok.payload[0]}`);
+    assert.equal((await c.query('SELECT @v AS v, DATABASE() AS d')).rows, [[null, 'test']], 'a fresh session, still zstd and in sync');
+    await c.query('SET @w = 2');
+    c.send(new PacketWriter(1).u8(Com.RESET_CONNECTION));
+    assert.is((await c.read()).payload[0], 0, 'reset OK');
+    const wire = await wirePackets(c, () => c.query("SELECT @w AS w, REPEAT('k', 50000) AS k"));
+    assert.ok(wire.some(([raw, body]) => raw > 0 && body.subarray(0, 4).equals(ZSTD_MAGIC)), 'results still zstd frames');
+  } finally {
+    c.close();
+  }
+}));
+
 test('levels: 1 and 22 work, a level above the cap is capped; the proxy compresses with its level', timed(async () => {
   const capped = await startProxy({ backends: [{ name: 'b1', port: server.port }], server: { compression_zstd_max_level: 1 } });
   const high = await startProxy({ backends: [{ name: 'b1', port: server.port }], server: { compression_zstd_max_level: 22 } });
