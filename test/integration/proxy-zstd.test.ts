@@ -2,20 +2,25 @@
  * zstd compression toward clients (CLIENT_ZSTD_COMPRESSION_ALGORITHM, MySQL 8.0.18+): no client on this
  * machine negotiates it (MariaDB and libmariadb have no zstd), so a raw test client speaks it, comparing
  * every answer with an uncompressed session: text queries, errors, multi-results, messages of 16 MiB
- * and more both ways, prepared statements, a large result to a slow reader (bounded memory); the
- * handshake flag and its config switches; levels, the cap, and refused levels; zlib when a client sets
- * both flags; malformed zstd input ending that session alone.
+ * and more both ways, prepared statements, COM_CHANGE_USER / COM_RESET_CONNECTION, TLS + zstd, a large
+ * result to a slow reader (bounded memory); the handshake flag and its config switches; levels, the
+ * cap, and refused levels; zlib when a client sets both flags; malformed zstd input ending that
+ * session alone.
  */
 import { randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import * as assert from 'uvu/assert';
 import { Cap, Com } from '../../src/protocol/constants';
-import { encodeCompressedPacket, ZLIB } from '../../src/protocol/compression';
+import { CompressedDecoder, encodeCompressedPacket, ZLIB } from '../../src/protocol/compression';
+import { Framer } from '../../src/protocol/framer';
 import { ER_WRONG_COMPRESSION_LEVEL_CLIENT } from '../../src/protocol/compression-negotiation';
 import { buildHandshakeResponse, parseServerHandshake } from '../../src/protocol/handshake';
 import { nativeToken } from '../../src/protocol/auth';
 import { parseErrPayload } from '../../src/protocol/ok-err';
+import { parseTextRow } from '../../src/protocol/column';
 import { PacketWriter } from '../../src/protocol/packet-writer';
 import { zstdCodec, zstdUnavailableReason } from '../../src/protocol/zstd';
 import type { MariaDbServer } from '../helpers/mariadb';
@@ -226,6 +231,67 @@ test('COM_CHANGE_USER and COM_RESET_CONNECTION inside a zstd session: answered i
     assert.ok(wire.some(([raw, body]) => raw > 0 && body.subarray(0, 4).equals(ZSTD_MAGIC)), 'results still zstd frames');
   } finally {
     c.close();
+  }
+}));
+
+test('TLS + zstd: SSLRequest, the handshake response with its level byte over TLS, then zstd inside TLS', timed(async () => {
+  const ht = await startProxy({ backends: [{ name: 'b1', port: server.port }], tls: true });
+  const raw = net.connect(ht.port, '127.0.0.1');
+  let sock: net.Socket = raw;
+  try {
+    const framer = new Framer(1 << 30);
+    let decoder: CompressedDecoder | null = null;
+    const waiting: ((f: { seq: number; payload: Buffer }) => void)[] = [];
+    const queue: { seq: number; payload: Buffer }[] = [];
+    const onData = (b: Buffer) => {
+      if (decoder) decoder.push(b, (x) => framer.push(x));
+      else framer.push(b);
+      for (let f = framer.next(); f; f = framer.next()) {
+        const item = { seq: f.seq, payload: Buffer.from(f.payload) };
+        const w = waiting.shift();
+        if (w) w(item);
+        else queue.push(item);
+      }
+    };
+    const read = () => new Promise<{ seq: number; payload: Buffer }>((resolve) => {
+      const q = queue.shift();
+      if (q) resolve(q);
+      else waiting.push(resolve);
+    });
+    raw.on('data', onData);
+    const hs = parseServerHandshake((await read()).payload);
+    assert.ok(hs.capabilities & Cap.SSL && hs.capabilities & ZSTD, 'TLS and zstd announced');
+    const caps = (LOGIN_CAPS | Cap.SSL | ZSTD) >>> 0;
+    raw.write(new PacketWriter(32).u32(caps).u32(1 << 24).u8(45).zeros(23).finish(1));
+    raw.off('data', onData);
+    const t = tls.connect({ socket: raw, rejectUnauthorized: false });
+    await new Promise<void>((resolve, reject) => t.once('secureConnect', resolve).once('error', reject));
+    sock = t;
+    t.on('data', onData);
+    t.write(buildHandshakeResponse({
+      capabilities: caps, mariaCaps: 0, collation: 45, user: 'app', authResponse: nativeToken('app', hs.nonce), database: 'test',
+      authPlugin: 'mysql_native_password', attrs: { _client_name: 'libmysql' }, zstdLevel: 3,
+    }).finish(2));
+    const ok = await read();
+    assert.equal([ok.seq, ok.payload[0]], [3, 0], 'login OK, uncompressed');
+    const codec = zstdCodec()!;
+    decoder = new CompressedDecoder(0xffffff, codec);
+    const bodies: Buffer[] = [];
+    t.on('data', (b: Buffer) => bodies.push(b));
+    const sql = "SELECT REPEAT('t', 70000) AS t, 'tls' AS s";
+    t.write(Buffer.concat(encodeCompressedPacket(new PacketWriter(64).u8(Com.QUERY).string(sql).finish(0), 0, 3, 0, codec)));
+    const cols = await read();
+    assert.is(cols.payload[0], 2);
+    for (let i = 0; i < 3; i++) await read(); // 2 definitions, EOF
+    const row = parseTextRow((await read()).payload, 2).map((c) => c?.toString());
+    assert.equal(row, ['t'.repeat(70000), 'tls']);
+    const eof = await read();
+    assert.is(eof.payload[0], 0xfe);
+    const wire = Buffer.concat(bodies);
+    assert.ok(wire.readUIntLE(4, 3) > 0 && wire.subarray(7, 11).equals(ZSTD_MAGIC), 'the result came as zstd frames inside TLS');
+  } finally {
+    sock.destroy();
+    await ht.stop();
   }
 }));
 
