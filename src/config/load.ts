@@ -359,6 +359,8 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       compression: s.compression,
       compressionLevel: s.compression_level,
       compressionMinLength: s.compression_min_length,
+      compressionZstd: s.compression_zstd,
+      compressionZstdMaxLevel: s.compression_zstd_max_level,
     },
     backends,
     users,

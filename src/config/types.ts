@@ -89,6 +89,10 @@ export interface ServerConfig {
   readonly compressionLevel: number;
   /** Writes shorter than this go out stored in compressed packets, not deflated (default 1024). */
   readonly compressionMinLength: number;
+  /** Also announce CLIENT_ZSTD_COMPRESSION_ALGORITHM (with `compression`, and when zstd-napi loads; default true). */
+  readonly compressionZstd: boolean;
+  /** Highest zstd level the proxy compresses with, whatever level the client asks for (default 1). */
+  readonly compressionZstdMaxLevel: number;
 }
 
 /** Failed-login throttling, counted per client address and per user name. */

@@ -2,7 +2,7 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Frame, Framer } from '../protocol/framer';
 import type { PacketWriter } from '../protocol/packet-writer';
-import { COMPRESS_CHUNK, CompressedTransport } from './compressed-transport';
+import { COMPRESS_CHUNK, CompressedTransport, CompressionSettings } from './compressed-transport';
 import { Faultable, setRunning } from './safety-net';
 
 /** What the owner of a client connection hears from it. */
@@ -49,7 +49,7 @@ export class ClientConn {
   readonly framer: Framer;
   /** A backend socket paused because the client could not keep up (resumed on drain). */
   private pausedBackend: net.Socket | null = null;
-  /** The compressed transport, once a client that asked for CLIENT_COMPRESS has logged in. */
+  /** The compressed transport, once a client that asked for compression (zlib or zstd) has logged in. */
   private z: CompressedTransport | null = null;
   /** Compressed input that could not be decoded: thrown by the next {@link next} call; later input is dropped. */
   private inputError: Error | null = null;
@@ -78,11 +78,10 @@ export class ClientConn {
   /**
    * Switches to the compressed protocol, as a server does right after the OK that ends login (that
    * OK itself goes out uncompressed). Bytes the client already sent after its login are decoded.
-   * @param maxUncompressed most bytes one incoming compressed packet may inflate to
    */
-  startCompression(maxUncompressed: number, level: number, minLength: number): void {
+  startCompression(s: CompressionSettings): void {
     if (this.z) return;
-    this.z = new CompressedTransport(this.socket, maxUncompressed, level, COMPRESS_CHUNK, minLength);
+    this.z = new CompressedTransport(this.socket, s.maxUncompressed, s.level, COMPRESS_CHUNK, s.minLength, s.codec);
     // libmariadb numbers the packets inside compressed ones 0: only the compressed sequence counts
     this.framer.checkSequence = false;
     const early = this.framer.drain();

@@ -15,8 +15,9 @@ import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
 import { ClientConn, ClientConnHost } from './client-conn';
+import { compressionSettings } from './compressed-transport';
 import { dispatch } from './dispatcher';
-import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
+import { ChangeUserRequest, HandshakeRefusedError, Identity, Login, LoginHost } from './login';
 import { ClientStmt, noteParamTypes } from './prepared';
 import { recordVar } from './session-vars';
 import type { ProxyContext } from './proxy-context';
@@ -409,7 +410,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.log.info({ err: e.message, state: this.state }, 'malformed client packet; closing session');
     const seq = (this.login.seq + 1) & 0xff;
     if (this.state === S.HANDSHAKE || this.state === S.AUTH) {
-      this.sendPacket(buildErr(1043, '08S01', `Bad handshake: ${e.message}`), seq);
+      this.sendPacket(e instanceof HandshakeRefusedError ? buildErr(e.errno, e.sqlState, e.message) : buildErr(1043, '08S01', `Bad handshake: ${e.message}`), seq);
     } else if (e instanceof PacketTooLargeError) {
       this.sendPacket(buildErr(1153, '08S01', e.message), (e.seq + 1) & 0xff);
     } else {
@@ -483,12 +484,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
       // As a server does: a client tracking session state learns the schema it logged in to.
       const state = schema !== null && this.clientCaps & Cap.SESSION_TRACK ? this.runner.filterSessionState(schemaStateEntry(schema)) : null;
       this.sendPacket(this.okPacket(0, 0x00, state), okSeq);
-      if (this.clientCaps & Cap.COMPRESS) {
-        const c = this.ctx.config.server;
-        this.client.startCompression(c.maxAllowedPacket + 4, c.compressionLevel, c.compressionMinLength);
-      }
+      if (id.compression.algorithm !== 'none') this.client.startCompression(compressionSettings(id.compression, this.ctx.config.server));
       if (this.ctx.log.isLevelEnabled('debug')) {
-        this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
+        this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation, compression: id.compression }, 'login ok');
       }
       this.toIdle();
     };

@@ -11,6 +11,7 @@ import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession, S } from './client-session';
 import { BufferBudget, resumeWithinBudget } from './client-conn';
+import { announcedCaps, zstdOffer } from './announced-caps';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
@@ -467,11 +468,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
         key: fs.readFileSync(t.keyFile),
         ca: t.caFile ? fs.readFileSync(t.caFile) : undefined,
       });
-      this.serverCaps |= Cap.SSL;
-    } else {
-      this.serverCaps &= ~Cap.SSL;
     }
-    if (!this.config.server.compression) this.serverCaps &= ~Cap.COMPRESS;
+    const z = zstdOffer(this.config.server);
+    if (z.unavailable) this.log.warn({ reason: z.unavailable }, 'zstd compression is configured but not offered');
+    this.serverCaps = announcedCaps(this.serverCaps, { tls: !!t, compression: this.config.server.compression, zstd: z.offer });
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;

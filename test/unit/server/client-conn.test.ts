@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CompressedDecoder, encodeCompressedPacket } from '../../../src/protocol/compression';
+import { CompressedDecoder, encodeCompressedPacket, ZLIB } from '../../../src/protocol/compression';
 import { ProtocolError } from '../../../src/protocol/packet-reader';
 import { framePayload } from '../../../src/protocol/packet-writer';
 import { BufferBudget, ClientConn, ClientConnHost } from '../../../src/server/client-conn';
@@ -109,7 +109,7 @@ test('bytes sent right after login are decoded once compression starts; the repl
     assert.ok(f);
     assert.is(f.payload.toString(), 'login');
     p.conn.write(framePayload(Buffer.from('ok'), 2)); // the login OK goes out uncompressed
-    p.conn.startCompression(1 << 20, 1, 1024);
+    p.conn.startCompression({ maxUncompressed: 1 << 20, level: 1, minLength: 1024, codec: ZLIB });
     assert.ok(p.conn.compressed);
     const c = p.conn.next();
     assert.ok(c, 'the early compressed command is framed');
@@ -131,7 +131,7 @@ test('compressed input arriving later: inner sequence ids are not checked; corke
   const p = await pair();
   try {
     p.conn.framer.maxPayload = 32 << 20;
-    p.conn.startCompression(0xffffff, 1, 1024);
+    p.conn.startCompression({ maxUncompressed: 0xffffff, level: 1, minLength: 1024, codec: ZLIB });
     // a two-packet message whose packets are both numbered 0 (libmariadb does so under compression)
     const big = Buffer.alloc(0xffffff + 10, 0x61);
     big[0] = 3;
@@ -163,7 +163,7 @@ test('compressed input arriving later: inner sequence ids are not checked; corke
 test('undecodable compressed input: next() throws a ProtocolError, then and after more input', async () => {
   const p = await pair();
   try {
-    p.conn.startCompression(1 << 20, 1, 1024);
+    p.conn.startCompression({ maxUncompressed: 1 << 20, level: 1, minLength: 1024, codec: ZLIB });
     let arrived = p.input();
     // announces 100 bytes once inflated, carries 5 bytes that are not zlib
     p.client.write(Buffer.from([5, 0, 0, 0, 100, 0, 0, 1, 2, 3, 4, 5]));
@@ -181,7 +181,7 @@ test('undecodable compressed input: next() throws a ProtocolError, then and afte
 test('a partial compressed packet counts in the client buffer budget and is dropped when the connection ends', async () => {
   const p = await pair();
   try {
-    p.conn.startCompression(1 << 20, 1, 1024);
+    p.conn.startCompression({ maxUncompressed: 1 << 20, level: 1, minLength: 1024, codec: ZLIB });
     const before = budget.bytes;
     const [hdr, body] = encodeCompressedPacket(cmd(`SELECT '${'x'.repeat(5000)}'`), 0);
     assert.ok(hdr[4] + hdr[5] + hdr[6] > 0, 'deflated (held until complete)');
