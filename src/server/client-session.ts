@@ -651,6 +651,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
       conn.command(new PacketWriter(8).u8(Com.STMT_RESET).u32(bs.id), 'ok').then(
         (res) => this.guard('stmt_reset', () => {
           this.prepared.setCursor(st, false);
+          bs.cursor = false;
           r.updateCursorPin();
           this.sendPacket(res.err ? buildErr(res.err.errno, res.err.sqlState, res.err.message) : this.okPacket(), 1);
           r.toIdleMaybeRelease();

@@ -631,8 +631,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
     const flags = cur.flags;
     const info = cur.info;
-    if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
-    if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
+    if (cur.stmt && (cur.kind === Resp.EXECUTE || cur.kind === Resp.FETCH)) this.noteCursor(conn, cur.stmt, cur.kind, err);
     this.updatePins(cur.info, err);
     // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
     if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
@@ -658,6 +657,19 @@ export class StatementRunner implements RelayHost, BackendSink {
       return;
     }
     this.finishStatement();
+  }
+
+  /**
+   * After an execute or fetch: whether the statement's cursor is open (an execute closes the old
+   * one on the server first), on the client statement (pins) and on the backend statement (never
+   * evicted while open).
+   */
+  private noteCursor(conn: BackendConnection, stmt: ClientStmt, kind: Resp, err: boolean): void {
+    const status = this.s.st.lastStatus;
+    if (kind === Resp.EXECUTE) this.s.prepared.setCursor(stmt, !err && (status & Status.CURSOR_EXISTS) !== 0);
+    else if (status & Status.LAST_ROW_SENT || err) this.s.prepared.setCursor(stmt, false);
+    const bs = conn.stmts.get(stmt.key);
+    if (bs) bs.cursor = stmt.cursorOpen;
   }
 
   onRelayFailed(e: Error): void {
