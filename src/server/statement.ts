@@ -406,13 +406,14 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   /**
-   * The rest of a multi-statement batch whose leading KILL the proxy answered itself (with an OK
-   * carrying MORE_RESULTS, seq 1): relayed from a backend with sequence ids continuing after it.
+   * The next statement is a segment of a multi-statement batch (batch-run.ts): its sequence ids
+   * continue after `lastSeq`, and unless it is the batch's last its final terminator says more
+   * results follow.
    */
-  forwardBatchRest(rest: Buffer): void {
-    const payload = Buffer.concat([Buffer.from([Com.QUERY]), rest]);
-    this.relay.nextSeqBase = 1;
-    this.forward(Resp.QUERY, { payload, seq: 0, lastSeq: 0, raw: null }, scanQuery(payload, 1, payload.length, this.s.routines), null);
+  armSegment(lastSeq: number, more: boolean): void {
+    const r = this.relay;
+    r.nextSeqBase = lastSeq;
+    r.forceMore = more;
   }
 
   /** COM_STMT_FETCH for an open cursor on the attached connection (the backend statement id patched in). */
@@ -688,7 +689,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.endInFlight(this.cur);
     const st = s.st;
     const cur = this.cur;
-    const seq = this.armed ? (this.relay.lastSeq + 1) & 0xff : 1;
+    // relative to what the session already sent of a multi-statement batch (sendPacket adds that)
+    const seq = this.armed ? (this.relay.lastSeq + 1 - this.s.seqOffset) & 0xff : 1;
     this.armed = false;
     if (conn) this.dropConn(conn);
     if (s.closed) return;
@@ -832,6 +834,11 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (relay !== null) {
       this.s.resultRows = relay.rows > 0 ? relay.rows : 0; // -1 marks "no result set" for ROW_COUNT()
       this.s.resultErrClass = relay.errClass;
+      const b = this.s.batch;
+      if (b !== null && this.armed) {
+        b.seq = relay.lastSeq;
+        if (relay.errClass !== '') b.failed = true;
+      }
     }
     this.armed = false;
     if (conn) {
