@@ -11,6 +11,7 @@ import type { BatchSegment } from '../classify/batch-split';
 import type { ClientSession } from './client-session';
 import { Resp } from './result-relay';
 import { tenantQuery } from './tenant-statement';
+import { killSession } from './kill';
 
 /** A split batch in progress on a session. */
 export interface BatchRun {
@@ -58,10 +59,12 @@ function step(s: ClientSession, b: BatchRun): void {
       s.runner.armSegment(b.seq, more);
       if (s.tenant) tenantQuery(s, frame, info);
       else s.runner.forward(Resp.QUERY, frame, info, null);
+      // Refused at once (isolation, no route): no statement started, so nothing else ends the command.
+      if (s.batch === b && b.failed && !s.runner.busy && !s.closed) s.toIdle();
       return;
     }
     case 'kill':
-      s.kill(seg.id, seg.query, more);
+      killSession(s, seg.id, seg.query, more);
       return;
     case 'err':
       s.sendPacket(buildErr(seg.errno, seg.sqlState, seg.message), 1);

@@ -725,40 +725,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
   }
 
-  /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */
-  kill(id: number, queryOnly: boolean, more = false): void {
-    const target = this.ctx.sessions.get(id);
-    // Run from a split batch (batch-run.ts), the session is busy: an error ends the batch and the command.
-    const fail = (w: PacketWriter) => {
-      this.sendPacket(w, 1);
-      if (this.batch !== null) this.toIdle();
-    };
-    // A tenant never learns whether another tenant's connection id exists.
-    if (!target || (this.tenant && target.tenant?.tenant !== this.tenant.tenant)) return fail(buildErr(1094, 'HY000', `Unknown thread id: ${id}`));
-    const other = this.tenant ? target.tenant?.tenant !== this.tenant.tenant : target.user?.name !== this.user?.name;
-    if (other) return fail(buildErr(1095, 'HY000', `You are not owner of thread ${id}`));
-    // A server's KILL QUERY of the very connection interrupts that KILL statement (and the rest of its batch).
-    if (target === this && queryOnly) return fail(buildErr(1317, '70100', 'Query execution was interrupted'));
-    if (target === this && !queryOnly) {
-      this.sendPacket(buildErr(1927, '70100', 'Connection was killed'), 1);
-      this.close('killed itself');
-      return;
-    }
-    this.state = S.BUSY;
-    const done = () => {
-      // inside a multi-statement batch with statements after it: an OK saying more results follow
-      const ok = { affectedRows: 0, lastInsertId: 0, status: this.okStatus() | Status.MORE_RESULTS_EXISTS, warnings: 0, info: EMPTY, sessionState: null };
-      this.sendPacket(more ? buildOk(ok, this.clientCaps) : this.okPacket(), 1);
-      this.toIdle();
-    };
-    const after = () =>
-      this.guard('kill', () => {
-        if (!queryOnly) target.close('killed');
-        done();
-      });
-    target.killQuery().then(after, after);
-  }
-
   /** Interrupts the statement this session is running on its backend, if any. */
   killQuery(): Promise<void> {
     const conn = this.runnerObj ? this.runnerObj.conn : null;

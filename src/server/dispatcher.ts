@@ -5,6 +5,7 @@ import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { Q, scanQuery } from '../classify/lexer';
 import { planBatch, splitBatch } from '../classify/batch-split';
 import { runBatch } from './batch-run';
+import { killSession } from './kill';
 import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
@@ -85,7 +86,7 @@ TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
 TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);
 TABLE[Com.PROCESS_KILL] = (s, f) => {
   const p = f.payload;
-  s.kill(new PacketReader(p, 1, p.length).u32(), false);
+  killSession(s, new PacketReader(p, 1, p.length).u32(), false);
 };
 
 /** Runs one command packet of a logged-in, idle session. Throws ProtocolError for malformed packets. */

@@ -1,7 +1,10 @@
 import { Cap, Status } from '../protocol/constants';
-import { buildErr, buildOk, OkPacket, parseEof, parseOk } from '../protocol/ok-err';
+import { buildErr, buildOk, parseEof, parseOk } from '../protocol/ok-err';
 import { ProtocolError } from '../protocol/packet-reader';
 import type { BackendSink } from '../backend/backend-connection';
+import { eofAsOk, setOkStatus, type RelayHost } from './relay-host';
+
+export type { RelayHost } from './relay-host';
 import { ER_MAX_PREPARED_STMT_COUNT_REACHED } from './stmt-lifetime';
 import { ER_LOAD_INFILE_CAPABILITY_DISABLED, LOAD_INFILE_DISABLED_MESSAGE } from '../classify/batch-split';
 
@@ -29,36 +32,6 @@ const enum Ph {
   STAT,
   INFILE,
   DONE,
-}
-
-/** The session side of a relay: where bytes go and who hears about terminators. */
-export interface RelayHost {
-  /** Writes bytes to the client. Returns false when the client socket wants a drain. */
-  writeClient(b: Buffer): boolean;
-  /** Buffers client writes until uncorkClient (several writes of one backend chunk become one writev). */
-  corkClient(): void;
-  uncorkClient(): void;
-  readonly clientCaps: number;
-  /** Called for every OK/EOF that ends a result (intermediate ones of multi-results too). */
-  onTerminator(status: number, warnings: number, ok: OkPacket | null): void;
-  /** Filters a session-state block down to what the client tracks; null drops it. */
-  filterSessionState(block: Buffer): Buffer | null;
-  /** A PREPARE_OK arrived: returns the id to show the client. */
-  onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number;
-  /** The backend asked for a LOCAL INFILE; the session now feeds client packets to the backend. */
-  onLocalInfile(backendSeq: number): void;
-  /** The whole response was relayed (`err`: it ended with an ERR packet). */
-  onRelayDone(err: boolean): void;
-  /** The backend broke the protocol or went away mid-response. */
-  onRelayFailed(e: Error): void;
-  /**
-   * The backend refused a PREPARE with 1461 (max_prepared_stmt_count reached). Returns true when
-   * the host freed statements on the connection and sent the PREPARE again (the relay then waits
-   * for the new answer instead of relaying the ERR).
-   */
-  retryPrepare(): boolean;
-  /** Called when the client socket is over its high-water mark; the relay paused the backend. */
-  onClientBackpressure(): void;
 }
 
 /**
@@ -615,20 +588,6 @@ export class ResultRelay implements BackendSink {
     if (ok.status & Status.MORE_RESULTS_EXISTS) this.ph = Ph.FIRST;
     else this.finish(false);
   }
-}
-
-/** Writes `status` into an OK packet's payload (after its header byte and two length-encoded integers). */
-function setOkStatus(p: Buffer, status: number): void {
-  let at = 1;
-  for (let k = 0; k < 2; k++) {
-    const f = p[at];
-    at += f < 0xfb ? 1 : f === 0xfc ? 3 : f === 0xfd ? 4 : 9;
-  }
-  if (at + 2 <= p.length) p.writeUInt16LE(status, at);
-}
-
-function eofAsOk(warnings: number, status: number, caps: number) {
-  return buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings, info: EMPTY, sessionState: null }, caps, 0xfe);
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -15,7 +15,7 @@ import type { Config } from '../../src/config/types';
 import { Proxy } from '../../src/server/proxy';
 import { startTwoClusters, type TestClusters } from '../helpers/clusters';
 import { destroyAll } from '../helpers/mariadb';
-import { buildProxyYaml, type Conn, sqlError } from '../helpers/proxy';
+import { buildProxyYaml, type Conn, sqlError, timed } from '../helpers/proxy';
 import { waitForSnapshot } from '../helpers/topology-wait';
 import { integrationSuite } from '../helpers/uvu';
 
@@ -278,7 +278,7 @@ test('SHOW DATABASES, SHOW PROCESSLIST and KILL see only the tenant', async () =
   assert.is(Number(await one(g, 'SELECT 1')), 1);
 });
 
-test('a tenant\'s KILL inside a multi-statement batch: mapped to its own sessions, the rest still checked and routed', async () => {
+test('a tenant\'s KILL inside a multi-statement batch: mapped to its own sessions, the rest still checked and routed', timed(async () => {
   const a = await connect('acme_app', 'acme', { multipleStatements: true });
   const v1 = await connect('acme_app', 'acme');
   const v2 = await connect('acme_app', 'acme');
@@ -301,7 +301,7 @@ test('a tenant\'s KILL inside a multi-statement batch: mapped to its own session
   assert.is(r.errno, 1044);
   assert.is(Number(await one(v2, 'SELECT 1')), 1, 'KILL QUERY of an idle session leaves it alive');
   assert.is(Number(await one(a, 'SELECT 7')), 7);
-});
+}));
 
 test('CONNECTION_ID() is the proxy\'s connection id in text and prepared statements of a tenant session', async () => {
   const a = await connect('acme_app', 'acme');
