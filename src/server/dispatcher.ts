@@ -27,7 +27,9 @@ const onQuery: Handler = (s, f) => {
     const sp = splitBatch(p, 1, p.length, scanOptions(s).noBackslashEscapes === true);
     // A KILL passed through would let a client kill backend threads that serve other sessions.
     if (sp.t === 'refuse' || (sp.t === 'none' && info.flags & Q.KILL)) return refuseKill(s);
-    const segs = sp.t === 'split' ? planBatch(sp.parts, refuseLocal) : null;
+    // Without the multi-statement option the server runs nothing of such a query (a syntax error at
+    // the first ';'): it goes to the backend as it is, to get that very error.
+    const segs = sp.t === 'split' && (s.st.multi || sp.parts.length === 1) ? planBatch(sp.parts, refuseLocal) : null;
     if (segs !== null) return runBatch(s, segs, p);
   }
   if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {

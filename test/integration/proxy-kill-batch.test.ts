@@ -120,6 +120,27 @@ test('raw protocol: KILL anywhere in a batch — same packets as MariaDB (strict
   }
 }, 120_000));
 
+test('without the multi-statement option a batch with KILL runs nothing, as on a server (1064), the victim lives', timed(async () => {
+  const run = async (port: number, user: string, pw: string) => {
+    const out = [];
+    for (const sql of ['SELECT 1; KILL $V', 'KILL $V; SELECT 1', 'KILL $V;']) {
+      const v = await RawClient.connect(port, user, pw, 'test');
+      const id = Number((await v.query('SELECT CONNECTION_ID()')).rows[0][0]);
+      const c = await RawClient.connect(port, user, pw, 'test');
+      const r = await c.query(sql.replace('$V', String(id)));
+      const alive = await v.query('SELECT 1').then(() => true, () => false);
+      v.close();
+      c.close();
+      out.push({ sql, err: r.err ? r.err.errno : null, alive });
+    }
+    return out;
+  };
+  const d = await run(server.port, 'root', '');
+  const p = await run(h.port, 'app', 'app');
+  assert.equal(p, d);
+  assert.equal(d[2], { sql: 'KILL $V;', err: null, alive: false }, 'direct (test sanity)');
+}));
+
 /** mysql2 with multipleStatements: what the batches return (or their error), and who survives. */
 async function mysql2Scenario(open: (o?: object) => Promise<Conn>): Promise<unknown> {
   const out = [];
