@@ -42,6 +42,8 @@ export interface BackendStmt {
   numColumns: number;
   /** Parameter type bytes last sent for it (needed when a client re-executes without rebinding). */
   types: Buffer | null;
+  /** A cursor is open on it (COM_STMT_FETCH still needs it): never evicted to make room. */
+  cursor?: boolean;
 }
 
 /** Failure to connect or log in to a backend. */

@@ -30,6 +30,7 @@ import { identifyTenant } from '../routing/tenant';
 import { placementFor, type Placement } from '../routing/placement';
 import { dbAccessDenied } from '../routing/refusal';
 import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
+import { continueBatch, type BatchRun } from './batch-run';
 
 const COMMAND_NAMES: Record<number, string> = {
   [Com.QUERY]: 'query',
@@ -210,6 +211,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toIdle(): void {
     if (this.state === S.CLOSED) return;
+    // A segment of a split multi-statement batch is done: the command goes on with the next one.
+    if (this.batch !== null && continueBatch(this)) return;
     if (this.curT0 !== 0) this.endCommand();
     this.state = S.IDLE;
     this.idleSince = Date.now();
@@ -649,6 +652,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
       conn.command(new PacketWriter(8).u8(Com.STMT_RESET).u32(bs.id), 'ok').then(
         (res) => this.guard('stmt_reset', () => {
           this.prepared.setCursor(st, false);
+          bs.cursor = false;
           r.updateCursorPin();
           this.sendPacket(res.err ? buildErr(res.err.errno, res.err.sqlState, res.err.message) : this.okPacket(), 1);
           r.toIdleMaybeRelease();
@@ -719,42 +723,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
   }
 
-  /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */
-  kill(id: number, queryOnly: boolean, rest: Buffer | null = null): void {
-    const target = this.ctx.sessions.get(id);
-    // A tenant never learns whether another tenant's connection id exists.
-    if (!target || (this.tenant && target.tenant?.tenant !== this.tenant.tenant)) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
-    const other = this.tenant ? target.tenant?.tenant !== this.tenant.tenant : target.user?.name !== this.user?.name;
-    if (other) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
-    // A server's KILL QUERY of the very connection interrupts that KILL statement (and the rest of its batch).
-    if (target === this && queryOnly) return this.sendPacket(buildErr(1317, '70100', 'Query execution was interrupted'), 1);
-    if (target === this && !queryOnly) {
-      this.sendPacket(buildErr(1927, '70100', 'Connection was killed'), 1);
-      this.close('killed itself');
-      return;
-    }
-    this.state = S.BUSY;
-    const done = () => {
-      if (rest) return this.runBatchRest(rest);
-      this.sendPacket(this.okPacket(), 1);
-      this.toIdle();
-    };
-    const after = () =>
-      this.guard('kill', () => {
-        if (!queryOnly) target.close('killed');
-        done();
-      });
-    target.killQuery().then(after, after);
-  }
-
-  /** After the proxy answered a batch's leading KILL: OK with MORE_RESULTS, then the rest from a backend. */
-  private runBatchRest(rest: Buffer): void {
-    if (this.state === S.CLOSED) return;
-    const ok = { affectedRows: 0, lastInsertId: 0, status: this.okStatus() | Status.MORE_RESULTS_EXISTS, warnings: 0, info: EMPTY, sessionState: null };
-    this.sendPacket(buildOk(ok, this.clientCaps), 1);
-    this.runner.forwardBatchRest(rest);
-  }
-
   /** Interrupts the statement this session is running on its backend, if any. */
   killQuery(): Promise<void> {
     const conn = this.runnerObj ? this.runnerObj.conn : null;
@@ -781,16 +749,35 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   // ---- output helpers and teardown -----------------------------------------------------------------
 
+  /**
+   * Writes a packet the proxy answers itself. `seq` counts from the command's first response
+   * packet (1), or from after what a split multi-statement batch already sent (see batch-run.ts).
+   */
   sendPacket(w: PacketWriter, seq: number): void {
     if (this.state === S.CLOSED) return;
+    const batch = this.batch;
+    if (batch !== null) seq = (seq + batch.seq) & 0xff;
     if (this.curT0 !== 0) {
       // During a command: an ERR the proxy answers itself counts as that statement's error (metrics).
       const b = w.finish(seq);
-      if (b.length > 12 && b[4] === 0xff && b[7] === 0x23) this.proxyErrClass = b.toString('latin1', 8, 10);
+      const err = b.length > 4 && b[4] === 0xff;
+      if (err && b.length > 12 && b[7] === 0x23) this.proxyErrClass = b.toString('latin1', 8, 10);
+      if (batch !== null) {
+        batch.seq = seq;
+        if (err) batch.failed = true;
+      }
       if (!this.client.socket.destroyed) this.client.write(b);
       return;
     }
     this.client.sendPacket(w, seq);
+  }
+
+  /** A split multi-statement batch being run (batch-run.ts), or null. */
+  batch: BatchRun | null = null;
+
+  /** What sendPacket adds to sequence ids: the last one a split batch already sent (0 outside batches). */
+  get seqOffset(): number {
+    return this.batch !== null ? this.batch.seq : 0;
   }
 
   sendErr(e: Error, seq: number): void {
