@@ -359,6 +359,7 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       compression: s.compression,
       compressionLevel: s.compression_level,
       compressionMinLength: s.compression_min_length,
+      rawIo: s.raw_io,
     },
     backends,
     users,

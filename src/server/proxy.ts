@@ -11,6 +11,7 @@ import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession, S } from './client-session';
 import { BufferBudget, resumeWithinBudget } from './client-conn';
+import { installRawAccept, rawIoSupport } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
@@ -70,6 +71,9 @@ const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
  * serves their statements over pooled backend connections.
  */
+/** The raw-I/O fallback is logged once per process, not once per proxy started in it. */
+let rawIoWarned = false;
+
 export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
@@ -85,6 +89,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   serverMariaCaps = 0;
   serverCollation = DEFAULT_COLLATION_ID;
   tlsContext: tls.SecureContext | null = null;
+  rawIo = false;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
   readonly metrics: Metrics;
   /** Rebuilt on reload with the new config version (plans are cached per version). */
@@ -473,6 +478,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     }
     if (!this.config.server.compression) this.serverCaps &= ~Cap.COMPRESS;
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
+    this.rawIo = await this.decideRawIo();
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
     server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
@@ -484,6 +490,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       });
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    if (this.rawIo && !installRawAccept(server)) {
+      this.rawIo = false;
+      this.log.warn('raw socket I/O off: the listening handle has no onconnection to take over');
+    }
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
     this.topology?.start();
@@ -493,6 +503,23 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       this.admin = await startAdminServer(adm.host, adm.port, this);
     }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
+  }
+
+  /** Whether client sockets use raw I/O: configured, not forced off, and Node's internals as expected (logged once). */
+  private async decideRawIo(): Promise<boolean> {
+    if (!this.config.server.rawIo) return false;
+    const env = process.env.TENANTGATE_RAW_IO;
+    if (env === '0' || env === 'off' || env === 'false') {
+      this.log.info('raw socket I/O off (TENANTGATE_RAW_IO)');
+      return false;
+    }
+    const reason = await rawIoSupport();
+    if (reason !== null) {
+      if (!rawIoWarned) this.log.warn({ reason }, 'raw socket I/O unavailable on this Node version; using stream sockets');
+      rawIoWarned = true;
+      return false;
+    }
+    return true;
   }
 
   private async probeBackend(): Promise<void> {

@@ -21,6 +21,7 @@ import type { U64 } from '../protocol/packet-reader';
 import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
+import { writeFast } from '../io/raw-io';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
@@ -390,9 +391,12 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.armed = true;
     relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
     const sock = conn.socket;
+    const raw = this.s.ctx.rawIo;
     if (cur.out) {
-      if (cur.out.length === 1) sock.write(cur.out[0]);
-      else {
+      if (cur.out.length === 1) {
+        if (raw) writeFast(sock, cur.out[0]);
+        else sock.write(cur.out[0]);
+      } else {
         sock.cork();
         for (const b of cur.out) sock.write(b);
         sock.uncork();
@@ -401,6 +405,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       const f = cur.frame;
       const at = cur.info ? cur.info.rowCountAt : null;
       if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, this.s.st.rowCount), 0));
+      else if (raw) writeFast(sock, f.raw ?? framePayload(f.payload, 0));
       else sock.write(f.raw ?? framePayload(f.payload, 0));
     }
   }
@@ -475,7 +480,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       s.fault(e, 'backend_data');
     }
     setRunning(null);
-    return s.client.socket.writableLength > 0;
+    return s.client.writePending;
   }
 
   onBackendClose(err: Error | null): void {
