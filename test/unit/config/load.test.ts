@@ -29,6 +29,7 @@ server:
   compression: false
   compression_level: 6
   compression_min_length: 50
+  raw_io: false
 backends:
   - name: primary
     host: db1.internal
@@ -120,6 +121,7 @@ test('a full valid config maps every field, resolving file paths against the con
     compression: false,
     compressionLevel: 6,
     compressionMinLength: 50,
+    rawIo: false,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -179,6 +181,7 @@ test('defaults are filled in', () => {
     compression: true,
     compressionLevel: 1,
     compressionMinLength: 1024,
+    rawIo: true,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
