@@ -117,6 +117,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
   statsKeyHash = -1;
   statsKeyBytes: Buffer | null = null;
   statsDigest: string | null = null;
+  /**
+   * The client statement of the current COM_STMT_EXECUTE, for its digest statistics: the statement id
+   * in the payload is overwritten with the backend's before it is sent (prepared.ts executePacket).
+   */
+  statsStmt: ClientStmt | null = null;
   /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
   resultRows = 0;
   resultErrClass = '';
@@ -302,6 +307,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.statsEntry = null;
             this.statsKeyBytes = null;
             this.statsDigest = null;
+            this.statsStmt = null;
             this.resultRows = 0;
             this.resultErrClass = '';
             dispatch(this, f);
@@ -590,6 +596,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onExecute(f: Frame): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
+    this.statsStmt = st;
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
     }

@@ -278,16 +278,17 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
           if (e !== null) return e;
         }
       }
-      const e = this.digestStats.entry(key, s.statsDigest ?? digestOf(s, payload, cmd), now);
+      const e = this.digestStats.entry(key, s.statsDigest ?? sqlDigest(payload, 1), now);
       if (keyBytes !== null) this.digestKeys.set(h, key, e, keyBytes);
       else if (h >= 0) this.digestKeys.set(h, key, e);
       return e;
     }
-    const st = payload.length >= 5 ? s.prepared.get(payload.readUInt32LE(1)) : undefined;
+    // Not the id in the payload: by now it is the backend statement's id (prepared.ts executePacket).
+    const st = s.statsStmt;
     if (!st) return this.digestStats.entry(key, '(unknown prepared statement)', now);
     const known = st.statsEntry;
     if (known !== undefined && known.live && known.tenant === key) return known;
-    return (st.statsEntry = this.digestStats.entry(key, digestOf(s, payload, cmd), now));
+    return (st.statsEntry = this.digestStats.entry(key, (st.digest ??= sqlDigest(st.sql, 0)), now));
   }
 
   private reconfigureTopology(cfg: Config): void {
@@ -679,12 +680,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
 }
 
 /** The statement's digest (literals as ?): COM_QUERY scanned now, a prepared statement's once. */
-function digestOf(s: ClientSession, payload: Buffer, cmd: number): string {
+/** The digest of the SQL in `b` from `start` (a COM_QUERY payload from 1, a prepared statement's text from 0). */
+function sqlDigest(b: Buffer, start: number): string {
   try {
-    if (cmd === Com.QUERY) return scanStatement(payload, 1, payload.length).digest;
-    const st = payload.length >= 5 ? s.prepared.get(payload.readUInt32LE(1)) : null;
-    if (!st) return '(unknown prepared statement)';
-    return (st.digest ??= scanStatement(st.sql, 0, st.sql.length).digest);
+    return scanStatement(b, start, b.length).digest;
   } catch {
     return '(unscannable)';
   }
