@@ -331,12 +331,19 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const ms = performance.now() - this.curT0;
     this.curT0 = 0;
     const sock = this.client.socket;
-    const inB = sock.bytesRead - this.bytesInMark;
-    const outB = sock.bytesWritten - this.bytesOutMark;
-    this.bytesInMark = sock.bytesRead;
-    this.bytesOutMark = sock.bytesWritten;
+    // each getter call costs (bytesWritten copies the Writable's buffer list): read both once
+    const read = sock.bytesRead;
+    const written = sock.bytesWritten;
+    const inB = read - this.bytesInMark;
+    const outB = written - this.bytesOutMark;
+    this.bytesInMark = read;
+    this.bytesOutMark = written;
     const errClass = this.proxyErrClass || this.resultErrClass;
     this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, this.resultRows, this.curStartedAt);
+    // An idle session keeps no view of its last command: client reads are slices of a shared pool
+    // (raw I/O), and one kept view would keep its whole slab.
+    this.curPayload = null;
+    this.statsStmt = null;
   }
 
   /** The digest-statistics key of a session without a tenant (`user:NAME`), built once per user. */
