@@ -221,6 +221,27 @@ export function writePending(sock: net.Socket): boolean {
 }
 
 let support: Promise<string | null> | null = null;
+let warned = false;
+
+/**
+ * Why a proxy should not use raw I/O, or null to use it: `server.raw_io` false, env TENANTGATE_RAW_IO
+ * 0/off/false, or the self-test failed (`warn` on the first such answer in the process only).
+ */
+export async function rawIoOff(configured: boolean): Promise<{ reason: string; warn: boolean } | null> {
+  if (!configured) return { reason: 'server.raw_io is false', warn: false };
+  const env = process.env.TENANTGATE_RAW_IO;
+  if (env === '0' || env === 'off' || env === 'false') return { reason: `TENANTGATE_RAW_IO=${env}`, warn: false };
+  const why = await rawIoSupport();
+  if (why === null) return null;
+  const warn = !warned;
+  warned = true;
+  return { reason: `Node internals not as expected: ${why}`, warn };
+}
+
+/** {@link writeFast} when `fast`, else `socket.write`. */
+export function writeMaybeFast(sock: net.Socket, b: Buffer, fast: boolean): boolean {
+  return fast ? writeFast(sock, b) : sock.write(b);
+}
 
 /**
  * Checks once per process that the internals this module uses are there and behave: a loopback

@@ -117,10 +117,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   statsKeyHash = -1;
   statsKeyBytes: Buffer | null = null;
   statsDigest: string | null = null;
-  /**
-   * The client statement of the current COM_STMT_EXECUTE, for its digest statistics: the statement id
-   * in the payload is overwritten with the backend's before it is sent (prepared.ts executePacket).
-   */
+  /** The current COM_STMT_EXECUTE's statement (its payload's id becomes the backend's: executePacket). */
   statsStmt: ClientStmt | null = null;
   /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
   resultRows = 0;
@@ -331,8 +328,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const ms = performance.now() - this.curT0;
     this.curT0 = 0;
     const sock = this.client.socket;
-    // each getter call costs (bytesWritten copies the Writable's buffer list): read both once
-    const read = sock.bytesRead;
+    const read = sock.bytesRead; // once each: bytesWritten copies the Writable's buffer list
     const written = sock.bytesWritten;
     const inB = read - this.bytesInMark;
     const outB = written - this.bytesOutMark;
@@ -340,9 +336,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.bytesOutMark = written;
     const errClass = this.proxyErrClass || this.resultErrClass;
     this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, this.resultRows, this.curStartedAt);
-    // An idle session keeps no view of its last command: client reads are slices of a shared pool
-    // (raw I/O), and one kept view would keep its whole slab.
-    this.curPayload = null;
+    this.curPayload = null; // no view of a client read kept while idle (raw I/O reads are pool slices)
     this.statsStmt = null;
   }
 

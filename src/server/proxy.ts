@@ -11,7 +11,7 @@ import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession, S } from './client-session';
 import { BufferBudget, resumeWithinBudget } from './client-conn';
-import { installRawAccept, rawIoSupport } from '../io/raw-io';
+import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
@@ -71,9 +71,6 @@ const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
  * serves their statements over pooled backend connections.
  */
-/** The raw-I/O fallback is logged once per process, not once per proxy started in it. */
-let rawIoWarned = false;
-
 export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
@@ -479,7 +476,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     }
     if (!this.config.server.compression) this.serverCaps &= ~Cap.COMPRESS;
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
-    this.rawIo = await this.decideRawIo();
+    const off = await rawIoOff(this.config.server.rawIo);
+    this.rawIo = off === null;
+    if (off !== null) this.log[off.warn ? 'warn' : 'info']({ reason: off.reason }, 'raw socket I/O off; using stream sockets');
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
     server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
@@ -491,10 +490,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       });
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
-    if (this.rawIo && !installRawAccept(server)) {
-      this.rawIo = false;
-      this.log.warn('raw socket I/O off: the listening handle has no onconnection to take over');
-    }
+    if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
     this.topology?.start();
@@ -504,23 +500,6 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       this.admin = await startAdminServer(adm.host, adm.port, this);
     }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
-  }
-
-  /** Whether client sockets use raw I/O: configured, not forced off, and Node's internals as expected (logged once). */
-  private async decideRawIo(): Promise<boolean> {
-    if (!this.config.server.rawIo) return false;
-    const env = process.env.TENANTGATE_RAW_IO;
-    if (env === '0' || env === 'off' || env === 'false') {
-      this.log.info('raw socket I/O off (TENANTGATE_RAW_IO)');
-      return false;
-    }
-    const reason = await rawIoSupport();
-    if (reason !== null) {
-      if (!rawIoWarned) this.log.warn({ reason }, 'raw socket I/O unavailable on this Node version; using stream sockets');
-      rawIoWarned = true;
-      return false;
-    }
-    return true;
   }
 
   private async probeBackend(): Promise<void> {

@@ -21,7 +21,7 @@ import type { U64 } from '../protocol/packet-reader';
 import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
-import { writeFast } from '../io/raw-io';
+import { writeMaybeFast } from '../io/raw-io';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
@@ -393,10 +393,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     const sock = conn.socket;
     const raw = this.s.ctx.rawIo;
     if (cur.out) {
-      if (cur.out.length === 1) {
-        if (raw) writeFast(sock, cur.out[0]);
-        else sock.write(cur.out[0]);
-      } else {
+      if (cur.out.length === 1) writeMaybeFast(sock, cur.out[0], raw);
+      else {
         sock.cork();
         for (const b of cur.out) sock.write(b);
         sock.uncork();
@@ -405,8 +403,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       const f = cur.frame;
       const at = cur.info ? cur.info.rowCountAt : null;
       if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, this.s.st.rowCount), 0));
-      else if (raw) writeFast(sock, f.raw ?? framePayload(f.payload, 0));
-      else sock.write(f.raw ?? framePayload(f.payload, 0));
+      else writeMaybeFast(sock, f.raw ?? framePayload(f.payload, 0), raw);
     }
   }
 

@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { installRawAccept, isRawSocket, rawIoSupport, setRawReceiver, writeFast, writePending } from '../../../src/io/raw-io';
+import { installRawAccept, isRawSocket, rawIoOff, rawIoSupport, setRawReceiver, writeFast, writePending } from '../../../src/io/raw-io';
 
 interface Conn {
   server: net.Server;
@@ -54,6 +54,24 @@ function readAll(s: net.Socket, n: number): Promise<Buffer> {
     s.on('data', on);
   });
 }
+
+test('rawIoOff: on when configured and supported; off by config or TENANTGATE_RAW_IO, without a warning', async () => {
+  const env = process.env.TENANTGATE_RAW_IO;
+  try {
+    delete process.env.TENANTGATE_RAW_IO;
+    assert.is(await rawIoOff(true), null);
+    assert.equal(await rawIoOff(false), { reason: 'server.raw_io is false', warn: false });
+    for (const v of ['0', 'off', 'false']) {
+      process.env.TENANTGATE_RAW_IO = v;
+      assert.equal(await rawIoOff(true), { reason: `TENANTGATE_RAW_IO=${v}`, warn: false });
+    }
+    process.env.TENANTGATE_RAW_IO = '1';
+    assert.is(await rawIoOff(true), null);
+  } finally {
+    if (env === undefined) delete process.env.TENANTGATE_RAW_IO;
+    else process.env.TENANTGATE_RAW_IO = env;
+  }
+});
 
 test('accepted sockets read through onread: bytes reach the receiver, not a data event', async () => {
   const c = await connect();
