@@ -129,7 +129,7 @@ export function installRawAccept(server: net.Server): boolean {
     const opts = { handle: clientHandle, allowHalfOpen: srv.allowHalfOpen === true, readable: true, writable: true, onread: { buffer, callback: onRawRead } };
     const socket = new net.Socket(opts as net.SocketConstructorOpts);
     (socket as unknown as SocketInternals)[kReceiver] = null;
-    socket.setNoDelay(true);
+    socket.setNoDelay(true); // the proxy's listener is created with noDelay; nothing else uses this hook
     srv._connections++;
     (socket as unknown as { server: net.Server; _server: net.Server }).server = server;
     (socket as unknown as { _server: net.Server })._server = server;
