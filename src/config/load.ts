@@ -361,6 +361,7 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       compressionMinLength: s.compression_min_length,
       compressionZstd: s.compression_zstd,
       compressionZstdMaxLevel: s.compression_zstd_max_level,
+      rawIo: s.raw_io,
     },
     backends,
     users,

@@ -93,6 +93,12 @@ export interface ServerConfig {
   readonly compressionZstd: boolean;
   /** Highest zstd level the proxy compresses with, whatever level the client asks for (default 1). */
   readonly compressionZstdMaxLevel: number;
+  /**
+   * Client sockets read with onread into a shared buffer and plain writes go straight to the socket
+   * handle (default true; falls back by itself when Node's internals differ; env TENANTGATE_RAW_IO=0
+   * forces it off).
+   */
+  readonly rawIo: boolean;
 }
 
 /** Failed-login throttling, counted per client address and per user name. */

@@ -119,6 +119,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   statsKeyHash = -1;
   statsKeyBytes: Buffer | null = null;
   statsDigest: string | null = null;
+  /** The current COM_STMT_EXECUTE's statement (its payload's id becomes the backend's: executePacket). */
+  statsStmt: ClientStmt | null = null;
   /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
   resultRows = 0;
   resultErrClass = '';
@@ -306,6 +308,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.statsEntry = null;
             this.statsKeyBytes = null;
             this.statsDigest = null;
+            this.statsStmt = null;
             this.resultRows = 0;
             this.resultErrClass = '';
             dispatch(this, f);
@@ -329,12 +332,16 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const ms = performance.now() - this.curT0;
     this.curT0 = 0;
     const sock = this.client.socket;
-    const inB = sock.bytesRead - this.bytesInMark;
-    const outB = sock.bytesWritten - this.bytesOutMark;
-    this.bytesInMark = sock.bytesRead;
-    this.bytesOutMark = sock.bytesWritten;
+    const read = sock.bytesRead; // once each: bytesWritten copies the Writable's buffer list
+    const written = sock.bytesWritten;
+    const inB = read - this.bytesInMark;
+    const outB = written - this.bytesOutMark;
+    this.bytesInMark = read;
+    this.bytesOutMark = written;
     const errClass = this.proxyErrClass || this.resultErrClass;
     this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, this.resultRows, this.curStartedAt);
+    this.curPayload = null; // no view of a client read kept while idle (raw I/O reads are pool slices)
+    this.statsStmt = null;
   }
 
   /** The digest-statistics key of a session without a tenant (`user:NAME`), built once per user. */
@@ -591,6 +598,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onExecute(f: Frame): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
+    this.statsStmt = st;
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
     }

@@ -56,6 +56,7 @@ export function rememberBackendStmt(conn: BackendConnection, key: string, bs: Ba
     }
   }
   conn.stmts.set(key, bs);
+  conn.stmtsNewest = key;
 }
 
 /**
@@ -118,9 +119,13 @@ export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
  */
 export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Frame): Buffer[] {
   const bs = conn.stmts.get(st.key) as BackendStmt;
-  // LRU: mark as recently used
-  conn.stmts.delete(st.key);
-  conn.stmts.set(st.key, bs);
+  // LRU: mark as recently used (not needed when it is already the newest: delete + set per execute
+  // leaves a hole in the map each time, and its rehashing showed in profiles)
+  if (conn.stmtsNewest !== st.key) {
+    conn.stmts.delete(st.key);
+    conn.stmts.set(st.key, bs);
+    conn.stmtsNewest = st.key;
+  }
   const out: Buffer[] = [];
   if (st.longData) {
     for (const ld of st.longData) {

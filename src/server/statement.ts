@@ -22,6 +22,7 @@ import { recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS } from './sessio
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 import { afterStatement } from './statement-bookkeeping';
+import { writeMaybeFast } from '../io/raw-io';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
@@ -391,8 +392,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.armed = true;
     relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
     const sock = conn.socket;
+    const raw = this.s.ctx.rawIo;
     if (cur.out) {
-      if (cur.out.length === 1) sock.write(cur.out[0]);
+      if (cur.out.length === 1) writeMaybeFast(sock, cur.out[0], raw);
       else {
         sock.cork();
         for (const b of cur.out) sock.write(b);
@@ -402,7 +404,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       const f = cur.frame;
       const at = cur.info ? cur.info.rowCountAt : null;
       if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, this.s.st.rowCount), 0));
-      else sock.write(f.raw ?? framePayload(f.payload, 0));
+      else writeMaybeFast(sock, f.raw ?? framePayload(f.payload, 0), raw);
     }
   }
 
@@ -477,7 +479,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       s.fault(e, 'backend_data');
     }
     setRunning(null);
-    return s.client.socket.writableLength > 0;
+    return s.client.writePending;
   }
 
   onBackendClose(err: Error | null): void {

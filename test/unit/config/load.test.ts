@@ -31,6 +31,7 @@ server:
   compression_min_length: 50
   compression_zstd: false
   compression_zstd_max_level: 19
+  raw_io: false
 backends:
   - name: primary
     host: db1.internal
@@ -124,6 +125,7 @@ test('a full valid config maps every field, resolving file paths against the con
     compressionMinLength: 50,
     compressionZstd: false,
     compressionZstdMaxLevel: 19,
+    rawIo: false,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -185,6 +187,7 @@ test('defaults are filled in', () => {
     compressionMinLength: 1024,
     compressionZstd: true,
     compressionZstdMaxLevel: 1,
+    rawIo: true,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
