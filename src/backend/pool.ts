@@ -3,6 +3,7 @@ import type { BackendConfig } from '../config/types';
 import { BackendConnection, BackendConnectError } from './backend-connection';
 import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
 import type { ErrPacket } from '../protocol/ok-err';
+import { LeaseShare, mayLease, shareLimitError } from './lease-share';
 
 /** Where a backend reports what metrics count (set by the proxy; none in unit tests). */
 export interface BackendObserver {
@@ -56,8 +57,20 @@ export class Backend {
   waitTimeout = -1;
   interactiveTimeout = -1;
   readonly pools = new Map<string, BackendPool>();
+  /** Per user (tenant) connections held, across this backend's pools; keys come from the config, so bounded. */
+  readonly shares = new Map<string, LeaseShare>();
 
   constructor(readonly cfg: BackendConfig) {}
+
+  /** The share of `key` (see lease-share.ts); sessions keep it, so one object per key for the backend's life. */
+  share(key: string): LeaseShare {
+    let s = this.shares.get(key);
+    if (s === undefined) {
+      s = new LeaseShare(key);
+      this.shares.set(key, s);
+    }
+    return s;
+  }
 
   /** The pool for connections negotiated with this capability profile and collation. */
   pool(profileCaps: number, collation: number, extMeta: boolean): BackendPool {
@@ -222,6 +235,7 @@ export class BackendPool {
           backend.noteSuccess();
           conn.onClose(() => {
             uncount();
+            unshare(conn);
             const i = this.hot.indexOf(conn);
             if (i >= 0) {
               this.hot.splice(i, 1);
@@ -254,8 +268,12 @@ export class BackendPool {
     this.timer.unref();
   }
 
-  /** A connection now (from the hot list) or via callback. The callback may run synchronously. */
-  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+  /**
+   * A connection now (from the hot list) or via callback. The callback may run synchronously.
+   * `share`: the session's user (tenant) share; a lease beyond its cap waits for one of that key's
+   * connections to come back (see lease-share.ts), and the connection is counted in it until released.
+   */
+  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null): void {
     if (this.backend.drained) {
       const b = this.backend.cfg;
       return cb(new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`), null);
@@ -265,6 +283,30 @@ export class BackendPool {
       if (Date.now() < r.until) return cb(r.err, null);
       this.refused = null;
     }
+    if (share !== null) {
+      if (!this.reserve(share, cb, () => this.acquire(cb, share))) return;
+    }
+    this.take(cb, share);
+  }
+
+  /**
+   * Counts a lease in `share`, or (at its cap) queues `retry` for when one of its connections comes
+   * back and returns false; after acquire_timeout_ms the waiting lease fails with ERR 1226.
+   */
+  private reserve(share: LeaseShare, cb: (err: Error | null, conn: BackendConnection | null) => void, retry: () => void): boolean {
+    const cfg = this.backend.cfg;
+    const cap = cfg.maxConnectionsPerUser;
+    if (mayLease(share.held, cap)) {
+      share.held++;
+      return true;
+    }
+    const t0 = Date.now();
+    share.wait(cfg.acquireTimeoutMs, retry, () => cb(shareLimitError(share.key, cfg.name, cap as number, cfg.maxConnections, Date.now() - t0), null));
+    return false;
+  }
+
+  /** Hands out a connection for a lease already counted in `share` (given back there if none comes). */
+  private take(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null): void {
     const hot = this.hot;
     while (hot.length > 0) {
       const c = hot.pop() as BackendConnection;
@@ -272,12 +314,16 @@ export class BackendPool {
       const cfg = this.backend.cfg;
       if (Date.now() - c.lastUsed >= cfg.validateAfterIdleMs) {
         c.ping(cfg.connectTimeoutMs).then((ok) => {
-          if (ok) return cb(null, c);
+          if (ok) {
+            c.share = share;
+            return cb(null, c);
+          }
           this.discard(c);
-          this.acquire(cb);
+          this.take(cb, share);
         });
         return;
       }
+      c.share = share;
       cb(null, c);
       return;
     }
@@ -293,6 +339,8 @@ export class BackendPool {
       settled = true;
       this.waiters.delete(w);
       if (obs) obs.acquireWaited(this.backend.cfg.name, (performance.now() - t0) / 1000);
+      if (conn !== null) conn.share = share;
+      else if (share !== null) share.returned();
       cb(err, conn);
     };
     this.waiters.add(w);
@@ -312,27 +360,34 @@ export class BackendPool {
    * Like {@link acquire}, preferring an idle connection already logged in as `account` (no
    * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
    */
-  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void): void {
-    if (this.backend.drained) return this.acquire(cb); // which refuses
+  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null): void {
+    if (this.backend.drained || this.refused !== null) return this.acquire(cb, share); // which refuses (or clears an expired refusal)
+    if (share !== null) {
+      if (!this.reserve(share, cb, () => this.acquireAs(account, cb, share))) return;
+    }
     const hot = this.hot;
     for (let i = hot.length - 1; i >= 0; i--) {
       const c = hot[i];
-      // An idle one past validate_after_idle_ms goes through acquire(), which pings it first.
+      // An idle one past validate_after_idle_ms goes through take(), which pings it first.
       if (c.account === account && !c.closed && Date.now() - c.lastUsed < this.backend.cfg.validateAfterIdleMs) {
         hot.splice(i, 1);
+        c.share = share;
         cb(null, c);
         return;
       }
     }
-    this.acquire(cb);
+    this.take(cb, share);
   }
 
-  /** Takes this particular connection off the hot list if it is idle there. */
-  takeIfIdle(conn: BackendConnection): boolean {
+  /** Takes this particular connection off the hot list if it is idle there (and `share` is under its cap). */
+  takeIfIdle(conn: BackendConnection, share: LeaseShare | null = null): boolean {
     const i = this.hot.lastIndexOf(conn);
-    if (i < 0) return false;
+    if (i < 0 || conn.closed) return false;
+    if (share !== null && !mayLease(share.held, this.backend.cfg.maxConnectionsPerUser)) return false;
     this.hot.splice(i, 1);
-    return !conn.closed;
+    if (share !== null) share.held++;
+    conn.share = share;
+    return true;
   }
 
   release(conn: BackendConnection): void {
@@ -341,16 +396,17 @@ export class BackendPool {
     if (conn.pendingStmtCloses !== null) conn.flushStmtCloses();
     if (conn.closed) {
       this.gp.destroy(conn).catch(() => {});
-      return;
-    }
-    if (this.gp.pending > 0 || this.closing) this.gp.release(conn).catch(() => {});
+    } else if (this.gp.pending > 0 || this.closing) this.gp.release(conn).catch(() => {});
     else this.hot.push(conn);
+    // Last: a lease waiting at its share's cap may take this very connection from the hot list.
+    if (conn.share !== null) unshare(conn);
   }
 
   /** Drops a connection whose state cannot be trusted any more. */
   discard(conn: BackendConnection): void {
     conn.destroy();
     this.gp.destroy(conn).catch(() => {});
+    if (conn.share !== null) unshare(conn);
   }
 
   evictOneIdle(): boolean {
@@ -412,6 +468,14 @@ export class BackendRefusedError extends Error {
     this.errno = server.errno;
     this.sqlState = server.sqlState;
   }
+}
+
+/** The connection is no longer leased: its share counts one less (idempotent). */
+function unshare(conn: BackendConnection): void {
+  const s = conn.share;
+  if (s === null) return;
+  conn.share = null;
+  s.returned();
 }
 
 function sleep(ms: number): Promise<void> {

@@ -10,10 +10,13 @@ import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
 import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
+import { shareKey, type LeaseShare } from '../backend/lease-share';
 import { Err, errPacket, ProxyError } from '../errors';
 import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
+import { LONG_DATA_CHUNK_COST, longDataErr, longDataVerdict } from '../session/long-data';
+import { ownedCopy } from '../protocol/owned-copy';
 import { ClientConn, ClientConnHost } from './client-conn';
 import { dispatch } from './dispatcher';
 import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
@@ -95,6 +98,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
   choicesFor: Placement | null = null;
   readonly choices = new Map<string, RouteChoice>();
   private runnerObj: StatementRunner | null = null;
+  /** This session's share of `shareBackend` (see lease-share.ts), for the user and tenant it was made for. */
+  private shareObj: LeaseShare | null = null;
+  private shareBackend: Backend | null = null;
+  private shareUser: UserConfig | null = null;
+  private shareTenant: Placement | null = null;
   /** The backend connection holding this session's state died between statements (answered at the next command). */
   private stateLost = false;
   private logger: Logger | null = null;
@@ -590,6 +598,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onExecute(f: Frame): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
+    if (st.longDataError) {
+      const e = longDataErr(st.longDataError, this.ctx.config.server.maxLongDataPerSession);
+      return this.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
+    }
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
     }
@@ -616,11 +628,18 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onLongData(p: Buffer): void {
     const st = this.stmtFor(p, '');
     if (!st || p.length < 7) return; // no response to this command, even on error
+    if (st.longDataError) return; // already refused: nothing more is kept until COM_STMT_RESET
     const param = p.readUInt16LE(5);
-    const data = Buffer.from(p.subarray(7));
-    st.longDataBytes += data.length;
-    if (st.longDataBytes > this.ctx.config.server.maxAllowedPacket) return;
-    (st.longData ??= []).push({ param, data });
+    const n = p.length - 7;
+    const srv = this.ctx.config.server;
+    const held = st.longDataParams ? (st.longDataParams.get(param) ?? 0) : 0;
+    const v = longDataVerdict(held, this.prepared.longDataCost, n, srv.maxAllowedPacket, srv.maxLongDataPerSession);
+    if (v !== 'keep') {
+      st.longDataError = v;
+      this.prepared.dropLongData(st);
+      return;
+    }
+    this.prepared.addLongData(st, param, ownedCopy(p, 7), n + LONG_DATA_CHUNK_COST);
   }
 
   onStmtClose(p: Buffer): void {
@@ -641,8 +660,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onStmtReset(p: Buffer): void {
     const st = this.stmtFor(p, 'mysqld_stmt_reset');
     if (!st) return;
-    st.longData = null;
-    st.longDataBytes = 0;
+    this.prepared.dropLongData(st);
+    st.longDataError = null;
     const r = this.runner;
     const conn = r.conn;
     const bs = conn ? conn.stmts.get(st.key) : undefined;
@@ -795,10 +814,22 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.client.sendPacket(w, seq);
   }
 
+  /** The share of backend `b` this session's leases count in: its tenant's, or its user's (kept between statements). */
+  leaseShare(b: Backend): LeaseShare | null {
+    if (b.cfg.maxConnectionsPerUser === undefined) return null;
+    if (this.shareObj !== null && this.shareBackend === b && this.shareUser === this.user && this.shareTenant === this.tenant) return this.shareObj;
+    const user = this.user;
+    if (user === null) return null;
+    this.shareBackend = b;
+    this.shareUser = user;
+    this.shareTenant = this.tenant;
+    return (this.shareObj = b.share(shareKey(user.name, this.tenant ? this.tenant.tenant : null)));
+  }
+
   sendErr(e: Error, seq: number): void {
     const code = (e as { code?: string }).code;
     this.ctx.metrics.errors.inc({ kind: code ?? 'other' });
-    if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT' || code === 'BACKEND_REFUSED') {
+    if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT' || code === 'BACKEND_REFUSED' || code === 'USER_LIMIT') {
       this.log.warn({ err: (e as { detail?: string }).detail ?? e.message, code }, 'backend error sent to the client');
     }
     this.sendPacket(errPacket(e), seq);
