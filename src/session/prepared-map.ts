@@ -9,6 +9,8 @@ export class PreparedMap {
   private nextId = 1;
   /** Statements with an open cursor. */
   openCursors = 0;
+  /** Long data buffered by all of them, as charged (see long-data.ts). */
+  longDataCost = 0;
 
   /** A new client-side id (wraps well below 2^32, as ids are u32 on the wire). */
   allocId(): number {
@@ -28,7 +30,25 @@ export class PreparedMap {
   /** Forgets a statement (its cursor, if open, is closed in the count). */
   delete(st: ClientStmt): void {
     this.setCursor(st, false);
+    this.dropLongData(st);
     this.byId.delete(st.id);
+  }
+
+  /** Buffers a chunk of long data already judged to fit (`cost`: as charged). */
+  addLongData(st: ClientStmt, param: number, data: Buffer, cost: number): void {
+    (st.longData ??= []).push({ param, data });
+    const m = (st.longDataParams ??= new Map());
+    m.set(param, (m.get(param) ?? 0) + data.length);
+    st.longDataBytes += cost;
+    this.longDataCost += cost;
+  }
+
+  /** The statement's buffered long data is gone (sent with an execute, reset, or refused). */
+  dropLongData(st: ClientStmt): void {
+    this.longDataCost -= st.longDataBytes;
+    st.longData = null;
+    st.longDataBytes = 0;
+    if (st.longDataParams) st.longDataParams = null;
   }
 
   setCursor(st: ClientStmt, open: boolean): void {
@@ -52,6 +72,7 @@ export class PreparedMap {
   clear(): void {
     this.byId.clear();
     this.openCursors = 0;
+    this.longDataCost = 0;
   }
 
   get size(): number {
