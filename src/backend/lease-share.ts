@@ -73,14 +73,20 @@ export class LeaseShare {
     list.push(w);
   }
 
-  /** One of this key's connections came back (or a reservation was given up): let the first waiter retry. */
+  /**
+   * One of this key's connections came back (or a reservation was given up). With leases waiting,
+   * its slot goes to the first of them (`held` unchanged; its retry runs on the next tick, outside
+   * the releasing session's call stack), so a lease arriving meanwhile cannot jump the queue.
+   */
   returned(): void {
-    this.held--;
     const list = this.waiters;
-    if (list === null || list.length === 0) return;
+    if (list === null || list.length === 0) {
+      this.held--;
+      return;
+    }
     const w = list.shift() as ShareWaiter;
     clearTimeout(w.timer);
-    w.retry();
+    process.nextTick(w.retry);
   }
 
   /** Leases waiting at the cap now. */

@@ -274,24 +274,41 @@ export class BackendPool {
    * connections to come back (see lease-share.ts), and the connection is counted in it until released.
    */
   acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null): void {
+    const down = this.unavailable();
+    if (down !== null) return cb(down, null);
+    if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, null))) return;
+    this.take(cb, share);
+  }
+
+  /** Why no connection can be had from this pool now (drained, or its settings refused), else null. */
+  private unavailable(): Error | null {
     if (this.backend.drained) {
       const b = this.backend.cfg;
-      return cb(new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`), null);
+      return new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`);
     }
     const r = this.refused;
     if (r !== null) {
-      if (Date.now() < r.until) return cb(r.err, null);
+      if (Date.now() < r.until) return r.err;
       this.refused = null;
     }
-    if (share !== null) {
-      if (!this.reserve(share, cb, () => this.acquire(cb, share))) return;
+    return null;
+  }
+
+  /** A lease that waited at its share's cap was handed a returned connection's slot (already counted). */
+  private afterShareWait(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare, account: string | null): void {
+    const down = this.unavailable();
+    if (down !== null) {
+      share.returned();
+      return cb(down, null);
     }
+    if (account !== null && this.takeHotAs(account, cb, share)) return;
     this.take(cb, share);
   }
 
   /**
    * Counts a lease in `share`, or (at its cap) queues `retry` for when one of its connections comes
-   * back and returns false; after acquire_timeout_ms the waiting lease fails with ERR 1226.
+   * back (which hands that slot over) and returns false; after acquire_timeout_ms the waiting lease
+   * fails with ERR 1226.
    */
   private reserve(share: LeaseShare, cb: (err: Error | null, conn: BackendConnection | null) => void, retry: () => void): boolean {
     const cfg = this.backend.cfg;
@@ -361,10 +378,14 @@ export class BackendPool {
    * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
    */
   acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null): void {
-    if (this.backend.drained || this.refused !== null) return this.acquire(cb, share); // which refuses (or clears an expired refusal)
-    if (share !== null) {
-      if (!this.reserve(share, cb, () => this.acquireAs(account, cb, share))) return;
-    }
+    const down = this.unavailable();
+    if (down !== null) return cb(down, null);
+    if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, account))) return;
+    if (!this.takeHotAs(account, cb, share)) this.take(cb, share);
+  }
+
+  /** Hands out an idle hot connection logged in as `account`, if there is one (the lease is already counted). */
+  private takeHotAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null): boolean {
     const hot = this.hot;
     for (let i = hot.length - 1; i >= 0; i--) {
       const c = hot[i];
@@ -373,10 +394,10 @@ export class BackendPool {
         hot.splice(i, 1);
         c.share = share;
         cb(null, c);
-        return;
+        return true;
       }
     }
-    this.take(cb, share);
+    return false;
   }
 
   /** Takes this particular connection off the hot list if it is idle there (and `share` is under its cap). */

@@ -48,7 +48,7 @@ test('shareLimitError: ER_USER_LIMIT_REACHED 1226 / 42000 with an actionable mes
   assert.equal(t.ids, { tenant: 'acme', backend: 'p1' });
 });
 
-test('LeaseShare: a returned connection wakes the first waiter; a waiter not woken in time fails', async () => {
+test('LeaseShare: a returned connection\'s slot goes to the first waiter, then the next', async () => {
   const s = new LeaseShare('user:a');
   s.held = 2;
   const events: string[] = [];
@@ -56,15 +56,34 @@ test('LeaseShare: a returned connection wakes the first waiter; a waiter not wok
   s.wait(30, () => events.push('retry 2'), () => events.push('fail 2'));
   assert.is(s.waiting, 2);
   s.returned();
-  assert.is(s.held, 1);
+  assert.is(s.held, 2, 'handed over to the waiter, not freed for whoever comes next');
+  assert.equal(events, [], 'the retry runs outside the caller\'s stack');
+  await new Promise((r) => process.nextTick(r));
   assert.equal(events, ['retry 1'], 'first come, first served');
   assert.is(s.waiting, 1);
+  s.returned(); // another of A's leases ends: its slot goes to the second waiter
   await new Promise((r) => setTimeout(r, 80));
-  assert.equal(events, ['retry 1', 'fail 2']);
+  assert.is(s.held, 2, 'the second waiter got that slot');
+  s.returned();
+  s.returned();
+  assert.is(s.held, 0);
+  assert.equal(events, ['retry 1', 'retry 2']);
+  assert.is(s.waiting, 0);
+  assert.is(s.refused, 0);
+});
+
+test('LeaseShare: a waiter not woken within its timeout fails and leaves the count alone', async () => {
+  const s = new LeaseShare('user:a');
+  s.held = 1;
+  const events: string[] = [];
+  s.wait(20, () => events.push('retry'), () => events.push('fail'));
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(events, ['fail']);
   assert.is(s.waiting, 0);
   assert.is(s.refused, 1);
+  assert.is(s.held, 1);
   s.returned();
-  assert.is(s.held, 0, 'returns with nobody waiting only count down');
+  assert.is(s.held, 0, 'with nobody waiting a return only counts down');
 });
 
 test.run();
