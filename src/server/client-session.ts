@@ -816,7 +816,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   /** The share of backend `b` this session's leases count in: its tenant's, or its user's (kept between statements). */
   leaseShare(b: Backend): LeaseShare | null {
-    if (b.cfg.maxConnectionsPerUser === undefined) return null;
+    const cap = b.cfg.maxConnectionsPerUser;
+    // A share of the whole pool limits nothing the pool does not: no counting (single-user backends).
+    if (cap === undefined || cap >= b.cfg.maxConnections) return null;
     if (this.shareObj !== null && this.shareBackend === b && this.shareUser === this.user && this.shareTenant === this.tenant) return this.shareObj;
     const user = this.user;
     if (user === null) return null;
