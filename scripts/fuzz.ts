@@ -52,6 +52,7 @@ async function main(): Promise<number> {
     console.log(`fuzz: seed ${seed}, ${cases} cases, proxy pid ${proc.pid} on port ${proc.port}`);
     const started = Date.now();
     const run = { proc };
+    let printed = 0;
     const rep = await runFuzz({
       seed, cases, timeoutMs, proc, ...FUZZ_USERS,
       restart: async () => {
@@ -60,6 +61,9 @@ async function main(): Promise<number> {
         return run.proc;
       },
       progress: (n, r) => {
+        // Each finding as it happens (the full report with inputs comes at the end).
+        for (const f of r.findings.slice(printed)) console.log(`fuzz: finding at case ${f.case}: ${f.what}: ${f.detail.split('\n')[0]}`);
+        printed = r.findings.length;
         if (n % 5000 === 0) {
           const rate = Math.round((n * 1000) / (Date.now() - started));
           console.log(`fuzz: ${n} cases (${rate}/s), findings ${r.findings.length}, RSS ${run.proc.rssKb()} KiB, canary checks ${r.canaryChecks}`);
