@@ -194,6 +194,8 @@ export class BackendPool {
   private timer: NodeJS.Timeout;
   /** Set by close(): released connections go straight back to generic-pool, which is draining. */
   private closing = false;
+  /** evictOneIdle is taking an idle connection out of generic-pool to close it. */
+  private evicting = false;
 
   constructor(readonly backend: Backend, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean, primary: boolean) {
     const cfg = backend.cfg;
@@ -430,10 +432,29 @@ export class BackendPool {
     if (conn.share !== null) unshare(conn);
   }
 
+  /**
+   * Closes one idle connection of this pool to make room under max_connections for another pool of
+   * the backend: from the hot list, else one cooled into generic-pool's idle set (reachable only
+   * through acquire; before this, such a connection kept its slot until idle_timeout_ms, so clients
+   * of another capability profile or collation got ERR 9001 while the backend had idle connections).
+   */
   evictOneIdle(): boolean {
     const c = this.hot.shift();
-    if (!c) return false;
-    this.discard(c);
+    if (c) {
+      this.discard(c);
+      return true;
+    }
+    if (this.evicting || this.closing || this.gp.available === 0) return false;
+    this.evicting = true;
+    this.gp.acquire().then(
+      (idle) => {
+        this.evicting = false;
+        this.discard(idle);
+      },
+      () => {
+        this.evicting = false;
+      },
+    );
     return true;
   }
 

@@ -3,7 +3,9 @@
  * connections with open transactions cannot starve user B. A's lease beyond its share waits for one
  * of A's own connections (and gets it when A commits), or fails after acquire_timeout_ms with ERR
  * 1226 (42000), while B keeps getting answers over text and prepared statements (mysql2). Without the
- * share (max_connections_per_user: 3, the whole pool), B is starved as before: ERR 9001.
+ * share (max_connections_per_user: 3, the whole pool), B is starved as before: ERR 9001. And a
+ * connection idle in another capability profile's pool is closed to make room for a client of
+ * another profile (which the fuzz run's canary needed).
  */
 import * as assert from 'uvu/assert';
 import type { MariaDbServer } from '../helpers/mariadb';
@@ -125,6 +127,23 @@ test('with the whole pool as the share (max_connections_per_user = max_connectio
     b.destroy();
   } finally {
     await open.stop();
+  }
+}));
+
+test('an idle connection cooled into another profile\'s pool is closed to make room (max_connections 1, two collations)', timed(async () => {
+  const one = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 1, acquireTimeoutMs: 3000 }], users: USERS });
+  try {
+    const utf8 = await one.connect({ user: 'a', password: 'a' });
+    const latin1 = await one.connect({ user: 'a', password: 'a', charset: 'LATIN1_SWEDISH_CI' });
+    await utf8.query('SELECT 1');
+    const b = one.proxy.backends.get('b1')!;
+    // wait until no connection is on a hot list: the one open sits in generic-pool's idle set
+    await until(() => [...b.pools.values()].every((p) => p.hot.length === 0) && [...b.pools.values()].some((p) => p.gp.available === 1), 'the idle connection cooled into generic-pool');
+    const [rows] = (await latin1.query('SELECT 2 AS x')) as unknown as [{ x: number }[]];
+    assert.equal(rows, [{ x: 2 }]);
+    assert.is(b.open, 1);
+  } finally {
+    await one.stop();
   }
 }));
 
