@@ -10,6 +10,7 @@
  * updates, with no allocation on the path where the cap is not reached.
  */
 import { Err, ProxyError } from '../errors';
+import type { BackendConfig } from '../config/types';
 
 /**
  * The cap when the config does not set one: with two or more users or tenants on the backend,
@@ -92,5 +93,33 @@ export class LeaseShare {
   /** Leases waiting at the cap now. */
   get waiting(): number {
     return this.waiters === null ? 0 : this.waiters.length;
+  }
+}
+
+/** What SessionShare needs of a backend (pool.ts's Backend). */
+interface ShareOwner {
+  readonly cfg: BackendConfig;
+  share(key: string): LeaseShare;
+}
+
+/**
+ * A session's share, kept between statements for the backend, user and tenant (compared by
+ * identity) it was found for, so a statement looks nothing up. Null when the cap is the whole pool:
+ * that limits nothing the pool does not, so nothing is counted (single-user backends).
+ */
+export class SessionShare {
+  private share: LeaseShare | null = null;
+  private backend: ShareOwner | null = null;
+  private user: { readonly name: string } | null = null;
+  private tenant: { readonly tenant: string } | null = null;
+
+  get(b: ShareOwner, user: { readonly name: string } | null, tenant: { readonly tenant: string } | null): LeaseShare | null {
+    const cap = b.cfg.maxConnectionsPerUser;
+    if (cap === undefined || cap >= b.cfg.maxConnections || user === null) return null;
+    if (this.share !== null && this.backend === b && this.user === user && this.tenant === tenant) return this.share;
+    this.backend = b;
+    this.user = user;
+    this.tenant = tenant;
+    return (this.share = b.share(shareKey(user.name, tenant !== null ? tenant.tenant : null)));
   }
 }

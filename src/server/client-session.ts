@@ -10,13 +10,12 @@ import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
 import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
-import { shareKey, type LeaseShare } from '../backend/lease-share';
+import { SessionShare, type LeaseShare } from '../backend/lease-share';
 import { Err, errPacket, ProxyError } from '../errors';
 import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
-import { LONG_DATA_CHUNK_COST, longDataErr, longDataVerdict } from '../session/long-data';
-import { ownedCopy } from '../protocol/owned-copy';
+import { longDataErr } from '../session/long-data';
 import { ClientConn, ClientConnHost } from './client-conn';
 import { dispatch } from './dispatcher';
 import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
@@ -98,11 +97,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   choicesFor: Placement | null = null;
   readonly choices = new Map<string, RouteChoice>();
   private runnerObj: StatementRunner | null = null;
-  /** This session's share of `shareBackend` (see lease-share.ts), for the user and tenant it was made for. */
-  private shareObj: LeaseShare | null = null;
-  private shareBackend: Backend | null = null;
-  private shareUser: UserConfig | null = null;
-  private shareTenant: Placement | null = null;
+  private readonly share = new SessionShare();
   /** The backend connection holding this session's state died between statements (answered at the next command). */
   private stateLost = false;
   private logger: Logger | null = null;
@@ -628,18 +623,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onLongData(p: Buffer): void {
     const st = this.stmtFor(p, '');
     if (!st || p.length < 7) return; // no response to this command, even on error
-    if (st.longDataError) return; // already refused: nothing more is kept until COM_STMT_RESET
-    const param = p.readUInt16LE(5);
-    const n = p.length - 7;
     const srv = this.ctx.config.server;
-    const held = st.longDataParams ? (st.longDataParams.get(param) ?? 0) : 0;
-    const v = longDataVerdict(held, this.prepared.longDataCost, n, srv.maxAllowedPacket, srv.maxLongDataPerSession);
-    if (v !== 'keep') {
-      st.longDataError = v;
-      this.prepared.dropLongData(st);
-      return;
-    }
-    this.prepared.addLongData(st, param, ownedCopy(p, 7), n + LONG_DATA_CHUNK_COST);
+    this.prepared.takeLongData(st, p, srv.maxAllowedPacket, srv.maxLongDataPerSession);
   }
 
   onStmtClose(p: Buffer): void {
@@ -816,16 +801,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   /** The share of backend `b` this session's leases count in: its tenant's, or its user's (kept between statements). */
   leaseShare(b: Backend): LeaseShare | null {
-    const cap = b.cfg.maxConnectionsPerUser;
-    // A share of the whole pool limits nothing the pool does not: no counting (single-user backends).
-    if (cap === undefined || cap >= b.cfg.maxConnections) return null;
-    if (this.shareObj !== null && this.shareBackend === b && this.shareUser === this.user && this.shareTenant === this.tenant) return this.shareObj;
-    const user = this.user;
-    if (user === null) return null;
-    this.shareBackend = b;
-    this.shareUser = user;
-    this.shareTenant = this.tenant;
-    return (this.shareObj = b.share(shareKey(user.name, this.tenant ? this.tenant.tenant : null)));
+    return this.share.get(b, this.user, this.tenant);
   }
 
   sendErr(e: Error, seq: number): void {

@@ -1,3 +1,4 @@
+import { memoryReport } from './memory-report';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -602,21 +603,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     return { clientSessions: this.sessions.size, identity: { ...this.identity }, backends: [...this.backends.values()].map((b) => b.stats()) };
   }
 
-  /**
-   * Sizes of everything the proxy keeps between statements, next to the process's memory figures
-   * (SIGUSR2 logs it, after a full GC when node runs with --expose-gc): what a leak hunt looks at first.
-   */
+  /** See memory-report.ts (SIGUSR2). */
   memoryReport(): Record<string, number> {
-    const m = process.memoryUsage();
-    let prepared = 0;
-    for (const s of this.sessions.values()) prepared += s.prepared.size;
-    return {
-      rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
-      sessions: this.sessions.size, handshaking: this.handshaking.size, preparedStatements: prepared,
-      planCache: this.planCache.size, fastPlans: this.fastPlans.size, digestStats: this.digestStats.size, digestKeys: this.digestKeys.size,
-      loginThrottle: this.loginThrottle.size, retiredBackends: this.retired.size, pausedSessions: this.clientBuffer.paused.size,
-      clientBufferBytes: this.clientBuffer.bytes, backendConnections: [...this.backends.values()].reduce((n, b) => n + b.open, 0),
-    };
+    return memoryReport(this, this.retired.size);
   }
 
   /**

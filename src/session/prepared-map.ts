@@ -1,4 +1,6 @@
 import type { ClientStmt } from '../server/prepared';
+import { ownedCopy } from '../protocol/owned-copy';
+import { LONG_DATA_CHUNK_COST, longDataVerdict } from './long-data';
 
 /**
  * A session's prepared statements by the ids the proxy gave the client, and how many of them have
@@ -34,8 +36,26 @@ export class PreparedMap {
     this.byId.delete(st.id);
   }
 
+  /**
+   * A COM_STMT_SEND_LONG_DATA payload `p` for `st`: buffered until its execute, or, past a limit
+   * (see long-data.ts), the statement's buffered data dropped and its error state set.
+   */
+  takeLongData(st: ClientStmt, p: Buffer, maxAllowedPacket: number, maxSession: number): void {
+    if (st.longDataError) return; // already refused: nothing more is kept until COM_STMT_RESET
+    const param = p.readUInt16LE(5);
+    const n = p.length - 7;
+    const held = st.longDataParams ? (st.longDataParams.get(param) ?? 0) : 0;
+    const v = longDataVerdict(held, this.longDataCost, n, maxAllowedPacket, maxSession);
+    if (v !== 'keep') {
+      st.longDataError = v;
+      this.dropLongData(st);
+      return;
+    }
+    this.addLongData(st, param, ownedCopy(p, 7), n + LONG_DATA_CHUNK_COST);
+  }
+
   /** Buffers a chunk of long data already judged to fit (`cost`: as charged). */
-  addLongData(st: ClientStmt, param: number, data: Buffer, cost: number): void {
+  private addLongData(st: ClientStmt, param: number, data: Buffer, cost: number): void {
     (st.longData ??= []).push({ param, data });
     const m = (st.longDataParams ??= new Map());
     m.set(param, (m.get(param) ?? 0) + data.length);
