@@ -1,3 +1,4 @@
+import type { LeaseShare } from './lease-share';
 import * as net from 'node:net';
 import * as crypto from 'node:crypto';
 import { Cap, Com, MariaCap } from '../protocol/constants';
@@ -105,6 +106,8 @@ export class BackendConnection {
   /** Backend statement ids to close once the connection is back in the pool (it was busy when they were orphaned). */
   pendingStmtCloses: number[] | null = null;
   lastUsed = Date.now();
+  /** The user's (tenant's) share of the backend this connection is leased under (null: in the pool). */
+  share: LeaseShare | null = null;
   /** Inactivity timeout armed on the socket now (0: none). */
   private timeoutMs = 0;
   /** Opaque owner pool (set by the pool). */

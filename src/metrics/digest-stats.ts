@@ -29,6 +29,20 @@ const SORTS: Record<string, (e: DigestEntry) => number> = {
   last_seen: (e) => e.lastSeen,
 };
 
+/**
+ * Longest digest text kept (characters; like performance_schema_max_digest_length and ProxySQL's
+ * query_digests_max_digest_length): entries are bounded in number, and this bounds their size, or
+ * 10000 distinct megabyte statements with nothing to fold would be kept whole. Longer digests are
+ * cut there and end with "..." (statements alike up to the cut share an entry, as on a server).
+ */
+export const MAX_DIGEST_TEXT = 2048;
+
+/** `digest` cut to MAX_DIGEST_TEXT, as a flat string (a slice would keep the whole original alive). */
+export function boundedDigest(digest: string): string {
+  if (digest.length <= MAX_DIGEST_TEXT) return digest;
+  return Buffer.from(`${digest.slice(0, MAX_DIGEST_TEXT - 3)}...`, 'utf8').toString('utf8');
+}
+
 export class DigestStats {
   /** Insertion order is recency order: a hit re-inserts, so the first key is the least recent. */
   private readonly map = new Map<string, DigestEntry>();
@@ -51,6 +65,7 @@ export class DigestStats {
    * the same statement again keep it (see StatementKeys) and pass it to `add`, building no string.
    */
   entry(tenant: string, digest: string, now = Date.now()): DigestEntry {
+    if (digest.length > MAX_DIGEST_TEXT) digest = boundedDigest(digest);
     const key = tenant + '\u0000' + digest;
     let e = this.map.get(key);
     if (e) return e;

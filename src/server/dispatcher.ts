@@ -1,3 +1,4 @@
+import { tooManyPreparedErr } from '../session/long-data';
 import { Cap, Com } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr } from '../protocol/ok-err';
@@ -54,6 +55,12 @@ const refuseKill = (s: ClientSession) =>
 
 const onPrepare: Handler = (s, f) => {
   const p = f.payload;
+  // Like the server's max_prepared_stmt_count, per session: the proxy holds each statement's text and state.
+  const max = s.ctx.config.server.maxPreparedStatementsPerSession;
+  if (s.prepared.size >= max) {
+    const e = tooManyPreparedErr(max);
+    return s.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
+  }
   // A prepared KILL would reach the backend with a backend-side id: refused as a server refuses what
   // it cannot prepare, so clients that fall back to text send it as a KILL the proxy maps.
   const info = scanQuery(p, 1, p.length);

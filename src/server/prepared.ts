@@ -1,3 +1,4 @@
+import { ownedCopy } from '../protocol/owned-copy';
 import { Com } from '../protocol/constants';
 import type { StatementRoute } from '../routing/planner';
 import type { DigestEntry } from '../metrics/digest-stats';
@@ -29,7 +30,12 @@ export interface ClientStmt {
   paramTypes: Buffer | null;
   /** COM_STMT_SEND_LONG_DATA chunks buffered until the next execute. */
   longData: { param: number; data: Buffer }[] | null;
+  /** What `longData` is charged against the session's budget (data + LONG_DATA_CHUNK_COST per chunk; see long-data.ts). */
   longDataBytes: number;
+  /** Data bytes buffered per parameter (made on the first chunk). */
+  longDataParams?: Map<number, number> | null;
+  /** Long data went past a limit: every EXECUTE fails with that error until COM_STMT_RESET (as on the server). */
+  longDataError?: 'param' | 'session' | null;
   cursorOpen: boolean;
   /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
   route?: StatementRoute;
@@ -108,7 +114,7 @@ export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
   if (p.length < end) return false;
   const old = st.paramTypes;
   const view = p.subarray(at + 1, end);
-  if (old === null || !sameTypes(old, view)) st.paramTypes = Buffer.from(view);
+  if (old === null || !sameTypes(old, view)) st.paramTypes = ownedCopy(view);
   return true;
 }
 

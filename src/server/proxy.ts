@@ -1,3 +1,4 @@
+import { memoryReport } from './memory-report';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -607,6 +608,11 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
 
   stats(): ProxyStats {
     return { clientSessions: this.sessions.size, identity: { ...this.identity }, backends: [...this.backends.values()].map((b) => b.stats()) };
+  }
+
+  /** See memory-report.ts (SIGUSR2). */
+  memoryReport(): Record<string, number> {
+    return memoryReport(this, this.retired.size);
   }
 
   /**

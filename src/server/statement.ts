@@ -1,4 +1,5 @@
-import { Cap, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
+import { ownedCopy } from '../protocol/owned-copy';
+import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -149,7 +150,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.conn) return cb(null, this.conn);
     const pool = this.s.pool as BackendPool;
     const last = this.lastConn;
-    if (sticky && last && last.lastSession === this.s && last.pool === pool && pool.takeIfIdle(last)) {
+    const share = this.s.leaseShare(pool.backend);
+    if (sticky && last && last.lastSession === this.s && last.pool === pool && pool.takeIfIdle(last, share)) {
       this.conn = last;
       return cb(null, last);
     }
@@ -166,8 +168,8 @@ export class StatementRunner implements RelayHost, BackendSink {
         this.s.fault(e, 'statement_acquire');
       }
     };
-    if (account !== null) pool.acquireAs(account, got);
-    else pool.acquire(got);
+    if (account !== null) pool.acquireAs(account, got, share);
+    else pool.acquire(got, share);
   }
 
   private onConn = (err: Error | null, conn: BackendConnection | null): void => {
@@ -276,12 +278,14 @@ export class StatementRunner implements RelayHost, BackendSink {
   /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
   private executeOut(conn: BackendConnection, cur: Current): Buffer[] {
     const exec = cur.exec as ClientStmt;
-    const out = executePacket(conn, exec, cur.frame);
     const stmt = cur.stmt as ClientStmt;
-    if (exec !== stmt) {
-      stmt.longData = null;
-      stmt.longDataBytes = 0;
-      stmt.paramTypes = exec.paramTypes;
+    const charged = stmt.longDataBytes;
+    const out = executePacket(conn, exec, cur.frame);
+    if (exec !== stmt) stmt.paramTypes = exec.paramTypes;
+    if (charged !== 0) {
+      // Sent with this execute (also when `exec` is the ROW_COUNT() variant, which shares the chunks).
+      stmt.longDataBytes = charged;
+      this.s.prepared.dropLongData(stmt);
     }
     return out;
   }
@@ -572,7 +576,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const schema = s.st.schema;
     const stmt: ClientStmt = {
       id: s.prepared.allocId(),
-      sql: Buffer.from(sql),
+      sql: ownedCopy(sql),
       key: `${schema ?? ''}\0${sql.toString('latin1')}`,
       schema,
       numParams,

@@ -41,7 +41,9 @@ test.before(async () => {
   await server.query('CREATE TABLE shop.trig_t (id INT)');
   await server.query('CREATE TRIGGER shop.trig_t_ai AFTER INSERT ON shop.trig_t FOR EACH ROW SET @tv = NEW.id');
   await server.query('CREATE TABLE shop.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
-  h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, acquireTimeoutMs: 5000 }], users: USERS });
+  // Sessions of one user pin both connections here (CALL pins for the rest of the session): that
+  // user gets the whole pool, not the default fair share of max_connections - 1.
+  h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, maxConnectionsPerUser: 2, acquireTimeoutMs: 5000 }], users: USERS });
 });
 
 test.after(async () => {
