@@ -587,7 +587,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return st;
   }
 
-  onExecute(f: Frame): void {
+  /** `clearDiag`: a diagnostics statement with no captured diagnostics (see prepared-diagnostics.ts). */
+  onExecute(f: Frame, clearDiag: boolean): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
     if (!noteParamTypes(st, f.payload)) {
@@ -596,9 +597,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (this.tenant) {
       const c = executeChoice(this, st.route);
       if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
-      return this.runner.forward(Resp.EXECUTE, f, st.info, st, false, c);
+      return this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag, c);
     }
-    this.runner.forward(Resp.EXECUTE, f, st.info, st);
+    this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag);
   }
 
   onFetch(f: Frame): void {

@@ -4,7 +4,8 @@ import { buildErr } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { Q, scanQuery } from '../classify/lexer';
 import { splitKillBatch } from '../classify/kill-batch';
-import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
+import { diagnosticsResult, parseDiagStatement } from './diagnostics';
+import { onPreparedDiagnostics } from './prepared-diagnostics';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
@@ -27,10 +28,10 @@ const onQuery: Handler = (s, f) => {
     return refuseKill(s);
   }
   if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
-    const form = diagForm(p, 1);
+    const ds = parseDiagStatement(p, 1);
     const diag = s.st.diag;
-    if (form && diag) {
-      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1), (s.pool as BackendPool).extMeta)) s.client.write(b);
+    if (ds && diag) {
+      for (const b of diagnosticsResult(ds, diag, s.clientCaps, s.okStatus(), (s.pool as BackendPool).extMeta)) s.client.write(b);
       return;
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
@@ -66,7 +67,7 @@ const forwardAs =
 /** The COM_* table: index = command byte. */
 const TABLE: (Handler | undefined)[] = [];
 TABLE[Com.QUERY] = onQuery;
-TABLE[Com.STMT_EXECUTE] = (s, f) => s.onExecute(f);
+TABLE[Com.STMT_EXECUTE] = (s, f) => onPreparedDiagnostics(s, f) || s.onExecute(f, false);
 TABLE[Com.STMT_PREPARE] = onPrepare;
 TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => s.onLongData(f.payload);
 TABLE[Com.STMT_CLOSE] = (s, f) => s.onStmtClose(f.payload);

@@ -180,6 +180,50 @@ for (const client of PREPARING) {
   }
 }
 
+for (const client of CLIENTS) {
+  test(`diagnostics read with an alias or a LIMIT are the session's own, not the connection's (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      q('a', "SELECT CAST('x1' AS INT)"),
+      open('b'),
+      q('b', 'SELECT owner FROM secret'), // 3: b reads a table on the one backend connection: its diagnostics area is cleared
+      q('a', 'SELECT @@warning_count AS wc'), // 4
+      q('a', 'SELECT @@error_count AS `ec`'),
+      q('a', 'SHOW WARNINGS LIMIT 1'), // 6
+      q('a', 'SHOW WARNINGS LIMIT 1, 1'),
+    ], { maxConnections: 1 });
+    assert.equal(direct[4], [[['1']]]);
+    assert.equal(direct[5], [[['0']]]);
+    assert.equal(direct[6], [[['Warning', '1292', "Truncated incorrect INTEGER value: 'x1'"]]]);
+    assert.equal(direct[7], [[]]);
+  }, 60_000));
+}
+
+for (const client of PREPARING) {
+  test(`prepared SHOW WARNINGS / @@warning_count show the session's diagnostics, not the connection's (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      q('a', "SELECT CAST('x1' AS INT)"),
+      open('b'),
+      q('b', 'SELECT owner FROM no_such_table'), // 3: b's error is now in the one backend connection's diagnostics area
+      x('a', 'SHOW WARNINGS'), // 4
+      x('a', 'SELECT @@warning_count'),
+      x('a', 'SHOW COUNT(*) ERRORS'),
+      x('b', 'SHOW ERRORS'), // 7
+      x('b', 'SELECT @@session.error_count AS e'),
+      q('a', 'SELECT owner FROM secret'), // 9: clears a's diagnostics
+      x('a', 'SHOW WARNINGS'), // 10: b's error is not a's
+      x('a', 'SELECT @@warning_count'),
+    ], { maxConnections: 1 });
+    const warning = ['Warning', '1292', "Truncated incorrect INTEGER value: 'x1'"];
+    const error = ['Error', '1146', "Table 'tenant_b.no_such_table' doesn't exist"];
+    assert.equal(direct[3], 'ERR 1146');
+    assert.equal(direct.slice(4, 9), [[[warning]], [[['1']]], [[['0']]], [[error]], [[['1']]]]);
+    assert.equal(direct[10], [[]]);
+    assert.equal(direct[11], [[['0']]]);
+  }, 60_000));
+}
+
 for (const client of ['mysql2', 'python', 'php'] as AnyClient[]) {
   test(`LOCK TABLES inside a multi-statement pins, and the lock ends with the session (${client})`, timed(async () => {
     const { direct } = await differential(server, client, { a: { user: 'app', multi: true }, b: { user: 'carol' }, c: { user: 'app' } }, [
