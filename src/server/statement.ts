@@ -9,7 +9,8 @@ import { Err, ProxyError } from '../errors';
 import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
-import { captureDiagnostics, CLEAR_DIAGNOSTICS_SQL, keepsDiagnostics } from './diagnostics';
+import { resetToNoSchema, runReplaySteps } from './replay-exec';
+import { captureDiagnostics, keepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { evictLru, holdStmt } from './stmt-lifetime';
@@ -18,21 +19,11 @@ import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } fr
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
 import type { U64 } from '../protocol/packet-reader';
-import { quote, recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
+import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
-
-/**
- * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
- * schema (unqualified); without one (a session that selected none) a JSON_TABLE of n elements does.
- */
-function foundRowsSql(n: number, hasSchema: boolean): string {
-  if (n <= 0) return 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0';
-  if (hasSchema) return `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0`;
-  return `SELECT SQL_CALC_FOUND_ROWS 1 FROM JSON_TABLE(CONCAT('[', REPEAT('0,', ${n - 1}), '0]'), '$[*]' COLUMNS(x INT PATH '$')) AS t LIMIT 0`;
-}
 
 /** The statement in flight. */
 interface Current extends ReplayNeeds {
@@ -262,12 +253,20 @@ export class StatementRunner implements RelayHost, BackendSink {
    * (Not for cursors: a fetch addresses the client statement's backend statement.)
    */
   private pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
-    const stmt = cur.stmt as ClientStmt;
+    let stmt = cur.stmt as ClientStmt;
+    const cursor = cur.frame.payload[5] !== 0;
+    // Prepared without a schema, to be prepared on a pinned connection that has one (which cannot be
+    // reset): prepared under the session's schema, under a key of its own (closed after the execute),
+    // so no session without a schema ever finds it cached.
+    const st = this.s.st;
+    if (stmt.schema === null && st.schema !== null && st.pins !== 0 && !cursor && this.stmtNeedsPrep(conn, stmt)) {
+      stmt = { ...stmt, schema: st.schema, key: `${st.schema}\0${stmt.key}\0pinned` };
+    }
     cur.exec = stmt;
     const at = stmt.info.rowCountAt;
-    if (at === null || cur.frame.payload[5] !== 0) return;
+    if (at === null || cursor) return;
     if (!cur.foreign && !replay && !this.stmtNeedsPrep(conn, stmt)) return;
-    const value = this.s.st.rowCount;
+    const value = st.rowCount;
     cur.exec = { ...stmt, sql: substituteRowCount(stmt.sql, at, value), key: `${stmt.key}\0ROW_COUNT=${value}` };
   }
 
@@ -290,50 +289,25 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   /**
    * Executes the replay steps that bring `conn` to this session's state, and makes sure a
-   * statement being executed is prepared there. Resolves with an ERR packet to send instead of
-   * running the statement, if any.
+   * statement being executed is prepared there — under the schema it was prepared in: one prepared
+   * while the session had none is prepared on this connection after a reset to no schema, before the
+   * replay (the server resolves DATABASE() and table names at prepare time). Resolves with an ERR
+   * packet to send instead of running the statement, if any.
    */
   private async restore(conn: BackendConnection, cur: Current): Promise<PacketWriter | null> {
     const s = this.s;
-    const st = s.st;
-    const pool = s.pool as BackendPool;
-    for (const step of replaySteps(s, conn, cur, pool.defaults)) {
-      switch (step.t) {
-        case 'reset': {
-          // COM_CHANGE_USER without a schema: for a tenant session, to the tenant's own account (never the proxy's).
-          const acct = s.tenantAccount();
-          if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
-          else await conn.resetToNoSchema(TRACKING_INIT_SQL);
-          break;
-        }
-        case 'init_db': {
-          const e = await conn.initDb(step.schema);
-          if (e) return buildErr(e.errno, e.sqlState, e.message);
-          break;
-        }
-        case 'set_option':
-          await conn.setMultiStatements(step.multi);
-          break;
-        case 'set':
-          await conn.query(sqlBytes(step.sql));
-          conn.noteReplaySet(st.vars, step.clearForeignUserVars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
-          break;
-        case 'last_insert_id':
-          await conn.query(`DO LAST_INSERT_ID(${step.value})`);
-          conn.noteLastInsertId(step.value);
-          break;
-        case 'found_rows':
-          await conn.query(foundRowsSql(step.n, conn.schema !== null));
-          break;
-        case 'clear_diag':
-          await conn.query(CLEAR_DIAGNOSTICS_SQL);
-          conn.noteDiagOwner(null);
-          break;
-      }
+    const max = s.ctx.maxPrepared(conn);
+    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+    if (exec !== null && exec.schema === null && conn.schema !== null && s.st.pins === 0 && !conn.stmts.has(exec.key)) {
+      await resetToNoSchema(s, conn);
+      const e = await ensureBackendStmt(conn, exec, max);
+      if (e) return buildErr(e.errno, e.sqlState, e.message);
     }
-    conn.noteApplied(s, st.version);
-    if (cur.kind === Resp.EXECUTE) {
-      const e = await ensureBackendStmt(conn, cur.exec as ClientStmt, s.ctx.maxPrepared(conn));
+    const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
+    if (e) return e;
+    conn.noteApplied(s, s.st.version);
+    if (exec !== null) {
+      const e = await ensureBackendStmt(conn, exec, max);
       if (e) return buildErr(e.errno, e.sqlState, e.message);
       cur.out = this.executeOut(conn, cur);
     }
