@@ -4,12 +4,11 @@ import { buildErr } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { Q, scanQuery } from '../classify/lexer';
 import { splitKillBatch } from '../classify/kill-batch';
-import { diagnosticsResult, parseDiagStatement } from './diagnostics';
-import { onPreparedDiagnostics } from './prepared-diagnostics';
+import { parseDiagStatement } from './diagnostics';
+import { answerDiagnostics, onPreparedDiagnostics } from './prepared-diagnostics';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
-import type { BackendPool } from '../backend/pool';
 import { tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
@@ -31,8 +30,7 @@ const onQuery: Handler = (s, f) => {
     const ds = parseDiagStatement(p, 1);
     const diag = s.st.diag;
     if (ds && diag) {
-      for (const b of diagnosticsResult(ds, diag, s.clientCaps, s.okStatus(), (s.pool as BackendPool).extMeta)) s.client.write(b);
-      return;
+      return answerDiagnostics(s, ds, diag, false);
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
   }

@@ -2,6 +2,7 @@ import type { Frame } from '../protocol/framer';
 import { Q } from '../classify/lexer';
 import type { BackendPool } from '../backend/pool';
 import type { ClientSession } from './client-session';
+import type { DiagStatement, Diagnostics } from './diagnostics';
 import { diagnosticsResult, parseDiagStatement } from './diagnostics';
 
 /**
@@ -27,6 +28,16 @@ export function onPreparedDiagnostics(s: ClientSession, f: Frame): boolean {
     s.onExecute(f, diag === null);
     return true;
   }
-  for (const b of diagnosticsResult(ds, diag, s.clientCaps, s.okStatus(), (s.pool as BackendPool).extMeta, true)) s.client.write(b);
+  answerDiagnostics(s, ds, diag, true);
   return true;
+}
+
+/**
+ * Sends the answer to a diagnostics statement from `diag` and records what it did to the session:
+ * ROW_COUNT() -1; FOUND_ROWS() 1 after a count form (a SELECT on the server), kept after SHOW
+ * WARNINGS / ERRORS (as MariaDB does).
+ */
+export function answerDiagnostics(s: ClientSession, ds: DiagStatement, diag: Diagnostics, binary: boolean): void {
+  for (const b of diagnosticsResult(ds, diag, s.clientCaps, s.okStatus(), (s.pool as BackendPool).extMeta, binary)) s.client.write(b);
+  s.runner.noteLocalResult(ds.form === 'warnings' || ds.form === 'errors' ? null : 1);
 }

@@ -804,6 +804,19 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.s.toIdle();
   }
 
+  /**
+   * The proxy answered a statement itself with a result set (a diagnostics statement): ROW_COUNT()
+   * is -1 now, FOUND_ROWS() `foundRows` if it changed (null: kept), and the session's backend
+   * connection no longer holds its values, so the next statement reading them replays them.
+   */
+  noteLocalResult(foundRows: number | null): void {
+    const st = this.s.st;
+    st.rowCount = -1;
+    if (foundRows !== null) st.foundRows = foundRows;
+    const c = this.conn ?? this.lastConn;
+    if (c !== null && c.lastSession === this.s) c.internalSinceClient = true;
+  }
+
   /** Ends a locally answered command: releases the connection unless pinned, then back to idle. */
   toIdleMaybeRelease(): void {
     const conn = this.conn;

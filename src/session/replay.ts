@@ -53,9 +53,11 @@ export interface ReplaySession {
 /**
  * Statements that must run with pseudo_thread_id = the session's id: CONNECTION_ID() reads it; the
  * server keys temporary tables by it (one created under another session's id is invisible to this
- * session's later statements once they set its own id); a procedure may do either unseen.
+ * session's later statements once they set its own id); a procedure may do either unseen, and so
+ * may SQL run by EXECUTE / EXECUTE IMMEDIATE (SQL_PREPARE: PREPARE and DEALLOCATE are included,
+ * harmlessly, as the lexer does not tell them apart).
  */
-const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY;
+const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY | Q.SQL_PREPARE;
 
 /**
  * Cheap check run for every statement: whether `conn` needs any replay step for `s` (when false,

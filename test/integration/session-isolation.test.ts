@@ -184,18 +184,43 @@ for (const client of CLIENTS) {
   test(`diagnostics read with an alias or a LIMIT are the session's own, not the connection's (${client}, pool of 1)`, timed(async () => {
     const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
       open('a'),
-      q('a', "SELECT CAST('x1' AS INT)"),
+      q('a', "SELECT CAST('x1' AS INT) FROM seq_1_to_3"),
       open('b'),
       q('b', 'SELECT owner FROM secret'), // 3: b reads a table on the one backend connection: its diagnostics area is cleared
       q('a', 'SELECT @@warning_count AS wc'), // 4
       q('a', 'SELECT @@error_count AS `ec`'),
       q('a', 'SHOW WARNINGS LIMIT 1'), // 6
       q('a', 'SHOW WARNINGS LIMIT 1, 1'),
+      q('a', 'SELECT FOUND_ROWS(), ROW_COUNT()'), // 8: the count forms are SELECTs (1 row); SHOW WARNINGS keeps FOUND_ROWS()
     ], { maxConnections: 1 });
-    assert.equal(direct[4], [[['1']]]);
+    const warning = ['Warning', '1292', "Truncated incorrect INTEGER value: 'x1'"];
+    assert.equal(direct[4], [[['3']]]);
     assert.equal(direct[5], [[['0']]]);
-    assert.equal(direct[6], [[['Warning', '1292', "Truncated incorrect INTEGER value: 'x1'"]]]);
-    assert.equal(direct[7], [[]]);
+    assert.equal(direct[6], [[warning]]);
+    assert.equal(direct[7], [[warning]]);
+    assert.equal(direct[8], [[['1', '-1']]]);
+  }, 60_000));
+}
+
+for (const client of CLIENTS) {
+  test(`a temporary table made by EXECUTE of an SQL PREPAREd CREATE TEMPORARY TABLE is the session's own (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      open('b'),
+      q('b', 'SELECT CONNECTION_ID() > 0'), // the one backend connection now runs under b's pseudo_thread_id
+      q('a', "PREPARE pct FROM 'CREATE TEMPORARY TABLE ptt (x INT)'"),
+      q('a', 'EXECUTE pct'), // 4
+      q('a', 'SELECT CONNECTION_ID() > 0'), // a's own id from here on
+      q('a', 'SELECT COUNT(*) FROM ptt'), // 6
+      q('a', "EXECUTE IMMEDIATE 'CREATE TEMPORARY TABLE ptt2 (x INT)'"),
+      q('a', 'SELECT COUNT(*) FROM ptt2'), // 8
+      close('a'),
+      q('b', 'SELECT COUNT(*) FROM shop.ptt'), // 10
+    ], { maxConnections: 1 });
+    assert.equal(direct[4], [{ affected: 0 }]);
+    assert.equal(direct[6], [[['0']]]);
+    assert.equal(direct[8], [[['0']]]);
+    assert.is(direct[10], 'ERR 1146');
   }, 60_000));
 }
 

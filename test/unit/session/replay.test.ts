@@ -107,6 +107,16 @@ test("CREATE TEMPORARY TABLE runs under the session's pseudo_thread_id (the serv
   assert.is(needsReplay(s, conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, pseudoThreadId: 42 }), need), false);
 });
 
+test("SQL EXECUTE / EXECUTE IMMEDIATE run under the session's pseudo_thread_id (the SQL they run may create a temporary table)", () => {
+  const s = session({ schema: 'shop', version: 1 });
+  const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, pseudoThreadId: 7 });
+  const need: ReplayNeeds = { flags: Q.SQL_PREPARE, clearDiag: false };
+  assert.is(needsReplay(s, c, need), true);
+  assert.equal(replaySteps(s, c, need, defaults), [
+    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
+  ]);
+});
+
 test("FOUND_ROWS is replayed on the session's own connection after the proxy ran its own queries there", () => {
   const s = session({ schema: 'shop', version: 1, foundRows: 2 });
   const need: ReplayNeeds = { flags: Q.FOUND_ROWS, clearDiag: false };
