@@ -56,6 +56,7 @@ export async function runReplaySteps(s: ClientSession, conn: BackendConnection, 
         break;
       case 'found_rows':
         await conn.query(foundRowsSql(step.n, conn.schema !== null));
+        conn.foundRowsOwner = s;
         break;
       case 'clear_diag':
         await conn.query(CLEAR_DIAGNOSTICS_SQL);

@@ -599,7 +599,10 @@ export class StatementRunner implements RelayHost, BackendSink {
     const s = this.s;
     const st = s.st;
     // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
-    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
+    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) {
+      st.foundRows = this.relay.rows;
+      conn.foundRowsOwner = s;
+    }
     // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
     // under CLIENT_DEPRECATE_EOF, with affected rows 0).
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
@@ -814,7 +817,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     st.rowCount = -1;
     if (foundRows !== null) st.foundRows = foundRows;
     const c = this.conn ?? this.lastConn;
-    if (c !== null && c.lastSession === this.s) c.internalSinceClient = true;
+    if (c === null || c.lastSession !== this.s) return;
+    c.internalSinceClient = true;
+    if (foundRows !== null && c.foundRowsOwner === this.s) c.foundRowsOwner = null;
   }
 
   /** Ends a locally answered command: releases the connection unless pinned, then back to idle. */

@@ -15,8 +15,10 @@ export interface BackendConnState {
   readonly lastSession: unknown;
   readonly appliedVersion: number;
   readonly diagOwner: unknown;
-  /** The proxy ran its own queries here since the last client statement (they change FOUND_ROWS()). */
+  /** The proxy ran its own queries here since the last client statement. */
   readonly internalSinceClient?: boolean;
+  /** Whose FOUND_ROWS() the connection holds (see BackendConnection.foundRowsOwner). */
+  readonly foundRowsOwner: unknown;
 }
 
 /** What the statement about to run needs restored beyond the session's state. */
@@ -76,7 +78,7 @@ export function needsReplay(s: ReplaySession, conn: BackendConnState, need: Repl
   if (need.clearDiag && conn.diagOwner !== null) return true;
   if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== st.lastInsertId) return true;
   if (f & PSEUDO_ID_FLAGS && conn.pseudoThreadId !== st.id) return true;
-  if (f & Q.FOUND_ROWS && (conn.lastSession !== s.owner || conn.internalSinceClient === true)) return true;
+  if (f & Q.FOUND_ROWS && conn.foundRowsOwner !== s.owner) return true;
   return false;
 }
 
@@ -91,6 +93,7 @@ const FRESH: BackendConnState = {
   lastSession: null,
   appliedVersion: -1,
   diagOwner: null,
+  foundRowsOwner: null,
 };
 
 /**
@@ -129,8 +132,9 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   }
   if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: foreignVars, userVars, pseudoThreadId: pseudo });
   if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
-  // The proxy's own queries (a read-back after SET NAMES, captured warnings) left their FOUND_ROWS() too.
-  if (f & Q.FOUND_ROWS && (c.lastSession !== s.owner || conn.internalSinceClient === true)) steps.push({ t: 'found_rows', n: st.foundRows });
+  // Another session's result, or the proxy's own queries (a read-back after SET NAMES, captured
+  // warnings), left their FOUND_ROWS() there.
+  if (f & Q.FOUND_ROWS && c.foundRowsOwner !== s.owner) steps.push({ t: 'found_rows', n: st.foundRows });
   if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });
   return steps;
 }

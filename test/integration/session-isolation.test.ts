@@ -224,6 +224,21 @@ for (const client of CLIENTS) {
   }, 60_000));
 }
 
+for (const client of CLIENTS) {
+  test(`FOUND_ROWS() stays the session's own after its SET ran where another session's SELECT ran last (${client}, pool of 1)`, timed(async () => {
+    const set = PREPARING.includes(client) ? x : q;
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      open('b'),
+      q('a', 'SELECT seq FROM seq_1_to_3'),
+      q('b', 'SELECT 1'), // the one backend connection now holds b's FOUND_ROWS()
+      set('a', 'SET SESSION group_concat_max_len = 2598'), // a runs last there, but FOUND_ROWS() is still b's
+      q('a', 'SELECT FOUND_ROWS()'), // 5
+    ], { maxConnections: 1 });
+    assert.equal(direct[5], [[['3']]]);
+  }, 60_000));
+}
+
 for (const client of PREPARING) {
   test(`prepared SHOW WARNINGS / @@warning_count show the session's diagnostics, not the connection's (${client}, pool of 1)`, timed(async () => {
     const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [

@@ -24,6 +24,7 @@ function conn(p: Partial<BackendConnState> = {}): BackendConnState {
     lastSession: null,
     appliedVersion: -1,
     diagOwner: null,
+    foundRowsOwner: null,
     ...p,
   };
 }
@@ -117,13 +118,17 @@ test("SQL EXECUTE / EXECUTE IMMEDIATE run under the session's pseudo_thread_id (
   ]);
 });
 
-test("FOUND_ROWS is replayed on the session's own connection after the proxy ran its own queries there", () => {
+test("FOUND_ROWS is replayed unless the connection holds the session's own value (its last result set there, or its replay)", () => {
   const s = session({ schema: 'shop', version: 1, foundRows: 2 });
   const need: ReplayNeeds = { flags: Q.FOUND_ROWS, clearDiag: false };
+  // The proxy ran its own queries there (foundRowsOwner cleared), though the session ran last.
   const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, internalSinceClient: true });
   assert.is(needsReplay(s, c, need), true);
   assert.equal(replaySteps(s, c, need, defaults), [{ t: 'found_rows', n: 2 }]);
-  assert.is(needsReplay(s, { ...c, internalSinceClient: false }, need), false);
+  assert.is(needsReplay(s, { ...c, foundRowsOwner: owner }, need), false);
+  // multiplex-random seed 2 #183: the session's SET ran last on a connection where another session's
+  // SELECT left FOUND_ROWS() (lastSession is the session, the value is not).
+  assert.is(needsReplay(s, conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, foundRowsOwner: other }), need), true);
 });
 
 test('LAST_INSERT_ID above 2^53 (a bigint) is restored exactly, and an equal bigint on the connection needs no step', () => {
