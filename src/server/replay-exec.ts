@@ -1,5 +1,6 @@
 import type { BackendConnection } from '../backend/backend-connection';
 import type { ReplayStep } from '../session/replay';
+import { Pin } from '../session/pins';
 import { buildErr } from '../protocol/ok-err';
 import type { PacketWriter } from '../protocol/packet-writer';
 import { CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
@@ -8,11 +9,12 @@ import type { ClientSession } from './client-session';
 
 /**
  * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
- * schema (unqualified); without one (a session that selected none) a JSON_TABLE of n elements does.
+ * schema (unqualified) and is a table, which LOCK TABLES refuses (1100); without a schema or under
+ * LOCK TABLES (`sequence` false) a JSON_TABLE of n elements does.
  */
-export function foundRowsSql(n: number, hasSchema: boolean): string {
+export function foundRowsSql(n: number, sequence: boolean): string {
   if (n <= 0) return 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0';
-  if (hasSchema) return `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0`;
+  if (sequence) return `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0`;
   return `SELECT SQL_CALC_FOUND_ROWS 1 FROM JSON_TABLE(CONCAT('[', REPEAT('0,', ${n - 1}), '0]'), '$[*]' COLUMNS(x INT PATH '$')) AS t LIMIT 0`;
 }
 
@@ -55,7 +57,7 @@ export async function runReplaySteps(s: ClientSession, conn: BackendConnection, 
         conn.noteLastInsertId(step.value);
         break;
       case 'found_rows':
-        await conn.query(foundRowsSql(step.n, conn.schema !== null));
+        await conn.query(foundRowsSql(step.n, conn.schema !== null && !(st.pins & Pin.LOCK_TABLES)));
         conn.foundRowsOwner = s;
         break;
       case 'clear_diag':

@@ -239,6 +239,21 @@ for (const client of CLIENTS) {
   }, 60_000));
 }
 
+for (const client of CLIENTS) {
+  test(`FOUND_ROWS() replayed under LOCK TABLES (the proxy read warnings in between) is not refused with 1100 (${client})`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' } }, [
+      open('a'),
+      q('a', 'LOCK TABLES t WRITE'),
+      q('a', 'SELECT COUNT(*) FROM t'),
+      q('a', "SELECT CAST('x1' AS INT) FROM t"), // no row, no warning
+      q('a', "SELECT CAST('x1' AS INT)"), // a warning: the proxy reads it on the connection
+      q('a', 'SELECT FOUND_ROWS()'), // 5
+      q('a', 'UNLOCK TABLES'),
+    ]);
+    assert.equal(direct[5], [[['1']]]);
+  }, 60_000));
+}
+
 for (const client of PREPARING) {
   test(`prepared SHOW WARNINGS / @@warning_count show the session's diagnostics, not the connection's (${client}, pool of 1)`, timed(async () => {
     const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
