@@ -298,8 +298,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     const s = this.s;
     const max = s.ctx.maxPrepared(conn);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
-    if (exec !== null && exec.schema === null && conn.schema !== null && s.st.pins === 0 && !conn.stmts.has(exec.key)) {
-      await resetToNoSchema(s, conn);
+    // Before the replay, which may select the session's current schema.
+    if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (conn.schema === null || s.st.pins === 0)) {
+      if (conn.schema !== null) await resetToNoSchema(s, conn);
       const e = await ensureBackendStmt(conn, exec, max);
       if (e) return buildErr(e.errno, e.sqlState, e.message);
     }

@@ -330,9 +330,13 @@ test('[execute] a statement prepared without a schema runs without one, even onc
     // Another session without a schema borrows the connection: it is reset (its backend statements are gone).
     const m = await open('nodb');
     await m.query('SELECT 1');
+    // mysql2 executes its cached statement, prepared while n had no schema: the server ran it without
+    // one. Prepared again here on a connection without a schema, before n's schema is selected on it.
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    await m.query('SELECT 1');
     const a = await open('app');
     await a.query('SELECT 1');
-    // mysql2 executes its cached statement, prepared while n had no schema: the server ran it without one.
+    // ... and on a connection that has a schema (reset to none first).
     assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
     assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
     assert.is(await val(n, 'execute', 'SELECT v FROM secret'), 'shop row', 'prepared now: in the current schema');
