@@ -310,7 +310,8 @@ export class BackendConnection {
       }
       const bytes = payload instanceof PacketWriter ? payload.finish(0) : new PacketWriter(payload.length).bytes(payload).finish(0);
       this.internalSinceClient = true;
-      this.foundRowsOwner = null;
+      // A prepare or an OK-only command (INIT_DB, SET_OPTION, PING, ...) leaves FOUND_ROWS() alone.
+      if (kind === 'query') this.foundRowsOwner = null;
       if (kind === 'none') {
         this.socket.write(bytes);
         resolve({ ok: null, err: null, columns: [], rows: [], rawColumns: [], rawRows: [], status: 0, warnings: 0, prepare: null });

@@ -10,6 +10,7 @@ import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
+import { schemalessToPrepare } from './schemaless-stmts';
 import { captureDiagnostics, keepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
@@ -47,6 +48,8 @@ interface Current extends ReplayNeeds {
   exec?: ClientStmt;
   /** A PREPARE of a statement that reads diagnostics (it must not clear them). */
   readsDiag?: boolean;
+  /** The session held its connection when the statement arrived (a one-shot pin included). */
+  pinned?: boolean;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -122,7 +125,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       }
       route = d;
     }
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag };
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag, pinned: st.pins !== 0 };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -227,7 +230,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
     const replay = needsReplay(this.s, conn, cur);
     if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
-    if (replay || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.exec as ClientStmt))) {
+    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec)) || schemalessToPrepare(conn, exec, this.s.prepared, this.s.st.schema, cur.pinned === true).length > 0) {
       this.restore(conn, cur).then(
         (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
@@ -259,7 +263,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     // reset): prepared under the session's schema, under a key of its own (closed after the execute),
     // so no session without a schema ever finds it cached.
     const st = this.s.st;
-    if (stmt.schema === null && st.schema !== null && st.pins !== 0 && !cursor && this.stmtNeedsPrep(conn, stmt)) {
+    if (stmt.schema === null && st.schema !== null && cur.pinned === true && !cursor && this.stmtNeedsPrep(conn, stmt)) {
       stmt = { ...stmt, schema: st.schema, key: `${st.schema}\0${stmt.key}\0pinned` };
     }
     cur.exec = stmt;
@@ -299,10 +303,12 @@ export class StatementRunner implements RelayHost, BackendSink {
     const max = s.ctx.maxPrepared(conn);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
     // Before the replay, which may select the session's current schema.
-    if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (conn.schema === null || s.st.pins === 0)) {
-      if (conn.schema !== null) await resetToNoSchema(s, conn);
-      const e = await ensureBackendStmt(conn, exec, max);
-      if (e) return buildErr(e.errno, e.sqlState, e.message);
+    const early = schemalessToPrepare(conn, exec, s.prepared, s.st.schema, cur.pinned === true);
+    if (early.length > 0 && conn.schema !== null) await resetToNoSchema(s, conn);
+    for (const st of early) {
+      const e = await ensureBackendStmt(conn, st, max);
+      // Only the statement about to run reports its error; another one is prepared again when run.
+      if (e && st === exec) return buildErr(e.errno, e.sqlState, e.message);
     }
     const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
     if (e) return e;

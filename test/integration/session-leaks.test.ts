@@ -344,4 +344,20 @@ test('[execute] a statement prepared without a schema runs without one, even onc
   });
 }));
 
+test('[execute] a statement prepared without a schema runs without one in a transaction begun after a USE (pool of 1)', timed(async () => {
+  await withPoolOfOne(async (open) => {
+    const n = await open('nodb');
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    await n.query('USE shop');
+    const m = await open('nodb');
+    await m.query('SELECT 1'); // the connection is reset: n's backend statement is gone
+    const a = await open('app');
+    await a.query('SELECT 1'); // ... and has a schema again
+    await n.query('BEGIN'); // pins n to a connection that has a schema, which cannot be reset while pinned
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    assert.is(await val(n, 'query', 'SELECT DATABASE() AS db'), 'shop');
+    await n.query('COMMIT');
+  });
+}));
+
 test.run();
