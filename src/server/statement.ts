@@ -10,7 +10,7 @@ import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
-import { schemalessToPrepare } from './schemaless-stmts';
+import { mayPin, schemalessToPrepare } from './schemaless-stmts';
 import { captureDiagnostics, keepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
@@ -231,7 +231,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const replay = needsReplay(this.s, conn, cur);
     if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
-    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec)) || schemalessToPrepare(conn, exec, this.s.prepared, this.s.st.schema, cur.pinned === true).length > 0) {
+    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec)) || this.schemalessEarly(conn, cur, exec).length > 0) {
       this.restore(conn, cur).then(
         (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
@@ -274,6 +274,13 @@ export class StatementRunner implements RelayHost, BackendSink {
     cur.exec = { ...stmt, sql: substituteRowCount(stmt.sql, at, value), key: `${stmt.key}\0ROW_COUNT=${value}` };
   }
 
+  /** Statements prepared without a schema to prepare on `conn` before the replay (see schemaless-stmts.ts). */
+  private schemalessEarly(conn: BackendConnection, cur: Current, exec: ClientStmt | null): ClientStmt[] {
+    const st = this.s.st;
+    const ahead = this.s.prepared.schemaless > 0 && mayPin(cur.info, exec !== null && cur.frame.payload[5] !== 0, st.vars.get('autocommit') === 'OFF');
+    return schemalessToPrepare(conn, exec, this.s.prepared, st.schema, cur.pinned === true, ahead);
+  }
+
   /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
   private executeOut(conn: BackendConnection, cur: Current): Buffer[] {
     const exec = cur.exec as ClientStmt;
@@ -303,7 +310,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const max = s.ctx.maxPrepared(conn);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
     // Before the replay, which may select the session's current schema.
-    const early = schemalessToPrepare(conn, exec, s.prepared, s.st.schema, cur.pinned === true);
+    const early = this.schemalessEarly(conn, cur, exec);
     if (early.length > 0 && conn.schema !== null) await resetToNoSchema(s, conn);
     for (const st of early) {
       const e = await ensureBackendStmt(conn, st, max);
