@@ -10,12 +10,11 @@ import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
-import { mayPin, schemalessToPrepare } from './schemaless-stmts';
 import { captureDiagnostics, keepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { evictLru, holdStmt } from './stmt-lifetime';
-import { substituteRowCount } from './row-count';
+import { substituteCalls, substituteRowCount } from './row-count';
 import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
@@ -231,7 +230,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const replay = needsReplay(this.s, conn, cur);
     if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
-    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec)) || this.schemalessEarly(conn, cur, exec).length > 0) {
+    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec))) {
       this.restore(conn, cur).then(
         (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
@@ -257,28 +256,26 @@ export class StatementRunner implements RelayHost, BackendSink {
    * (Not for cursors: a fetch addresses the client statement's backend statement.)
    */
   private pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
-    let stmt = cur.stmt as ClientStmt;
+    const stmt = cur.stmt as ClientStmt;
+    const st = this.s.st;
     const cursor = cur.frame.payload[5] !== 0;
-    // Prepared without a schema, to be prepared on a pinned connection that has one (which cannot be
-    // reset): prepared under the session's schema, under a key of its own (closed after the execute),
-    // so no session without a schema ever finds it cached.
-    const st = this.s.st;
-    if (stmt.schema === null && st.schema !== null && cur.pinned === true && !cursor && this.stmtNeedsPrep(conn, stmt)) {
-      stmt = { ...stmt, schema: st.schema, key: `${st.schema}\0${stmt.key}\0pinned` };
-    }
-    cur.exec = stmt;
     const at = stmt.info.rowCountAt;
-    if (at === null || cursor) return;
-    if (!cur.foreign && !replay && !this.stmtNeedsPrep(conn, stmt)) return;
-    const value = st.rowCount;
-    cur.exec = { ...stmt, sql: substituteRowCount(stmt.sql, at, value), key: `${stmt.key}\0ROW_COUNT=${value}` };
-  }
-
-  /** Statements prepared without a schema to prepare on `conn` before the replay (see schemaless-stmts.ts). */
-  private schemalessEarly(conn: BackendConnection, cur: Current, exec: ClientStmt | null): ClientStmt[] {
-    const st = this.s.st;
-    const ahead = this.s.prepared.schemaless > 0 && mayPin(cur.info, exec !== null && cur.frame.payload[5] !== 0, st.vars.get('autocommit') === 'OFF');
-    return schemalessToPrepare(conn, exec, this.s.prepared, st.schema, cur.pinned === true, ahead);
+    const rowCount = at !== null && !cursor && (cur.foreign || replay || this.stmtNeedsPrep(conn, stmt));
+    // Prepared without a schema, to be prepared on a pinned connection that has one (and cannot be
+    // reset to none): DATABASE() / SCHEMA() become NULL, what they return there, and the rest does not
+    // depend on the schema it is prepared under (it prepared without one: every table it names is
+    // qualified). Under a key of its own, closed after the execute, so no other session finds it.
+    const noSchema = stmt.schema === null && st.schema !== null && cur.pinned === true && !cursor && (rowCount || this.stmtNeedsPrep(conn, stmt));
+    if (!rowCount && !noSchema) {
+      cur.exec = stmt;
+      return;
+    }
+    const calls: Array<{ at: number; value: string }> = [];
+    if (rowCount) for (const p of at as number[]) calls.push({ at: p, value: String(st.rowCount) });
+    if (noSchema && stmt.info.schemaFnAt) for (const p of stmt.info.schemaFnAt) calls.push({ at: p, value: 'NULL' });
+    calls.sort((x, y) => x.at - y.at);
+    const key = `${stmt.key}${noSchema ? `\0NULL_SCHEMA@${st.schema}` : ''}${rowCount ? `\0ROW_COUNT=${st.rowCount}` : ''}`;
+    cur.exec = { ...stmt, sql: substituteCalls(stmt.sql, calls), key, schema: noSchema ? st.schema : stmt.schema };
   }
 
   /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
@@ -309,13 +306,12 @@ export class StatementRunner implements RelayHost, BackendSink {
     const s = this.s;
     const max = s.ctx.maxPrepared(conn);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
-    // Before the replay, which may select the session's current schema.
-    const early = this.schemalessEarly(conn, cur, exec);
-    if (early.length > 0 && conn.schema !== null) await resetToNoSchema(s, conn);
-    for (const st of early) {
-      const e = await ensureBackendStmt(conn, st, max);
-      // Only the statement about to run reports its error; another one is prepared again when run.
-      if (e && st === exec) return buildErr(e.errno, e.sqlState, e.message);
+    // Before the replay, which may select the session's current schema; on a pinned connection (which
+    // cannot be reset) only where it has none (else pickExec chose a variant with a schema).
+    if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (cur.pinned !== true || conn.schema === null)) {
+      if (conn.schema !== null) await resetToNoSchema(s, conn);
+      const e = await ensureBackendStmt(conn, exec, max);
+      if (e) return buildErr(e.errno, e.sqlState, e.message);
     }
     const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
     if (e) return e;

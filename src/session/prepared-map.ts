@@ -9,8 +9,6 @@ export class PreparedMap {
   private nextId = 1;
   /** Statements with an open cursor. */
   openCursors = 0;
-  /** Statements prepared while the session had no schema (see server/schemaless-stmts.ts). */
-  schemaless = 0;
 
   /** A new client-side id (wraps well below 2^32, as ids are u32 on the wire). */
   allocId(): number {
@@ -21,7 +19,6 @@ export class PreparedMap {
 
   add(st: ClientStmt): void {
     this.byId.set(st.id, st);
-    if (st.schema === null) this.schemaless++;
   }
 
   get(id: number): ClientStmt | null {
@@ -31,7 +28,7 @@ export class PreparedMap {
   /** Forgets a statement (its cursor, if open, is closed in the count). */
   delete(st: ClientStmt): void {
     this.setCursor(st, false);
-    if (this.byId.delete(st.id) && st.schema === null) this.schemaless--;
+    this.byId.delete(st.id);
   }
 
   setCursor(st: ClientStmt, open: boolean): void {
@@ -55,7 +52,6 @@ export class PreparedMap {
   clear(): void {
     this.byId.clear();
     this.openCursors = 0;
-    this.schemaless = 0;
   }
 
   get size(): number {

@@ -348,6 +348,9 @@ test('[execute] a statement prepared without a schema runs without one in a tran
   await withPoolOfOne(async (open) => {
     const n = await open('nodb');
     assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    const rcSql = 'SELECT ROW_COUNT() AS rc, DATABASE() AS db, SCHEMA()';
+    const [r0] = (await n.execute(rcSql)) as [Record<string, unknown>[], unknown];
+    assert.equal(r0, [{ rc: -1, db: null, 'SCHEMA()': null }]);
     await n.query('USE shop');
     const m = await open('nodb');
     await m.query('SELECT 1'); // the connection is reset: n's backend statement is gone
@@ -357,6 +360,16 @@ test('[execute] a statement prepared without a schema runs without one in a tran
     assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
     assert.is(await val(n, 'query', 'SELECT DATABASE() AS db'), 'shop');
     await n.query('COMMIT');
+    // Prepared without a schema, run on the pinned connection with ROW_COUNT() substituted (the
+    // proxy's IS_USED_LOCK read-back ran there since): a variant prepared under 'shop', DATABASE() NULL.
+    await n.query('BEGIN');
+    await n.query('INSERT INTO shop.lt VALUES (1)');
+    await n.query("SELECT GET_LOCK('nl', 0)");
+    await n.query('DELETE FROM shop.lt');
+    const [r2] = (await n.execute(rcSql)) as [Record<string, unknown>[], unknown];
+    assert.equal(r2, [{ rc: 1, db: null, 'SCHEMA()': null }]);
+    await n.query("SELECT RELEASE_LOCK('nl')");
+    await n.query('ROLLBACK');
   });
 }));
 
