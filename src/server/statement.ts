@@ -8,7 +8,7 @@ import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
 import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
-import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
+import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
 import { captureDiagnostics, keepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
@@ -124,7 +124,8 @@ export class StatementRunner implements RelayHost, BackendSink {
       }
       route = d;
     }
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag, pinned: st.pins !== 0 };
+    // A tenant's account may not set pseudo_thread_id (SUPER / BINLOG REPLAY): no replay of it (CONNECTION_ID() is substituted).
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? (this.s.tenant ? info.flags & ~PSEUDO_ID_FLAGS : info.flags) : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag, pinned: st.pins !== 0 };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;

@@ -59,7 +59,7 @@ export interface ReplaySession {
  * may SQL run by EXECUTE / EXECUTE IMMEDIATE (SQL_PREPARE: PREPARE and DEALLOCATE are included,
  * harmlessly, as the lexer does not tell them apart).
  */
-const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY | Q.SQL_PREPARE;
+export const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY | Q.SQL_PREPARE;
 
 /**
  * Cheap check run for every statement: whether `conn` needs any replay step for `s` (when false,
