@@ -587,8 +587,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return st;
   }
 
-  /** `clearDiag`: a diagnostics statement with no captured diagnostics (see prepared-diagnostics.ts). */
-  onExecute(f: Frame, clearDiag: boolean): void {
+  onExecute(f: Frame, clearDiag: boolean /* a diagnostics statement, nothing captured: prepared-diagnostics.ts */): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
     if (!noteParamTypes(st, f.payload)) {

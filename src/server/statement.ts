@@ -11,10 +11,10 @@ import { nextPins, Pin } from '../session/pins';
 import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
 import { captureDiagnostics, keepsDiagnostics } from './diagnostics';
-import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
+import { ClientStmt, ensureBackendStmt, executePacket, execVariant, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { evictLru, holdStmt } from './stmt-lifetime';
-import { substituteCalls, substituteRowCount } from './row-count';
+import { substituteRowCount } from './row-count';
 import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
@@ -262,21 +262,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     const cursor = cur.frame.payload[5] !== 0;
     const at = stmt.info.rowCountAt;
     const rowCount = at !== null && !cursor && (cur.foreign || replay || this.stmtNeedsPrep(conn, stmt));
-    // Prepared without a schema, to be prepared on a pinned connection that has one (and cannot be
-    // reset to none): DATABASE() / SCHEMA() become NULL, what they return there, and the rest does not
-    // depend on the schema it is prepared under (it prepared without one: every table it names is
-    // qualified). Under a key of its own, closed after the execute, so no other session finds it.
+    // Prepared without a schema, to be prepared on a pinned connection that has one (which cannot be reset).
     const noSchema = stmt.schema === null && st.schema !== null && cur.pinned === true && !cursor && (rowCount || this.stmtNeedsPrep(conn, stmt));
-    if (!rowCount && !noSchema) {
-      cur.exec = stmt;
-      return;
-    }
-    const calls: Array<{ at: number; value: string }> = [];
-    if (rowCount) for (const p of at as number[]) calls.push({ at: p, value: String(st.rowCount) });
-    if (noSchema && stmt.info.schemaFnAt) for (const p of stmt.info.schemaFnAt) calls.push({ at: p, value: 'NULL' });
-    calls.sort((x, y) => x.at - y.at);
-    const key = `${stmt.key}${noSchema ? `\0NULL_SCHEMA@${st.schema}` : ''}${rowCount ? `\0ROW_COUNT=${st.rowCount}` : ''}`;
-    cur.exec = { ...stmt, sql: substituteCalls(stmt.sql, calls), key, schema: noSchema ? st.schema : stmt.schema };
+    cur.exec = rowCount || noSchema ? execVariant(stmt, rowCount ? st.rowCount : null, noSchema ? st.schema : null) : stmt;
   }
 
   /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
