@@ -1,5 +1,5 @@
 import { Cap, Com } from '../protocol/constants';
-import { Q } from '../classify/lexer';
+import { Q, type QueryInfo, scanQuery } from '../classify/lexer';
 import { buildEof, buildOk } from '../protocol/ok-err';
 import { PacketWriter } from '../protocol/packet-writer';
 import type { InternalResult } from '../backend/internal-exchange';
@@ -130,6 +130,17 @@ export function diagnosticsResult(ds: DiagStatement, d: Diagnostics, clientCaps:
 
 const ERROR_CELL = Buffer.from([5, 0x45, 0x72, 0x72, 0x6f, 0x72]); // lenenc "Error"
 
+/**
+ * keepsDiagnostics for the command in `payload`: for COM_STMT_EXECUTE the executed statement's SQL
+ * (`stmtSql`) and scan (`info`) decide; for COM_STMT_PREPARE the SQL in the packet.
+ */
+export function commandKeepsDiagnostics(payload: Buffer, info: QueryInfo | null, stmtSql: Buffer | null): boolean {
+  const cmd = payload[0];
+  if (cmd === Com.STMT_EXECUTE) return stmtSql !== null && keepsDiagnostics(cmd, stmtSql, info, 0);
+  if (cmd === Com.STMT_PREPARE) return keepsDiagnostics(cmd, payload, scanQuery(payload, 1, payload.length), 1);
+  return keepsDiagnostics(cmd, payload, info);
+}
+
 /** Clears a connection's diagnostics area: only a statement that reads a table does. */
 export const CLEAR_DIAGNOSTICS_SQL = 'SELECT 1 FROM information_schema.CHARACTER_SETS LIMIT 0';
 
@@ -159,13 +170,17 @@ const KEYWORDS_BEFORE_PAREN = new Set(['SELECT', 'DO', 'SET', 'AND', 'OR', 'NOT'
  * `SELECT DATABASE(), USER()` (the mariadb CLI's `\s`), `SET ...`, `BEGIN`, `USE` or COM_PING /
  * COM_INIT_DB / COM_STATISTICS, `SELECT @@warning_count` still says 1. Conservative: anything
  * that might touch a table (FROM, INTO, a call that is not a known built-in, a multi-statement
- * batch, a prepared statement) clears, as before. Pure; `info` is the lexer's scan of `sql`.
+ * batch) clears, as before. The same holds for COM_STMT_PREPARE and COM_STMT_EXECUTE of such a
+ * statement (MariaDB 10.11: `SELECT 1/0`, then PREPARE and EXECUTE of `SELECT 1` leave
+ * @@warning_count 1; a PREPARE of a statement naming a table clears). Pure; `info` is the lexer's
+ * scan of `sql`, whose statement text begins at `start`.
  */
-export function keepsDiagnostics(command: number, sql: Buffer, info: { kind: string; flags: number } | null): boolean {
+export function keepsDiagnostics(command: number, sql: Buffer, info: { kind: string; flags: number } | null, start = 1): boolean {
   if (command === Com.PING || command === Com.INIT_DB || command === Com.STATISTICS) return true;
-  if (command !== Com.QUERY || info === null || info.flags & Q.MULTI || !TABLELESS_KINDS.has(info.kind)) return false;
+  const statement = command === Com.QUERY || command === Com.STMT_PREPARE || command === Com.STMT_EXECUTE;
+  if (!statement || info === null || info.flags & Q.MULTI || !TABLELESS_KINDS.has(info.kind)) return false;
   const n = sql.length;
-  let i = 1;
+  let i = start;
   while (i < n) {
     const c = sql[i];
     if (c === 0x27 || c === 0x22 || c === 0x60) {

@@ -10,7 +10,7 @@ import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
-import { captureDiagnostics, keepsDiagnostics } from './diagnostics';
+import { captureDiagnostics, commandKeepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, execVariant, rememberBackendStmt } from './prepared';
 import { RelayHost, Resp, ResultRelay } from './result-relay';
 import { evictLru, holdStmt } from './stmt-lifetime';
@@ -228,6 +228,9 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   private onReady(conn: BackendConnection, cur: Current): void {
     cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
+    // Another session's warnings, kept by a statement reading no table, would be counted as this session's.
+    const d = conn.diagOwner;
+    if (d !== null && d !== this.s && !cur.clearDiag && cur.kind !== Resp.FETCH && commandKeepsDiagnostics(cur.frame.payload, cur.info, cur.stmt ? cur.stmt.sql : null)) cur.clearDiag = true;
     const replay = needsReplay(this.s, conn, cur);
     if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
@@ -533,8 +536,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     return keep.length === 0 ? null : Buffer.concat(keep);
   }
 
-  onPrepareOk(backendId: number, numColumns: number, numParams: number): number {
+  onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number {
     const s = this.s;
+    s.st.lastWarnings = warnings; // (a PREPARE_OK ends the response: no terminator reports them)
     const cur = this.cur as Current;
     const conn = this.conn as BackendConnection;
     const sql = cur.frame.payload.subarray(1);
@@ -613,17 +617,20 @@ export class StatementRunner implements RelayHost, BackendSink {
     // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
     if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
     const leftDiag = err || st.lastWarnings > 0;
-    if (leftDiag) conn.noteDiagOwner(s);
     const reads = (flags & Q.READS_DIAGNOSTICS) !== 0 || cur.readsDiag === true;
-    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !keepsDiagnostics(cur.frame.payload[0], cur.frame.payload, info)) st.diag = null;
+    if (leftDiag) conn.noteDiagOwner(s);
+    else if (conn.diagOwner !== null && !reads && cur.kind !== Resp.FETCH && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) conn.noteDiagOwner(null);
+    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) st.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
     const readLid = !err && (flags & Q.SETS_LAST_INSERT_ID) !== 0;
     // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
     const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
-    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid) {
-      this.afterStatement(conn, info, capture ? err : null, readLid, gtid).then(
+    // SQL_CALC_FOUND_ROWS: FOUND_ROWS() is not the rows sent; read it, so a replay elsewhere has it.
+    const calc = !err && (flags & Q.CALC_FOUND_ROWS) !== 0 && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE);
+    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid || calc) {
+      this.afterStatement(conn, info, capture ? err : null, readLid, gtid, calc).then(
         () => s.guard('statement_bookkeeping', () => this.finishStatement()),
         (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -714,9 +721,13 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid = false): Promise<void> {
+  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, calc: boolean): Promise<void> {
     const s = this.s;
     const st = s.st;
+    if (calc) {
+      const r = await conn.query('SELECT FOUND_ROWS()'); // first: any other query changes it
+      st.foundRows = Number(r.rows[0]?.[0]?.toString() ?? st.foundRows);
+    }
     if (gtid) {
       const r = await conn.query(LAST_GTID_SQL);
       const cell = r.rows[0] ? r.rows[0][0] : null;
@@ -806,11 +817,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.s.toIdle();
   }
 
-  /**
-   * The proxy answered a statement itself with a result set (a diagnostics statement): ROW_COUNT()
-   * is -1 now, FOUND_ROWS() `foundRows` if it changed (null: kept), and the session's backend
-   * connection no longer holds its values, so the next statement reading them replays them.
-   */
+  /** The proxy answered a diagnostics statement: ROW_COUNT() -1, FOUND_ROWS() `foundRows` (null: kept), replayed next. */
   noteLocalResult(foundRows: number | null): void {
     const st = this.s.st;
     st.rowCount = -1;

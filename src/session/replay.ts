@@ -132,9 +132,10 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   }
   if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: foreignVars, userVars, pseudoThreadId: pseudo });
   if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
-  // Another session's result, or the proxy's own queries (a read-back after SET NAMES, captured
-  // warnings), left their FOUND_ROWS() there.
-  if (f & Q.FOUND_ROWS && c.foundRowsOwner !== s.owner) steps.push({ t: 'found_rows', n: st.foundRows });
+  // Before found_rows: clearing runs a query, which leaves its own FOUND_ROWS().
   if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });
+  // Another session's result, or the proxy's own queries (a read-back after SET NAMES, captured
+  // warnings, clearing them), left their FOUND_ROWS() there.
+  if (f & Q.FOUND_ROWS && (c.foundRowsOwner !== s.owner || (need.clearDiag && c.diagOwner !== null))) steps.push({ t: 'found_rows', n: st.foundRows });
   return steps;
 }

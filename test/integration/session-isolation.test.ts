@@ -254,6 +254,20 @@ for (const client of CLIENTS) {
   }, 60_000));
 }
 
+for (const client of CLIENTS) {
+  test(`FOUND_ROWS() after SQL_CALC_FOUND_ROWS is the rows found, also replayed after another session used the connection (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      open('b'),
+      q('a', 'SELECT SQL_CALC_FOUND_ROWS seq FROM seq_1_to_10 LIMIT 1'),
+      q('a', "SET @x = 'y'"), // the connection is kept for this one statement, then released
+      q('b', 'SELECT 1'), // b's FOUND_ROWS() is 1 there now
+      q('a', 'SELECT FOUND_ROWS()'), // 5: replayed
+    ], { maxConnections: 1 });
+    assert.equal(direct[5], [[['10']]]);
+  }, 60_000));
+}
+
 for (const client of PREPARING) {
   test(`prepared SHOW WARNINGS / @@warning_count show the session's diagnostics, not the connection's (${client}, pool of 1)`, timed(async () => {
     const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
@@ -269,6 +283,10 @@ for (const client of PREPARING) {
       q('a', 'SELECT owner FROM secret'), // 9: clears a's diagnostics
       x('a', 'SHOW WARNINGS'), // 10: b's error is not a's
       x('a', 'SELECT @@warning_count'),
+      q('a', "SELECT CAST('x2' AS INT)"), // 12
+      q('b', 'SELECT owner FROM no_such_table'),
+      x('a', 'SELECT 1 FROM DUAL'), // 14: reads no table: a's warning stays, b's error must not become a's
+      x('a', 'SHOW WARNINGS'), // 15
     ], { maxConnections: 1 });
     const warning = ['Warning', '1292', "Truncated incorrect INTEGER value: 'x1'"];
     const error = ['Error', '1146', "Table 'tenant_b.no_such_table' doesn't exist"];
@@ -276,6 +294,7 @@ for (const client of PREPARING) {
     assert.equal(direct.slice(4, 9), [[[warning]], [[['1']]], [[['0']]], [[error]], [[['1']]]]);
     assert.equal(direct[10], [[]]);
     assert.equal(direct[11], [[['0']]]);
+    assert.equal(direct[15], [[['Warning', '1292', "Truncated incorrect INTEGER value: 'x2'"]]]);
   }, 60_000));
 }
 

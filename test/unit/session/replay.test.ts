@@ -92,9 +92,12 @@ test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area whe
   assert.equal(replaySteps(s, c, need, defaults), [
     { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
     { t: 'last_insert_id', value: 7 },
-    { t: 'found_rows', n: 12 },
     { t: 'clear_diag' },
+    { t: 'found_rows', n: 12 },
   ]);
+  // Clearing runs a query: FOUND_ROWS() is replayed after it even where the connection held the session's own.
+  const mine = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, diagOwner: other, foundRowsOwner: owner });
+  assert.equal(replaySteps(s, mine, { flags: Q.FOUND_ROWS, clearDiag: true }, defaults), [{ t: 'clear_diag' }, { t: 'found_rows', n: 12 }]);
 });
 
 test("CREATE TEMPORARY TABLE runs under the session's pseudo_thread_id (the server keys temporary tables by it)", () => {
