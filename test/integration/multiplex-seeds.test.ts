@@ -16,8 +16,8 @@ const test = integrationSuite('multiplex-seeds');
 
 /** Seeds and length: together they cover every statement kind of the generator over both protocols. */
 const SEEDS = [1, 2, 3];
-const STEPS = 300;
-const REPLAY = 'MULTIPLEX_SEED=<seed> MULTIPLEX_STEPS=300 npm run test:random';
+const STEPS = 400;
+const REPLAY = 'MULTIPLEX_SEED=<seed> npm run test:random';
 
 let w: MultiplexSetup;
 
