@@ -9,6 +9,7 @@ import { bench } from './harness';
 import { PacketWriter } from '../../src/protocol/packet-writer';
 import { CompressedDecoder, encodeCompressedPacket } from '../../src/protocol/compression';
 import { ByteSink, CompressedTransport } from '../../src/server/compressed-transport';
+import { sysbenchRows } from './sysbench-rows';
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`compression bench self-check failed: ${what}`);
@@ -36,30 +37,8 @@ const pointSelect = Buffer.concat([
   new PacketWriter(5).u8(0xfe).u16(0).u16(2).finish(5),
 ]);
 
-// 16 KiB of sysbench-like rows (id, k, c CHAR(120) of digit groups, pad CHAR(60))
-function rows(bytes: number): Buffer {
-  const out: Buffer[] = [];
-  let n = 0;
-  let seed = 12345;
-  const digits = (k: number) => {
-    let s = '';
-    for (let i = 0; i < k; i++) {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      s += String(seed % 10);
-    }
-    return s;
-  };
-  for (let i = 0; n < bytes; i++) {
-    const c = Array.from({ length: 10 }, () => digits(11)).join('-');
-    const pad = Array.from({ length: 5 }, () => digits(11)).join('-');
-    const p = new PacketWriter(200).lenencString(String(i + 1)).lenencString(String(5000 + (i % 997))).lenencString(c).lenencString(pad).finish((i + 3) & 0xff);
-    out.push(p);
-    n += p.length;
-  }
-  return Buffer.concat(out).subarray(0, bytes);
-}
-const rows16 = rows(16 * 1024);
-const rows64 = rows(64 * 1024);
+const rows16 = sysbenchRows(16 * 1024);
+const rows64 = sysbenchRows(64 * 1024);
 
 function encodeBench(chunk: Buffer, level: number, minLength = 50): { sink: NullSink; fn: () => number } {
   const sink = new NullSink();

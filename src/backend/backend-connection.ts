@@ -42,6 +42,8 @@ export interface BackendStmt {
   numColumns: number;
   /** Parameter type bytes last sent for it (needed when a client re-executes without rebinding). */
   types: Buffer | null;
+  /** A cursor is open on it (COM_STMT_FETCH still needs it): never evicted to make room. */
+  cursor?: boolean;
 }
 
 /** Failure to connect or log in to a backend. */
@@ -101,6 +103,13 @@ export class BackendConnection {
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
+  /**
+   * The key last added to `stmts` (its most recent entry) through prepared.ts; an execute of that
+   * statement needs no LRU re-insertion. Entries are only added there, so it stays the last key until
+   * another is added (deleting other keys does not change it; after a delete of its own it is
+   * re-added there before it is used again).
+   */
+  stmtsNewest: string | null = null;
   /** Backend statement ids to close once the connection is back in the pool (it was busy when they were orphaned). */
   pendingStmtCloses: number[] | null = null;
   lastUsed = Date.now();
@@ -451,6 +460,7 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
+    this.stmtsNewest = null;
     this.pendingStmtCloses = null;
     if (!keepSchema) this.schema = null;
     this.lastInsertId = 0;

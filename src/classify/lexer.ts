@@ -35,6 +35,8 @@ export const Q = {
   ROUTINE_DDL: 1 << 23,
   /** LAST_INSERT_ID(expr) with an argument: sets the session's LAST_INSERT_ID() (no OK packet reports it after a SELECT). */
   SETS_LAST_INSERT_ID: 1 << 24,
+  /** The word KILL anywhere in the code (also inside procedural text, where Q.KILL is not set): see batch-split.ts. */
+  KILL_WORD: 1 << 25,
 } as const;
 
 /** What the scanner found. */
@@ -300,6 +302,9 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
 
   function onWord(w: string): void {
     switch (w) {
+      case 'KILL':
+        info.flags |= Q.KILL_WORD;
+        break;
       case 'SQL_CALC_FOUND_ROWS':
         info.flags |= Q.CALC_FOUND_ROWS;
         break;

@@ -75,6 +75,9 @@ export const serverSchema = z.strictObject({
   compression: z.boolean().default(true),
   compression_level: intIn(1, 9, 'expected a zlib level from 1 (fastest) to 9 (smallest)').default(1),
   compression_min_length: intIn(0, 65536, 'expected a number of bytes from 0 to 65536').default(1024),
+  compression_zstd: z.boolean().default(true),
+  compression_zstd_max_level: intIn(1, 22, 'expected a zstd level from 1 (fastest) to 22 (smallest)').default(1),
+  raw_io: z.boolean().default(true),
 });
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;

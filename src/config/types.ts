@@ -89,6 +89,16 @@ export interface ServerConfig {
   readonly compressionLevel: number;
   /** Writes shorter than this go out stored in compressed packets, not deflated (default 1024). */
   readonly compressionMinLength: number;
+  /** Also announce CLIENT_ZSTD_COMPRESSION_ALGORITHM (with `compression`, and when zstd-napi loads; default true). */
+  readonly compressionZstd: boolean;
+  /** Highest zstd level the proxy compresses with, whatever level the client asks for (default 1). */
+  readonly compressionZstdMaxLevel: number;
+  /**
+   * Client sockets read with onread into a shared buffer and plain writes go straight to the socket
+   * handle (default true; falls back by itself when Node's internals differ; env TENANTGATE_RAW_IO=0
+   * forces it off).
+   */
+  readonly rawIo: boolean;
 }
 
 /** Failed-login throttling, counted per client address and per user name. */

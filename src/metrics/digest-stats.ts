@@ -32,6 +32,8 @@ const SORTS: Record<string, (e: DigestEntry) => number> = {
 export class DigestStats {
   /** Insertion order is recency order: a hit re-inserts, so the first key is the least recent. */
   private readonly map = new Map<string, DigestEntry>();
+  /** The last key of the map (most recent): adding to it again needs no re-insertion. */
+  private newest: DigestEntry | null = null;
   evicted = 0;
 
   constructor(readonly capacity: number) {}
@@ -55,19 +57,27 @@ export class DigestStats {
     e = { tenant, digest, key, live: true, count: 0, errors: 0, sumTimeUs: 0, minTimeUs: Infinity, maxTimeUs: 0, rowsSent: 0, firstSeen: now, lastSeen: now };
     if (this.map.size >= this.capacity) {
       const oldest = this.map.keys().next().value as string;
-      this.map.get(oldest)!.live = false;
+      const old = this.map.get(oldest)!;
+      old.live = false;
+      if (old === this.newest) this.newest = null;
       this.map.delete(oldest);
       this.evicted++;
     }
     this.map.set(key, e);
+    this.newest = e;
     return e;
   }
 
   /** Adds one statement to a live entry (from `entry`) and makes it the most recent. */
   add(e: DigestEntry, timeUs: number, rows: number, error: boolean, now: number): void {
-    // Re-insertion keeps the map's order the recency order (the first key is evicted first).
-    this.map.delete(e.key);
-    this.map.set(e.key, e);
+    // Re-insertion keeps the map's order the recency order (the first key is evicted first). Not for
+    // the newest entry (a busy statement repeated back to back): delete + set per statement leaves a
+    // hole each time, and the map's rehashing showed in profiles.
+    if (e !== this.newest) {
+      this.map.delete(e.key);
+      this.map.set(e.key, e);
+      this.newest = e;
+    }
     e.count++;
     if (error) e.errors++;
     e.sumTimeUs += timeUs;
@@ -90,6 +100,7 @@ export class DigestStats {
   reset(): void {
     for (const e of this.map.values()) e.live = false;
     this.map.clear();
+    this.newest = null;
     this.evicted = 0;
   }
 }

@@ -27,6 +27,8 @@ export const Cap = {
   CAN_HANDLE_EXPIRED_PASSWORDS: 0x400000,
   SESSION_TRACK: 0x800000,
   DEPRECATE_EOF: 0x1000000,
+  /** MySQL 8.0.18+: the compressed protocol with zstd frames; the handshake response then ends with a level byte. */
+  ZSTD_COMPRESSION_ALGORITHM: 0x4000000,
 } as const;
 
 /** MariaDB extended capabilities (the upper 32 bits, sent in the handshake filler). */

@@ -86,6 +86,12 @@ export interface HandshakeResponse {
   authPlugin: string | null;
   /** Connection attributes (key → value). */
   attrs: Map<string, string>;
+  /**
+   * The `zstd_compression_level` byte that ends the packet when the client set
+   * CLIENT_ZSTD_COMPRESSION_ALGORITHM (MySQL 8.0.18+), unchecked; null when the flag is not set or
+   * the byte is missing.
+   */
+  zstdLevel: number | null;
 }
 
 /** Parses HandshakeResponse41 / SSLRequest. Throws ProtocolError on malformed input. */
@@ -100,7 +106,7 @@ export function parseHandshakeResponse(payload: Buffer): HandshakeResponse {
   const mariaCaps = capabilities & Cap.LONG_PASSWORD ? 0 : ext;
   const res: HandshakeResponse = {
     capabilities, mariaCaps, maxPacket, collation, sslRequest: false, user: '', authResponse: Buffer.alloc(0),
-    database: null, authPlugin: null, attrs: new Map(),
+    database: null, authPlugin: null, attrs: new Map(), zstdLevel: null,
   };
   if (r.remaining() === 0) {
     if (!(capabilities & Cap.SSL)) throw new ProtocolError('handshake response truncated');
@@ -123,14 +129,19 @@ export function parseHandshakeResponse(payload: Buffer): HandshakeResponse {
       res.attrs.set(k, v);
     }
   }
+  // MySQL's server reads it right after the attributes (after the plugin name without CONNECT_ATTRS)
+  if (capabilities & Cap.ZSTD_COMPRESSION_ALGORITHM && r.remaining() > 0) res.zstdLevel = r.u8();
   if (res.database === '') res.database = null;
   return res;
 }
 
-/** Builds a HandshakeResponse41 (backend side). */
+/**
+ * Builds a HandshakeResponse41 (backend side; tests use it as a client). `zstdLevel`, when given,
+ * is appended as the `zstd_compression_level` byte whatever the capabilities say.
+ */
 export function buildHandshakeResponse(o: {
   capabilities: number; mariaCaps: number; collation: number; user: string; authResponse: Buffer;
-  database: string | null; authPlugin: string; attrs?: Record<string, string>;
+  database: string | null; authPlugin: string; attrs?: Record<string, string>; zstdLevel?: number;
 }): PacketWriter {
   const w = new PacketWriter(128);
   w.u32(o.capabilities).u32(0x40000000).u8(o.collation).zeros(19);
@@ -146,6 +157,7 @@ export function buildHandshakeResponse(o: {
     const body = a.finish(0).subarray(4);
     w.lenencBytes(body);
   }
+  if (o.zstdLevel !== undefined) w.u8(o.zstdLevel);
   return w;
 }
 

@@ -15,8 +15,9 @@ import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
 import { ClientConn, ClientConnHost } from './client-conn';
+import { compressionSettings } from './compressed-transport';
 import { dispatch } from './dispatcher';
-import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
+import { ChangeUserRequest, HandshakeRefusedError, Identity, Login, LoginHost } from './login';
 import { ClientStmt, noteParamTypes } from './prepared';
 import { recordVar } from './session-vars';
 import type { ProxyContext } from './proxy-context';
@@ -29,6 +30,7 @@ import { identifyTenant } from '../routing/tenant';
 import { placementFor, type Placement } from '../routing/placement';
 import { dbAccessDenied } from '../routing/refusal';
 import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
+import { continueBatch, type BatchRun } from './batch-run';
 
 const COMMAND_NAMES: Record<number, string> = {
   [Com.QUERY]: 'query',
@@ -117,6 +119,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   statsKeyHash = -1;
   statsKeyBytes: Buffer | null = null;
   statsDigest: string | null = null;
+  /** The current COM_STMT_EXECUTE's statement (its payload's id becomes the backend's: executePacket). */
+  statsStmt: ClientStmt | null = null;
   /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
   resultRows = 0;
   resultErrClass = '';
@@ -209,6 +213,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   toIdle(): void {
     if (this.state === S.CLOSED) return;
+    // A segment of a split multi-statement batch is done: the command goes on with the next one.
+    if (this.batch !== null && continueBatch(this)) return;
     if (this.curT0 !== 0) this.endCommand();
     this.state = S.IDLE;
     this.idleSince = Date.now();
@@ -302,6 +308,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.statsEntry = null;
             this.statsKeyBytes = null;
             this.statsDigest = null;
+            this.statsStmt = null;
             this.resultRows = 0;
             this.resultErrClass = '';
             dispatch(this, f);
@@ -325,12 +332,16 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const ms = performance.now() - this.curT0;
     this.curT0 = 0;
     const sock = this.client.socket;
-    const inB = sock.bytesRead - this.bytesInMark;
-    const outB = sock.bytesWritten - this.bytesOutMark;
-    this.bytesInMark = sock.bytesRead;
-    this.bytesOutMark = sock.bytesWritten;
+    const read = sock.bytesRead; // once each: bytesWritten copies the Writable's buffer list
+    const written = sock.bytesWritten;
+    const inB = read - this.bytesInMark;
+    const outB = written - this.bytesOutMark;
+    this.bytesInMark = read;
+    this.bytesOutMark = written;
     const errClass = this.proxyErrClass || this.resultErrClass;
     this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, this.resultRows, this.curStartedAt);
+    this.curPayload = null; // no view of a client read kept while idle (raw I/O reads are pool slices)
+    this.statsStmt = null;
   }
 
   /** The digest-statistics key of a session without a tenant (`user:NAME`), built once per user. */
@@ -409,7 +420,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.log.info({ err: e.message, state: this.state }, 'malformed client packet; closing session');
     const seq = (this.login.seq + 1) & 0xff;
     if (this.state === S.HANDSHAKE || this.state === S.AUTH) {
-      this.sendPacket(buildErr(1043, '08S01', `Bad handshake: ${e.message}`), seq);
+      this.sendPacket(e instanceof HandshakeRefusedError ? buildErr(e.errno, e.sqlState, e.message) : buildErr(1043, '08S01', `Bad handshake: ${e.message}`), seq);
     } else if (e instanceof PacketTooLargeError) {
       this.sendPacket(buildErr(1153, '08S01', e.message), (e.seq + 1) & 0xff);
     } else {
@@ -483,12 +494,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
       // As a server does: a client tracking session state learns the schema it logged in to.
       const state = schema !== null && this.clientCaps & Cap.SESSION_TRACK ? this.runner.filterSessionState(schemaStateEntry(schema)) : null;
       this.sendPacket(this.okPacket(0, 0x00, state), okSeq);
-      if (this.clientCaps & Cap.COMPRESS) {
-        const c = this.ctx.config.server;
-        this.client.startCompression(c.maxAllowedPacket + 4, c.compressionLevel, c.compressionMinLength);
-      }
+      if (id.compression.algorithm !== 'none') this.client.startCompression(compressionSettings(id.compression, this.ctx.config.server));
       if (this.ctx.log.isLevelEnabled('debug')) {
-        this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation }, 'login ok');
+        this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation, compression: id.compression }, 'login ok');
       }
       this.toIdle();
     };
@@ -590,6 +598,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onExecute(f: Frame, clearDiag: boolean /* a diagnostics statement, nothing captured: prepared-diagnostics.ts */): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
+    this.statsStmt = st;
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
     }
@@ -651,6 +660,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
       conn.command(new PacketWriter(8).u8(Com.STMT_RESET).u32(bs.id), 'ok').then(
         (res) => this.guard('stmt_reset', () => {
           this.prepared.setCursor(st, false);
+          bs.cursor = false;
           r.updateCursorPin();
           this.sendPacket(res.err ? buildErr(res.err.errno, res.err.sqlState, res.err.message) : this.okPacket(), 1);
           r.toIdleMaybeRelease();
@@ -721,42 +731,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
   }
 
-  /** KILL [QUERY|CONNECTION] id and COM_PROCESS_KILL, with the proxy's own connection ids. */
-  kill(id: number, queryOnly: boolean, rest: Buffer | null = null): void {
-    const target = this.ctx.sessions.get(id);
-    // A tenant never learns whether another tenant's connection id exists.
-    if (!target || (this.tenant && target.tenant?.tenant !== this.tenant.tenant)) return this.sendPacket(buildErr(1094, 'HY000', `Unknown thread id: ${id}`), 1);
-    const other = this.tenant ? target.tenant?.tenant !== this.tenant.tenant : target.user?.name !== this.user?.name;
-    if (other) return this.sendPacket(buildErr(1095, 'HY000', `You are not owner of thread ${id}`), 1);
-    // A server's KILL QUERY of the very connection interrupts that KILL statement (and the rest of its batch).
-    if (target === this && queryOnly) return this.sendPacket(buildErr(1317, '70100', 'Query execution was interrupted'), 1);
-    if (target === this && !queryOnly) {
-      this.sendPacket(buildErr(1927, '70100', 'Connection was killed'), 1);
-      this.close('killed itself');
-      return;
-    }
-    this.state = S.BUSY;
-    const done = () => {
-      if (rest) return this.runBatchRest(rest);
-      this.sendPacket(this.okPacket(), 1);
-      this.toIdle();
-    };
-    const after = () =>
-      this.guard('kill', () => {
-        if (!queryOnly) target.close('killed');
-        done();
-      });
-    target.killQuery().then(after, after);
-  }
-
-  /** After the proxy answered a batch's leading KILL: OK with MORE_RESULTS, then the rest from a backend. */
-  private runBatchRest(rest: Buffer): void {
-    if (this.state === S.CLOSED) return;
-    const ok = { affectedRows: 0, lastInsertId: 0, status: this.okStatus() | Status.MORE_RESULTS_EXISTS, warnings: 0, info: EMPTY, sessionState: null };
-    this.sendPacket(buildOk(ok, this.clientCaps), 1);
-    this.runner.forwardBatchRest(rest);
-  }
-
   /** Interrupts the statement this session is running on its backend, if any. */
   killQuery(): Promise<void> {
     const conn = this.runnerObj ? this.runnerObj.conn : null;
@@ -783,16 +757,35 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   // ---- output helpers and teardown -----------------------------------------------------------------
 
+  /**
+   * Writes a packet the proxy answers itself. `seq` counts from the command's first response
+   * packet (1), or from after what a split multi-statement batch already sent (see batch-run.ts).
+   */
   sendPacket(w: PacketWriter, seq: number): void {
     if (this.state === S.CLOSED) return;
+    const batch = this.batch;
+    if (batch !== null) seq = (seq + batch.seq) & 0xff;
     if (this.curT0 !== 0) {
       // During a command: an ERR the proxy answers itself counts as that statement's error (metrics).
       const b = w.finish(seq);
-      if (b.length > 12 && b[4] === 0xff && b[7] === 0x23) this.proxyErrClass = b.toString('latin1', 8, 10);
+      const err = b.length > 4 && b[4] === 0xff;
+      if (err && b.length > 12 && b[7] === 0x23) this.proxyErrClass = b.toString('latin1', 8, 10);
+      if (batch !== null) {
+        batch.seq = seq;
+        if (err) batch.failed = true;
+      }
       if (!this.client.socket.destroyed) this.client.write(b);
       return;
     }
     this.client.sendPacket(w, seq);
+  }
+
+  /** A split multi-statement batch being run (batch-run.ts), or null. */
+  batch: BatchRun | null = null;
+
+  /** What sendPacket adds to sequence ids: the last one a split batch already sent (0 outside batches). */
+  get seqOffset(): number {
+    return this.batch !== null ? this.batch.seq : 0;
   }
 
   sendErr(e: Error, seq: number): void {

@@ -1,4 +1,7 @@
-import { CompressedDecoder, DEFAULT_COMPRESSION_LEVEL, encodeCompressedPacket, MAX_COMPRESSED_PAYLOAD } from '../protocol/compression';
+import type { ServerConfig } from '../config/types';
+import type { NegotiatedCompression } from '../protocol/compression-negotiation';
+import { CompressedDecoder, DEFAULT_COMPRESSION_LEVEL, encodeCompressedPacket, MAX_COMPRESSED_PAYLOAD, PacketCodec, ZLIB } from '../protocol/compression';
+import { zstdCodec } from '../protocol/zstd';
 
 /** Where compressed bytes go: the client socket (plain or TLS). */
 export interface ByteSink {
@@ -19,9 +22,35 @@ export const DEFAULT_MIN_DEFLATE_LENGTH = 1024;
 /** Uncompressed bytes per compressed packet the proxy sends: a bounded deflate call, a bounded copy. */
 export const COMPRESS_CHUNK = 64 * 1024;
 
+/** How a session's compressed transport is set up. */
+export interface CompressionSettings {
+  /** The most bytes one incoming compressed packet may decompress to. */
+  readonly maxUncompressed: number;
+  /** Level for what is sent (zlib's from the config, zstd's negotiated). */
+  readonly level: number;
+  /** Payloads shorter than this are sent stored. */
+  readonly minLength: number;
+  readonly codec: PacketCodec;
+}
+
+/**
+ * The transport settings for what a client negotiated: zlib at `server.compression_level`, zstd at
+ * the session's level. Throws if zstd was negotiated but cannot load (it is announced only when it does).
+ */
+export function compressionSettings(
+  n: Exclude<NegotiatedCompression, { algorithm: 'none' }>,
+  server: Pick<ServerConfig, 'maxAllowedPacket' | 'compressionLevel' | 'compressionMinLength'>,
+): CompressionSettings {
+  const base = { maxUncompressed: server.maxAllowedPacket + 4, minLength: server.compressionMinLength };
+  if (n.algorithm === 'zlib') return { ...base, level: server.compressionLevel, codec: ZLIB };
+  const codec = zstdCodec();
+  if (!codec) throw new Error('zstd was negotiated but zstd-napi is not available');
+  return { ...base, level: n.level, codec };
+}
+
 /**
  * A client connection's compressed transport, switched on after login when the client asked for
- * CLIENT_COMPRESS. Incoming bytes are decoded before the framer sees them ({@link receive});
+ * CLIENT_COMPRESS (zlib) or CLIENT_ZSTD_COMPRESSION_ALGORITHM (zstd); both use the same framing. Incoming bytes are decoded before the framer sees them ({@link receive});
  * outgoing writes ({@link write}) are cut into compressed packets of at most {@link COMPRESS_CHUNK}
  * bytes. Between {@link cork} and {@link uncork} writes are batched (a relayed backend chunk becomes
  * one compressed packet); uncorked writes are sent at once, so nothing ever waits for more data.
@@ -40,10 +69,11 @@ export class CompressedTransport {
   private ok = true;
 
   /**
-   * @param maxUncompressed the most bytes one incoming compressed packet may inflate to
-   * @param level zlib level for what is sent
-   * @param minLength payloads shorter than this are sent stored, not deflated
+   * @param maxUncompressed the most bytes one incoming compressed packet may decompress to
+   * @param level level (of `codec`) for what is sent
+   * @param minLength payloads shorter than this are sent stored, not compressed
    * @param chunk most uncompressed bytes per compressed packet sent
+   * @param codec zlib or zstd
    */
   constructor(
     private readonly sink: ByteSink,
@@ -51,8 +81,9 @@ export class CompressedTransport {
     private readonly level = DEFAULT_COMPRESSION_LEVEL,
     private readonly chunk = COMPRESS_CHUNK,
     private readonly minLength = DEFAULT_MIN_DEFLATE_LENGTH,
+    private readonly codec: PacketCodec = ZLIB,
   ) {
-    this.decoder = new CompressedDecoder(Math.min(MAX_COMPRESSED_PAYLOAD, maxUncompressed));
+    this.decoder = new CompressedDecoder(Math.min(MAX_COMPRESSED_PAYLOAD, maxUncompressed), codec);
   }
 
   /** Compressed bytes received and not yet decoded (a partial compressed packet). */
@@ -118,7 +149,7 @@ export class CompressedTransport {
     let ok = true;
     for (let at = 0; at < n; at += this.chunk) {
       const piece = all.subarray(at, Math.min(n, at + this.chunk));
-      const [h, body] = encodeCompressedPacket(piece, this.seq, this.level, this.minLength);
+      const [h, body] = encodeCompressedPacket(piece, this.seq, this.level, this.minLength, this.codec);
       this.seq = (this.seq + 1) & 0xff;
       if (body.length <= STORED_COPY_MAX) {
         // one small buffer instead of two writes

@@ -1,15 +1,18 @@
-import { Com } from '../protocol/constants';
+import { Cap, Com } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { Q, scanQuery } from '../classify/lexer';
-import { splitKillBatch } from '../classify/kill-batch';
+import { planBatch, splitBatch } from '../classify/batch-split';
+import { runBatch } from './batch-run';
+import { killSession } from './kill';
 import { parseDiagStatement } from './diagnostics';
 import { answerDiagnostics, onPreparedDiagnostics } from './prepared-diagnostics';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
-import { tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
+import type { BackendPool } from '../backend/pool';
+import { scanOptions, tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -17,14 +20,18 @@ type Handler = (s: ClientSession, f: Frame) => void;
 const onQuery: Handler = (s, f) => {
   const p = f.payload;
   const info = scanQuery(p, 1, p.length, s.routines);
-  if (info.flags & Q.KILL) {
-    if (info.killId >= 0 && !(info.flags & Q.MULTI)) return s.kill(info.killId, info.killQuery);
-    // KILL <id> leading a batch (mysql2: 'KILL ?; SELECT ...'): the proxy answers the KILL, a backend the
-    // rest. Not for tenant sessions: the rest would bypass isolation and routing (tenantQuery), so refused.
-    const kb = info.flags & Q.MULTI && !s.tenant ? splitKillBatch(p, 1, p.length) : null;
-    if (kb) return s.kill(kb.killId, kb.killQuery, kb.rest);
-    // Passing it through would let a client kill backend threads that serve other sessions.
-    return refuseKill(s);
+  const refuseLocal = !(s.clientCaps & Cap.LOCAL_FILES);
+  if (info.flags & (Q.KILL | Q.KILL_WORD) || (info.flags & Q.LOAD_DATA && refuseLocal)) {
+    // KILL <id> anywhere in a batch (mysql2: 'KILL ?; SELECT ...') is answered by the proxy, with the
+    // proxy's ids; LOAD ... LOCAL INFILE from a client that may not send files is refused where it
+    // stands, as a server does; the statements around them run on backends (tenants: through tenantQuery).
+    const sp = splitBatch(p, 1, p.length, scanOptions(s).noBackslashEscapes === true);
+    // A KILL passed through would let a client kill backend threads that serve other sessions.
+    if (sp.t === 'refuse' || (sp.t === 'none' && info.flags & Q.KILL)) return refuseKill(s);
+    // Without the multi-statement option the server runs nothing of such a query (a syntax error at
+    // the first ';'): it goes to the backend as it is, to get that very error.
+    const segs = sp.t === 'split' && (s.st.multi || sp.parts.length === 1) ? planBatch(sp.parts, refuseLocal) : null;
+    if (segs !== null) return runBatch(s, segs, p);
   }
   if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
     const ds = parseDiagStatement(p, 1);
@@ -41,7 +48,7 @@ const onQuery: Handler = (s, f) => {
 /** KILL the proxy cannot map to one of the tenant's sessions: refused rather than passed to a shared backend. */
 const refuseKill = (s: ClientSession) =>
   s.sendPacket(
-    buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID or KILL inside a multi-statement query'; use KILL [QUERY] <connection id>"),
+    buildErr(1235, '42000', "This version of tenantgate doesn't yet support 'KILL USER, KILL QUERY ID, KILL of an expression or KILL inside procedural text'; use KILL [QUERY] <connection id>"),
     1,
   );
 
@@ -81,7 +88,7 @@ TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
 TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);
 TABLE[Com.PROCESS_KILL] = (s, f) => {
   const p = f.payload;
-  s.kill(new PacketReader(p, 1, p.length).u32(), false);
+  killSession(s, new PacketReader(p, 1, p.length).u32(), false);
 };
 
 /** Runs one command packet of a logged-in, idle session. Throws ProtocolError for malformed packets. */

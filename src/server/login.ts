@@ -1,4 +1,5 @@
 import type { UserConfig } from '../config/types';
+import { chooseCompression, type NegotiatedCompression } from '../protocol/compression-negotiation';
 import { Cap, Status } from '../protocol/constants';
 import { buildAuthMoreData, buildAuthSwitch, buildServerHandshake, HandshakeResponse, parseHandshakeResponse } from '../protocol/handshake';
 import { buildErr } from '../protocol/ok-err';
@@ -24,6 +25,15 @@ export interface Identity {
   changeUser: boolean;
   /** Sequence id for the OK (or ERR) that ends the login. */
   okSeq: number;
+  /** The compressed protocol the client negotiated in its handshake (kept across COM_CHANGE_USER). */
+  compression: NegotiatedCompression;
+}
+
+/** A handshake response refused with a specific MySQL error rather than the generic Bad handshake. */
+export class HandshakeRefusedError extends ProtocolError {
+  constructor(readonly errno: number, readonly sqlState: string, message: string) {
+    super(message);
+  }
 }
 
 /** What the login needs from its session. */
@@ -57,6 +67,8 @@ const NO_ATTRS = new Map<string, string>();
  * The handshake, authentication and COM_CHANGE_USER exchanges of one client connection, ending in
  * an {@link Identity}. Sends only login packets; what happens after login is the session's.
  */
+const NO_TOKEN = Buffer.alloc(0);
+
 export class Login {
   /** Sequence id of the last login packet received from or sent to the client. */
   seq = 0;
@@ -74,6 +86,7 @@ export class Login {
   collation = 0;
   /** Connect attributes from the handshake response. */
   private attrs: ReadonlyMap<string, string> = NO_ATTRS;
+  private compression: NegotiatedCompression = { algorithm: 'none' };
 
   constructor(private readonly host: LoginHost) {}
 
@@ -106,6 +119,11 @@ export class Login {
     this.hs = hs;
     this.attrs = hs.attrs;
     this.clientCaps = hs.capabilities & ctx.serverCaps;
+    const comp = chooseCompression(this.clientCaps, hs.zstdLevel, ctx.config.server.compressionZstdMaxLevel);
+    if (comp.algorithm === 'refuse') throw new HandshakeRefusedError(comp.errno, comp.sqlState, comp.message);
+    // the session's capabilities name the one algorithm in use (zlib wins when a client sets both)
+    if (comp.algorithm !== 'zstd') this.clientCaps &= ~Cap.ZSTD_COMPRESSION_ALGORITHM;
+    this.compression = comp;
     this.collation = hs.collation;
     this.begin(hs.user, hs.authResponse, hs.authPlugin);
   }
@@ -230,6 +248,9 @@ export class Login {
     const hs = this.hs as HandshakeResponse;
     const user = (this.auth as Authenticator).user;
     this.auth = null;
+    // The handshake response stays for COM_CHANGE_USER, but not its token: a view of the client read,
+    // which (a slice of a shared pool under raw I/O) would keep its whole slab for the session's life.
+    hs.authResponse = NO_TOKEN;
     const changeUser = this.changeUser;
     this.changeUser = false;
     const id: Identity = {
@@ -242,6 +263,7 @@ export class Login {
       mariaCaps: hs.mariaCaps,
       changeUser,
       okSeq: (this.seq + 1) & 0xff,
+      compression: this.compression,
     };
     // Keep only what COM_CHANGE_USER needs from the handshake response.
     hs.attrs = NO_ATTRS;

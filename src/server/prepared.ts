@@ -45,12 +45,20 @@ export function rememberBackendStmt(conn: BackendConnection, key: string, bs: Ba
   const old = conn.stmts.get(key);
   if (old && old.id !== bs.id) closeBackendStmt(conn, old.id);
   conn.stmts.delete(key);
-  while (conn.stmts.size >= max) {
-    const [k, v] = conn.stmts.entries().next().value as [string, BackendStmt];
-    conn.stmts.delete(k);
-    closeBackendStmt(conn, v.id);
+  if (conn.stmts.size >= max) {
+    // Least recently used first; a statement with an open cursor stays (a FETCH still needs it), so
+    // while cursors are open the cache may hold more than `max` (at most one per open cursor).
+    let over = conn.stmts.size - max + 1;
+    for (const [k, v] of conn.stmts) {
+      if (over === 0) break;
+      if (v.cursor) continue;
+      conn.stmts.delete(k);
+      closeBackendStmt(conn, v.id);
+      over--;
+    }
   }
   conn.stmts.set(key, bs);
+  conn.stmtsNewest = key;
 }
 
 /**
@@ -131,9 +139,13 @@ export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
  */
 export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Frame): Buffer[] {
   const bs = conn.stmts.get(st.key) as BackendStmt;
-  // LRU: mark as recently used
-  conn.stmts.delete(st.key);
-  conn.stmts.set(st.key, bs);
+  // LRU: mark as recently used (not needed when it is already the newest: delete + set per execute
+  // leaves a hole in the map each time, and its rehashing showed in profiles)
+  if (conn.stmtsNewest !== st.key) {
+    conn.stmts.delete(st.key);
+    conn.stmts.set(st.key, bs);
+    conn.stmtsNewest = st.key;
+  }
   const out: Buffer[] = [];
   if (st.longData) {
     for (const ld of st.longData) {

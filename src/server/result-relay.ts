@@ -1,8 +1,12 @@
 import { Cap, Status } from '../protocol/constants';
-import { buildErr, buildOk, OkPacket, parseEof, parseOk } from '../protocol/ok-err';
+import { buildErr, buildOk, parseEof, parseOk } from '../protocol/ok-err';
 import { ProtocolError } from '../protocol/packet-reader';
 import type { BackendSink } from '../backend/backend-connection';
+import { eofAsOk, setOkStatus, type RelayHost } from './relay-host';
+
+export type { RelayHost } from './relay-host';
 import { ER_MAX_PREPARED_STMT_COUNT_REACHED } from './stmt-lifetime';
+import { ER_LOAD_INFILE_CAPABILITY_DISABLED, LOAD_INFILE_DISABLED_MESSAGE } from '../classify/batch-split';
 
 /** What kind of response the relayed command produces. */
 export const enum Resp {
@@ -30,36 +34,6 @@ const enum Ph {
   DONE,
 }
 
-/** The session side of a relay: where bytes go and who hears about terminators. */
-export interface RelayHost {
-  /** Writes bytes to the client. Returns false when the client socket wants a drain. */
-  writeClient(b: Buffer): boolean;
-  /** Buffers client writes until uncorkClient (several writes of one backend chunk become one writev). */
-  corkClient(): void;
-  uncorkClient(): void;
-  readonly clientCaps: number;
-  /** Called for every OK/EOF that ends a result (intermediate ones of multi-results too). */
-  onTerminator(status: number, warnings: number, ok: OkPacket | null): void;
-  /** Filters a session-state block down to what the client tracks; null drops it. */
-  filterSessionState(block: Buffer): Buffer | null;
-  /** A PREPARE_OK arrived: returns the id to show the client. */
-  onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number;
-  /** The backend asked for a LOCAL INFILE; the session now feeds client packets to the backend. */
-  onLocalInfile(backendSeq: number): void;
-  /** The whole response was relayed (`err`: it ended with an ERR packet). */
-  onRelayDone(err: boolean): void;
-  /** The backend broke the protocol or went away mid-response. */
-  onRelayFailed(e: Error): void;
-  /**
-   * The backend refused a PREPARE with 1461 (max_prepared_stmt_count reached). Returns true when
-   * the host freed statements on the connection and sent the PREPARE again (the relay then waits
-   * for the new answer instead of relaying the ERR).
-   */
-  retryPrepare(): boolean;
-  /** Called when the client socket is over its high-water mark; the relay paused the backend. */
-  onClientBackpressure(): void;
-}
-
 /**
  * Streams one command's response from a backend connection to the client. Row and column
  * packets pass through as the bytes they arrived in (only the sequence id may be patched);
@@ -75,9 +49,15 @@ export class ResultRelay implements BackendSink {
   seqDelta = 0;
   /**
    * Where the next response's sequence ids start beyond the backend's (consumed by start()): the
-   * proxy already answered the head of a multi-statement batch itself (see kill-batch.ts).
+   * proxy already answered earlier statements of a multi-statement batch itself (see batch-split.ts).
    */
   nextSeqBase = 0;
+  /**
+   * The next response is not the last of the client's batch (consumed by start()): its final
+   * terminator reaches the client with SERVER_MORE_RESULTS_EXISTS set.
+   */
+  forceMore = false;
+  private more = false;
   /** Last sequence id written to the client. */
   lastSeq = 0;
   /**
@@ -114,7 +94,9 @@ export class ResultRelay implements BackendSink {
     this.kind = kind;
     this.seqDelta = this.nextSeqBase;
     this.nextSeqBase = 0;
-    this.lastSeq = 0;
+    this.more = this.forceMore && kind === Resp.QUERY;
+    this.forceMore = false;
+    this.lastSeq = this.seqDelta;
     this.rows = -1;
     this.lastWasResultSet = false;
     this.errClass = '';
@@ -354,13 +336,18 @@ export class ResultRelay implements BackendSink {
       return false;
     } else if (ph === Ph.COLDEF_EOF) {
       if (this.kind === Resp.EXECUTE && len >= 5 && c.readUInt16LE(at + 7) & Status.CURSOR_EXISTS) return false;
+      // (the server's EOF after the column definitions already says whether more results follow)
+      if (this.more && len >= 5) c.writeUInt16LE(c.readUInt16LE(at + 7) | Status.MORE_RESULTS_EXISTS, at + 7);
       this.ph = Ph.ROWS;
     } else if (ph === Ph.ROWS) {
       const warnings = len >= 5 ? c.readUInt16LE(at + 5) : 0;
       const status = len >= 5 ? c.readUInt16LE(at + 7) : 0;
       this.host.onTerminator(status, warnings, null);
       if (status & Status.MORE_RESULTS_EXISTS) this.ph = Ph.FIRST;
-      else this.finish(false);
+      else {
+        if (this.more && len >= 5) c.writeUInt16LE(status | Status.MORE_RESULTS_EXISTS, at + 7);
+        this.finish(false);
+      }
     } else return false;
     const s = (seq + this.seqDelta) & 0xff;
     this.lastSeq = s;
@@ -478,8 +465,9 @@ export class ResultRelay implements BackendSink {
           if (this.refuseInfile) {
             this.infileRefused = true;
             // The client never sees the request nor the empty file the session answers with: the
-            // backend's reply (at seq+2) must reach the client as the first packet, seq 1.
-            this.seqDelta = -seq - 1;
+            // backend's reply (at seq+2) takes the request's place (seq 1 for a lone statement).
+            if (this.inlineAt >= 0) this.flushTo(this.inlineAt);
+            this.seqDelta -= 2;
             this.ph = Ph.INFILE;
             host.onLocalInfile(seq);
             return;
@@ -510,7 +498,10 @@ export class ResultRelay implements BackendSink {
           return;
         }
         if (this.deprecateEof) this.drop();
-        else this.emit(b, seq);
+        else {
+          if (this.more && p.length >= 5) p.writeUInt16LE(e.status | Status.MORE_RESULTS_EXISTS, 3);
+          this.emit(b, seq);
+        }
         this.ph = Ph.ROWS;
         return;
       }
@@ -547,9 +538,14 @@ export class ResultRelay implements BackendSink {
   private onEof(p: Buffer, seq: number, first: boolean, raw?: Buffer): void {
     const e = parseEof(p);
     this.host.onTerminator(e.status, e.warnings, null);
-    if (this.deprecateEof) this.emitBuilt(eofAsOk(e.warnings, e.status, this.host.clientCaps), seq);
+    let status = e.status;
+    if (this.more && !(status & Status.MORE_RESULTS_EXISTS)) {
+      status |= Status.MORE_RESULTS_EXISTS;
+      if (raw && p.length >= 5) p.writeUInt16LE(status, 3);
+    }
+    if (this.deprecateEof) this.emitBuilt(eofAsOk(e.warnings, status, this.host.clientCaps), seq);
     else if (raw) this.emit(raw, seq);
-    else this.emitBuilt({ finish: (s: number) => Buffer.from([5, 0, 0, s, 0xfe, e.warnings & 0xff, e.warnings >> 8, e.status & 0xff, e.status >> 8]) }, seq);
+    else this.emitBuilt({ finish: (s: number) => Buffer.from([5, 0, 0, s, 0xfe, e.warnings & 0xff, e.warnings >> 8, status & 0xff, status >> 8]) }, seq);
     if (!first && this.kind !== Resp.FIELD_LIST && e.status & Status.MORE_RESULTS_EXISTS) {
       this.ph = Ph.FIRST;
       return;
@@ -564,8 +560,21 @@ export class ResultRelay implements BackendSink {
     host.onTerminator(ok.status, ok.warnings, ok);
     if (this.infileRefused) {
       this.infileRefused = false;
-      this.emitBuilt(buildErr(ER_LOAD_INFILE_CAPABILITY_DISABLED, 'HY000', 'The used command is not allowed because the MariaDB server or client has disabled the local infile capability'), seq);
+      this.errClass = 'HY';
+      this.emitBuilt(buildErr(ER_LOAD_INFILE_CAPABILITY_DISABLED, 'HY000', LOAD_INFILE_DISABLED_MESSAGE), seq);
       this.finish(true);
+      return;
+    }
+    if (this.more && !(ok.status & Status.MORE_RESULTS_EXISTS)) {
+      // Not the batch's last result: the client must read on (the proxy answers what follows).
+      setOkStatus(p, ok.status | Status.MORE_RESULTS_EXISTS);
+      ok.status |= Status.MORE_RESULTS_EXISTS;
+      this.finish(false);
+      if (ok.sessionState === null) this.emit(b, seq);
+      else {
+        if (this.sessionTrack) ok.sessionState = host.filterSessionState(ok.sessionState);
+        this.emitBuilt(buildOk(ok, host.clientCaps, header), seq);
+      }
       return;
     }
     // Without session state the backend's bytes are already what this client expects: the info
@@ -579,13 +588,6 @@ export class ResultRelay implements BackendSink {
     if (ok.status & Status.MORE_RESULTS_EXISTS) this.ph = Ph.FIRST;
     else this.finish(false);
   }
-}
-
-/** What MariaDB answers a LOAD DATA LOCAL from a client without CLIENT_LOCAL_FILES. */
-const ER_LOAD_INFILE_CAPABILITY_DISABLED = 4166;
-
-function eofAsOk(warnings: number, status: number, caps: number) {
-  return buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings, info: EMPTY, sessionState: null }, caps, 0xfe);
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -1,4 +1,4 @@
-import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
+import { Cap, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -10,18 +10,20 @@ import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
-import { captureDiagnostics, commandKeepsDiagnostics } from './diagnostics';
+import { commandKeepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, execVariant, rememberBackendStmt } from './prepared';
-import { RelayHost, Resp, ResultRelay } from './result-relay';
+import { Resp, ResultRelay } from './result-relay';
+import type { RelayHost } from './relay-host';
 import { evictLru, holdStmt } from './stmt-lifetime';
 import { substituteRowCount } from './row-count';
-import { interpretGtidWait, LAST_GTID_SQL, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
+import { interpretGtidWait, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
-import type { U64 } from '../protocol/packet-reader';
-import { quote, recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS, userVarLiterals, userVarReadSql } from './session-vars';
+import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
+import { afterStatement } from './statement-bookkeeping';
+import { writeMaybeFast } from '../io/raw-io';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
@@ -366,8 +368,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.armed = true;
     relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
     const sock = conn.socket;
+    const raw = this.s.ctx.rawIo;
     if (cur.out) {
-      if (cur.out.length === 1) sock.write(cur.out[0]);
+      if (cur.out.length === 1) writeMaybeFast(sock, cur.out[0], raw);
       else {
         sock.cork();
         for (const b of cur.out) sock.write(b);
@@ -377,18 +380,19 @@ export class StatementRunner implements RelayHost, BackendSink {
       const f = cur.frame;
       const at = cur.info ? cur.info.rowCountAt : null;
       if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, this.s.st.rowCount), 0));
-      else sock.write(f.raw ?? framePayload(f.payload, 0));
+      else writeMaybeFast(sock, f.raw ?? framePayload(f.payload, 0), raw);
     }
   }
 
   /**
-   * The rest of a multi-statement batch whose leading KILL the proxy answered itself (with an OK
-   * carrying MORE_RESULTS, seq 1): relayed from a backend with sequence ids continuing after it.
+   * The next statement is a segment of a multi-statement batch (batch-run.ts): its sequence ids
+   * continue after `lastSeq`, and unless it is the batch's last its final terminator says more
+   * results follow.
    */
-  forwardBatchRest(rest: Buffer): void {
-    const payload = Buffer.concat([Buffer.from([Com.QUERY]), rest]);
-    this.relay.nextSeqBase = 1;
-    this.forward(Resp.QUERY, { payload, seq: 0, lastSeq: 0, raw: null }, scanQuery(payload, 1, payload.length, this.s.routines), null);
+  armSegment(lastSeq: number, more: boolean): void {
+    const r = this.relay;
+    r.nextSeqBase = lastSeq;
+    r.forceMore = more;
   }
 
   /** COM_STMT_FETCH for an open cursor on the attached connection (the backend statement id patched in). */
@@ -451,7 +455,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       s.fault(e, 'backend_data');
     }
     setRunning(null);
-    return s.client.socket.writableLength > 0;
+    return s.client.writePending;
   }
 
   onBackendClose(err: Error | null): void {
@@ -611,8 +615,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
     const flags = cur.flags;
     const info = cur.info;
-    if (cur.kind === Resp.EXECUTE && cur.stmt && st.lastStatus & Status.CURSOR_EXISTS) s.prepared.setCursor(cur.stmt, true);
-    if (cur.kind === Resp.FETCH && cur.stmt && (st.lastStatus & Status.LAST_ROW_SENT || err)) s.prepared.setCursor(cur.stmt, false);
+    if (cur.stmt && (cur.kind === Resp.EXECUTE || cur.kind === Resp.FETCH)) this.noteCursor(conn, cur.stmt, cur.kind, err);
     this.updatePins(cur.info, err);
     // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
     if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
@@ -630,7 +633,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     // SQL_CALC_FOUND_ROWS: FOUND_ROWS() is not the rows sent; read it, so a replay elsewhere has it.
     const calc = !err && (flags & Q.CALC_FOUND_ROWS) !== 0 && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE);
     if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid || calc) {
-      this.afterStatement(conn, info, capture ? err : null, readLid, gtid, calc).then(
+      const coll = this.collationUnknown;
+      this.collationUnknown = false;
+      afterStatement(this.s, conn, info, capture ? err : null, readLid, gtid, coll, calc).then(
         () => s.guard('statement_bookkeeping', () => this.finishStatement()),
         (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -641,6 +646,19 @@ export class StatementRunner implements RelayHost, BackendSink {
       return;
     }
     this.finishStatement();
+  }
+
+  /**
+   * After an execute or fetch: whether the statement's cursor is open (an execute closes the old
+   * one on the server first), on the client statement (pins) and on the backend statement (never
+   * evicted while open).
+   */
+  private noteCursor(conn: BackendConnection, stmt: ClientStmt, kind: Resp, err: boolean): void {
+    const status = this.s.st.lastStatus;
+    if (kind === Resp.EXECUTE) this.s.prepared.setCursor(stmt, !err && (status & Status.CURSOR_EXISTS) !== 0);
+    else if (status & Status.LAST_ROW_SENT || err) this.s.prepared.setCursor(stmt, false);
+    const bs = conn.stmts.get(stmt.key);
+    if (bs) bs.cursor = stmt.cursorOpen;
   }
 
   onRelayFailed(e: Error): void {
@@ -659,7 +677,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.endInFlight(this.cur);
     const st = s.st;
     const cur = this.cur;
-    const seq = this.armed ? (this.relay.lastSeq + 1) & 0xff : 1;
+    // relative to what the session already sent of a multi-statement batch (sendPacket adds that)
+    const seq = this.armed ? (this.relay.lastSeq + 1 - this.s.seqOffset) & 0xff : 1;
     this.armed = false;
     if (conn) this.dropConn(conn);
     if (s.closed) return;
@@ -721,84 +740,6 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private async afterStatement(conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, calc: boolean): Promise<void> {
-    const s = this.s;
-    const st = s.st;
-    if (calc) {
-      const r = await conn.query('SELECT FOUND_ROWS()'); // first: any other query changes it
-      st.foundRows = Number(r.rows[0]?.[0]?.toString() ?? st.foundRows);
-    }
-    if (gtid) {
-      const r = await conn.query(LAST_GTID_SQL);
-      const cell = r.rows[0] ? r.rows[0][0] : null;
-      if (cell) s.onWriteGtid(cell.toString('latin1'));
-    }
-    if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
-      // Ask the server which of the named locks this connection now holds (GET_LOCK may have timed out).
-      const names = [...new Set([...st.userLocks, ...info.lockNames])];
-      const r = await conn.query(`SELECT ${names.map((n) => `IS_USED_LOCK(${quote(n)})`).join(', ')}`);
-      const row = r.rows[0] ?? [];
-      st.userLocks.clear();
-      names.forEach((n, i) => {
-        const v = row[i];
-        if (v && Number(v.toString()) === conn.threadId) st.userLocks.add(n);
-      });
-      if (st.userLocks.size > 0 || st.lockCount > 0) st.pins |= Pin.USER_LOCK;
-      else st.pins &= ~Pin.USER_LOCK;
-    }
-    if (captureErr !== null) {
-      const warnings = st.lastWarnings;
-      const r = await conn.command(new PacketWriter(16).u8(Com.QUERY).string('SHOW WARNINGS'), 'query');
-      if (!r.err) st.diag = captureDiagnostics(r, warnings, captureErr);
-    }
-    if (readLid) {
-      // LAST_INSERT_ID(expr) in a SELECT changes the value without an OK packet saying so; read it
-      // back, or the next session on this connection would see it (and this one lose it on another).
-      const r = await conn.query('SELECT LAST_INSERT_ID()');
-      const big = BigInt(r.rows[0]?.[0]?.toString() ?? '0'); // 64-bit unsigned: above 2^53 it stays a bigint
-      const v: U64 = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
-      st.lastInsertId = v;
-      conn.noteLastInsertId(v);
-    }
-    if (info && info.userVars) {
-      const names = info.userVars;
-      const r = await conn.query(userVarReadSql(names));
-      const lits = userVarLiterals(r, s.backend ? s.backend.collations : null);
-      names.forEach((n, i) => {
-        if (lits[i] === 'NULL') st.userVars.delete(n);
-        else st.userVars.set(n, lits[i]);
-      });
-      conn.noteUserVars(names, st.userVarToken);
-      st.version++;
-    }
-    if (this.collationUnknown) {
-      this.collationUnknown = false;
-      const r = await conn.query('SELECT @@session.collation_connection');
-      const v = r.rows[0]?.[0];
-      if (v) {
-        const defaults = s.pool ? s.pool.defaults : null;
-        conn.noteVar('collation_connection', v.toString('utf8'), defaults);
-        if (recordVar(st.vars, defaults, 'collation_connection', v.toString('utf8'))) st.version++;
-      }
-    }
-    if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
-    if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
-      const b = s.backend;
-      if (s.tenant) {
-        // A tenant's account sees only its own routines: reload the server-wide view as the proxy's own account.
-        const other = new BackendConnection(b.cfg, 0, conn.collation, false);
-        try {
-          await other.connect();
-          await b.loadRoutines(other);
-        } catch (e) {
-          b.noteRoutinesLoadFailed(e as Error);
-        } finally {
-          other.quit();
-        }
-      } else await b.loadRoutines(conn).catch((e: Error) => b.noteRoutinesLoadFailed(e));
-    }
-  }
-
   private finishStatement(): void {
     const conn = this.conn;
     this.cur = null;
@@ -807,6 +748,11 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (relay !== null) {
       this.s.resultRows = relay.rows > 0 ? relay.rows : 0; // -1 marks "no result set" for ROW_COUNT()
       this.s.resultErrClass = relay.errClass;
+      const b = this.s.batch;
+      if (b !== null && this.armed) {
+        b.seq = relay.lastSeq;
+        if (relay.errClass !== '') b.failed = true;
+      }
     }
     this.armed = false;
     if (conn) {

@@ -66,14 +66,20 @@ export function releaseStmts(stmts: Iterable<{ key: string }>, current: BackendC
 
 /**
  * After a 1461 from the backend: closes the least recently used half (at least one) of the
- * statements cached on `conn`, so a PREPARE can be retried there. Client statements that still
- * hold an evicted key are prepared again on demand when next executed. Returns how many were closed.
+ * statements cached on `conn` that hold no open cursor, so a PREPARE can be retried there. Client
+ * statements that still hold an evicted key are prepared again on demand when next executed.
+ * Returns how many were closed: 0 when every statement holds a cursor (the caller then lets the
+ * server's 1461 through, as a server says it).
  */
 export function evictLru(conn: BackendConnection): number {
-  const n = Math.max(1, conn.stmts.size >> 1);
+  let free = 0;
+  for (const v of conn.stmts.values()) if (!v.cursor) free++;
+  if (free === 0) return 0;
+  const n = Math.max(1, free >> 1);
   let done = 0;
   for (const [k, v] of conn.stmts) {
     if (done >= n) break;
+    if (v.cursor) continue;
     conn.stmts.delete(k);
     closeBackendStmt(conn, v.id);
     done++;

@@ -308,6 +308,8 @@ function shownSchema(p: Placement, phys: string | null): string | null {
 /** Answers a statement the isolation layer keeps from the server. */
 function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean, sql: string | null = null): void {
   const placement = s.tenant as Placement;
+  // Inside a batch the proxy split (KILL): its own answers would need batch framing they do not have.
+  if (s.batch !== null) return refuse(s, notVerifiable(placement.tenant, 'a statement the proxy answers itself inside a multi-statement query with KILL'));
   const status = s.okStatus();
   const ext = s.extMeta;
   let packets: Buffer[];

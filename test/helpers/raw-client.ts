@@ -1,7 +1,8 @@
 import * as net from 'node:net';
 import { Cap, Com } from '../../src/protocol/constants';
 import { Framer } from '../../src/protocol/framer';
-import { CompressedDecoder, encodeCompressedPacket } from '../../src/protocol/compression';
+import { CompressedDecoder, encodeCompressedPacket, MAX_COMPRESSED_PAYLOAD, PacketCodec, ZLIB } from '../../src/protocol/compression';
+import { zstdCodec } from '../../src/protocol/zstd';
 import { buildHandshakeResponse, parseServerHandshake, ServerHandshake } from '../../src/protocol/handshake';
 import { parseEof, parseErrPayload, parseOk, ErrPacket, OkPacket } from '../../src/protocol/ok-err';
 import { PacketWriter } from '../../src/protocol/packet-writer';
@@ -34,8 +35,12 @@ export class RawClient {
   private waiters: ((f: { seq: number; payload: Buffer }) => void)[] = [];
   private queue: { seq: number; payload: Buffer }[] = [];
   handshake!: ServerHandshake;
-  /** Set once a CLIENT_COMPRESS login completed: incoming bytes are decoded, sends are compressed. */
+  /** Set once a compressed login completed: incoming bytes are decoded, sends are compressed. */
   decoder: CompressedDecoder | null = null;
+  /** The compression algorithm of a compressed session (zlib, or zstd when only its flag was sent). */
+  codec: PacketCodec = ZLIB;
+  /** Level of what this client compresses (its zstd level, or zlib level 1). */
+  level = 1;
   /** Compressed sequence ids of the compressed packets received, in order. */
   compressedSeqs: number[] = [];
   closed = false;
@@ -74,9 +79,13 @@ export class RawClient {
    * Connects and logs in with mysql_native_password. `collation`: the handshake's collation id.
    * `mariaCaps`: MariaDB extended capabilities to ask for (LONG_PASSWORD is then cleared, which is
    * how a client says they follow). `baseCaps` replaces the default capability set (for
-   * capability-matrix tests).
+   * capability-matrix tests). `zstdLevel`: the zstd_compression_level byte to end the handshake
+   * response with (send it with Cap.ZSTD_COMPRESSION_ALGORITHM in `extraCaps`, as MySQL 8 clients do).
    */
-  static async connect(port: number, user: string, password: string, db: string | null, extraCaps = 0, collation = 45, mariaCaps = 0, baseCaps = DEFAULT_CAPS): Promise<RawClient> {
+  static async connect(
+    port: number, user: string, password: string, db: string | null, extraCaps = 0, collation = 45, mariaCaps = 0, baseCaps = DEFAULT_CAPS,
+    zstdLevel?: number,
+  ): Promise<RawClient> {
     let caps = baseCaps | (db ? Cap.CONNECT_WITH_DB : 0) | extraCaps;
     if (mariaCaps !== 0) caps &= ~Cap.LONG_PASSWORD;
     const c = await RawClient.open(port, caps);
@@ -85,14 +94,20 @@ export class RawClient {
     c.handshake = parseServerHandshake(hs.payload);
     const w = buildHandshakeResponse({
       capabilities: caps, mariaCaps, collation, user, authResponse: nativeToken(password, c.handshake.nonce),
-      database: db, authPlugin: 'mysql_native_password',
+      database: db, authPlugin: 'mysql_native_password', zstdLevel,
     });
     c.socket.write(w.finish(1));
     const r = await c.read();
     if (r.payload[0] !== 0) throw new Error(`login failed: ${parseErrPayload(r.payload).message}`);
     c.loginOk = r.payload;
-    if (caps & Cap.COMPRESS) {
-      c.decoder = new CompressedDecoder(0xffffff);
+    // as libmysqlclient: zlib when CLIENT_COMPRESS was sent (even with the zstd flag too), else zstd
+    const zlib = (caps & Cap.COMPRESS) !== 0;
+    if (zlib || caps & Cap.ZSTD_COMPRESSION_ALGORITHM) {
+      if (!zlib) {
+        c.codec = zstdCodec() as PacketCodec;
+        c.level = zstdLevel ?? 3;
+      }
+      c.decoder = new CompressedDecoder(0xffffff, c.codec);
       c.decoder.onHeader = (seq) => c.compressedSeqs.push(seq);
     }
     return c;
@@ -116,8 +131,12 @@ export class RawClient {
   send(payload: Buffer | PacketWriter, seq = 0): void {
     const b = payload instanceof PacketWriter ? payload.finish(seq) : new PacketWriter(payload.length).bytes(payload).finish(seq);
     if (this.decoder) {
-      // a command starts a new compressed sequence at 0, as clients do
-      for (const part of encodeCompressedPacket(b, 0)) this.socket.write(part);
+      // a command starts a new compressed sequence at 0, as clients do; more than 16 MiB goes in several
+      let cseq = 0;
+      for (let at = 0; at < b.length || at === 0; at += MAX_COMPRESSED_PAYLOAD) {
+        const piece = b.subarray(at, Math.min(b.length, at + MAX_COMPRESSED_PAYLOAD));
+        for (const part of encodeCompressedPacket(piece, cseq++, this.level, 50, this.codec)) this.socket.write(part);
+      }
     } else this.socket.write(b);
   }
 

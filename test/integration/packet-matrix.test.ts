@@ -213,6 +213,8 @@ function strictHandshake(p: Buffer): Record<string, unknown> {
   out.nonce2Length = r.nulBytes().length;
   out.plugin = r.nulString();
   if (r.remaining() !== 0) throw new Error(`handshake: ${r.remaining()} trailing byte(s)`);
+  // Only the flags that change the layout are compared: the proxy announces its own set otherwise
+  // (CLIENT_ZSTD_COMPRESSION_ALGORITHM, which MariaDB lacks; DEPRECATE_EOF and others it implements itself).
   out.plugAuth = (caps & Cap.PLUGIN_AUTH) !== 0;
   out.mariaExt = (caps & Cap.LONG_PASSWORD) === 0;
   out.extMetadata = (maria & MariaCap.EXTENDED_METADATA) !== 0;

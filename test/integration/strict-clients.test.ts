@@ -13,6 +13,10 @@ import type { ProxyHandle } from '../helpers/proxy';
 import { cli, startProxy, timed } from '../helpers/proxy';
 import { integrationSuite } from '../helpers/uvu';
 import { CLIENTS_DIR, missingClient, ProcResult, PYTHON, runProc } from '../helpers/clients';
+import { Cap } from '../../src/protocol/constants';
+import { parseServerHandshake } from '../../src/protocol/handshake';
+import { zstdCodec } from '../../src/protocol/zstd';
+import { RawClient } from '../helpers/raw-client';
 
 const test = integrationSuite('strict-clients');
 
@@ -70,6 +74,19 @@ for (const mode of ['pdo-emulated', 'pdo-native', 'mysqli']) {
     assert.ok(d.stdout.includes(mode === 'mysqli' ? 'multi-row INSERT info: {"affected":3,"insert_id":1,"info":"Records: 3  Duplicates: 0  Warnings: 0"' : 'exec multi-row INSERT (OK info): 3'), 'sanity: the OK info step ran');
   });
 }
+
+test('the proxy under test announces CLIENT_ZSTD_COMPRESSION_ALGORITHM, which MariaDB does not: every client below runs with it', timed(async () => {
+  // None of these clients knows the flag (libmariadb, mysqlnd, PyMySQL, mysql2 have no zstd): they must
+  // ignore it. Only its presence is checked here; the outputs compared below carry no capability bits.
+  const c = await RawClient.open(h.port, 0);
+  const caps = parseServerHandshake((await c.read()).payload).capabilities;
+  c.close();
+  const d = await RawClient.open(server.port, 0);
+  const dcaps = parseServerHandshake((await d.read()).payload).capabilities;
+  d.close();
+  assert.is(dcaps & Cap.ZSTD_COMPRESSION_ALGORITHM, 0, 'MariaDB 10.11 (test sanity)');
+  assert.is(caps & Cap.ZSTD_COMPRESSION_ALGORITHM, zstdCodec() ? Cap.ZSTD_COMPRESSION_ALGORITHM : 0);
+}));
 
 clientTest('PyMySQL: OK info, ids up to 2^64, warnings, errors, multi-statements, compound statement, transactions', 'pymysql', async () => {
   const { d, p } = await both(PYTHON, (port, user, pw) => [join(CLIENTS_DIR, 'python', 'strict_pymysql.py'), String(port), user, pw]);

@@ -15,7 +15,7 @@ import type { Config } from '../../src/config/types';
 import { Proxy } from '../../src/server/proxy';
 import { startTwoClusters, type TestClusters } from '../helpers/clusters';
 import { destroyAll } from '../helpers/mariadb';
-import { buildProxyYaml, type Conn, sqlError } from '../helpers/proxy';
+import { buildProxyYaml, type Conn, sqlError, timed } from '../helpers/proxy';
 import { waitForSnapshot } from '../helpers/topology-wait';
 import { integrationSuite } from '../helpers/uvu';
 
@@ -290,14 +290,30 @@ test('SHOW DATABASES, SHOW PROCESSLIST and KILL see only the tenant', async () =
   assert.is(Number(await one(g, 'SELECT 1')), 1);
 });
 
-test('a tenant\'s KILL leading a multi-statement batch is refused (1235), so the rest cannot skip isolation', async () => {
+test('a tenant\'s KILL inside a multi-statement batch: mapped to its own sessions, the rest still checked and routed', timed(async () => {
   const a = await connect('acme_app', 'acme', { multipleStatements: true });
-  const victim = await connect('acme_app', 'acme');
-  const vid = Number(await one(victim, 'SELECT CONNECTION_ID()'));
-  const e = await sqlError(a.query(`KILL ${vid}; SELECT * FROM t_globex.items`));
-  assert.is(e.errno, 1235);
-  assert.is(Number(await one(victim, 'SELECT 1')), 1, 'the KILL did not run either');
-});
+  const v1 = await connect('acme_app', 'acme');
+  const v2 = await connect('acme_app', 'acme');
+  const g = await connect('app@globex', 'app');
+  const id1 = Number(await one(v1, 'SELECT CONNECTION_ID()'));
+  const id2 = Number(await one(v2, 'SELECT CONNECTION_ID()'));
+  const gid = Number(await one(g, 'SELECT CONNECTION_ID()'));
+  // statements around the KILL run as the tenant, in its schema
+  const [res] = (await a.query(`SELECT 1 AS one; KILL ${id1}; SELECT v FROM items WHERE id = 0`)) as [any[], unknown];
+  assert.equal(res[0], [{ one: 1 }]);
+  assert.is(res[1].affectedRows, 0);
+  assert.equal(res[2], [{ v: 't_acme' }]);
+  assert.ok(await v1.query('SELECT 1').then(() => false, () => true), 'the tenant\'s own session was killed');
+  // another tenant's session is an unknown thread (1094), which ends the batch there
+  const e = await sqlError(a.query(`SELECT 1; KILL ${gid}; DO 1`));
+  assert.is(e.errno, 1094);
+  assert.is(Number(await one(g, 'SELECT 1')), 1, 'the other tenant\'s session lives');
+  // what follows the KILL goes through the isolation checks: another tenant's schema is refused
+  const r = await sqlError(a.query(`KILL QUERY ${id2}; SELECT * FROM t_globex.items`));
+  assert.is(r.errno, 1044);
+  assert.is(Number(await one(v2, 'SELECT 1')), 1, 'KILL QUERY of an idle session leaves it alive');
+  assert.is(Number(await one(a, 'SELECT 7')), 7);
+}));
 
 test('CONNECTION_ID() is the proxy\'s connection id in text and prepared statements of a tenant session', async () => {
   const a = await connect('acme_app', 'acme');

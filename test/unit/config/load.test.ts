@@ -29,6 +29,9 @@ server:
   compression: false
   compression_level: 6
   compression_min_length: 50
+  compression_zstd: false
+  compression_zstd_max_level: 19
+  raw_io: false
 backends:
   - name: primary
     host: db1.internal
@@ -120,6 +123,9 @@ test('a full valid config maps every field, resolving file paths against the con
     compression: false,
     compressionLevel: 6,
     compressionMinLength: 50,
+    compressionZstd: false,
+    compressionZstdMaxLevel: 19,
+    rawIo: false,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -179,6 +185,9 @@ test('defaults are filled in', () => {
     compression: true,
     compressionLevel: 1,
     compressionMinLength: 1024,
+    compressionZstd: true,
+    compressionZstdMaxLevel: 1,
+    rawIo: true,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -242,6 +251,8 @@ const CASES: [string, (c: any) => void, string, RegExp][] = [
   ['timeout beyond Node timers', (c) => (c.backends[0].acquire_timeout_ms = 2 ** 31), 'backends[0].acquire_timeout_ms', /milliseconds from 1 to 2147483647/],
   ['max_allowed_packet too small', (c) => (c.server = { max_allowed_packet: 100 }), 'server.max_allowed_packet', /from 1024/],
   ['bad version', (c) => (c.server = { version: 'latest' }), 'server.version', /major\.minor\.patch/],
+  ['zstd level above 22', (c) => (c.server = { compression_zstd_max_level: 23 }), 'server.compression_zstd_max_level', /zstd level from 1 \(fastest\) to 22/],
+  ['zstd switch not a boolean', (c) => (c.server = { compression_zstd: 'on' }), 'server.compression_zstd', /expected true or false/],
   ['schema name too long', (c) => (c.users[0].default_schema = 'x'.repeat(65)), 'users[0].default_schema', /1 to 64/],
   ['no backends', (c) => (c.backends = []), 'backends', /at least one backend is required/],
   ['no users', (c) => (c.users = []), 'users', /at least one user is required/],

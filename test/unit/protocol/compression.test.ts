@@ -104,14 +104,14 @@ test('stored payloads are handed on as they arrive, without waiting for the whol
 
 test('malformed input: ProtocolError with a reason', () => {
   const dec = (b: Buffer, max = MAX) => () => new CompressedDecoder(max).push(b, () => {});
-  protoErr(dec(Buffer.from([5, 0, 0, 0, 100, 0, 0, 1, 2, 3, 4, 5])), /does not inflate/);
+  protoErr(dec(Buffer.from([5, 0, 0, 0, 100, 0, 0, 1, 2, 3, 4, 5])), /does not zlib-decompress/);
   protoErr(dec(Buffer.from([0, 0, 0, 0, 10, 0, 0])), /carries none/);
   protoErr(dec(Buffer.from([0xff, 0xff, 0, 0, 10, 0, 0])), /more than zlib makes/);
   const z = deflateSync(Buffer.alloc(100, 1));
   const short = Buffer.concat([Buffer.from([z.length, 0, 0, 0, 101, 0, 0]), z]);
-  protoErr(dec(short), /inflates to 100 bytes, announced 101/);
+  protoErr(dec(short), /announced 101 bytes: inflates to 100 bytes/);
   const long = Buffer.concat([Buffer.from([z.length, 0, 0, 0, 99, 0, 0]), z]);
-  protoErr(dec(long), /does not inflate to 99/);
+  protoErr(dec(long), /does not zlib-decompress to the announced 99 bytes/);
 });
 
 test('decompression bombs: announced size above the limit refused at the header; lies cost at most the announced size', () => {
@@ -131,7 +131,7 @@ test('decompression bombs: announced size above the limit refused at the header;
   const hdr = Buffer.alloc(7);
   hdr.writeUIntLE(bomb.length, 0, 3);
   hdr.writeUIntLE(100_000, 4, 3);
-  protoErr(() => new CompressedDecoder(MAX).push(Buffer.concat([hdr, bomb]), () => {}), /does not inflate to 100000 bytes/);
+  protoErr(() => new CompressedDecoder(MAX).push(Buffer.concat([hdr, bomb]), () => {}), /does not zlib-decompress to the announced 100000 bytes/);
   assert.ok(process.memoryUsage().arrayBuffers - before < 32 << 20, 'did not inflate 64 MiB');
 });
 

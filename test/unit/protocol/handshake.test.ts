@@ -189,6 +189,30 @@ test('parseHandshakeResponse: no SECURE_CONNECTION → NUL-terminated auth; no d
   assert.is(parseHandshakeResponse(Buffer.concat([handBuiltResponse({ caps, auth: nul('abc') }), str('junk')])).database, null);
 });
 
+test('parseHandshakeResponse: zstd_compression_level byte after the attributes (MySQL 8.0.18+ clients)', () => {
+  const ZSTD = Cap.ZSTD_COMPRESSION_ALGORITHM;
+  const attrs = Buffer.concat([Buffer.from([ATTRS_BODY.length]), ATTRS_BODY]);
+  const base = { auth: Buffer.concat([hex('14'), TOKEN]), db: 'shop', plugin: 'caching_sha2_password' };
+  // as libmysqlclient sends it: attributes, then the level
+  const r = parseHandshakeResponse(Buffer.concat([handBuiltResponse({ ...base, caps: (CLIENT_CAPS | ZSTD) >>> 0, attrs }), hex('07')]));
+  assert.is(r.zstdLevel, 7);
+  assert.equal([...r.attrs].length, 3, 'attributes still parsed');
+  assert.is(r.authPlugin, 'caching_sha2_password');
+  // without CONNECT_ATTRS the level follows the plugin name
+  const noAttrs = (CLIENT_CAPS & ~Cap.CONNECT_ATTRS | ZSTD) >>> 0;
+  const r2 = parseHandshakeResponse(Buffer.concat([handBuiltResponse({ ...base, caps: noAttrs }), hex('16')]));
+  assert.equal([r2.zstdLevel, r2.authPlugin, r2.database], [22, 'caching_sha2_password', 'shop']);
+  // any byte value is reported as is: the negotiation judges it
+  assert.is(parseHandshakeResponse(Buffer.concat([handBuiltResponse({ ...base, caps: noAttrs }), hex('00')])).zstdLevel, 0);
+  // the flag without the byte: null (refused by the negotiation)
+  assert.is(parseHandshakeResponse(handBuiltResponse({ ...base, caps: (CLIENT_CAPS | ZSTD) >>> 0, attrs })).zstdLevel, null);
+  // a trailing byte without the flag is not a level
+  assert.is(parseHandshakeResponse(Buffer.concat([handBuiltResponse({ ...base, caps: CLIENT_CAPS, attrs }), hex('03')])).zstdLevel, null);
+  // every truncation of a zstd response is a ProtocolError or a shorter response, never another exception
+  const full = Buffer.concat([handBuiltResponse({ ...base, caps: (CLIENT_CAPS | ZSTD) >>> 0, attrs }), hex('03')]);
+  for (let n = 0; n <= full.length; n++) onlyProtocolErrors(() => parseHandshakeResponse(full.subarray(0, n)), `zstd response truncated at ${n}`);
+});
+
 test('parseHandshakeResponse: db/plugin without trailing NUL (rest of packet)', () => {
   const caps = (Cap.PROTOCOL_41 | Cap.SECURE_CONNECTION | Cap.CONNECT_WITH_DB) >>> 0;
   const p = Buffer.concat([handBuiltResponse({ caps, auth: hex('00') }), str('db1')]);
@@ -270,6 +294,7 @@ test('buildHandshakeResponse → parseHandshakeResponse round trip', () => {
     { capabilities: CLIENT_CAPS, mariaCaps: 0, collation: 45, user: 'app', authResponse: TOKEN, database: 'shop', authPlugin: 'mysql_native_password', attrs: { _client_name: 'tenantgate', k: 'é' } },
     { capabilities: (CLIENT_CAPS & ~Cap.LONG_PASSWORD & ~Cap.CONNECT_ATTRS & ~Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA) >>> 0, mariaCaps: MariaCap.EXTENDED_METADATA, collation: 224, user: 'ü', authResponse: Buffer.alloc(0), database: null, authPlugin: 'mysql_native_password' },
     { capabilities: CLIENT_CAPS, mariaCaps: 0, collation: 8, user: 'big', authResponse: Buffer.alloc(300, 7), database: null, authPlugin: 'caching_sha2_password', attrs: {} },
+    { capabilities: (CLIENT_CAPS | Cap.ZSTD_COMPRESSION_ALGORITHM) >>> 0, mariaCaps: 0, collation: 255, user: 'z', authResponse: TOKEN, database: 'd', authPlugin: 'caching_sha2_password', attrs: { _client_name: 'libmysql' }, zstdLevel: 3 },
   ];
   for (const c of cases) {
     const r = parseHandshakeResponse(payloadOf(buildHandshakeResponse(c)));
@@ -283,6 +308,7 @@ test('buildHandshakeResponse → parseHandshakeResponse round trip', () => {
     assert.is(r.database, c.database);
     assert.is(r.authPlugin, c.authPlugin);
     assert.equal(Object.fromEntries(r.attrs), c.attrs ?? {});
+    assert.is(r.zstdLevel, c.zstdLevel ?? null);
   }
 });
 

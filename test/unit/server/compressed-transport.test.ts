@@ -5,8 +5,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CompressedDecoder, encodeCompressedPacket } from '../../../src/protocol/compression';
-import { ByteSink, CompressedTransport } from '../../../src/server/compressed-transport';
+import { CompressedDecoder, encodeCompressedPacket, PacketCodec, ZLIB } from '../../../src/protocol/compression';
+import { zstdCodec } from '../../../src/protocol/zstd';
+import { ByteSink, compressionSettings, CompressedTransport } from '../../../src/server/compressed-transport';
 
 class Sink implements ByteSink {
   writes: Buffer[] = [];
@@ -23,8 +24,8 @@ class Sink implements ByteSink {
     this.corks--;
   }
   /** What the client would decode: [compressed seq, uncompressed length, compressed length] per packet, and the bytes. */
-  decoded(): { packets: [number, number, number][]; plain: Buffer } {
-    const d = new CompressedDecoder(0xffffff);
+  decoded(codec: PacketCodec = ZLIB): { packets: [number, number, number][]; plain: Buffer } {
+    const d = new CompressedDecoder(0xffffff, codec);
     const packets: [number, number, number][] = [];
     d.onHeader = (seq, len, raw) => packets.push([seq, raw, len]);
     const out: Buffer[] = [];
@@ -125,6 +126,42 @@ test('backpressure: write returns false when the socket wants a drain, corked or
   s.writableNeedDrain = false;
   assert.ok(t.write(Buffer.from('d')));
   t.uncork();
+});
+
+const zstd = zstdCodec();
+const withZstd = zstd ? test : test.skip;
+
+withZstd('zstd transport: same framing, zstd frames as bodies; corked batches and large writes cut at the chunk size', () => {
+  const z = zstd as PacketCodec;
+  const s = new Sink();
+  const t = new CompressedTransport(s, 1 << 20, 3, 16 * 1024, 1024, z);
+  t.write(Buffer.from('short'));
+  t.cork();
+  const rows = Array.from({ length: 200 }, (_, i) => `row ${i} ${'x'.repeat(40)}\n`);
+  for (const r of rows) t.write(Buffer.from(r));
+  t.uncork();
+  const big = Buffer.alloc(100_000, 0x62);
+  t.cork();
+  t.write(big);
+  assert.ok(s.writes.length > 2, 'a corked batch past the chunk size is sent without waiting for uncork');
+  t.uncork();
+  const d = s.decoded(z);
+  assert.is(d.packets[0][1], 0, 'below the minimum length: stored');
+  assert.ok(d.packets[1][1] > 0 && d.packets[1][2] < d.packets[1][1] / 5, 'the corked rows: one zstd packet');
+  assert.ok(d.packets.every(([, raw, len]) => (raw || len) <= 16 * 1024), JSON.stringify(d.packets));
+  assert.equal(d.packets.map((p) => p[0]), d.packets.map((_, i) => i));
+  assert.ok(d.plain.equals(Buffer.concat([Buffer.from('short'), Buffer.from(rows.join('')), big])), 'every byte, in order');
+  // the zlib decoder cannot read it: the body really is zstd
+  assert.throws(() => s.decoded(ZLIB));
+});
+
+test('compressionSettings: zlib at server.compression_level, zstd at the negotiated level; both bounded by max_allowed_packet', () => {
+  const server = { maxAllowedPacket: 1 << 20, compressionLevel: 6, compressionMinLength: 512 };
+  const zl = compressionSettings({ algorithm: 'zlib' }, server);
+  assert.equal([zl.codec.name, zl.level, zl.minLength, zl.maxUncompressed], ['zlib', 6, 512, (1 << 20) + 4]);
+  if (!zstd) return;
+  const zs = compressionSettings({ algorithm: 'zstd', level: 2, clientLevel: 19 }, server);
+  assert.equal([zs.codec.name, zs.level, zs.minLength, zs.maxUncompressed], ['zstd', 2, 512, (1 << 20) + 4]);
 });
 
 test.run();

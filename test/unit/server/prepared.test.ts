@@ -6,7 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BackendConnection, BackendStmt } from '../../../src/backend/backend-connection';
 import type { Frame } from '../../../src/protocol/framer';
-import { ClientStmt, executePacket, noteParamTypes } from '../../../src/server/prepared';
+import { ClientStmt, executePacket, noteParamTypes, rememberBackendStmt } from '../../../src/server/prepared';
+import { evictLru } from '../../../src/server/stmt-lifetime';
 import { scanQuery } from '../../../src/classify/lexer';
 
 const LONGLONG = 0x08;
@@ -109,6 +110,62 @@ test('noteParamTypes refuses a payload shorter than the types it announces', () 
   const p = execPayload(7, [LONGLONG, VARCHAR], 1n, 'a');
   assert.not.ok(noteParamTypes(st, p.subarray(0, 14)));
   assert.is(st.paramTypes, null);
+});
+
+/** A connection whose socket records the COM_STMT_CLOSE ids written to it. */
+function closingConn(entries: [string, BackendStmt][]): { c: BackendConnection; closed: number[] } {
+  const closed: number[] = [];
+  const c = { closed: false, stmts: new Map(entries), socket: { write: (b: Buffer) => closed.push(b.readUInt32LE(5)) } } as unknown as BackendConnection;
+  return { c, closed };
+}
+
+const bst = (id: number, cursor = false): BackendStmt => ({ id, numParams: 0, numColumns: 1, types: null, cursor });
+
+test('LRU cap: the least recently used statement without an open cursor is closed, a cursor one is kept', () => {
+  const { c, closed } = closingConn([['a', bst(1, true)], ['b', bst(2)], ['c', bst(3)]]);
+  rememberBackendStmt(c, 'd', bst(4), 3);
+  assert.equal(closed, [2]);
+  assert.equal([...c.stmts.keys()], ['a', 'c', 'd']);
+});
+
+test('LRU cap: every cached statement holds a cursor: the new one is kept over the cap, none closed', () => {
+  const { c, closed } = closingConn([['a', bst(1, true)], ['b', bst(2, true)]]);
+  rememberBackendStmt(c, 'c', bst(3), 2);
+  assert.equal(closed, []);
+  assert.equal([...c.stmts.keys()], ['a', 'b', 'c']);
+});
+
+test('1461 eviction: half of the statements without a cursor, oldest first; 0 when all hold cursors', () => {
+  const { c, closed } = closingConn([['a', bst(1, true)], ['b', bst(2)], ['c', bst(3, true)], ['d', bst(4)], ['e', bst(5)], ['f', bst(6)], ['g', bst(7)]]);
+  assert.is(evictLru(c), 2);
+  assert.equal(closed, [2, 4]);
+  const all = closingConn([['a', bst(1, true)], ['b', bst(2, true)]]);
+  assert.is(evictLru(all.c), 0);
+  assert.equal(all.closed, []);
+});
+
+test('executes keep the backend statement cache in LRU order (no re-insertion when already the newest)', () => {
+  const written: Buffer[] = [];
+  const c = { stmts: new Map(), stmtsNewest: null, closed: false, socket: { write: (b: Buffer) => written.push(b) } } as unknown as BackendConnection;
+  const mk = (key: string): ClientStmt => ({ ...stmt(), key });
+  const bs = (id: number): BackendStmt => ({ id, numParams: 2, numColumns: 2, types: null, cursor: false });
+  const exec = (st: ClientStmt) => executePacket(c, st, frameOf(execPayload(7, [LONGLONG, VARCHAR], 1n, 'x')));
+  const a = mk('a');
+  rememberBackendStmt(c, 'a', bs(1), 2);
+  rememberBackendStmt(c, 'b', bs(2), 2);
+  exec(a); // a becomes the newest
+  exec(a);
+  exec(a);
+  assert.equal([...c.stmts.keys()], ['b', 'a']);
+  rememberBackendStmt(c, 'c', bs(3), 2); // evicts b, the least recently used
+  assert.equal([...c.stmts.keys()], ['a', 'c']);
+  assert.is(written.length, 1, 'b closed on the server');
+  assert.is(written[0].readUInt32LE(5), 2);
+  exec(a); // c was the newest: a moves to the end
+  assert.equal([...c.stmts.keys()], ['c', 'a']);
+  exec(a);
+  rememberBackendStmt(c, 'd', bs(4), 2); // evicts c
+  assert.equal([...c.stmts.keys()], ['a', 'd']);
 });
 
 test.run();

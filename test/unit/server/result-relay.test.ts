@@ -348,6 +348,57 @@ test('multi-results → DEPRECATE_EOF client: both column EOFs dropped, sequence
   assert.is(r.relay.lastSeq, 10);
 });
 
+/**
+ * A segment of a multi-statement batch the proxy split (batch-run.ts): sequence ids continue after
+ * `base`, and the segment's final terminator (and the column EOF of its last result set, as a
+ * server sends them) carries MORE_RESULTS; the host still hears the backend's own status.
+ */
+function checkSegment(caps: number, stream: Buffer, expected: Buffer, base: number, errEnd = false): FakeHost {
+  let first: FakeHost | null = null;
+  const chunkings: Buffer[][] = [[stream]];
+  for (let cut = 1; cut < stream.length; cut++) chunkings.push([stream.subarray(0, cut), stream.subarray(cut)]);
+  for (const chunks of chunkings) {
+    const host = new FakeHost(caps);
+    const relay = new ResultRelay(host);
+    relay.nextSeqBase = base;
+    relay.forceMore = true;
+    relay.start(Resp.QUERY);
+    for (const c of chunks) relay.onBackendData(Buffer.from(c));
+    assert.equal(host.bytes.toString('hex'), expected.toString('hex'), `chunks of ${chunks.map((c) => c.length).join('+')}`);
+    endsOnce({ host, relay }, errEnd, 'segment');
+    first ??= host;
+  }
+  return first as FakeHost;
+}
+
+test('batch segment, result set last → classic client: seq after the base, both EOFs say MORE_RESULTS, host hears the real status', () => {
+  const stream = Buffer.concat([pkt(1, hex('01')), pkt(2, coldef('a')), pkt(3, eof(0, AC)), pkt(4, row('1')), pkt(5, eof(0, AC))]);
+  const expected = Buffer.concat([pkt(5, hex('01')), pkt(6, coldef('a')), pkt(7, eof(0, AC | MORE)), pkt(8, row('1')), pkt(9, eof(0, AC | MORE))]);
+  const host = checkSegment(Cap.PROTOCOL_41 | Cap.MULTI_RESULTS, stream, expected, 4);
+  assert.equal(host.events.filter((e) => e[0] === 'terminator').map((e) => e[1]), [AC]);
+});
+
+test('batch segment, result set last → DEPRECATE_EOF client: the OK-style terminator says MORE_RESULTS', () => {
+  const stream = Buffer.concat([pkt(1, hex('01')), pkt(2, coldef('a')), pkt(3, eof(0, AC)), pkt(4, row('1')), pkt(5, eof(0, AC))]);
+  const expected = Buffer.concat([pkt(2, hex('01')), pkt(3, coldef('a')), pkt(4, row('1')), pkt(5, okEof(0, AC | MORE))]);
+  checkSegment(Cap.PROTOCOL_41 | Cap.MULTI_RESULTS | Cap.DEPRECATE_EOF, stream, expected, 1);
+});
+
+test('batch segment ending with an OK (with and without session state, multi-byte affected rows): status patched', () => {
+  const multi = Buffer.concat([pkt(1, okTracked(1, AC | MORE, 0)), pkt(2, okTracked(300, AC, 2, 'Records: 300'))]);
+  const expected = Buffer.concat([pkt(7, okTracked(1, AC | MORE, 0)), pkt(8, okTracked(300, AC | MORE, 2, 'Records: 300'))]);
+  checkSegment(Cap.PROTOCOL_41 | Cap.MULTI_RESULTS | Cap.SESSION_TRACK, multi, expected, 6);
+  const state = hex('01 0b 0a 61 75 74 6f 63 6f 6d 6d 69 74 03 4f 46 46'.replace(/ /g, ''));
+  const tracked = pkt(1, okTracked(0, AC, 0, '', state));
+  checkSegment(Cap.PROTOCOL_41 | Cap.MULTI_RESULTS | Cap.SESSION_TRACK, tracked, pkt(3, okTracked(0, AC | MORE, 0, '', state)), 2);
+});
+
+test('batch segment ending with an ERR: the ERR is relayed as is (it ends the batch)', () => {
+  const stream = Buffer.concat([pkt(1, okTracked(0, AC | MORE, 0)), pkt(2, err(1146, '42S02', "Table 'x' doesn't exist"))]);
+  const expected = Buffer.concat([pkt(4, okTracked(0, AC | MORE, 0)), pkt(5, err(1146, '42S02', "Table 'x' doesn't exist"))]);
+  checkSegment(Cap.PROTOCOL_41 | Cap.MULTI_RESULTS, stream, expected, 3, true);
+});
+
 test('ERR in the middle of the rows ends the response (err = true)', () => {
   const s = Buffer.concat([
     pkt(1, hex('01')),

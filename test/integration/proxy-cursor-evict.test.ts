@@ -1,0 +1,136 @@
+/**
+ * A backend statement with an open cursor is never evicted: neither by the per-connection LRU cap
+ * (max_prepared_per_connection) nor by the free-and-retry after a 1461 (max_prepared_stmt_count),
+ * so COM_STMT_FETCH keeps working after many other prepares. When every cached statement holds a
+ * cursor, a prepare over the server's limit gets the server's own 1461 (as directly), not a hang.
+ * Raw protocol (CURSOR_TYPE_READ_ONLY in COM_STMT_EXECUTE), against a server started with
+ * max_prepared_stmt_count=6, compared with the same steps directly.
+ */
+import * as assert from 'uvu/assert';
+import type { MariaDbServer } from '../helpers/mariadb';
+import { startServer } from '../helpers/mariadb';
+import type { Conn, ProxyHandle } from '../helpers/proxy';
+import { connectDirect, sleep, startProxy, timed } from '../helpers/proxy';
+import { integrationSuite } from '../helpers/uvu';
+import { RawClient } from '../helpers/raw-client';
+import { Status } from '../../src/protocol/constants';
+
+const test = integrationSuite('proxy-cursor-evict');
+
+let server: MariaDbServer;
+let h: ProxyHandle;
+let root: Conn;
+
+test.before(async () => {
+  server = await startServer({ extraArgs: ['--max-prepared-stmt-count=6'] });
+  root = await connectDirect(server.port);
+  await root.query('CREATE TABLE test.nums (id INT PRIMARY KEY)');
+  await root.query('INSERT INTO test.nums VALUES (1),(2),(3),(4),(5),(6),(7),(8)');
+  h = await startProxy({
+    backends: [
+      { name: 'small', port: server.port, maxConnections: 1, maxPreparedPerConnection: 3 },
+      { name: 'big', port: server.port, maxConnections: 1 },
+    ],
+    users: [
+      { name: 'app', password: 'app', backend: 'small' },
+      { name: 'app2', password: 'app', backend: 'big' },
+    ],
+  });
+});
+
+test.after(async () => {
+  root?.destroy();
+  await h?.stop();
+  await server?.destroy();
+});
+
+/** Prepared_stmt_count once it is 0 (closes have no answer): polls up to 10 s. */
+async function settledZero(): Promise<number> {
+  let n = -1;
+  for (let i = 0; i < 200 && n !== 0; i++) {
+    if (i > 0) await sleep(50);
+    const [rows] = (await root.query("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'")) as unknown as [{ Value: string }[]];
+    n = Number(rows[0].Value);
+  }
+  return n;
+}
+
+const CURSOR_READ_ONLY = 1;
+
+/** Opens a read-only cursor on `SELECT id FROM nums WHERE id >= k` and fetches its first row. */
+async function openCursor(c: RawClient, k: number) {
+  const st = await c.prepare(`SELECT id FROM nums WHERE id >= ${k} ORDER BY id`);
+  const opened = await c.execute(st.id, [], CURSOR_READ_ONLY);
+  assert.is(opened.err, null);
+  assert.ok(opened.status & Status.CURSOR_EXISTS, 'cursor opened');
+  const first = await c.fetch(st.id, 1, opened.columns);
+  assert.is(first.err, null);
+  return { id: st.id, columns: opened.columns, first: first.rows };
+}
+
+test('LRU cap 3: a statement with an open cursor survives 5 other prepares; FETCH still works', timed(async () => {
+  const c = await RawClient.connect(h.port, 'app', 'app', 'test');
+  const cur = await openCursor(c, 1);
+  assert.equal(cur.first, [['1']]);
+  for (let i = 0; i < 5; i++) {
+    const st = await c.prepare(`SELECT ${i} + 1000 AS n`);
+    const r = await c.execute(st.id, []);
+    assert.equal(r.rows, [[String(i + 1000)]]);
+  }
+  const next = await c.fetch(cur.id, 2, cur.columns);
+  assert.is(next.err, null, `FETCH after the other prepares: ${next.err?.errno} ${next.err?.message}`);
+  assert.equal(next.rows, [['2'], ['3']]);
+  c.close();
+  assert.is(await settledZero(), 0);
+}));
+
+test('1461 free-and-retry: the least recently used statement holds a cursor; the retry frees others, FETCH still works', timed(async () => {
+  const c = await RawClient.connect(h.port, 'app2', 'app', 'test');
+  const cur = await openCursor(c, 3);
+  assert.equal(cur.first, [['3']]);
+  // 5 more fill max_prepared_stmt_count=6; the 7th gets 1461 from the server, the proxy frees and retries
+  const ids: number[] = [];
+  for (let i = 0; i < 6; i++) ids.push((await c.prepare(`SELECT ${i} + 2000 AS n`)).id);
+  const next = await c.fetch(cur.id, 2, cur.columns);
+  assert.is(next.err, null, `FETCH after the 1461 retry: ${next.err?.errno} ${next.err?.message}`);
+  assert.equal(next.rows, [['4'], ['5']]);
+  // the evicted ones are prepared again on demand
+  for (let i = 0; i < 6; i++) {
+    const r = await c.execute(ids[i] as number, []);
+    assert.equal(r.rows, [[String(i + 2000)]]);
+  }
+  c.close();
+  assert.is(await settledZero(), 0);
+}));
+
+/** Six cursors fill max_prepared_stmt_count=6, then one more prepare: what the client gets, and the cursors after. */
+async function allProtected(port: number, user: string, pw: string) {
+  const c = await RawClient.connect(port, user, pw, 'test');
+  const curs = [];
+  for (let k = 1; k <= 6; k++) curs.push(await openCursor(c, k));
+  let refused: unknown = null;
+  try {
+    await c.prepare('SELECT 42 AS x');
+  } catch (e) {
+    refused = (e as Error).message;
+  }
+  const fetched = [];
+  for (const cur of curs) {
+    const r = await c.fetch(cur.id, 1, cur.columns);
+    fetched.push(r.err ? r.err.errno : r.rows);
+  }
+  const after = await c.query('SELECT 7 AS seven');
+  c.close();
+  return { refused, fetched, after: after.rows };
+}
+
+test('every statement holds a cursor: the prepare over the limit gets 1461 as directly, cursors intact', timed(async () => {
+  const d = await allProtected(server.port, 'root', '');
+  assert.is(await settledZero(), 0);
+  const p = await allProtected(h.port, 'app2', 'app');
+  assert.equal(p, d);
+  assert.match(String(d.refused), /max_prepared_stmt_count/);
+  assert.is(await settledZero(), 0);
+}));
+
+test.run();
