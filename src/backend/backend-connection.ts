@@ -90,6 +90,14 @@ export class BackendConnection {
    * now describe that command, not the client's statement.
    */
   internalSinceClient = false;
+  /**
+   * The session whose FOUND_ROWS() value this connection's server session holds: set by a client
+   * statement that returned a result set (or the proxy's replay of the value), kept by one that did
+   * not (SET, DML: they leave FOUND_ROWS() alone), cleared by the proxy's own commands. Not the same
+   * as lastSession: a session whose SET runs on a connection another session's SELECT used last
+   * becomes its lastSession, while FOUND_ROWS() there is still the other session's.
+   */
+  foundRowsOwner: unknown = null;
   appliedVersion = -1;
   /** The session whose statement left warnings/errors in this connection's diagnostics area, if any. */
   diagOwner: unknown = null;
@@ -314,6 +322,8 @@ export class BackendConnection {
       }
       const bytes = payload instanceof PacketWriter ? payload.finish(0) : new PacketWriter(payload.length).bytes(payload).finish(0);
       this.internalSinceClient = true;
+      // A prepare or an OK-only command (INIT_DB, SET_OPTION, PING, ...) leaves FOUND_ROWS() alone.
+      if (kind === 'query') this.foundRowsOwner = null;
       if (kind === 'none') {
         this.socket.write(bytes);
         resolve({ ok: null, err: null, columns: [], rows: [], rawColumns: [], rawRows: [], status: 0, warnings: 0, prepare: null });
@@ -462,6 +472,7 @@ export class BackendConnection {
     this.lastSession = null;
     this.appliedVersion = -1;
     this.diagOwner = null;
+    this.foundRowsOwner = null;
   }
 
   /** COM_RESET_CONNECTION, then the proxy's initialisation: no variables, statements or owner remain (the schema does). */

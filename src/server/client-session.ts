@@ -598,7 +598,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return st;
   }
 
-  onExecute(f: Frame): void {
+  onExecute(f: Frame, clearDiag: boolean /* a diagnostics statement, nothing captured: prepared-diagnostics.ts */): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
     this.statsStmt = st;
@@ -612,9 +612,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (this.tenant) {
       const c = executeChoice(this, st.route);
       if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
-      return this.runner.forward(Resp.EXECUTE, f, st.info, st, false, c);
+      return this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag, c);
     }
-    this.runner.forward(Resp.EXECUTE, f, st.info, st);
+    this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag);
   }
 
   onFetch(f: Frame): void {

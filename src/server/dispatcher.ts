@@ -7,7 +7,8 @@ import { Q, scanQuery } from '../classify/lexer';
 import { planBatch, splitBatch } from '../classify/batch-split';
 import { runBatch } from './batch-run';
 import { killSession } from './kill';
-import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
+import { parseDiagStatement } from './diagnostics';
+import { answerDiagnostics, onPreparedDiagnostics } from './prepared-diagnostics';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
@@ -34,11 +35,10 @@ const onQuery: Handler = (s, f) => {
     if (segs !== null) return runBatch(s, segs, p);
   }
   if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
-    const form = diagForm(p, 1);
+    const ds = parseDiagStatement(p, 1);
     const diag = s.st.diag;
-    if (form && diag) {
-      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1), (s.pool as BackendPool).extMeta)) s.client.write(b);
-      return;
+    if (ds && diag) {
+      return answerDiagnostics(s, ds, diag, false);
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
   }
@@ -79,7 +79,7 @@ const forwardAs =
 /** The COM_* table: index = command byte. */
 const TABLE: (Handler | undefined)[] = [];
 TABLE[Com.QUERY] = onQuery;
-TABLE[Com.STMT_EXECUTE] = (s, f) => s.onExecute(f);
+TABLE[Com.STMT_EXECUTE] = (s, f) => onPreparedDiagnostics(s, f) || s.onExecute(f, false);
 TABLE[Com.STMT_PREPARE] = onPrepare;
 TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => s.onLongData(f.payload);
 TABLE[Com.STMT_CLOSE] = (s, f) => s.onStmtClose(f.payload);

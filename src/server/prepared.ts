@@ -8,6 +8,8 @@ import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
 import { Q, QueryInfo } from '../classify/lexer';
 import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
+import { substituteCalls } from './row-count';
+import type { U64 } from '../protocol/packet-reader';
 
 /**
  * A prepared statement as the client sees it. Its id is the proxy's; the statement is prepared
@@ -88,6 +90,24 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
   const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
   rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null }, max);
   return null;
+}
+
+/**
+ * A variant of `st` to prepare and execute instead, under a key of its own (closed after the execute:
+ * no client statement holds it): ROW_COUNT() replaced by the session's `rowCount` (the connection's
+ * previous statement was not the session's), and/or — for a statement prepared without a schema
+ * that must be prepared on a pinned connection that has one, `schema` (it cannot be reset to none) —
+ * DATABASE() / SCHEMA() replaced by NULL, what they return there; the rest of such a statement does
+ * not depend on the schema it is prepared under (it prepared without one: it names no table without
+ * its schema). Pure.
+ */
+export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string | null): ClientStmt {
+  const calls: Array<{ at: number; value: string }> = [];
+  if (rowCount !== null) for (const at of st.info.rowCountAt ?? []) calls.push({ at, value: String(rowCount) });
+  if (schema !== null) for (const at of st.info.schemaFnAt ?? []) calls.push({ at, value: 'NULL' });
+  calls.sort((x, y) => x.at - y.at);
+  const key = `${st.key}${schema !== null ? `\0NULL_SCHEMA@${schema}` : ''}${rowCount !== null ? `\0ROW_COUNT=${rowCount}` : ''}`;
+  return { ...st, sql: substituteCalls(st.sql, calls), key, schema: schema ?? st.schema };
 }
 
 /** Whether two parameter-type blocks hold the same bytes (a few bytes: a loop beats a native call). */

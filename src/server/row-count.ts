@@ -14,11 +14,22 @@ export function substituteRowCount(payload: Buffer, positions: number[], value: 
  * backend accounts may not set pseudo_thread_id), CONNECTION_ID().
  */
 export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint): Buffer {
+  return substituteCalls(payload, positions.map((at) => ({ at, value: String(value) })), nameLen);
+}
+
+/**
+ * Replaces calls `NAME()` at the given byte offsets (in increasing order; NAME's length `nameLen`,
+ * or the word found there) by their `value`, kept under the call's column name when it is a select
+ * item. Several functions in one pass: ROW_COUNT() and DATABASE()/SCHEMA() of one statement.
+ */
+export function substituteCalls(payload: Buffer, calls: Array<{ at: number; value: string }>, nameLen = 0): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
   const n = payload.length;
-  for (const pos of positions) {
+  for (const { at: pos, value } of calls) {
+    if (pos < last) continue;
     let j = pos + nameLen;
+    if (nameLen === 0) while (j < n && isWordChar(payload[j])) j++;
     while (j < n && isSpace(payload[j])) j++;
     if (payload[j] !== 0x28) continue;
     j++;
@@ -33,6 +44,10 @@ export function substituteCall(payload: Buffer, positions: number[], nameLen: nu
   if (parts.length === 0) return payload;
   parts.push(payload.subarray(last));
   return Buffer.concat(parts);
+}
+
+function isWordChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x24;
 }
 
 function isSpace(c: number): boolean {

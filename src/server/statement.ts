@@ -9,9 +9,10 @@ import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
 import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
-import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
-import { CLEAR_DIAGNOSTICS_SQL, keepsDiagnostics } from './diagnostics';
-import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
+import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
+import { resetToNoSchema, runReplaySteps } from './replay-exec';
+import { commandKeepsDiagnostics } from './diagnostics';
+import { ClientStmt, ensureBackendStmt, executePacket, execVariant, rememberBackendStmt } from './prepared';
 import { Resp, ResultRelay } from './result-relay';
 import type { RelayHost } from './relay-host';
 import { evictLru, holdStmt } from './stmt-lifetime';
@@ -19,23 +20,13 @@ import { substituteRowCount } from './row-count';
 import { interpretGtidWait, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
-import { recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
+import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 import { afterStatement } from './statement-bookkeeping';
 import { writeMaybeFast } from '../io/raw-io';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
-
-/**
- * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
- * schema (unqualified); without one (a session that selected none) a JSON_TABLE of n elements does.
- */
-function foundRowsSql(n: number, hasSchema: boolean): string {
-  if (n <= 0) return 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0';
-  if (hasSchema) return `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0`;
-  return `SELECT SQL_CALC_FOUND_ROWS 1 FROM JSON_TABLE(CONCAT('[', REPEAT('0,', ${n - 1}), '0]'), '$[*]' COLUMNS(x INT PATH '$')) AS t LIMIT 0`;
-}
 
 /** The statement in flight. */
 interface Current extends ReplayNeeds {
@@ -59,6 +50,8 @@ interface Current extends ReplayNeeds {
   exec?: ClientStmt;
   /** A PREPARE of a statement that reads diagnostics (it must not clear them). */
   readsDiag?: boolean;
+  /** The session held its connection when the statement arrived (a one-shot pin included). */
+  pinned?: boolean;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -134,7 +127,8 @@ export class StatementRunner implements RelayHost, BackendSink {
       }
       route = d;
     }
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag };
+    // A tenant's account may not set pseudo_thread_id (SUPER / BINLOG REPLAY): no replay of it (CONNECTION_ID() is substituted).
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? (this.s.tenant ? info.flags & ~PSEUDO_ID_FLAGS : info.flags) : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag, pinned: st.pins !== 0 };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -238,9 +232,13 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   private onReady(conn: BackendConnection, cur: Current): void {
     cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
+    // Another session's warnings, kept by a statement reading no table, would be counted as this session's.
+    const d = conn.diagOwner;
+    if (d !== null && d !== this.s && !cur.clearDiag && cur.kind !== Resp.FETCH && commandKeepsDiagnostics(cur.frame.payload, cur.info, cur.stmt ? cur.stmt.sql : null)) cur.clearDiag = true;
     const replay = needsReplay(this.s, conn, cur);
     if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
-    if (replay || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.exec as ClientStmt))) {
+    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec))) {
       this.restore(conn, cur).then(
         (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
@@ -267,12 +265,13 @@ export class StatementRunner implements RelayHost, BackendSink {
    */
   private pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
     const stmt = cur.stmt as ClientStmt;
-    cur.exec = stmt;
+    const st = this.s.st;
+    const cursor = cur.frame.payload[5] !== 0;
     const at = stmt.info.rowCountAt;
-    if (at === null || cur.frame.payload[5] !== 0) return;
-    if (!cur.foreign && !replay && !this.stmtNeedsPrep(conn, stmt)) return;
-    const value = this.s.st.rowCount;
-    cur.exec = { ...stmt, sql: substituteRowCount(stmt.sql, at, value), key: `${stmt.key}\0ROW_COUNT=${value}` };
+    const rowCount = at !== null && !cursor && (cur.foreign || replay || this.stmtNeedsPrep(conn, stmt));
+    // Prepared without a schema, to be prepared on a pinned connection that has one (which cannot be reset).
+    const noSchema = stmt.schema === null && st.schema !== null && cur.pinned === true && !cursor && (rowCount || this.stmtNeedsPrep(conn, stmt));
+    cur.exec = rowCount || noSchema ? execVariant(stmt, rowCount ? st.rowCount : null, noSchema ? st.schema : null) : stmt;
   }
 
   /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
@@ -296,50 +295,27 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   /**
    * Executes the replay steps that bring `conn` to this session's state, and makes sure a
-   * statement being executed is prepared there. Resolves with an ERR packet to send instead of
-   * running the statement, if any.
+   * statement being executed is prepared there — under the schema it was prepared in: one prepared
+   * while the session had none is prepared on this connection after a reset to no schema, before the
+   * replay (the server resolves DATABASE() and table names at prepare time). Resolves with an ERR
+   * packet to send instead of running the statement, if any.
    */
   private async restore(conn: BackendConnection, cur: Current): Promise<PacketWriter | null> {
     const s = this.s;
-    const st = s.st;
-    const pool = s.pool as BackendPool;
-    for (const step of replaySteps(s, conn, cur, pool.defaults)) {
-      switch (step.t) {
-        case 'reset': {
-          // COM_CHANGE_USER without a schema: for a tenant session, to the tenant's own account (never the proxy's).
-          const acct = s.tenantAccount();
-          if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
-          else await conn.resetToNoSchema(TRACKING_INIT_SQL);
-          break;
-        }
-        case 'init_db': {
-          const e = await conn.initDb(step.schema);
-          if (e) return buildErr(e.errno, e.sqlState, e.message);
-          break;
-        }
-        case 'set_option':
-          await conn.setMultiStatements(step.multi);
-          break;
-        case 'set':
-          await conn.query(sqlBytes(step.sql));
-          conn.noteReplaySet(st.vars, step.clearForeignUserVars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
-          break;
-        case 'last_insert_id':
-          await conn.query(`DO LAST_INSERT_ID(${step.value})`);
-          conn.noteLastInsertId(step.value);
-          break;
-        case 'found_rows':
-          await conn.query(foundRowsSql(step.n, conn.schema !== null));
-          break;
-        case 'clear_diag':
-          await conn.query(CLEAR_DIAGNOSTICS_SQL);
-          conn.noteDiagOwner(null);
-          break;
-      }
+    const max = s.ctx.maxPrepared(conn);
+    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+    // Before the replay, which may select the session's current schema; on a pinned connection (which
+    // cannot be reset) only where it has none (else pickExec chose a variant with a schema).
+    if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (cur.pinned !== true || conn.schema === null)) {
+      if (conn.schema !== null) await resetToNoSchema(s, conn);
+      const e = await ensureBackendStmt(conn, exec, max);
+      if (e) return buildErr(e.errno, e.sqlState, e.message);
     }
-    conn.noteApplied(s, st.version);
-    if (cur.kind === Resp.EXECUTE) {
-      const e = await ensureBackendStmt(conn, cur.exec as ClientStmt, s.ctx.maxPrepared(conn));
+    const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
+    if (e) return e;
+    conn.noteApplied(s, s.st.version);
+    if (exec !== null) {
+      const e = await ensureBackendStmt(conn, exec, max);
       if (e) return buildErr(e.errno, e.sqlState, e.message);
       cur.out = this.executeOut(conn, cur);
     }
@@ -568,8 +544,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     return keep.length === 0 ? null : Buffer.concat(keep);
   }
 
-  onPrepareOk(backendId: number, numColumns: number, numParams: number): number {
+  onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number {
     const s = this.s;
+    s.st.lastWarnings = warnings; // (a PREPARE_OK ends the response: no terminator reports them)
     const cur = this.cur as Current;
     const conn = this.conn as BackendConnection;
     const sql = cur.frame.payload.subarray(1);
@@ -633,7 +610,10 @@ export class StatementRunner implements RelayHost, BackendSink {
     const s = this.s;
     const st = s.st;
     // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
-    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
+    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) {
+      st.foundRows = this.relay.rows;
+      conn.foundRowsOwner = s;
+    }
     // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
     // under CLIENT_DEPRECATE_EOF, with affected rows 0).
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
@@ -644,19 +624,22 @@ export class StatementRunner implements RelayHost, BackendSink {
     // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
     if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
     const leftDiag = err || st.lastWarnings > 0;
-    if (leftDiag) conn.noteDiagOwner(s);
     const reads = (flags & Q.READS_DIAGNOSTICS) !== 0 || cur.readsDiag === true;
-    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !keepsDiagnostics(cur.frame.payload[0], cur.frame.payload, info)) st.diag = null;
+    if (leftDiag) conn.noteDiagOwner(s);
+    else if (conn.diagOwner !== null && !reads && cur.kind !== Resp.FETCH && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) conn.noteDiagOwner(null);
+    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) st.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
     const readLid = !err && (flags & Q.SETS_LAST_INSERT_ID) !== 0;
     // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
     const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
-    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid) {
+    // SQL_CALC_FOUND_ROWS: FOUND_ROWS() is not the rows sent; read it, so a replay elsewhere has it.
+    const calc = !err && (flags & Q.CALC_FOUND_ROWS) !== 0 && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE);
+    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid || calc) {
       const coll = this.collationUnknown;
       this.collationUnknown = false;
-      afterStatement(this.s, conn, info, capture ? err : null, readLid, gtid, coll).then(
+      afterStatement(this.s, conn, info, capture ? err : null, readLid, gtid, coll, calc).then(
         () => s.guard('statement_bookkeeping', () => this.finishStatement()),
         (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -782,6 +765,17 @@ export class StatementRunner implements RelayHost, BackendSink {
       else this.watch(conn);
     }
     this.s.toIdle();
+  }
+
+  /** The proxy answered a diagnostics statement: ROW_COUNT() -1, FOUND_ROWS() `foundRows` (null: kept), replayed next. */
+  noteLocalResult(foundRows: number | null): void {
+    const st = this.s.st;
+    st.rowCount = -1;
+    if (foundRows !== null) st.foundRows = foundRows;
+    const c = this.conn ?? this.lastConn;
+    if (c === null || c.lastSession !== this.s) return;
+    c.internalSinceClient = true;
+    if (foundRows !== null && c.foundRowsOwner === this.s) c.foundRowsOwner = null;
   }
 
   /** Ends a locally answered command: releases the connection unless pinned, then back to idle. */

@@ -153,6 +153,18 @@ test('reads spread over the cluster\'s replicas; writes and transactions on the 
   assert.ok(c1.replicas.includes(Number(rows[0].s)));
 });
 
+test('a tenant session creates temporary tables and runs SQL PREPARE / EXECUTE (its account cannot set pseudo_thread_id)', async () => {
+  const a = await connect('acme_app', 'acme');
+  await a.query('CREATE TEMPORARY TABLE tt (x INT)');
+  await a.query('INSERT INTO tt VALUES (1)');
+  await a.query("PREPARE ps FROM 'SELECT COUNT(*) AS n FROM tt'");
+  const [r] = (await a.query('EXECUTE ps')) as [any[], unknown];
+  assert.is(Number(r[0].n), 1);
+  await a.query("EXECUTE IMMEDIATE 'CREATE TEMPORARY TABLE tt2 (y INT)'");
+  assert.is(Number(await one(a, 'SELECT COUNT(*) FROM tt2')), 0);
+  await a.query('DEALLOCATE PREPARE ps');
+});
+
 test('read-your-writes: a write is seen by the next read while the replicas\' SQL threads are stopped', async () => {
   const c1 = tc.clusters[0];
   await Promise.all(c1.replicas.map((r) => r.query('STOP SLAVE SQL_THREAD')));
