@@ -164,6 +164,14 @@ export function setConnectionInit(fn: ConnectionInit): void {
   initHook = fn;
 }
 
+/** How many idle connections below the top of the hot list acquire() looks at for one without foreign user variables. */
+const PREFER_SCAN = 8;
+
+/** `c` holds no user variables of a session other than the one marked `owner` (no reset needed for it). */
+function varClean(c: BackendConnection, owner: unknown): boolean {
+  return c.userVars.size === 0 || c.userVarOwner === owner;
+}
+
 /**
  * Backend connections of one profile. generic-pool owns creation, validation, idle eviction and
  * the waiting queue; on top of it a LIFO "hot" list hands a just-released connection to the next
@@ -254,8 +262,12 @@ export class BackendPool {
     this.timer.unref();
   }
 
-  /** A connection now (from the hot list) or via callback. The callback may run synchronously. */
-  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+  /**
+   * A connection now (from the hot list) or via callback. The callback may run synchronously.
+   * `userVarOwner`: the borrowing session's user-variable token; an idle connection holding no
+   * other session's user variables is preferred (one that does must be reset before use).
+   */
+  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, userVarOwner?: unknown): void {
     if (this.backend.drained) {
       const b = this.backend.cfg;
       return cb(new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`), null);
@@ -266,6 +278,7 @@ export class BackendPool {
       this.refused = null;
     }
     const hot = this.hot;
+    if (userVarOwner !== undefined && hot.length > 1 && !varClean(hot[hot.length - 1], userVarOwner)) this.preferVarClean(userVarOwner);
     while (hot.length > 0) {
       const c = hot.pop() as BackendConnection;
       if (c.closed) continue;
@@ -312,19 +325,48 @@ export class BackendPool {
    * Like {@link acquire}, preferring an idle connection already logged in as `account` (no
    * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
    */
-  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void): void {
+  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, userVarOwner?: unknown): void {
     if (this.backend.drained) return this.acquire(cb); // which refuses
     const hot = this.hot;
+    const fresh = Date.now() - this.backend.cfg.validateAfterIdleMs;
+    let pick = -1;
     for (let i = hot.length - 1; i >= 0; i--) {
       const c = hot[i];
       // An idle one past validate_after_idle_ms goes through acquire(), which pings it first.
-      if (c.account === account && !c.closed && Date.now() - c.lastUsed < this.backend.cfg.validateAfterIdleMs) {
+      if (c.account === account && !c.closed && c.lastUsed > fresh) {
+        if (pick < 0) pick = i;
+        // Without another session's user variables, it needs no reset either.
+        if (userVarOwner === undefined || varClean(c, userVarOwner)) {
+          pick = i;
+          break;
+        }
+      }
+    }
+    if (pick >= 0) {
+      const c = hot[pick];
+      hot.splice(pick, 1);
+      cb(null, c);
+      return;
+    }
+    // Any other needs COM_CHANGE_USER, which drops user variables too: no preference among them.
+    this.acquire(cb);
+  }
+
+  /**
+   * Moves the most recently released idle connection without another session's user variables
+   * (among the last PREFER_SCAN) to the top of the hot list, so that acquire() takes it.
+   */
+  private preferVarClean(owner: unknown): void {
+    const hot = this.hot;
+    const stop = Math.max(0, hot.length - 1 - PREFER_SCAN);
+    for (let i = hot.length - 2; i >= stop; i--) {
+      const c = hot[i];
+      if (!c.closed && varClean(c, owner)) {
         hot.splice(i, 1);
-        cb(null, c);
+        hot.push(c);
         return;
       }
     }
-    this.acquire(cb);
   }
 
   /** Takes this particular connection off the hot list if it is idle there. */

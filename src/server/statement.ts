@@ -165,8 +165,9 @@ export class StatementRunner implements RelayHost, BackendSink {
         this.s.fault(e, 'statement_acquire');
       }
     };
-    if (account !== null) pool.acquireAs(account, got);
-    else pool.acquire(got);
+    const token = this.s.st.userVarToken;
+    if (account !== null) pool.acquireAs(account, got, token);
+    else pool.acquire(got, token);
   }
 
   private onConn = (err: Error | null, conn: BackendConnection | null): void => {
@@ -305,6 +306,13 @@ export class StatementRunner implements RelayHost, BackendSink {
           const acct = s.tenantAccount();
           if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
           else await conn.resetToNoSchema(TRACKING_INIT_SQL);
+          break;
+        }
+        case 'reset_session': {
+          const t0 = performance.now();
+          await conn.resetSession(TRACKING_INIT_SQL);
+          s.ctx.identity.userVarResets++;
+          s.ctx.identity.userVarResetMs += performance.now() - t0;
           break;
         }
         case 'init_db': {
