@@ -2,10 +2,13 @@
  * ROW_COUNT() answers for the connection's previous statement. When a session's statement runs on a
  * backend connection whose previous statement was someone else's, the proxy substitutes the value
  * the session's own previous statement produced. A bare select item keeps its column name through
- * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`.
+ * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`. The value goes in
+ * as `COALESCE(value, ROW_COUNT())`, which keeps the call's type too (BIGINT(21) NOT NULL: a bare
+ * `-1` is INT(2), seen in result metadata and in CREATE TABLE ... AS SELECT); the server never
+ * evaluates the call there (COALESCE stops at its first non-NULL argument).
  */
 export function substituteRowCount(payload: Buffer, positions: number[], value: number | bigint): Buffer {
-  return substituteCall(payload, positions, 9, value);
+  return substituteCall(payload, positions, 9, `COALESCE(${value}, ROW_COUNT())`);
 }
 
 /**
@@ -13,7 +16,7 @@ export function substituteRowCount(payload: Buffer, positions: number[], value: 
  * call's column name when it is a select item. Used for ROW_COUNT() and, on tenant sessions (whose
  * backend accounts may not set pseudo_thread_id), CONNECTION_ID().
  */
-export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint): Buffer {
+export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint | string): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
   const n = payload.length;
