@@ -24,11 +24,13 @@ const USERS = [
   { name: 'app', password: 'app', defaultSchema: 'shop' },
   { name: 'carol', password: 'carol', defaultSchema: 'shop' },
   { name: 'nodb', password: 'nodb', defaultSchema: null },
+  { name: 'lat', password: 'lat', defaultSchema: 'l1' },
+  { name: 'lat2', password: 'lat2', defaultSchema: 'l1' },
 ];
 
 test.before(async () => {
   server = await startServer();
-  await server.query('CREATE DATABASE shop');
+  await server.query('CREATE DATABASE shop; CREATE DATABASE l1 CHARACTER SET latin1');
   h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 1, acquireTimeoutMs: 5000 }], users: USERS });
 });
 
@@ -149,6 +151,24 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     assert.equal(await see(a, `rc_t${++seq}`), ref);
   }));
 }
+
+test("after a reset the schema's character set is back (MariaDB's COM_RESET_CONNECTION keeps the schema, not @@character_set_database)", timed(async () => {
+  const q = 'SELECT DATABASE() AS db, @@character_set_database AS cs, @@collation_database AS co';
+  const [ref] = await (await direct('l1')).query(q);
+  // Reset to drop another session's user variable.
+  const a = await proxied('lat');
+  await a.query('SET @a = 5');
+  const b = await proxied('lat2');
+  const before = h.proxy.identity.userVarResets;
+  assert.equal((await b.query(q))[0], ref);
+  assert.is(h.proxy.identity.userVarResets, before + 1);
+  // Reset of a pinned connection whose session ended.
+  await a.query('BEGIN');
+  await a.query('SELECT 1');
+  a.destroy();
+  for (let i = 0; i < 200 && h.proxy.stats().backends[0].inUse > 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal((await b.query(q))[0], ref);
+}));
 
 for (const lang of ['python', 'php'] as ClientLang[]) {
   test(`[${lang}] CREATE TABLE AS SELECT @a in a session that never set @a, after another set it on the one connection`, timed(async () => {
