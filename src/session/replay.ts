@@ -119,7 +119,10 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   if (c.multiStatements !== st.multi) steps.push({ t: 'set_option', multi: st.multi });
   const f = need.flags;
   const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults).map(utf8ByteString);
-  const mine = st.userVars.size > 0 && (c.userVarOwner !== st.userVarToken || c.lastSession !== s.owner || c.appliedVersion !== st.version);
+  const stale = c.lastSession !== s.owner || c.appliedVersion !== st.version;
+  // The session's own variables left here that it has since set to NULL on another connection (its state drops them).
+  if (stale && c.userVarOwner === st.userVarToken) for (const n of c.userVars) if (!st.userVars.has(n)) sets.push(`${utf8ByteString(userVarRef(n))}=NULL`);
+  const mine = st.userVars.size > 0 && (c.userVarOwner !== st.userVarToken || stale);
   const userVars: string[] = [];
   if (mine) {
     for (const [n, v] of st.userVars) {

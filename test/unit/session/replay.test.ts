@@ -171,6 +171,22 @@ test('LAST_INSERT_ID above 2^53 (a bigint) is restored exactly, and an equal big
   assert.equal(replaySteps(s, same, need, defaults), []);
 });
 
+test("the session's own variable set to NULL on another connection is set to NULL where its old value stayed", () => {
+  const s = session({ schema: 'shop', version: 6, userVars: new Map([['a', '1']]) });
+  // This connection has the session's @b from before; the session has since set @b = NULL elsewhere.
+  const c = conn({ schema: 'shop', userVars: new Set(['a', 'b']), userVarOwner: s.st.userVarToken, lastSession: owner, appliedVersion: 4 });
+  assert.is(needsReplay(s, c, plain), true);
+  assert.equal(replaySteps(s, c, plain, defaults), [
+    { t: 'set', sql: 'SET @`b`=NULL, @`a`=1', clearForeignUserVars: false, userVars: ['a'], pseudoThreadId: 0 },
+  ]);
+  // No variable left at all: still cleared.
+  const none = session({ schema: 'shop', version: 6 });
+  const c2 = conn({ schema: 'shop', userVars: new Set(['b']), userVarOwner: none.st.userVarToken, lastSession: owner, appliedVersion: 4 });
+  assert.equal(replaySteps(none, c2, plain, defaults), [
+    { t: 'set', sql: 'SET @`b`=NULL', clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+  ]);
+});
+
 test('needsReplay agrees with replaySteps on a grid of states', () => {
   const sessions = [session(), session({ schema: 'shop' }), session({ schema: 'shop', version: 2, multi: true }), session({ userVars: new Map([['x', '1']]) })];
   const conns = [conn(), conn({ schema: 'shop' }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ userVars: new Set(['y']), userVarOwner: other }), conn({ schema: 'other', lastSession: owner, appliedVersion: 0 }), conn({ schema: 'other', lastSession: owner, appliedVersion: 2, multiStatements: true })];
