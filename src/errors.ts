@@ -10,6 +10,8 @@ export const Err = {
   STATE_RESTORE: { code: 'STATE_RESTORE', errno: 9002, sqlState: 'HY000' },
   INTERNAL: { code: 'INTERNAL', errno: 9003, sqlState: 'HY000' },
   TOO_MANY_CONNECTIONS: { code: 'TOO_MANY_CONNECTIONS', errno: 1040, sqlState: '08004' },
+  /** ER_USER_LIMIT_REACHED: one user's (tenant's) share of a backend pool is all held (max_connections_per_user). */
+  USER_LIMIT: { code: 'USER_LIMIT', errno: 1226, sqlState: '42000' },
 } as const;
 
 export type ErrKind = (typeof Err)[keyof typeof Err];

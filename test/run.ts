@@ -3,7 +3,8 @@
  * and ends with one line `N passed, N failed` that CI reads.
  *
  * Usage: node dist/test/run.js [--random] [filter]   (filter: only test files whose path contains it)
- * --random runs test/random instead (randomized tests with differences still open: `npm run test:random`).
+ * --random runs test/random instead (`npm run test:random`: the randomized tests for any seed and length;
+ * `npm test` runs fixed seeds of them from test/integration).
  * TEST_TIMEOUT_MS bounds each uvu run (default 15 min); a run that hangs is terminated and fails.
  */
 import { spawn } from 'node:child_process';

@@ -1,3 +1,4 @@
+import type { LeaseShare } from './lease-share';
 import * as net from 'node:net';
 import * as crypto from 'node:crypto';
 import { Cap, Com, MariaCap } from '../protocol/constants';
@@ -89,15 +90,32 @@ export class BackendConnection {
    * now describe that command, not the client's statement.
    */
   internalSinceClient = false;
+  /**
+   * The session whose FOUND_ROWS() value this connection's server session holds: set by a client
+   * statement that returned a result set (or the proxy's replay of the value), kept by one that did
+   * not (SET, DML: they leave FOUND_ROWS() alone), cleared by the proxy's own commands. Not the same
+   * as lastSession: a session whose SET runs on a connection another session's SELECT used last
+   * becomes its lastSession, while FOUND_ROWS() there is still the other session's.
+   */
+  foundRowsOwner: unknown = null;
   appliedVersion = -1;
   /** The session whose statement left warnings/errors in this connection's diagnostics area, if any. */
   diagOwner: unknown = null;
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
+  /**
+   * The key last added to `stmts` (its most recent entry) through prepared.ts; an execute of that
+   * statement needs no LRU re-insertion. Entries are only added there, so it stays the last key until
+   * another is added (deleting other keys does not change it; after a delete of its own it is
+   * re-added there before it is used again).
+   */
+  stmtsNewest: string | null = null;
   /** Backend statement ids to close once the connection is back in the pool (it was busy when they were orphaned). */
   pendingStmtCloses: number[] | null = null;
   lastUsed = Date.now();
+  /** The user's (tenant's) share of the backend this connection is leased under (null: in the pool). */
+  share: LeaseShare | null = null;
   /** Inactivity timeout armed on the socket now (0: none). */
   private timeoutMs = 0;
   /** Opaque owner pool (set by the pool). */
@@ -304,6 +322,8 @@ export class BackendConnection {
       }
       const bytes = payload instanceof PacketWriter ? payload.finish(0) : new PacketWriter(payload.length).bytes(payload).finish(0);
       this.internalSinceClient = true;
+      // A prepare or an OK-only command (INIT_DB, SET_OPTION, PING, ...) leaves FOUND_ROWS() alone.
+      if (kind === 'query') this.foundRowsOwner = null;
       if (kind === 'none') {
         this.socket.write(bytes);
         resolve({ ok: null, err: null, columns: [], rows: [], rawColumns: [], rawRows: [], status: 0, warnings: 0, prepare: null });
@@ -443,6 +463,7 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
+    this.stmtsNewest = null;
     this.pendingStmtCloses = null;
     if (!keepSchema) this.schema = null;
     this.lastInsertId = 0;
@@ -451,6 +472,7 @@ export class BackendConnection {
     this.lastSession = null;
     this.appliedVersion = -1;
     this.diagOwner = null;
+    this.foundRowsOwner = null;
   }
 
   /**

@@ -3,6 +3,7 @@ import type { BackendConfig } from '../config/types';
 import { BackendConnection, BackendConnectError } from './backend-connection';
 import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
 import type { ErrPacket } from '../protocol/ok-err';
+import { LeaseShare, mayLease, shareLimitError } from './lease-share';
 
 /** Where a backend reports what metrics count (set by the proxy; none in unit tests). */
 export interface BackendObserver {
@@ -56,8 +57,20 @@ export class Backend {
   waitTimeout = -1;
   interactiveTimeout = -1;
   readonly pools = new Map<string, BackendPool>();
+  /** Per user (tenant) connections held, across this backend's pools; keys come from the config, so bounded. */
+  readonly shares = new Map<string, LeaseShare>();
 
   constructor(readonly cfg: BackendConfig) {}
+
+  /** The share of `key` (see lease-share.ts); sessions keep it, so one object per key for the backend's life. */
+  share(key: string): LeaseShare {
+    let s = this.shares.get(key);
+    if (s === undefined) {
+      s = new LeaseShare(key);
+      this.shares.set(key, s);
+    }
+    return s;
+  }
 
   /** The pool for connections negotiated with this capability profile and collation. */
   pool(profileCaps: number, collation: number, extMeta: boolean): BackendPool {
@@ -164,7 +177,7 @@ export function setConnectionInit(fn: ConnectionInit): void {
   initHook = fn;
 }
 
-/** How many idle connections below the top of the hot list acquire() looks at for one without foreign user variables. */
+/** How many idle connections below the top of the hot list take() looks at for one without foreign user variables. */
 const PREFER_SCAN = 8;
 
 /** `c` holds no user variables of a session other than the one marked `owner` (no reset needed for it). */
@@ -189,6 +202,8 @@ export class BackendPool {
   private timer: NodeJS.Timeout;
   /** Set by close(): released connections go straight back to generic-pool, which is draining. */
   private closing = false;
+  /** evictOneIdle is taking an idle connection out of generic-pool to close it. */
+  private evicting = false;
 
   constructor(readonly backend: Backend, readonly profileCaps: number, readonly collation: number, readonly extMeta: boolean, primary: boolean) {
     const cfg = backend.cfg;
@@ -230,6 +245,7 @@ export class BackendPool {
           backend.noteSuccess();
           conn.onClose(() => {
             uncount();
+            unshare(conn);
             const i = this.hot.indexOf(conn);
             if (i >= 0) {
               this.hot.splice(i, 1);
@@ -264,19 +280,62 @@ export class BackendPool {
 
   /**
    * A connection now (from the hot list) or via callback. The callback may run synchronously.
+   * `share`: the session's user (tenant) share; a lease beyond its cap waits for one of that key's
+   * connections to come back (see lease-share.ts), and the connection is counted in it until released.
    * `userVarOwner`: the borrowing session's user-variable token; an idle connection holding no
    * other session's user variables is preferred (one that does must be reset before use).
    */
-  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, userVarOwner?: unknown): void {
+  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null, userVarOwner?: unknown): void {
+    const down = this.unavailable();
+    if (down !== null) return cb(down, null);
+    if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, null))) return;
+    this.take(cb, share, userVarOwner);
+  }
+
+  /** Why no connection can be had from this pool now (drained, or its settings refused), else null. */
+  private unavailable(): Error | null {
     if (this.backend.drained) {
       const b = this.backend.cfg;
-      return cb(new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`), null);
+      return new BackendUnavailableError('backend unavailable: it is drained by an operator; no new statements are sent there', `backend '${b.name}' (${b.host}:${b.port}) drained through the admin API`);
     }
     const r = this.refused;
     if (r !== null) {
-      if (Date.now() < r.until) return cb(r.err, null);
+      if (Date.now() < r.until) return r.err;
       this.refused = null;
     }
+    return null;
+  }
+
+  /** A lease that waited at its share's cap was handed a returned connection's slot (already counted). */
+  private afterShareWait(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare, account: string | null): void {
+    const down = this.unavailable();
+    if (down !== null) {
+      share.returned();
+      return cb(down, null);
+    }
+    if (account !== null && this.takeHotAs(account, cb, share)) return;
+    this.take(cb, share);
+  }
+
+  /**
+   * Counts a lease in `share`, or (at its cap) queues `retry` for when one of its connections comes
+   * back (which hands that slot over) and returns false; after acquire_timeout_ms the waiting lease
+   * fails with ERR 1226.
+   */
+  private reserve(share: LeaseShare, cb: (err: Error | null, conn: BackendConnection | null) => void, retry: () => void): boolean {
+    const cfg = this.backend.cfg;
+    const cap = cfg.maxConnectionsPerUser;
+    if (mayLease(share.held, cap)) {
+      share.held++;
+      return true;
+    }
+    const t0 = Date.now();
+    share.wait(cfg.acquireTimeoutMs, retry, () => cb(shareLimitError(share.key, cfg.name, cap as number, cfg.maxConnections, Date.now() - t0), null));
+    return false;
+  }
+
+  /** Hands out a connection for a lease already counted in `share` (given back there if none comes). */
+  private take(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null, userVarOwner?: unknown): void {
     const hot = this.hot;
     if (userVarOwner !== undefined && hot.length > 1 && !varClean(hot[hot.length - 1], userVarOwner)) this.preferVarClean(userVarOwner);
     while (hot.length > 0) {
@@ -285,12 +344,16 @@ export class BackendPool {
       const cfg = this.backend.cfg;
       if (Date.now() - c.lastUsed >= cfg.validateAfterIdleMs) {
         c.ping(cfg.connectTimeoutMs).then((ok) => {
-          if (ok) return cb(null, c);
+          if (ok) {
+            c.share = share;
+            return cb(null, c);
+          }
           this.discard(c);
-          this.acquire(cb);
+          this.take(cb, share);
         });
         return;
       }
+      c.share = share;
       cb(null, c);
       return;
     }
@@ -306,6 +369,8 @@ export class BackendPool {
       settled = true;
       this.waiters.delete(w);
       if (obs) obs.acquireWaited(this.backend.cfg.name, (performance.now() - t0) / 1000);
+      if (conn !== null) conn.share = share;
+      else if (share !== null) share.returned();
       cb(err, conn);
     };
     this.waiters.add(w);
@@ -325,36 +390,44 @@ export class BackendPool {
    * Like {@link acquire}, preferring an idle connection already logged in as `account` (no
    * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
    */
-  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, userVarOwner?: unknown): void {
-    if (this.backend.drained) return this.acquire(cb); // which refuses
+  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null, userVarOwner?: unknown): void {
+    const down = this.unavailable();
+    if (down !== null) return cb(down, null);
+    if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, account))) return;
+    // Any connection of another account needs COM_CHANGE_USER, which drops user variables too: no preference among them.
+    if (!this.takeHotAs(account, cb, share, userVarOwner)) this.take(cb, share);
+  }
+
+  /**
+   * Hands out an idle hot connection logged in as `account`, if there is one (the lease is already
+   * counted): one without another session's user variables (see acquire) if there is one.
+   */
+  private takeHotAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null, userVarOwner?: unknown): boolean {
     const hot = this.hot;
     const fresh = Date.now() - this.backend.cfg.validateAfterIdleMs;
     let pick = -1;
     for (let i = hot.length - 1; i >= 0; i--) {
       const c = hot[i];
-      // An idle one past validate_after_idle_ms goes through acquire(), which pings it first.
+      // An idle one past validate_after_idle_ms goes through take(), which pings it first.
       if (c.account === account && !c.closed && c.lastUsed > fresh) {
         if (pick < 0) pick = i;
-        // Without another session's user variables, it needs no reset either.
         if (userVarOwner === undefined || varClean(c, userVarOwner)) {
           pick = i;
           break;
         }
       }
     }
-    if (pick >= 0) {
-      const c = hot[pick];
-      hot.splice(pick, 1);
-      cb(null, c);
-      return;
-    }
-    // Any other needs COM_CHANGE_USER, which drops user variables too: no preference among them.
-    this.acquire(cb);
+    if (pick < 0) return false;
+    const c = hot[pick];
+    hot.splice(pick, 1);
+    c.share = share;
+    cb(null, c);
+    return true;
   }
 
   /**
    * Moves the most recently released idle connection without another session's user variables
-   * (among the last PREFER_SCAN) to the top of the hot list, so that acquire() takes it.
+   * (among the last PREFER_SCAN) to the top of the hot list, so that take() hands it out.
    */
   private preferVarClean(owner: unknown): void {
     const hot = this.hot;
@@ -369,12 +442,15 @@ export class BackendPool {
     }
   }
 
-  /** Takes this particular connection off the hot list if it is idle there. */
-  takeIfIdle(conn: BackendConnection): boolean {
+  /** Takes this particular connection off the hot list if it is idle there (and `share` is under its cap). */
+  takeIfIdle(conn: BackendConnection, share: LeaseShare | null = null): boolean {
     const i = this.hot.lastIndexOf(conn);
-    if (i < 0) return false;
+    if (i < 0 || conn.closed) return false;
+    if (share !== null && !mayLease(share.held, this.backend.cfg.maxConnectionsPerUser)) return false;
     this.hot.splice(i, 1);
-    return !conn.closed;
+    if (share !== null) share.held++;
+    conn.share = share;
+    return true;
   }
 
   release(conn: BackendConnection): void {
@@ -383,22 +459,42 @@ export class BackendPool {
     if (conn.pendingStmtCloses !== null) conn.flushStmtCloses();
     if (conn.closed) {
       this.gp.destroy(conn).catch(() => {});
-      return;
-    }
-    if (this.gp.pending > 0 || this.closing) this.gp.release(conn).catch(() => {});
+    } else if (this.gp.pending > 0 || this.closing) this.gp.release(conn).catch(() => {});
     else this.hot.push(conn);
+    // Last: a lease waiting at its share's cap may take this very connection from the hot list.
+    if (conn.share !== null) unshare(conn);
   }
 
   /** Drops a connection whose state cannot be trusted any more. */
   discard(conn: BackendConnection): void {
     conn.destroy();
     this.gp.destroy(conn).catch(() => {});
+    if (conn.share !== null) unshare(conn);
   }
 
+  /**
+   * Closes one idle connection of this pool to make room under max_connections for another pool of
+   * the backend: from the hot list, else one cooled into generic-pool's idle set (reachable only
+   * through acquire; before this, such a connection kept its slot until idle_timeout_ms, so clients
+   * of another capability profile or collation got ERR 9001 while the backend had idle connections).
+   */
   evictOneIdle(): boolean {
     const c = this.hot.shift();
-    if (!c) return false;
-    this.discard(c);
+    if (c) {
+      this.discard(c);
+      return true;
+    }
+    if (this.evicting || this.closing || this.gp.available === 0) return false;
+    this.evicting = true;
+    this.gp.acquire().then(
+      (idle) => {
+        this.evicting = false;
+        this.discard(idle);
+      },
+      () => {
+        this.evicting = false;
+      },
+    );
     return true;
   }
 
@@ -454,6 +550,14 @@ export class BackendRefusedError extends Error {
     this.errno = server.errno;
     this.sqlState = server.sqlState;
   }
+}
+
+/** The connection is no longer leased: its share counts one less (idempotent). */
+function unshare(conn: BackendConnection): void {
+  const s = conn.share;
+  if (s === null) return;
+  conn.share = null;
+  s.returned();
 }
 
 function sleep(ms: number): Promise<void> {

@@ -59,6 +59,8 @@ export interface QueryInfo {
   rowCountAt: number[] | null;
   /** Byte offsets of each `CONNECTION_ID` word that is called (tenant sessions substitute the proxy's id). */
   connIdAt: number[] | null;
+  /** Byte offsets of each `DATABASE` / `SCHEMA` word that is called (see server/row-count.ts substituteCalls). */
+  schemaFnAt: number[] | null;
 }
 
 const enum C {
@@ -108,7 +110,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
   const pureProcs = routines !== undefined && routines.statelessProcedures !== undefined && routines.statelessProcedures.size > 0 ? routines.statelessProcedures : undefined;
   /** A CALL whose procedure name is not known yet (flagged at the name, or at the end of its statement). */
   let callPending = false;
-  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null };
+  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null, schemaFnAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
   let i = start;
@@ -390,6 +392,10 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
       case 'CONNECTION_ID':
         info.flags |= Q.CONNECTION_ID;
         (info.connIdAt ??= []).push(prevWordStart);
+        break;
+      case 'DATABASE':
+      case 'SCHEMA':
+        (info.schemaFnAt ??= []).push(prevWordStart);
         break;
       case 'GET_LOCK':
         info.flags |= Q.GET_LOCK;

@@ -10,6 +10,7 @@
  * statements, unterminated quotes) gives no key and the full scan runs. A hit is confirmed by
  * comparing the kept bytes, never by the hash alone.
  */
+import { ownedCopy } from '../protocol/owned-copy';
 import type { StatementRoute } from '../routing/planner';
 
 const W = 1; // word byte: letter, `_`, `$`, >= 0x80
@@ -180,7 +181,7 @@ export class LiteralFreeIndex {
   /** Remembers the key just computed (hash `h`). */
   set(h: number, tenant: string, version: number, route: StatementRoute): void {
     if (!this.map.has(h) && this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value as number);
-    this.map.set(h, { key: Buffer.from(KEY.subarray(0, keyLen)), tenant, version, route });
+    this.map.set(h, { key: ownedCopy(KEY, 0, keyLen), tenant, version, route });
   }
 
   get size(): number {
@@ -194,7 +195,8 @@ export class LiteralFreeIndex {
 
 /** A copy of the key bytes last computed (tests compare keys by these, not by hash). */
 export function lastKeyBytes(): Buffer {
-  return Buffer.from(KEY.subarray(0, keyLen));
+  // Kept in bounded caches for long: its own memory, not a slice of Node's shared pool (see owned-copy.ts).
+  return ownedCopy(KEY, 0, keyLen);
 }
 
 /** Whether `key` holds exactly the bytes of the key last computed by `literalFreeKey` (no copy). */

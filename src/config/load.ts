@@ -5,6 +5,7 @@
  * (`backends[1].port: expected a number from 1 to 65535`) and, where the YAML has it, its line,
  * so one run of `tenantgate check-config` shows everything that needs fixing.
  */
+import { defaultShareCap } from '../backend/lease-share';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
@@ -195,6 +196,10 @@ function crossChecks(data: unknown, baseDir: string): RawProblem[] {
     if (typeof min === 'number' && typeof max === 'number' && min > max) {
       out.push({ segs: ['backends', i, 'min_connections'], message: `must not exceed max_connections (${min} > ${max})` });
     }
+    const perUser = r.max_connections_per_user;
+    if (typeof perUser === 'number' && typeof max === 'number' && perUser > max) {
+      out.push({ segs: ['backends', i, 'max_connections_per_user'], message: `must not exceed max_connections (${perUser} > ${max})` });
+    }
   });
 
   const userNames = new Map<string, number>();
@@ -299,6 +304,7 @@ function lineOf(doc: Document, lc: LineCounter, segs: readonly PropertyKey[]): n
 
 function toConfig(f: FileConfig, baseDir: string): Config {
   const abs = (p: string) => path.resolve(baseDir, p);
+  const keys = shareKeysPerBackend(f);
   const backends: BackendConfig[] = f.backends.map((b) => ({
     name: b.name,
     host: b.host,
@@ -307,6 +313,7 @@ function toConfig(f: FileConfig, baseDir: string): Config {
     password: b.password,
     minConnections: b.min_connections,
     maxConnections: b.max_connections,
+    maxConnectionsPerUser: b.max_connections_per_user ?? defaultShareCap(b.max_connections, keys.get(b.name) ?? 0),
     idleTimeoutMs: b.idle_timeout_ms,
     acquireTimeoutMs: b.acquire_timeout_ms,
     connectTimeoutMs: b.connect_timeout_ms,
@@ -361,6 +368,9 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       compressionMinLength: s.compression_min_length,
       compressionZstd: s.compression_zstd,
       compressionZstdMaxLevel: s.compression_zstd_max_level,
+      rawIo: s.raw_io,
+      maxPreparedStatementsPerSession: s.max_prepared_statements_per_session,
+      maxLongDataPerSession: s.max_long_data_per_session,
     },
     backends,
     users,
@@ -382,6 +392,21 @@ function toConfig(f: FileConfig, baseDir: string): Config {
     ...tenancy,
   };
   return deepFreeze(config);
+}
+
+/**
+ * How many users (tenants, when tenants are configured) can hold connections of each backend: the
+ * keys its pool is shared by (see lease-share.ts).
+ */
+function shareKeysPerBackend(f: FileConfig): Map<string, number> {
+  const n = new Map<string, number>();
+  const add = (b: string) => n.set(b, (n.get(b) ?? 0) + 1);
+  const tenants = f.tenants ?? [];
+  if (tenants.length > 0) {
+    const clusters = new Map((f.clusters ?? []).map((c) => [c.name, [c.primary, ...c.replicas.map((r) => r.backend)]]));
+    for (const t of tenants) for (const b of new Set(clusters.get(t.cluster) ?? [])) add(b);
+  } else for (const u of f.users) if (u.backend !== undefined) add(u.backend);
+  return n;
 }
 
 /** The primary of the cluster of the tenant `user` is bound to, else of the first cluster (see UserConfig.backend). */

@@ -77,6 +77,9 @@ export const serverSchema = z.strictObject({
   compression_min_length: intIn(0, 65536, 'expected a number of bytes from 0 to 65536').default(1024),
   compression_zstd: z.boolean().default(true),
   compression_zstd_max_level: intIn(1, 22, 'expected a zstd level from 1 (fastest) to 22 (smallest)').default(1),
+  raw_io: z.boolean().default(true),
+  max_prepared_statements_per_session: intIn(1, 1_048_576, 'expected a number from 1 to 1048576').default(16382),
+  max_long_data_per_session: intIn(1024, 2 ** 40, 'expected a number of bytes from 1024 to 1099511627776 (1 TiB)').default(128 * 1024 * 1024),
 });
 
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -89,6 +92,7 @@ export const backendSchema = z.strictObject({
   password: z.string().default(''),
   min_connections: intIn(0, 100_000, 'expected a number from 0 to 100000').default(0),
   max_connections: intIn(1, 100_000, 'expected a number from 1 to 100000').default(20),
+  max_connections_per_user: intIn(1, 100_000, 'expected a number from 1 to 100000').optional(),
   idle_timeout_ms: timeoutMs().default(60000),
   acquire_timeout_ms: timeoutMs().default(2000),
   connect_timeout_ms: timeoutMs().default(2000),

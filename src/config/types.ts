@@ -17,6 +17,11 @@ export interface BackendConfig {
   readonly minConnections: number;
   /** Hard cap of backend connections to this server, across all pools (default 20). */
   readonly maxConnections: number;
+  /**
+   * Connections one user (one tenant, for tenant sessions) may hold at once, in statements or pinned
+   * (undefined: no cap). The loader fills in its default (see lease-share.ts defaultShareCap).
+   */
+  readonly maxConnectionsPerUser?: number;
   /** Idle pooled connections above the floor are closed after this (default 60000). */
   readonly idleTimeoutMs: number;
   /** A client waiting longer than this for a backend connection gets an ERR (default 2000). */
@@ -93,6 +98,16 @@ export interface ServerConfig {
   readonly compressionZstd: boolean;
   /** Highest zstd level the proxy compresses with, whatever level the client asks for (default 1). */
   readonly compressionZstdMaxLevel: number;
+  /**
+   * Client sockets read with onread into a shared buffer and plain writes go straight to the socket
+   * handle (default true; falls back by itself when Node's internals differ; env TENANTGATE_RAW_IO=0
+   * forces it off).
+   */
+  readonly rawIo: boolean;
+  /** Prepared statements one client session may hold at once; one more gets ERR 1461 (default 16382, like max_prepared_stmt_count). */
+  readonly maxPreparedStatementsPerSession: number;
+  /** COM_STMT_SEND_LONG_DATA bytes one session may buffer across its statements (default 128 MiB). */
+  readonly maxLongDataPerSession: number;
 }
 
 /** Failed-login throttling, counted per client address and per user name. */

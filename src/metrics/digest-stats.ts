@@ -29,9 +29,25 @@ const SORTS: Record<string, (e: DigestEntry) => number> = {
   last_seen: (e) => e.lastSeen,
 };
 
+/**
+ * Longest digest text kept (characters; like performance_schema_max_digest_length and ProxySQL's
+ * query_digests_max_digest_length): entries are bounded in number, and this bounds their size, or
+ * 10000 distinct megabyte statements with nothing to fold would be kept whole. Longer digests are
+ * cut there and end with "..." (statements alike up to the cut share an entry, as on a server).
+ */
+export const MAX_DIGEST_TEXT = 2048;
+
+/** `digest` cut to MAX_DIGEST_TEXT, as a flat string (a slice would keep the whole original alive). */
+export function boundedDigest(digest: string): string {
+  if (digest.length <= MAX_DIGEST_TEXT) return digest;
+  return Buffer.from(`${digest.slice(0, MAX_DIGEST_TEXT - 3)}...`, 'utf8').toString('utf8');
+}
+
 export class DigestStats {
   /** Insertion order is recency order: a hit re-inserts, so the first key is the least recent. */
   private readonly map = new Map<string, DigestEntry>();
+  /** The last key of the map (most recent): adding to it again needs no re-insertion. */
+  private newest: DigestEntry | null = null;
   evicted = 0;
 
   constructor(readonly capacity: number) {}
@@ -49,25 +65,34 @@ export class DigestStats {
    * the same statement again keep it (see StatementKeys) and pass it to `add`, building no string.
    */
   entry(tenant: string, digest: string, now = Date.now()): DigestEntry {
+    if (digest.length > MAX_DIGEST_TEXT) digest = boundedDigest(digest);
     const key = tenant + '\u0000' + digest;
     let e = this.map.get(key);
     if (e) return e;
     e = { tenant, digest, key, live: true, count: 0, errors: 0, sumTimeUs: 0, minTimeUs: Infinity, maxTimeUs: 0, rowsSent: 0, firstSeen: now, lastSeen: now };
     if (this.map.size >= this.capacity) {
       const oldest = this.map.keys().next().value as string;
-      this.map.get(oldest)!.live = false;
+      const old = this.map.get(oldest)!;
+      old.live = false;
+      if (old === this.newest) this.newest = null;
       this.map.delete(oldest);
       this.evicted++;
     }
     this.map.set(key, e);
+    this.newest = e;
     return e;
   }
 
   /** Adds one statement to a live entry (from `entry`) and makes it the most recent. */
   add(e: DigestEntry, timeUs: number, rows: number, error: boolean, now: number): void {
-    // Re-insertion keeps the map's order the recency order (the first key is evicted first).
-    this.map.delete(e.key);
-    this.map.set(e.key, e);
+    // Re-insertion keeps the map's order the recency order (the first key is evicted first). Not for
+    // the newest entry (a busy statement repeated back to back): delete + set per statement leaves a
+    // hole each time, and the map's rehashing showed in profiles.
+    if (e !== this.newest) {
+      this.map.delete(e.key);
+      this.map.set(e.key, e);
+      this.newest = e;
+    }
     e.count++;
     if (error) e.errors++;
     e.sumTimeUs += timeUs;
@@ -90,6 +115,7 @@ export class DigestStats {
   reset(): void {
     for (const e of this.map.values()) e.live = false;
     this.map.clear();
+    this.newest = null;
     this.evicted = 0;
   }
 }

@@ -2,6 +2,7 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Frame, Framer } from '../protocol/framer';
 import type { PacketWriter } from '../protocol/packet-writer';
+import { isRawSocket, RawReceiver, setRawReceiver, writeFast, writePending } from '../io/raw-io';
 import { COMPRESS_CHUNK, CompressedTransport, CompressionSettings } from './compressed-transport';
 import { Faultable, setRunning } from './safety-net';
 
@@ -43,9 +44,11 @@ export function resumeWithinBudget(b: BufferBudget): void {
  * {@link ClientConn.write}; after {@link ClientConn.startCompression} that is the compressed
  * transport, and input is decoded before the framer sees it.
  */
-export class ClientConn {
+export class ClientConn implements RawReceiver {
   socket: net.Socket;
   tls = false;
+  /** Reads arrive through onRawRead (the socket was accepted with onread) and plain writes skip the Writable. */
+  private raw: boolean;
   readonly framer: Framer;
   /** A backend socket paused because the client could not keep up (resumed on drain). */
   private pausedBackend: net.Socket | null = null;
@@ -61,13 +64,20 @@ export class ClientConn {
   constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost, private readonly budget: BufferBudget) {
     this.socket = socket;
     this.framer = new Framer(maxPacket);
+    this.raw = isRawSocket(socket);
     socket.setNoDelay(true);
     this.attach(socket);
   }
 
   /** The one way bytes reach the client (compressed once the session is). Returns false when the socket wants a drain. */
   write(b: Buffer): boolean {
-    return this.z ? this.z.write(b) : this.socket.write(b);
+    if (this.z) return this.z.write(b);
+    return this.raw ? writeFast(this.socket, b) : this.socket.write(b);
+  }
+
+  /** Whether bytes written to the client are still queued (views of a reused buffer must not be overwritten). */
+  get writePending(): boolean {
+    return writePending(this.socket);
   }
 
   /** Whether the compressed protocol is on. */
@@ -150,6 +160,11 @@ export class ClientConn {
   /** Upgrades to TLS in place (after an SSLRequest); bytes already framed are handed to TLS. */
   upgradeTls(ctx: tls.SecureContext): void {
     const raw = this.socket;
+    if (this.raw) {
+      // TLS takes the TCP handle over (its reads no longer reach onread); the TLS socket is a stream.
+      setRawReceiver(raw, null);
+      this.raw = false;
+    }
     raw.removeListener('data', this.onData);
     raw.removeListener('error', this.onError);
     raw.removeListener('close', this.onClose);
@@ -206,6 +221,7 @@ export class ClientConn {
     }
     // Buffered input is dropped now, not when the socket is finally destroyed, and nothing more is read.
     this.socket.removeListener('data', this.onData);
+    if (this.raw) setRawReceiver(this.socket, null);
     this.framer.clear();
     if (this.z) {
       this.z.dropInput();
@@ -219,10 +235,16 @@ export class ClientConn {
   }
 
   private attach(s: net.Socket): void {
-    s.on('data', this.onData);
+    if (this.raw) setRawReceiver(s, this);
+    else s.on('data', this.onData);
     s.on('error', this.onError);
     s.on('close', this.onClose);
     s.on('drain', this.onDrain);
+  }
+
+  /** A read of a raw-accepted socket (an owned copy). */
+  onRawRead(chunk: Buffer): void {
+    this.onData(chunk);
   }
 
   // Socket event handlers: a throw here would be an uncaught exception, so each ends only this session.

@@ -10,10 +10,12 @@ import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
 import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
+import { SessionShare, type LeaseShare } from '../backend/lease-share';
 import { Err, errPacket, ProxyError } from '../errors';
 import type { RoutineInfo } from '../classify/routines';
 import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
+import { longDataErr } from '../session/long-data';
 import { ClientConn, ClientConnHost } from './client-conn';
 import { compressionSettings } from './compressed-transport';
 import { dispatch } from './dispatcher';
@@ -97,6 +99,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   choicesFor: Placement | null = null;
   readonly choices = new Map<string, RouteChoice>();
   private runnerObj: StatementRunner | null = null;
+  private readonly share = new SessionShare();
   /** The backend connection holding this session's state died between statements (answered at the next command). */
   private stateLost = false;
   private logger: Logger | null = null;
@@ -119,6 +122,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   statsKeyHash = -1;
   statsKeyBytes: Buffer | null = null;
   statsDigest: string | null = null;
+  /** The current COM_STMT_EXECUTE's statement (its payload's id becomes the backend's: executePacket). */
+  statsStmt: ClientStmt | null = null;
   /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
   resultRows = 0;
   resultErrClass = '';
@@ -306,6 +311,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.statsEntry = null;
             this.statsKeyBytes = null;
             this.statsDigest = null;
+            this.statsStmt = null;
             this.resultRows = 0;
             this.resultErrClass = '';
             dispatch(this, f);
@@ -329,12 +335,16 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const ms = performance.now() - this.curT0;
     this.curT0 = 0;
     const sock = this.client.socket;
-    const inB = sock.bytesRead - this.bytesInMark;
-    const outB = sock.bytesWritten - this.bytesOutMark;
-    this.bytesInMark = sock.bytesRead;
-    this.bytesOutMark = sock.bytesWritten;
+    const read = sock.bytesRead; // once each: bytesWritten copies the Writable's buffer list
+    const written = sock.bytesWritten;
+    const inB = read - this.bytesInMark;
+    const outB = written - this.bytesOutMark;
+    this.bytesInMark = read;
+    this.bytesOutMark = written;
     const errClass = this.proxyErrClass || this.resultErrClass;
     this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, this.resultRows, this.curStartedAt);
+    this.curPayload = null; // no view of a client read kept while idle (raw I/O reads are pool slices)
+    this.statsStmt = null;
   }
 
   /** The digest-statistics key of a session without a tenant (`user:NAME`), built once per user. */
@@ -588,18 +598,23 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return st;
   }
 
-  onExecute(f: Frame): void {
+  onExecute(f: Frame, clearDiag: boolean /* a diagnostics statement, nothing captured: prepared-diagnostics.ts */): void {
     const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
     if (!st) return;
+    this.statsStmt = st;
+    if (st.longDataError) {
+      const e = longDataErr(st.longDataError, this.ctx.config.server.maxLongDataPerSession);
+      return this.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
+    }
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
     }
     if (this.tenant) {
       const c = executeChoice(this, st.route);
       if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
-      return this.runner.forward(Resp.EXECUTE, f, st.info, st, false, c);
+      return this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag, c);
     }
-    this.runner.forward(Resp.EXECUTE, f, st.info, st);
+    this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag);
   }
 
   onFetch(f: Frame): void {
@@ -617,11 +632,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onLongData(p: Buffer): void {
     const st = this.stmtFor(p, '');
     if (!st || p.length < 7) return; // no response to this command, even on error
-    const param = p.readUInt16LE(5);
-    const data = Buffer.from(p.subarray(7));
-    st.longDataBytes += data.length;
-    if (st.longDataBytes > this.ctx.config.server.maxAllowedPacket) return;
-    (st.longData ??= []).push({ param, data });
+    const srv = this.ctx.config.server;
+    this.prepared.takeLongData(st, p, srv.maxAllowedPacket, srv.maxLongDataPerSession);
   }
 
   onStmtClose(p: Buffer): void {
@@ -642,8 +654,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   onStmtReset(p: Buffer): void {
     const st = this.stmtFor(p, 'mysqld_stmt_reset');
     if (!st) return;
-    st.longData = null;
-    st.longDataBytes = 0;
+    this.prepared.dropLongData(st);
+    st.longDataError = null;
     const r = this.runner;
     const conn = r.conn;
     const bs = conn ? conn.stmts.get(st.key) : undefined;
@@ -780,10 +792,15 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return this.batch !== null ? this.batch.seq : 0;
   }
 
+  /** The share of backend `b` this session's leases count in: its tenant's, or its user's (kept between statements). */
+  leaseShare(b: Backend): LeaseShare | null {
+    return this.share.get(b, this.user, this.tenant);
+  }
+
   sendErr(e: Error, seq: number): void {
     const code = (e as { code?: string }).code;
     this.ctx.metrics.errors.inc({ kind: code ?? 'other' });
-    if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT' || code === 'BACKEND_REFUSED') {
+    if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_CONNECT' || code === 'BACKEND_REFUSED' || code === 'USER_LIMIT') {
       this.log.warn({ err: (e as { detail?: string }).detail ?? e.message, code }, 'backend error sent to the client');
     }
     this.sendPacket(errPacket(e), seq);

@@ -1,9 +1,10 @@
 import { Cap, Com } from '../protocol/constants';
-import { Q } from '../classify/lexer';
+import { Q, type QueryInfo, scanQuery } from '../classify/lexer';
 import { buildEof, buildOk } from '../protocol/ok-err';
 import { PacketWriter } from '../protocol/packet-writer';
 import type { InternalResult } from '../backend/internal-exchange';
-import { buildColumnDef, ColumnType, parseTextRow } from '../protocol/column';
+import { buildColumnDef, ColumnType, parseColumnDef, parseTextRow } from '../protocol/column';
+import { binaryRow } from './binary-row';
 
 /**
  * A session's diagnostics area, captured with SHOW WARNINGS on the backend connection right after
@@ -30,31 +31,69 @@ export function captureDiagnostics(r: InternalResult, warnings: number, failed: 
 /** The diagnostics statements answered from a capture; anything else goes to a backend. */
 export type DiagForm = 'warnings' | 'errors' | 'count-warnings' | 'count-errors' | 'var-warnings' | 'var-errors';
 
-const FORMS: Record<string, DiagForm> = {
-  'show warnings': 'warnings',
-  'show errors': 'errors',
-  'show count(*) warnings': 'count-warnings',
-  'show count(*) errors': 'count-errors',
-  'select @@warning_count': 'var-warnings',
-  'select @@error_count': 'var-errors',
-  'select @@session.warning_count': 'var-warnings',
-  'select @@session.error_count': 'var-errors',
-};
+/** SHOW WARNINGS / ERRORS ... LIMIT [offset,] count. */
+export interface DiagLimit {
+  offset: number;
+  count: number;
+}
 
-/** Recognises the plain forms (case and spacing insensitive, optional trailing ';'). */
-export function diagForm(sql: Buffer, start: number): DiagForm | null {
-  if (sql.length - start > 64) return null;
-  const text = sql.toString('latin1', start).trim().replace(/;$/, '').trim().replace(/\s+/g, ' ').toLowerCase();
-  return FORMS[text] ?? null;
+/** A diagnostics statement as the proxy answers it: the form, the column name (count forms), the LIMIT. */
+export interface DiagStatement {
+  form: DiagForm;
+  /** Column name of a count form: the variable as written, or its alias (as the server names it). */
+  name: string;
+  limit: DiagLimit | null;
+}
+
+const SHOW_LIST = /^show\s+(warnings|errors)(?:\s+limit\s+(\d{1,9})(?:\s*,\s*(\d{1,9})|\s+offset\s+(\d{1,9}))?)?$/i;
+const SHOW_COUNT = /^show\s+count\s*\(\s*\*\s*\)\s+(warnings|errors)$/i;
+const SELECT_VAR = /^select\s+(@@(?:session\.|local\.)?(warning_count|error_count))(?:\s+(?:as\s+)?(`(?:[^`]|``)+`|[a-z_][a-z0-9_$]*))?$/i;
+/** Words that cannot be a bare alias (the statement is then not the plain form: a backend answers it). */
+const NOT_ALIAS = new Set(['FROM', 'WHERE', 'LIMIT', 'INTO', 'UNION', 'FOR', 'HAVING', 'ORDER', 'GROUP', 'WINDOW', 'LOCK', 'PROCEDURE', 'AS']);
+
+/**
+ * Recognises the plain diagnostics statements, case and spacing insensitive, with an optional
+ * trailing ';': SHOW WARNINGS|ERRORS [LIMIT [offset,] count | LIMIT count OFFSET offset],
+ * SHOW COUNT(*) WARNINGS|ERRORS, SELECT @@[session.|local.]warning_count|error_count [[AS] alias].
+ * Anything else (comments, other columns, FROM ...) is null: a backend answers it. Pure.
+ */
+export function parseDiagStatement(sql: Buffer, start: number): DiagStatement | null {
+  if (sql.length - start > 160) return null;
+  const text = sql.toString('latin1', start).trim().replace(/;$/, '').trim();
+  let m = SHOW_LIST.exec(text);
+  if (m) {
+    const errors = m[1].toLowerCase() === 'errors';
+    let limit: DiagLimit | null = null;
+    if (m[2] !== undefined) {
+      if (m[3] !== undefined) limit = { offset: Number(m[2]), count: Number(m[3]) };
+      else limit = { offset: m[4] !== undefined ? Number(m[4]) : 0, count: Number(m[2]) };
+    }
+    return { form: errors ? 'errors' : 'warnings', name: '', limit };
+  }
+  m = SHOW_COUNT.exec(text);
+  if (m) {
+    const errors = m[1].toLowerCase() === 'errors';
+    return { form: errors ? 'count-errors' : 'count-warnings', name: errors ? '@@session.error_count' : '@@session.warning_count', limit: null };
+  }
+  m = SELECT_VAR.exec(text);
+  if (m) {
+    const alias = m[3];
+    if (alias !== undefined && alias[0] !== '`' && NOT_ALIAS.has(alias.toUpperCase())) return null;
+    const name = alias === undefined ? m[1] : alias[0] === '`' ? alias.slice(1, -1).replace(/``/g, '`') : alias;
+    return { form: m[2].toLowerCase() === 'warning_count' ? 'var-warnings' : 'var-errors', name, limit: null };
+  }
+  return null;
 }
 
 /**
- * Builds the result-set packets for `form` from a capture (null capture: an empty diagnostics area).
- * `extMeta`: the client negotiated MariaDB extended type metadata, so every column definition
- * carries that field (empty here, as the server sends it for these columns); a captured SHOW
- * WARNINGS copy already has it, being taken on a backend connection negotiated the same way.
+ * Builds the result-set packets for `ds` from a capture. `extMeta`: the client negotiated MariaDB
+ * extended type metadata, so every column definition carries that field (empty here, as the server
+ * sends it for these columns); a captured SHOW WARNINGS copy already has it, being taken on a
+ * backend connection negotiated the same way. `binary`: the answer to a COM_STMT_EXECUTE, with rows
+ * in the binary protocol (column definitions are the same as for the text statement, as a server
+ * sends them).
  */
-export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: number, status: number, varName: string, extMeta: boolean): Buffer[] {
+export function diagnosticsResult(ds: DiagStatement, d: Diagnostics, clientCaps: number, status: number, extMeta: boolean, binary = false): Buffer[] {
   const out: Buffer[] = [];
   let seq = 1;
   const push = (w: PacketWriter) => out.push(w.finish(seq++));
@@ -63,12 +102,17 @@ export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: nu
     if (deprecate) push(buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings: 0, info: Buffer.alloc(0), sessionState: null }, clientCaps, 0xfe));
     else push(buildEof(0, status));
   };
+  const form = ds.form;
   if (form === 'warnings' || form === 'errors') {
     push(new PacketWriter(2).lenenc(d.columns.length));
     for (const c of d.columns) push(new PacketWriter(c.length).bytes(c));
     if (!deprecate) push(buildEof(0, status));
-    for (const r of d.rows) {
-      if (form === 'errors' && !r.subarray(0, 6).equals(ERROR_CELL)) continue;
+    const types = binary ? d.columns.map((c) => parseColumnDef(c, extMeta).type) : null;
+    const rows = d.rows.filter((r) => form === 'warnings' || r.subarray(0, 6).equals(ERROR_CELL));
+    const from = ds.limit ? ds.limit.offset : 0;
+    const to = ds.limit ? Math.min(rows.length, from + ds.limit.count) : rows.length;
+    for (let i = from; i < to; i++) {
+      const r = types ? binaryRow(rows[i], types) : rows[i];
       push(new PacketWriter(r.length).bytes(r));
     }
     eof();
@@ -76,20 +120,25 @@ export function diagnosticsResult(form: DiagForm, d: Diagnostics, clientCaps: nu
   }
   const n = form === 'count-warnings' || form === 'var-warnings' ? d.warnings : d.errors;
   push(new PacketWriter(2).lenenc(1));
-  push(buildColumnDef({ name: varName, charset: 63, length: 21, type: ColumnType.LONGLONG, flags: 0x20 | 0x80, decimals: 0 }, extMeta));
+  push(buildColumnDef({ name: ds.name, charset: 63, length: 21, type: ColumnType.LONGLONG, flags: 0x20 | 0x80, decimals: 0 }, extMeta));
   if (!deprecate) push(buildEof(0, status));
-  push(new PacketWriter(8).lenencString(String(n)));
+  if (binary) push(new PacketWriter(10).u8(0).u8(0).u32(n).u32(0));
+  else push(new PacketWriter(8).lenencString(String(n)));
   eof();
   return out;
 }
 
 const ERROR_CELL = Buffer.from([5, 0x45, 0x72, 0x72, 0x6f, 0x72]); // lenenc "Error"
 
-/** Column name the server gives each count form. */
-export function diagVarName(form: DiagForm, sql: Buffer, start: number): string {
-  if (form === 'count-warnings') return '@@session.warning_count';
-  if (form === 'count-errors') return '@@session.error_count';
-  return sql.toString('latin1', start).trim().replace(/;$/, '').trim().replace(/^select\s+/i, '');
+/**
+ * keepsDiagnostics for the command in `payload`: for COM_STMT_EXECUTE the executed statement's SQL
+ * (`stmtSql`) and scan (`info`) decide; for COM_STMT_PREPARE the SQL in the packet.
+ */
+export function commandKeepsDiagnostics(payload: Buffer, info: QueryInfo | null, stmtSql: Buffer | null): boolean {
+  const cmd = payload[0];
+  if (cmd === Com.STMT_EXECUTE) return stmtSql !== null && keepsDiagnostics(cmd, stmtSql, info, 0);
+  if (cmd === Com.STMT_PREPARE) return keepsDiagnostics(cmd, payload, scanQuery(payload, 1, payload.length), 1);
+  return keepsDiagnostics(cmd, payload, info);
 }
 
 /** Clears a connection's diagnostics area: only a statement that reads a table does. */
@@ -121,13 +170,17 @@ const KEYWORDS_BEFORE_PAREN = new Set(['SELECT', 'DO', 'SET', 'AND', 'OR', 'NOT'
  * `SELECT DATABASE(), USER()` (the mariadb CLI's `\s`), `SET ...`, `BEGIN`, `USE` or COM_PING /
  * COM_INIT_DB / COM_STATISTICS, `SELECT @@warning_count` still says 1. Conservative: anything
  * that might touch a table (FROM, INTO, a call that is not a known built-in, a multi-statement
- * batch, a prepared statement) clears, as before. Pure; `info` is the lexer's scan of `sql`.
+ * batch) clears, as before. The same holds for COM_STMT_PREPARE and COM_STMT_EXECUTE of such a
+ * statement (MariaDB 10.11: `SELECT 1/0`, then PREPARE and EXECUTE of `SELECT 1` leave
+ * @@warning_count 1; a PREPARE of a statement naming a table clears). Pure; `info` is the lexer's
+ * scan of `sql`, whose statement text begins at `start`.
  */
-export function keepsDiagnostics(command: number, sql: Buffer, info: { kind: string; flags: number } | null): boolean {
+export function keepsDiagnostics(command: number, sql: Buffer, info: { kind: string; flags: number } | null, start = 1): boolean {
   if (command === Com.PING || command === Com.INIT_DB || command === Com.STATISTICS) return true;
-  if (command !== Com.QUERY || info === null || info.flags & Q.MULTI || !TABLELESS_KINDS.has(info.kind)) return false;
+  const statement = command === Com.QUERY || command === Com.STMT_PREPARE || command === Com.STMT_EXECUTE;
+  if (!statement || info === null || info.flags & Q.MULTI || !TABLELESS_KINDS.has(info.kind)) return false;
   const n = sql.length;
-  let i = 1;
+  let i = start;
   while (i < n) {
     const c = sql[i];
     if (c === 0x27 || c === 0x22 || c === 0x60) {

@@ -1,3 +1,4 @@
+import { tooManyPreparedErr } from '../session/long-data';
 import { Cap, Com } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr } from '../protocol/ok-err';
@@ -6,7 +7,8 @@ import { Q, scanQuery } from '../classify/lexer';
 import { planBatch, splitBatch } from '../classify/batch-split';
 import { runBatch } from './batch-run';
 import { killSession } from './kill';
-import { diagForm, diagnosticsResult, diagVarName } from './diagnostics';
+import { parseDiagStatement } from './diagnostics';
+import { answerDiagnostics, onPreparedDiagnostics } from './prepared-diagnostics';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import type { ClientSession } from './client-session';
@@ -33,11 +35,10 @@ const onQuery: Handler = (s, f) => {
     if (segs !== null) return runBatch(s, segs, p);
   }
   if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
-    const form = diagForm(p, 1);
+    const ds = parseDiagStatement(p, 1);
     const diag = s.st.diag;
-    if (form && diag) {
-      for (const b of diagnosticsResult(form, diag, s.clientCaps, s.okStatus(), diagVarName(form, p, 1), (s.pool as BackendPool).extMeta)) s.client.write(b);
-      return;
+    if (ds && diag) {
+      return answerDiagnostics(s, ds, diag, false);
     }
     return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
   }
@@ -54,6 +55,12 @@ const refuseKill = (s: ClientSession) =>
 
 const onPrepare: Handler = (s, f) => {
   const p = f.payload;
+  // Like the server's max_prepared_stmt_count, per session: the proxy holds each statement's text and state.
+  const max = s.ctx.config.server.maxPreparedStatementsPerSession;
+  if (s.prepared.size >= max) {
+    const e = tooManyPreparedErr(max);
+    return s.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
+  }
   // A prepared KILL would reach the backend with a backend-side id: refused as a server refuses what
   // it cannot prepare, so clients that fall back to text send it as a KILL the proxy maps.
   const info = scanQuery(p, 1, p.length);
@@ -72,7 +79,7 @@ const forwardAs =
 /** The COM_* table: index = command byte. */
 const TABLE: (Handler | undefined)[] = [];
 TABLE[Com.QUERY] = onQuery;
-TABLE[Com.STMT_EXECUTE] = (s, f) => s.onExecute(f);
+TABLE[Com.STMT_EXECUTE] = (s, f) => onPreparedDiagnostics(s, f) || s.onExecute(f, false);
 TABLE[Com.STMT_PREPARE] = onPrepare;
 TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => s.onLongData(f.payload);
 TABLE[Com.STMT_CLOSE] = (s, f) => s.onStmtClose(f.payload);

@@ -23,6 +23,18 @@ export function failureDelay(failures: number, cfg: LoginThrottleConfig): number
 const MAX_ENTRIES = 100_000;
 
 /**
+ * User names are counted by at most this many characters: the client chooses them (up to the 64 KiB
+ * of a login packet), and 100000 kept whole could hold gigabytes. Real names are far shorter (a
+ * server allows 80 characters), so only garbage names share a count this way.
+ */
+export const USER_KEY_CHARS = 256;
+
+/** The throttle's key for a user name: itself, or its first USER_KEY_CHARS characters as a flat string. */
+function userKey(user: string): string {
+  return user.length <= USER_KEY_CHARS ? user : Buffer.from(user.slice(0, USER_KEY_CHARS), 'utf8').toString('utf8');
+}
+
+/**
  * Failed-login throttling per client address and per user name: each failure delays its ERR
  * exponentially (see {@link failureDelay}); after `blockAfterFailures` the address or name is
  * refused for `blockMs` without its password being checked. Counts are forgotten after
@@ -37,20 +49,20 @@ export class LoginThrottle {
 
   /** Whether a login from `addr` as `user` is refused outright at `now`. */
   blocked(addr: string, user: string, now: number): boolean {
-    return this.isBlocked(this.byAddr.get(addr), now) || this.isBlocked(this.byUser.get(user), now);
+    return this.isBlocked(this.byAddr.get(addr), now) || this.isBlocked(this.byUser.get(userKey(user)), now);
   }
 
   /** Records a failed login; returns the delay (ms) before its ERR is sent. */
   failed(addr: string, user: string, now: number): number {
     const a = this.bump(this.byAddr, addr, now);
-    const u = this.bump(this.byUser, user, now);
+    const u = this.bump(this.byUser, userKey(user), now);
     return failureDelay(Math.max(a, u), this.cfg);
   }
 
   /** A successful login clears the counts of its address and user. */
   succeeded(addr: string, user: string): void {
     this.byAddr.delete(addr);
-    this.byUser.delete(user);
+    this.byUser.delete(userKey(user));
   }
 
   /** Entries remembered (for tests and metrics). */

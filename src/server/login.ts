@@ -67,6 +67,8 @@ const NO_ATTRS = new Map<string, string>();
  * The handshake, authentication and COM_CHANGE_USER exchanges of one client connection, ending in
  * an {@link Identity}. Sends only login packets; what happens after login is the session's.
  */
+const NO_TOKEN = Buffer.alloc(0);
+
 export class Login {
   /** Sequence id of the last login packet received from or sent to the client. */
   seq = 0;
@@ -246,6 +248,9 @@ export class Login {
     const hs = this.hs as HandshakeResponse;
     const user = (this.auth as Authenticator).user;
     this.auth = null;
+    // The handshake response stays for COM_CHANGE_USER, but not its token: a view of the client read,
+    // which (a slice of a shared pool under raw I/O) would keep its whole slab for the session's life.
+    hs.authResponse = NO_TOKEN;
     const changeUser = this.changeUser;
     this.changeUser = false;
     const id: Identity = {

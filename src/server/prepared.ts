@@ -1,3 +1,4 @@
+import { ownedCopy } from '../protocol/owned-copy';
 import { Com } from '../protocol/constants';
 import type { StatementRoute } from '../routing/planner';
 import type { DigestEntry } from '../metrics/digest-stats';
@@ -7,6 +8,8 @@ import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
 import { Q, QueryInfo } from '../classify/lexer';
 import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
+import { rowCountExpr, substituteCalls } from './row-count';
+import type { U64 } from '../protocol/packet-reader';
 
 /**
  * A prepared statement as the client sees it. Its id is the proxy's; the statement is prepared
@@ -29,7 +32,12 @@ export interface ClientStmt {
   paramTypes: Buffer | null;
   /** COM_STMT_SEND_LONG_DATA chunks buffered until the next execute. */
   longData: { param: number; data: Buffer }[] | null;
+  /** What `longData` is charged against the session's budget (data + LONG_DATA_CHUNK_COST per chunk; see long-data.ts). */
   longDataBytes: number;
+  /** Data bytes buffered per parameter (made on the first chunk). */
+  longDataParams?: Map<number, number> | null;
+  /** Long data went past a limit: every EXECUTE fails with that error until COM_STMT_RESET (as on the server). */
+  longDataError?: 'param' | 'session' | null;
   cursorOpen: boolean;
   /** Route class decided at PREPARE time (tenant sessions), reused for each EXECUTE. */
   route?: StatementRoute;
@@ -56,6 +64,7 @@ export function rememberBackendStmt(conn: BackendConnection, key: string, bs: Ba
     }
   }
   conn.stmts.set(key, bs);
+  conn.stmtsNewest = key;
 }
 
 /**
@@ -83,6 +92,24 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
   return null;
 }
 
+/**
+ * A variant of `st` to prepare and execute instead, under a key of its own (closed after the execute:
+ * no client statement holds it): ROW_COUNT() replaced by the session's `rowCount` (the connection's
+ * previous statement was not the session's), and/or — for a statement prepared without a schema
+ * that must be prepared on a pinned connection that has one, `schema` (it cannot be reset to none) —
+ * DATABASE() / SCHEMA() replaced by NULL, what they return there; the rest of such a statement does
+ * not depend on the schema it is prepared under (it prepared without one: it names no table without
+ * its schema). Pure.
+ */
+export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string | null): ClientStmt {
+  const calls: Array<{ at: number; value: string }> = [];
+  if (rowCount !== null) for (const at of st.info.rowCountAt ?? []) calls.push({ at, value: rowCountExpr(rowCount) });
+  if (schema !== null) for (const at of st.info.schemaFnAt ?? []) calls.push({ at, value: 'NULL' });
+  calls.sort((x, y) => x.at - y.at);
+  const key = `${st.key}${schema !== null ? `\0NULL_SCHEMA@${schema}` : ''}${rowCount !== null ? `\0ROW_COUNT=${rowCount}` : ''}`;
+  return { ...st, sql: substituteCalls(st.sql, calls), key, schema: schema ?? st.schema };
+}
+
 /** Whether two parameter-type blocks hold the same bytes (a few bytes: a loop beats a native call). */
 function sameTypes(a: Buffer, b: Buffer): boolean {
   const n = a.length;
@@ -107,7 +134,7 @@ export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
   if (p.length < end) return false;
   const old = st.paramTypes;
   const view = p.subarray(at + 1, end);
-  if (old === null || !sameTypes(old, view)) st.paramTypes = Buffer.from(view);
+  if (old === null || !sameTypes(old, view)) st.paramTypes = ownedCopy(view);
   return true;
 }
 
@@ -118,9 +145,13 @@ export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
  */
 export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Frame): Buffer[] {
   const bs = conn.stmts.get(st.key) as BackendStmt;
-  // LRU: mark as recently used
-  conn.stmts.delete(st.key);
-  conn.stmts.set(st.key, bs);
+  // LRU: mark as recently used (not needed when it is already the newest: delete + set per execute
+  // leaves a hole in the map each time, and its rehashing showed in profiles)
+  if (conn.stmtsNewest !== st.key) {
+    conn.stmts.delete(st.key);
+    conn.stmts.set(st.key, bs);
+    conn.stmtsNewest = st.key;
+  }
   const out: Buffer[] = [];
   if (st.longData) {
     for (const ld of st.longData) {

@@ -61,6 +61,8 @@ export interface ProxyContext {
   readonly serverMariaCaps: number;
   readonly serverCollation: number;
   readonly tlsContext: tls.SecureContext | null;
+  /** Raw socket I/O is on (config server.raw_io, env, and Node's internals as expected): src/io/raw-io.ts. */
+  readonly rawIo: boolean;
   readonly rsa: { publicPem: string; privateKey: crypto.KeyObject } | null;
   /** The routing view of the config (tenants, clusters); built once per config version. */
   readonly routing: RoutingSnapshot;

@@ -1,3 +1,4 @@
+import { memoryReport } from './memory-report';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -12,6 +13,7 @@ import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
 import { ClientSession, S } from './client-session';
 import { BufferBudget, resumeWithinBudget } from './client-conn';
 import { announcedCaps, zstdOffer } from './announced-caps';
+import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { Err } from '../errors';
@@ -86,6 +88,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   serverMariaCaps = 0;
   serverCollation = DEFAULT_COLLATION_ID;
   tlsContext: tls.SecureContext | null = null;
+  rawIo = false;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
   readonly metrics: Metrics;
   /** Rebuilt on reload with the new config version (plans are cached per version). */
@@ -274,16 +277,17 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
           if (e !== null) return e;
         }
       }
-      const e = this.digestStats.entry(key, s.statsDigest ?? digestOf(s, payload, cmd), now);
+      const e = this.digestStats.entry(key, s.statsDigest ?? sqlDigest(payload, 1), now);
       if (keyBytes !== null) this.digestKeys.set(h, key, e, keyBytes);
       else if (h >= 0) this.digestKeys.set(h, key, e);
       return e;
     }
-    const st = payload.length >= 5 ? s.prepared.get(payload.readUInt32LE(1)) : undefined;
+    // Not the id in the payload: by now it is the backend statement's id (prepared.ts executePacket).
+    const st = s.statsStmt;
     if (!st) return this.digestStats.entry(key, '(unknown prepared statement)', now);
     const known = st.statsEntry;
     if (known !== undefined && known.live && known.tenant === key) return known;
-    return (st.statsEntry = this.digestStats.entry(key, digestOf(s, payload, cmd), now));
+    return (st.statsEntry = this.digestStats.entry(key, (st.digest ??= sqlDigest(st.sql, 0)), now));
   }
 
   private reconfigureTopology(cfg: Config): void {
@@ -473,6 +477,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     if (z.unavailable) this.log.warn({ reason: z.unavailable }, 'zstd compression is configured but not offered');
     this.serverCaps = announcedCaps(this.serverCaps, { tls: !!t, compression: this.config.server.compression, zstd: z.offer });
     if (this.config.server.rsaKeyExchange) this.rsa = loadRsa(this.config.server.rsaPrivateKeyFile);
+    const off = await rawIoOff(this.config.server.rawIo);
+    this.rawIo = off === null;
+    if (off !== null) this.log[off.warn ? 'warn' : 'info']({ reason: off.reason }, 'raw socket I/O off; using stream sockets');
     const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server = server;
     server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
@@ -484,6 +491,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       });
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
+    if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
     this.topology?.start();
@@ -602,6 +610,11 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     return { clientSessions: this.sessions.size, identity: { ...this.identity }, backends: [...this.backends.values()].map((b) => b.stats()) };
   }
 
+  /** See memory-report.ts (SIGUSR2). */
+  memoryReport(): Record<string, number> {
+    return memoryReport(this, this.retired.size);
+  }
+
   /**
    * Graceful stop (SIGTERM): stop accepting; close each session once it is between statements
    * with nothing pinned (so transactions, locks and statements in flight finish); after
@@ -652,12 +665,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
 }
 
 /** The statement's digest (literals as ?): COM_QUERY scanned now, a prepared statement's once. */
-function digestOf(s: ClientSession, payload: Buffer, cmd: number): string {
+/** The digest of the SQL in `b` from `start` (a COM_QUERY payload from 1, a prepared statement's text from 0). */
+function sqlDigest(b: Buffer, start: number): string {
   try {
-    if (cmd === Com.QUERY) return scanStatement(payload, 1, payload.length).digest;
-    const st = payload.length >= 5 ? s.prepared.get(payload.readUInt32LE(1)) : null;
-    if (!st) return '(unknown prepared statement)';
-    return (st.digest ??= scanStatement(st.sql, 0, st.sql.length).digest);
+    return scanStatement(b, start, b.length).digest;
   } catch {
     return '(unscannable)';
   }

@@ -2,13 +2,19 @@
  * ROW_COUNT() answers for the connection's previous statement. When a session's statement runs on a
  * backend connection whose previous statement was someone else's, the proxy substitutes the value
  * the session's own previous statement produced. A bare select item keeps its column name through
- * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`. The value goes in
- * as `COALESCE(value, ROW_COUNT())`, which keeps the call's type too (BIGINT(21) NOT NULL: a bare
- * `-1` is INT(2), seen in result metadata and in CREATE TABLE ... AS SELECT); the server never
- * evaluates the call there (COALESCE stops at its first non-NULL argument).
+ * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`.
  */
 export function substituteRowCount(payload: Buffer, positions: number[], value: number | bigint): Buffer {
-  return substituteCall(payload, positions, 9, `COALESCE(${value}, ROW_COUNT())`);
+  return substituteCalls(payload, positions.map((at) => ({ at, value: rowCountExpr(value) })), 9);
+}
+
+/**
+ * What replaces a ROW_COUNT() call: `COALESCE(value, ROW_COUNT())`, which keeps the call's type too
+ * (BIGINT(21) NOT NULL; a bare `-1` is INT(2), seen in result metadata and in CREATE TABLE ... AS
+ * SELECT). The server never evaluates the call there (COALESCE stops at its first non-NULL argument).
+ */
+export function rowCountExpr(value: number | bigint): string {
+  return `COALESCE(${value}, ROW_COUNT())`;
 }
 
 /**
@@ -16,12 +22,23 @@ export function substituteRowCount(payload: Buffer, positions: number[], value: 
  * call's column name when it is a select item. Used for ROW_COUNT() and, on tenant sessions (whose
  * backend accounts may not set pseudo_thread_id), CONNECTION_ID().
  */
-export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint | string): Buffer {
+export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint): Buffer {
+  return substituteCalls(payload, positions.map((at) => ({ at, value: String(value) })), nameLen);
+}
+
+/**
+ * Replaces calls `NAME()` at the given byte offsets (in increasing order; NAME's length `nameLen`,
+ * or the word found there) by their `value`, kept under the call's column name when it is a select
+ * item. Several functions in one pass: ROW_COUNT() and DATABASE()/SCHEMA() of one statement.
+ */
+export function substituteCalls(payload: Buffer, calls: Array<{ at: number; value: string }>, nameLen = 0): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
   const n = payload.length;
-  for (const pos of positions) {
+  for (const { at: pos, value } of calls) {
+    if (pos < last) continue;
     let j = pos + nameLen;
+    if (nameLen === 0) while (j < n && isWordChar(payload[j])) j++;
     while (j < n && isSpace(payload[j])) j++;
     if (payload[j] !== 0x28) continue;
     j++;
@@ -36,6 +53,10 @@ export function substituteCall(payload: Buffer, positions: number[], nameLen: nu
   if (parts.length === 0) return payload;
   parts.push(payload.subarray(last));
   return Buffer.concat(parts);
+}
+
+function isWordChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x24;
 }
 
 function isSpace(c: number): boolean {

@@ -16,8 +16,12 @@ import { quote, recordVar, TRACKING_INIT_SQL, userVarLiterals, userVarReadSql } 
 import type { ClientSession } from './client-session';
 
 /** Runs what the statement's effects require (see the file comment); `captureErr`: null = no diagnostics to capture. */
-export async function afterStatement(s: ClientSession, conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, collationUnknown: boolean): Promise<void> {
+export async function afterStatement(s: ClientSession, conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, collationUnknown: boolean, calc = false): Promise<void> {
   const st = s.st;
+  if (calc) {
+    const r = await conn.query('SELECT FOUND_ROWS()'); // first: any other query changes it
+    st.foundRows = Number(r.rows[0]?.[0]?.toString() ?? st.foundRows);
+  }
   if (gtid) {
     const r = await conn.query(LAST_GTID_SQL);
     const cell = r.rows[0] ? r.rows[0][0] : null;

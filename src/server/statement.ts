@@ -1,4 +1,5 @@
-import { Cap, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
+import { ownedCopy } from '../protocol/owned-copy';
+import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -8,9 +9,10 @@ import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
 import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
-import { needsReplay, ReplayNeeds, replaySteps } from '../session/replay';
-import { CLEAR_DIAGNOSTICS_SQL, keepsDiagnostics } from './diagnostics';
-import { ClientStmt, ensureBackendStmt, executePacket, rememberBackendStmt } from './prepared';
+import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
+import { resetToNoSchema, runReplaySteps } from './replay-exec';
+import { commandKeepsDiagnostics } from './diagnostics';
+import { ClientStmt, ensureBackendStmt, executePacket, execVariant, rememberBackendStmt } from './prepared';
 import { Resp, ResultRelay } from './result-relay';
 import type { RelayHost } from './relay-host';
 import { evictLru, holdStmt } from './stmt-lifetime';
@@ -18,22 +20,13 @@ import { substituteRowCount } from './row-count';
 import { interpretGtidWait, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
-import { recordVar, sqlBytes, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
+import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 import { afterStatement } from './statement-bookkeeping';
+import { writeMaybeFast } from '../io/raw-io';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
-
-/**
- * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
- * schema (unqualified); without one (a session that selected none) a JSON_TABLE of n elements does.
- */
-function foundRowsSql(n: number, hasSchema: boolean): string {
-  if (n <= 0) return 'SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0';
-  if (hasSchema) return `SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_${n} LIMIT 0`;
-  return `SELECT SQL_CALC_FOUND_ROWS 1 FROM JSON_TABLE(CONCAT('[', REPEAT('0,', ${n - 1}), '0]'), '$[*]' COLUMNS(x INT PATH '$')) AS t LIMIT 0`;
-}
 
 /** The statement in flight. */
 interface Current extends ReplayNeeds {
@@ -57,6 +50,8 @@ interface Current extends ReplayNeeds {
   exec?: ClientStmt;
   /** A PREPARE of a statement that reads diagnostics (it must not clear them). */
   readsDiag?: boolean;
+  /** The session held its connection when the statement arrived (a one-shot pin included). */
+  pinned?: boolean;
 }
 
 type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
@@ -132,7 +127,8 @@ export class StatementRunner implements RelayHost, BackendSink {
       }
       route = d;
     }
-    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? info.flags : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag };
+    // A tenant's account may not set pseudo_thread_id (SUPER / BINLOG REPLAY): no replay of it (CONNECTION_ID() is substituted).
+    this.cur = { kind, frame, info, stmt, out: null, clearDiag, foreign: false, retried: false, flags: info ? (this.s.tenant ? info.flags & ~PSEUDO_ID_FLAGS : info.flags) : 0, route: route ?? null, prepRoute, inFlight: null, readsDiag, pinned: st.pins !== 0 };
     this.s.toBusy();
     if (st.pins & Pin.ONE_SHOT) st.pins &= ~Pin.ONE_SHOT; // held for this one statement; re-evaluated after it
     const sticky = info !== null && (info.flags & (Q.FOUND_ROWS | Q.ROW_COUNT | Q.READS_DIAGNOSTICS)) !== 0;
@@ -148,7 +144,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.conn) return cb(null, this.conn);
     const pool = this.s.pool as BackendPool;
     const last = this.lastConn;
-    if (sticky && last && last.lastSession === this.s && last.pool === pool && pool.takeIfIdle(last)) {
+    const share = this.s.leaseShare(pool.backend);
+    if (sticky && last && last.lastSession === this.s && last.pool === pool && pool.takeIfIdle(last, share)) {
       this.conn = last;
       return cb(null, last);
     }
@@ -166,8 +163,8 @@ export class StatementRunner implements RelayHost, BackendSink {
       }
     };
     const token = this.s.st.userVarToken;
-    if (account !== null) pool.acquireAs(account, got, token);
-    else pool.acquire(got, token);
+    if (account !== null) pool.acquireAs(account, got, share, token);
+    else pool.acquire(got, share, token);
   }
 
   private onConn = (err: Error | null, conn: BackendConnection | null): void => {
@@ -236,9 +233,13 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   private onReady(conn: BackendConnection, cur: Current): void {
     cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
+    // Another session's warnings, kept by a statement reading no table, would be counted as this session's.
+    const d = conn.diagOwner;
+    if (d !== null && d !== this.s && !cur.clearDiag && cur.kind !== Resp.FETCH && commandKeepsDiagnostics(cur.frame.payload, cur.info, cur.stmt ? cur.stmt.sql : null)) cur.clearDiag = true;
     const replay = needsReplay(this.s, conn, cur);
     if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
-    if (replay || (cur.kind === Resp.EXECUTE && this.stmtNeedsPrep(conn, cur.exec as ClientStmt))) {
+    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec))) {
       this.restore(conn, cur).then(
         (errPkt) => this.s.guard('statement_send', () => {
           if (this.s.closed) return;
@@ -265,23 +266,26 @@ export class StatementRunner implements RelayHost, BackendSink {
    */
   private pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
     const stmt = cur.stmt as ClientStmt;
-    cur.exec = stmt;
+    const st = this.s.st;
+    const cursor = cur.frame.payload[5] !== 0;
     const at = stmt.info.rowCountAt;
-    if (at === null || cur.frame.payload[5] !== 0) return;
-    if (!cur.foreign && !replay && !this.stmtNeedsPrep(conn, stmt)) return;
-    const value = this.s.st.rowCount;
-    cur.exec = { ...stmt, sql: substituteRowCount(stmt.sql, at, value), key: `${stmt.key}\0ROW_COUNT=${value}` };
+    const rowCount = at !== null && !cursor && (cur.foreign || replay || this.stmtNeedsPrep(conn, stmt));
+    // Prepared without a schema, to be prepared on a pinned connection that has one (which cannot be reset).
+    const noSchema = stmt.schema === null && st.schema !== null && cur.pinned === true && !cursor && (rowCount || this.stmtNeedsPrep(conn, stmt));
+    cur.exec = rowCount || noSchema ? execVariant(stmt, rowCount ? st.rowCount : null, noSchema ? st.schema : null) : stmt;
   }
 
   /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
   private executeOut(conn: BackendConnection, cur: Current): Buffer[] {
     const exec = cur.exec as ClientStmt;
-    const out = executePacket(conn, exec, cur.frame);
     const stmt = cur.stmt as ClientStmt;
-    if (exec !== stmt) {
-      stmt.longData = null;
-      stmt.longDataBytes = 0;
-      stmt.paramTypes = exec.paramTypes;
+    const charged = stmt.longDataBytes;
+    const out = executePacket(conn, exec, cur.frame);
+    if (exec !== stmt) stmt.paramTypes = exec.paramTypes;
+    if (charged !== 0) {
+      // Sent with this execute (also when `exec` is the ROW_COUNT() variant, which shares the chunks).
+      stmt.longDataBytes = charged;
+      this.s.prepared.dropLongData(stmt);
     }
     return out;
   }
@@ -292,57 +296,27 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   /**
    * Executes the replay steps that bring `conn` to this session's state, and makes sure a
-   * statement being executed is prepared there. Resolves with an ERR packet to send instead of
-   * running the statement, if any.
+   * statement being executed is prepared there — under the schema it was prepared in: one prepared
+   * while the session had none is prepared on this connection after a reset to no schema, before the
+   * replay (the server resolves DATABASE() and table names at prepare time). Resolves with an ERR
+   * packet to send instead of running the statement, if any.
    */
   private async restore(conn: BackendConnection, cur: Current): Promise<PacketWriter | null> {
     const s = this.s;
-    const st = s.st;
-    const pool = s.pool as BackendPool;
-    for (const step of replaySteps(s, conn, cur, pool.defaults)) {
-      switch (step.t) {
-        case 'reset': {
-          // COM_CHANGE_USER without a schema: for a tenant session, to the tenant's own account (never the proxy's).
-          const acct = s.tenantAccount();
-          if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
-          else await conn.resetToNoSchema(TRACKING_INIT_SQL);
-          break;
-        }
-        case 'reset_session': {
-          const t0 = performance.now();
-          await conn.resetSession(TRACKING_INIT_SQL);
-          s.ctx.identity.userVarResets++;
-          s.ctx.identity.userVarResetMs += performance.now() - t0;
-          break;
-        }
-        case 'init_db': {
-          const e = await conn.initDb(step.schema);
-          if (e) return buildErr(e.errno, e.sqlState, e.message);
-          break;
-        }
-        case 'set_option':
-          await conn.setMultiStatements(step.multi);
-          break;
-        case 'set':
-          await conn.query(sqlBytes(step.sql));
-          conn.noteReplaySet(st.vars, step.clearForeignUserVars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
-          break;
-        case 'last_insert_id':
-          await conn.query(`DO LAST_INSERT_ID(${step.value})`);
-          conn.noteLastInsertId(step.value);
-          break;
-        case 'found_rows':
-          await conn.query(foundRowsSql(step.n, conn.schema !== null));
-          break;
-        case 'clear_diag':
-          await conn.query(CLEAR_DIAGNOSTICS_SQL);
-          conn.noteDiagOwner(null);
-          break;
-      }
+    const max = s.ctx.maxPrepared(conn);
+    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+    // Before the replay, which may select the session's current schema; on a pinned connection (which
+    // cannot be reset) only where it has none (else pickExec chose a variant with a schema).
+    if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (cur.pinned !== true || conn.schema === null)) {
+      if (conn.schema !== null) await resetToNoSchema(s, conn);
+      const e = await ensureBackendStmt(conn, exec, max);
+      if (e) return buildErr(e.errno, e.sqlState, e.message);
     }
-    conn.noteApplied(s, st.version);
-    if (cur.kind === Resp.EXECUTE) {
-      const e = await ensureBackendStmt(conn, cur.exec as ClientStmt, s.ctx.maxPrepared(conn));
+    const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
+    if (e) return e;
+    conn.noteApplied(s, s.st.version);
+    if (exec !== null) {
+      const e = await ensureBackendStmt(conn, exec, max);
       if (e) return buildErr(e.errno, e.sqlState, e.message);
       cur.out = this.executeOut(conn, cur);
     }
@@ -399,8 +373,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.armed = true;
     relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
     const sock = conn.socket;
+    const raw = this.s.ctx.rawIo;
     if (cur.out) {
-      if (cur.out.length === 1) sock.write(cur.out[0]);
+      if (cur.out.length === 1) writeMaybeFast(sock, cur.out[0], raw);
       else {
         sock.cork();
         for (const b of cur.out) sock.write(b);
@@ -410,7 +385,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       const f = cur.frame;
       const at = cur.info ? cur.info.rowCountAt : null;
       if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, this.s.st.rowCount), 0));
-      else sock.write(f.raw ?? framePayload(f.payload, 0));
+      else writeMaybeFast(sock, f.raw ?? framePayload(f.payload, 0), raw);
     }
   }
 
@@ -485,7 +460,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       s.fault(e, 'backend_data');
     }
     setRunning(null);
-    return s.client.socket.writableLength > 0;
+    return s.client.writePending;
   }
 
   onBackendClose(err: Error | null): void {
@@ -570,15 +545,16 @@ export class StatementRunner implements RelayHost, BackendSink {
     return keep.length === 0 ? null : Buffer.concat(keep);
   }
 
-  onPrepareOk(backendId: number, numColumns: number, numParams: number): number {
+  onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number {
     const s = this.s;
+    s.st.lastWarnings = warnings; // (a PREPARE_OK ends the response: no terminator reports them)
     const cur = this.cur as Current;
     const conn = this.conn as BackendConnection;
     const sql = cur.frame.payload.subarray(1);
     const schema = s.st.schema;
     const stmt: ClientStmt = {
       id: s.prepared.allocId(),
-      sql: Buffer.from(sql),
+      sql: ownedCopy(sql),
       key: `${schema ?? ''}\0${sql.toString('latin1')}`,
       schema,
       numParams,
@@ -635,7 +611,10 @@ export class StatementRunner implements RelayHost, BackendSink {
     const s = this.s;
     const st = s.st;
     // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
-    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) st.foundRows = this.relay.rows;
+    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) {
+      st.foundRows = this.relay.rows;
+      conn.foundRowsOwner = s;
+    }
     // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
     // under CLIENT_DEPRECATE_EOF, with affected rows 0).
     if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
@@ -646,19 +625,22 @@ export class StatementRunner implements RelayHost, BackendSink {
     // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
     if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
     const leftDiag = err || st.lastWarnings > 0;
-    if (leftDiag) conn.noteDiagOwner(s);
     const reads = (flags & Q.READS_DIAGNOSTICS) !== 0 || cur.readsDiag === true;
-    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !keepsDiagnostics(cur.frame.payload[0], cur.frame.payload, info)) st.diag = null;
+    if (leftDiag) conn.noteDiagOwner(s);
+    else if (conn.diagOwner !== null && !reads && cur.kind !== Resp.FETCH && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) conn.noteDiagOwner(null);
+    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) st.diag = null;
     const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
     const needVars = info !== null && info.userVars !== null;
     const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
     const readLid = !err && (flags & Q.SETS_LAST_INSERT_ID) !== 0;
     // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
     const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
-    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid) {
+    // SQL_CALC_FOUND_ROWS: FOUND_ROWS() is not the rows sent; read it, so a replay elsewhere has it.
+    const calc = !err && (flags & Q.CALC_FOUND_ROWS) !== 0 && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE);
+    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid || calc) {
       const coll = this.collationUnknown;
       this.collationUnknown = false;
-      afterStatement(this.s, conn, info, capture ? err : null, readLid, gtid, coll).then(
+      afterStatement(this.s, conn, info, capture ? err : null, readLid, gtid, coll, calc).then(
         () => s.guard('statement_bookkeeping', () => this.finishStatement()),
         (e: Error) => s.guard('statement_bookkeeping', () => {
           s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
@@ -784,6 +766,17 @@ export class StatementRunner implements RelayHost, BackendSink {
       else this.watch(conn);
     }
     this.s.toIdle();
+  }
+
+  /** The proxy answered a diagnostics statement: ROW_COUNT() -1, FOUND_ROWS() `foundRows` (null: kept), replayed next. */
+  noteLocalResult(foundRows: number | null): void {
+    const st = this.s.st;
+    st.rowCount = -1;
+    if (foundRows !== null) st.foundRows = foundRows;
+    const c = this.conn ?? this.lastConn;
+    if (c === null || c.lastSession !== this.s) return;
+    c.internalSinceClient = true;
+    if (foundRows !== null && c.foundRowsOwner === this.s) c.foundRowsOwner = null;
   }
 
   /** Ends a locally answered command: releases the connection unless pinned, then back to idle. */

@@ -1,4 +1,6 @@
 import type { ClientStmt } from '../server/prepared';
+import { ownedCopy } from '../protocol/owned-copy';
+import { LONG_DATA_CHUNK_COST, longDataVerdict } from './long-data';
 
 /**
  * A session's prepared statements by the ids the proxy gave the client, and how many of them have
@@ -9,6 +11,8 @@ export class PreparedMap {
   private nextId = 1;
   /** Statements with an open cursor. */
   openCursors = 0;
+  /** Long data buffered by all of them, as charged (see long-data.ts). */
+  longDataCost = 0;
 
   /** A new client-side id (wraps well below 2^32, as ids are u32 on the wire). */
   allocId(): number {
@@ -28,7 +32,43 @@ export class PreparedMap {
   /** Forgets a statement (its cursor, if open, is closed in the count). */
   delete(st: ClientStmt): void {
     this.setCursor(st, false);
+    this.dropLongData(st);
     this.byId.delete(st.id);
+  }
+
+  /**
+   * A COM_STMT_SEND_LONG_DATA payload `p` for `st`: buffered until its execute, or, past a limit
+   * (see long-data.ts), the statement's buffered data dropped and its error state set.
+   */
+  takeLongData(st: ClientStmt, p: Buffer, maxAllowedPacket: number, maxSession: number): void {
+    if (st.longDataError) return; // already refused: nothing more is kept until COM_STMT_RESET
+    const param = p.readUInt16LE(5);
+    const n = p.length - 7;
+    const held = st.longDataParams ? (st.longDataParams.get(param) ?? 0) : 0;
+    const v = longDataVerdict(held, this.longDataCost, n, maxAllowedPacket, maxSession);
+    if (v !== 'keep') {
+      st.longDataError = v;
+      this.dropLongData(st);
+      return;
+    }
+    this.addLongData(st, param, ownedCopy(p, 7), n + LONG_DATA_CHUNK_COST);
+  }
+
+  /** Buffers a chunk of long data already judged to fit (`cost`: as charged). */
+  private addLongData(st: ClientStmt, param: number, data: Buffer, cost: number): void {
+    (st.longData ??= []).push({ param, data });
+    const m = (st.longDataParams ??= new Map());
+    m.set(param, (m.get(param) ?? 0) + data.length);
+    st.longDataBytes += cost;
+    this.longDataCost += cost;
+  }
+
+  /** The statement's buffered long data is gone (sent with an execute, reset, or refused). */
+  dropLongData(st: ClientStmt): void {
+    this.longDataCost -= st.longDataBytes;
+    st.longData = null;
+    st.longDataBytes = 0;
+    if (st.longDataParams) st.longDataParams = null;
   }
 
   setCursor(st: ClientStmt, open: boolean): void {
@@ -52,6 +92,7 @@ export class PreparedMap {
   clear(): void {
     this.byId.clear();
     this.openCursors = 0;
+    this.longDataCost = 0;
   }
 
   get size(): number {

@@ -15,8 +15,10 @@ export interface BackendConnState {
   readonly lastSession: unknown;
   readonly appliedVersion: number;
   readonly diagOwner: unknown;
-  /** The proxy ran its own queries here since the last client statement (they change FOUND_ROWS()). */
+  /** The proxy ran its own queries here since the last client statement. */
   readonly internalSinceClient?: boolean;
+  /** Whose FOUND_ROWS() the connection holds (see BackendConnection.foundRowsOwner). */
+  readonly foundRowsOwner: unknown;
 }
 
 /** What the statement about to run needs restored beyond the session's state. */
@@ -59,9 +61,11 @@ export interface ReplaySession {
 /**
  * Statements that must run with pseudo_thread_id = the session's id: CONNECTION_ID() reads it; the
  * server keys temporary tables by it (one created under another session's id is invisible to this
- * session's later statements once they set its own id); a procedure may do either unseen.
+ * session's later statements once they set its own id); a procedure may do either unseen, and so
+ * may SQL run by EXECUTE / EXECUTE IMMEDIATE (SQL_PREPARE: PREPARE and DEALLOCATE are included,
+ * harmlessly, as the lexer does not tell them apart).
  */
-const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY;
+export const PSEUDO_ID_FLAGS = Q.CONNECTION_ID | Q.CALL | Q.CREATE_TEMPORARY | Q.SQL_PREPARE;
 
 /**
  * Cheap check run for every statement: whether `conn` needs any replay step for `s` (when false,
@@ -80,7 +84,7 @@ export function needsReplay(s: ReplaySession, conn: BackendConnState, need: Repl
   if (need.clearDiag && conn.diagOwner !== null) return true;
   if (f & Q.LAST_INSERT_ID && conn.lastInsertId !== st.lastInsertId) return true;
   if (f & PSEUDO_ID_FLAGS && conn.pseudoThreadId !== st.id) return true;
-  if (f & Q.FOUND_ROWS && (conn.lastSession !== s.owner || conn.internalSinceClient === true)) return true;
+  if (f & Q.FOUND_ROWS && conn.foundRowsOwner !== s.owner) return true;
   return false;
 }
 
@@ -95,6 +99,7 @@ const FRESH: BackendConnState = {
   lastSession: null,
   appliedVersion: -1,
   diagOwner: null,
+  foundRowsOwner: null,
 };
 
 /**
@@ -137,8 +142,10 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   }
   if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: false, userVars, pseudoThreadId: pseudo });
   if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
-  // The proxy's own queries (a read-back after SET NAMES, captured warnings) left their FOUND_ROWS() too.
-  if (f & Q.FOUND_ROWS && (c.lastSession !== s.owner || conn.internalSinceClient === true)) steps.push({ t: 'found_rows', n: st.foundRows });
+  // Before found_rows: clearing runs a query, which leaves its own FOUND_ROWS().
   if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });
+  // Another session's result, or the proxy's own queries (a read-back after SET NAMES, captured
+  // warnings, clearing them), left their FOUND_ROWS() there.
+  if (f & Q.FOUND_ROWS && (c.foundRowsOwner !== s.owner || (need.clearDiag && c.diagOwner !== null))) steps.push({ t: 'found_rows', n: st.foundRows });
   return steps;
 }

@@ -344,6 +344,12 @@ export interface FuzzReport {
   findings: FuzzFinding[];
   canaryChecks: number;
   rssKb: { baseline: number | null; peak: number | null; end: number | null };
+  /**
+   * The proxy's "memory" reports (SIGUSR2: process.memoryUsage() after a full GC when it runs with
+   * --expose-gc, and the sizes of its long-lived maps) at the baseline (case 100), the one with the
+   * largest heap among those taken every 5000 cases, and at the end (taken by the caller).
+   */
+  memory: { baseline: Record<string, number> | null; peak: Record<string, number> | null; end: Record<string, number> | null };
   ms: number;
 }
 
@@ -416,7 +422,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const t0 = Date.now();
   const r = new Prng(o.seed);
   const timeoutMs = o.timeoutMs ?? 3000;
-  const report: FuzzReport = { seed: o.seed, cases: 0, outcomes: {}, msByKind: {}, findings: [], canaryChecks: 0, rssKb: { baseline: null, peak: null, end: null }, ms: 0 };
+  const report: FuzzReport = { seed: o.seed, cases: 0, outcomes: {}, msByKind: {}, findings: [], canaryChecks: 0, rssKb: { baseline: null, peak: null, end: null }, memory: { baseline: null, peak: null, end: null }, ms: 0 };
   const recent: CaseRecord[] = [];
   let proc = o.proc;
   let crashes = 0;
@@ -477,7 +483,13 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   };
 
   for (let n = 1; n <= o.cases; n++) {
-    if (n === 100) report.rssKb.baseline = proc.rssKb();
+    if (n === 100) {
+      report.rssKb.baseline = proc.rssKb();
+      report.memory.baseline = await proc.memory();
+    } else if (n % 5000 === 0) {
+      const m = await proc.memory();
+      if (m && (report.memory.peak === null || m.heapUsed > report.memory.peak.heapUsed)) report.memory.peak = m;
+    }
     canary.kick();
     const caseStart = Date.now();
     const roll = r.next();
@@ -642,6 +654,9 @@ export function formatReport(rep: FuzzReport): string {
   const lines = [
     `seed ${rep.seed}: ${rep.cases} cases in ${rep.ms} ms; outcomes ${JSON.stringify(rep.outcomes)}; ms by kind ${JSON.stringify(rep.msByKind)}; canary checks ${rep.canaryChecks}`,
     `RSS KiB: baseline ${rep.rssKb.baseline}, peak ${rep.rssKb.peak}, end ${rep.rssKb.end}`,
+    `memory (after GC) baseline: ${memLine(rep.memory.baseline)}`,
+    `memory (after GC) peak heap: ${memLine(rep.memory.peak)}`,
+    `memory (after GC) end: ${memLine(rep.memory.end)}`,
     `findings: ${rep.findings.length}`,
   ];
   for (const f of rep.findings.slice(0, 20)) {
@@ -649,4 +664,15 @@ export function formatReport(rep: FuzzReport): string {
     for (const i of f.inputs) lines.push(`    input #${i.n} ${i.kind} / ${i.op}: ${i.hex.slice(0, 400)}`);
   }
   return lines.join('\n');
+}
+
+const MIB = ['rss', 'heapUsed', 'heapTotal', 'external', 'arrayBuffers'];
+
+/** One memory report: the byte figures in MiB, then the proxy's counts. */
+function memLine(m: Record<string, number> | null): string {
+  if (m === null) return 'none';
+  const mib = MIB.map((k) => `${k} ${(m[k] / 1048576).toFixed(1)} MiB`);
+  const skip = new Set([...MIB, 'level', 'time', 'pid', 'hostname', 'msg']);
+  const counts = Object.entries(m).filter(([k]) => !skip.has(k)).map(([k, v]) => `${k} ${v}`);
+  return [...mib, ...counts].join(', ');
 }

@@ -20,20 +20,31 @@ export interface ProxyProcess {
   rssKb(): number | null;
   /** The last 64 KiB of stdout + stderr (logs, a crash's stack trace). */
   output(): string;
+  /**
+   * Sends SIGUSR2 and resolves the proxy's "memory" log line (process.memoryUsage() and the sizes of its
+   * long-lived maps, after a full GC when started with `exposeGc`), or null if none came within 5 s.
+   */
+  memory(): Promise<Record<string, number> | null>;
   /** SIGTERM, then SIGKILL after 10 s; resolves when it has exited. Removes the config dir. */
   stop(): Promise<void>;
 }
 
 /** Starts the compiled CLI with a config built like startProxy's; resolves once it listens. */
-export async function startProxyProcess(opts: StartProxyOpts): Promise<ProxyProcess> {
+export async function startProxyProcess(opts: StartProxyOpts, proc: { exposeGc?: boolean } = {}): Promise<ProxyProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-proc-'));
   const file = path.join(dir, 'config.yaml');
   // The "listening" line is an info log; keep info so the port can be read from it.
   fs.writeFileSync(file, buildProxyYaml({ ...opts, logLevel: opts.logLevel ?? 'info' }));
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...(proc.exposeGc ? ['--expose-gc'] : []), CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let memoryWaiter: ((line: string) => void) | null = null;
   const keep = (d: Buffer) => {
-    out += d.toString('utf8');
+    const text = d.toString('utf8');
+    if (memoryWaiter !== null && text.includes('"msg":"memory"')) {
+      const line = text.split('\n').find((l) => l.includes('"msg":"memory"'));
+      if (line) memoryWaiter(line);
+    }
+    out += text;
     if (out.length > 128 * 1024) out = out.slice(-64 * 1024);
   };
   child.stderr?.on('data', keep);
@@ -51,6 +62,25 @@ export async function startProxyProcess(opts: StartProxyOpts): Promise<ProxyProc
       }
     },
     output: () => out.slice(-64 * 1024),
+    memory() {
+      if (handle.exit !== null) return Promise.resolve(null);
+      return new Promise((resolve) => {
+        const t = setTimeout(() => {
+          memoryWaiter = null;
+          resolve(null);
+        }, 5000);
+        memoryWaiter = (line) => {
+          clearTimeout(t);
+          memoryWaiter = null;
+          try {
+            resolve(JSON.parse(line) as Record<string, number>);
+          } catch {
+            resolve(null);
+          }
+        };
+        child.kill('SIGUSR2');
+      });
+    },
     async stop() {
       if (handle.exit === null) {
         child.kill('SIGTERM');

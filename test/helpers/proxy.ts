@@ -30,6 +30,7 @@ export interface ProxyBackendOpts {
   user?: string;
   password?: string;
   maxConnections?: number;
+  maxConnectionsPerUser?: number;
   minConnections?: number;
   acquireTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -105,6 +106,7 @@ export function buildProxyYaml(opts: StartProxyOpts, tls?: ProxyTls): string {
     };
     if (b.minConnections !== undefined) out.min_connections = b.minConnections;
     if (b.maxConnections !== undefined) out.max_connections = b.maxConnections;
+    if (b.maxConnectionsPerUser !== undefined) out.max_connections_per_user = b.maxConnectionsPerUser;
     if (b.idleTimeoutMs !== undefined) out.idle_timeout_ms = b.idleTimeoutMs;
     if (b.acquireTimeoutMs !== undefined) out.acquire_timeout_ms = b.acquireTimeoutMs;
     if (b.connectTimeoutMs !== undefined) out.connect_timeout_ms = b.connectTimeoutMs;

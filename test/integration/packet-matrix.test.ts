@@ -67,6 +67,14 @@ const q = (sql: string): Buffer => Buffer.concat([Buffer.from([Com.QUERY]), Buff
 const cmd = (...bytes: number[]): Buffer => Buffer.from(bytes);
 const u32 = (n: number): number[] => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >>> 24) & 0xff];
 
+/** PREPARE and EXECUTE (no parameters) of `sql`. */
+function preparedDiag(sql: string): Step[] {
+  return [
+    { label: `PREPARE ${sql}`, payload: Buffer.concat([cmd(Com.STMT_PREPARE), Buffer.from(sql)]), shape: 'prepare' },
+    { label: `EXECUTE ${sql} (binary rows)`, payload: (id) => new PacketWriter(16).u8(Com.STMT_EXECUTE).u32(id).u8(0).u32(1).finish(0).subarray(4), shape: 'binary' },
+  ];
+}
+
 const STEPS: Step[] = [
   { label: 'create temp table', payload: q('CREATE TEMPORARY TABLE mt (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT)'), shape: 'result' },
   { label: 'multi-row INSERT (OK info "Records: ...")', payload: q('INSERT INTO mt (v) VALUES (1),(2)'), shape: 'result' },
@@ -114,6 +122,15 @@ const STEPS: Step[] = [
   { label: 'COM_STMT_RESET', payload: (id) => cmd(Com.STMT_RESET, ...u32(id)), shape: 'ok' },
   { label: 'COM_STMT_CLOSE (no answer)', payload: (id) => cmd(Com.STMT_CLOSE, ...u32(id)), shape: 'none' },
   { label: 'EXECUTE closed statement', payload: (id) => new PacketWriter(16).u8(Com.STMT_EXECUTE).u32(id).u8(0).u32(1).finish(0).subarray(4), shape: 'result' },
+  // Prepared diagnostics statements: answered by the proxy from the session's capture, in binary rows.
+  { label: 'a warning for the prepared diagnostics', payload: q("SELECT CAST('x1' AS INT) AS w"), shape: 'result' },
+  ...preparedDiag('SHOW WARNINGS'),
+  ...preparedDiag('SELECT @@warning_count AS wc'),
+  ...preparedDiag('SHOW COUNT(*) WARNINGS'),
+  { label: 'an error for the prepared diagnostics', payload: q('SELECT * FROM no_such_table'), shape: 'result' },
+  ...preparedDiag('SHOW ERRORS LIMIT 1'),
+  ...preparedDiag('SHOW WARNINGS LIMIT 0'),
+  ...preparedDiag('SELECT @@session.error_count'),
   { label: 'PREPARE for a cursor', payload: Buffer.concat([cmd(Com.STMT_PREPARE), Buffer.from('SELECT seq FROM seq_1_to_5')]), shape: 'prepare' },
   { label: 'EXECUTE opening a read-only cursor', payload: (id) => new PacketWriter(16).u8(Com.STMT_EXECUTE).u32(id).u8(1).u32(1).finish(0).subarray(4), shape: 'cursor' },
   { label: 'COM_STMT_FETCH 2 rows', payload: (id) => cmd(Com.STMT_FETCH, ...u32(id), ...u32(2)), shape: 'fetch' },

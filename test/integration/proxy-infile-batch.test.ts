@@ -47,7 +47,23 @@ test.after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * Waits (up to 10 s) until no other server thread is running a statement: after mysql2 fails a LOAD DATA
+ * LOCAL at once, the server is still finishing the batch (the INSERT after it) when the test goes on.
+ */
+async function settled(): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    const [rows] = (await root.query(
+      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump') AND USER <> 'system user'",
+    )) as unknown as [{ n: number }[]];
+    if (Number(rows[0].n) === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function rowsInTable(): Promise<number> {
+  await settled();
   const [rows] = (await root.query('SELECT COUNT(*) AS n FROM test.infile_t')) as unknown as [{ n: number }[]];
   return Number(rows[0].n);
 }

@@ -180,6 +180,124 @@ for (const client of PREPARING) {
   }
 }
 
+for (const client of CLIENTS) {
+  test(`diagnostics read with an alias or a LIMIT are the session's own, not the connection's (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      q('a', "SELECT CAST('x1' AS INT) FROM seq_1_to_3"),
+      open('b'),
+      q('b', 'SELECT owner FROM secret'), // 3: b reads a table on the one backend connection: its diagnostics area is cleared
+      q('a', 'SELECT @@warning_count AS wc'), // 4
+      q('a', 'SELECT @@error_count AS `ec`'),
+      q('a', 'SHOW WARNINGS LIMIT 1'), // 6
+      q('a', 'SHOW WARNINGS LIMIT 1, 1'),
+      q('a', 'SELECT FOUND_ROWS(), ROW_COUNT()'), // 8: the count forms are SELECTs (1 row); SHOW WARNINGS keeps FOUND_ROWS()
+    ], { maxConnections: 1 });
+    const warning = ['Warning', '1292', "Truncated incorrect INTEGER value: 'x1'"];
+    assert.equal(direct[4], [[['3']]]);
+    assert.equal(direct[5], [[['0']]]);
+    assert.equal(direct[6], [[warning]]);
+    assert.equal(direct[7], [[warning]]);
+    assert.equal(direct[8], [[['1', '-1']]]);
+  }, 60_000));
+}
+
+for (const client of CLIENTS) {
+  test(`a temporary table made by EXECUTE of an SQL PREPAREd CREATE TEMPORARY TABLE is the session's own (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      open('b'),
+      q('b', 'SELECT CONNECTION_ID() > 0'), // the one backend connection now runs under b's pseudo_thread_id
+      q('a', "PREPARE pct FROM 'CREATE TEMPORARY TABLE ptt (x INT)'"),
+      q('a', 'EXECUTE pct'), // 4
+      q('a', 'SELECT CONNECTION_ID() > 0'), // a's own id from here on
+      q('a', 'SELECT COUNT(*) FROM ptt'), // 6
+      q('a', "EXECUTE IMMEDIATE 'CREATE TEMPORARY TABLE ptt2 (x INT)'"),
+      q('a', 'SELECT COUNT(*) FROM ptt2'), // 8
+      close('a'),
+      q('b', 'SELECT COUNT(*) FROM shop.ptt'), // 10
+    ], { maxConnections: 1 });
+    assert.equal(direct[4], [{ affected: 0 }]);
+    assert.equal(direct[6], [[['0']]]);
+    assert.equal(direct[8], [[['0']]]);
+    assert.is(direct[10], 'ERR 1146');
+  }, 60_000));
+}
+
+for (const client of CLIENTS) {
+  test(`FOUND_ROWS() stays the session's own after its SET ran where another session's SELECT ran last (${client}, pool of 1)`, timed(async () => {
+    const set = PREPARING.includes(client) ? x : q;
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      open('b'),
+      q('a', 'SELECT seq FROM seq_1_to_3'),
+      q('b', 'SELECT 1'), // the one backend connection now holds b's FOUND_ROWS()
+      set('a', 'SET SESSION group_concat_max_len = 2598'), // a runs last there, but FOUND_ROWS() is still b's
+      q('a', 'SELECT FOUND_ROWS()'), // 5
+    ], { maxConnections: 1 });
+    assert.equal(direct[5], [[['3']]]);
+  }, 60_000));
+}
+
+for (const client of CLIENTS) {
+  test(`FOUND_ROWS() replayed under LOCK TABLES (the proxy read warnings in between) is not refused with 1100 (${client})`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' } }, [
+      open('a'),
+      q('a', 'LOCK TABLES t WRITE'),
+      q('a', 'SELECT COUNT(*) FROM t'),
+      q('a', "SELECT CAST('x1' AS INT) FROM t"), // no row, no warning
+      q('a', "SELECT CAST('x1' AS INT)"), // a warning: the proxy reads it on the connection
+      q('a', 'SELECT FOUND_ROWS()'), // 5
+      q('a', 'UNLOCK TABLES'),
+    ]);
+    assert.equal(direct[5], [[['1']]]);
+  }, 60_000));
+}
+
+for (const client of CLIENTS) {
+  test(`FOUND_ROWS() after SQL_CALC_FOUND_ROWS is the rows found, also replayed after another session used the connection (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      open('b'),
+      q('a', 'SELECT SQL_CALC_FOUND_ROWS seq FROM seq_1_to_10 LIMIT 1'),
+      q('a', "SET @x = 'y'"), // the connection is kept for this one statement, then released
+      q('b', 'SELECT 1'), // b's FOUND_ROWS() is 1 there now
+      q('a', 'SELECT FOUND_ROWS()'), // 5: replayed
+    ], { maxConnections: 1 });
+    assert.equal(direct[5], [[['10']]]);
+  }, 60_000));
+}
+
+for (const client of PREPARING) {
+  test(`prepared SHOW WARNINGS / @@warning_count show the session's diagnostics, not the connection's (${client}, pool of 1)`, timed(async () => {
+    const { direct } = await differential(server, client, { a: { user: 'app' }, b: { user: 'carol' } }, [
+      open('a'),
+      q('a', "SELECT CAST('x1' AS INT)"),
+      open('b'),
+      q('b', 'SELECT owner FROM no_such_table'), // 3: b's error is now in the one backend connection's diagnostics area
+      x('a', 'SHOW WARNINGS'), // 4
+      x('a', 'SELECT @@warning_count'),
+      x('a', 'SHOW COUNT(*) ERRORS'),
+      x('b', 'SHOW ERRORS'), // 7
+      x('b', 'SELECT @@session.error_count AS e'),
+      q('a', 'SELECT owner FROM secret'), // 9: clears a's diagnostics
+      x('a', 'SHOW WARNINGS'), // 10: b's error is not a's
+      x('a', 'SELECT @@warning_count'),
+      q('a', "SELECT CAST('x2' AS INT)"), // 12
+      q('b', 'SELECT owner FROM no_such_table'),
+      x('a', 'SELECT 1 FROM DUAL'), // 14: reads no table: a's warning stays, b's error must not become a's
+      x('a', 'SHOW WARNINGS'), // 15
+    ], { maxConnections: 1 });
+    const warning = ['Warning', '1292', "Truncated incorrect INTEGER value: 'x1'"];
+    const error = ['Error', '1146', "Table 'tenant_b.no_such_table' doesn't exist"];
+    assert.equal(direct[3], 'ERR 1146');
+    assert.equal(direct.slice(4, 9), [[[warning]], [[['1']]], [[['0']]], [[error]], [[['1']]]]);
+    assert.equal(direct[10], [[]]);
+    assert.equal(direct[11], [[['0']]]);
+    assert.equal(direct[15], [[['Warning', '1292', "Truncated incorrect INTEGER value: 'x2'"]]]);
+  }, 60_000));
+}
+
 for (const client of ['mysql2', 'python', 'php'] as AnyClient[]) {
   test(`LOCK TABLES inside a multi-statement pins, and the lock ends with the session (${client})`, timed(async () => {
     const { direct } = await differential(server, client, { a: { user: 'app', multi: true }, b: { user: 'carol' }, c: { user: 'app' } }, [

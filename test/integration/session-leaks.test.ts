@@ -41,7 +41,9 @@ test.before(async () => {
   await server.query('CREATE TABLE shop.trig_t (id INT)');
   await server.query('CREATE TRIGGER shop.trig_t_ai AFTER INSERT ON shop.trig_t FOR EACH ROW SET @tv = NEW.id');
   await server.query('CREATE TABLE shop.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
-  h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, acquireTimeoutMs: 5000 }], users: USERS });
+  // Sessions of one user pin both connections here (CALL pins for the rest of the session): that
+  // user gets the whole pool, not the default fair share of max_connections - 1.
+  h = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 2, maxConnectionsPerUser: 2, acquireTimeoutMs: 5000 }], users: USERS });
 });
 
 test.after(async () => {
@@ -288,5 +290,89 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     c.destroy();
   }));
 }
+
+/** A proxy over the same server whose pool has one backend connection: every session shares it. */
+async function withPoolOfOne(fn: (open: (user: string) => Promise<Conn>) => Promise<void>): Promise<void> {
+  const one = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 1, acquireTimeoutMs: 5000 }], users: USERS });
+  try {
+    await fn(async (user) => {
+      const u = USERS.find((x) => x.name === user) as (typeof USERS)[number];
+      const c = await one.connect({ user: u.name, password: u.password, database: undefined });
+      opened.push(c);
+      return c;
+    });
+  } finally {
+    for (const c of opened.splice(0)) c.destroy();
+    await one.stop();
+  }
+}
+
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] the same SQL text from two users in two schemas reads each one's own table (pool of 1: backend statements are keyed by schema)`, timed(async () => {
+    await withPoolOfOne(async (open) => {
+      const a = await open('app');
+      const c = await open('carol');
+      for (let i = 0; i < 2; i++) {
+        assert.is(await val(a, mode, 'SELECT * FROM secret'), 'shop row');
+        assert.is(await val(c, mode, 'SELECT * FROM secret'), 'tenant_b row');
+      }
+      await a.query('USE tenant_b');
+      assert.is(await val(a, mode, 'SELECT * FROM secret'), mode === 'query' ? 'tenant_b row' : 'shop row', 'a prepared statement keeps the schema it was prepared in');
+      assert.is(await val(a, mode, 'SELECT v FROM secret'), 'tenant_b row');
+    });
+  }));
+}
+
+test('[execute] a statement prepared without a schema runs without one, even once prepared again on a connection that has one (pool of 1)', timed(async () => {
+  await withPoolOfOne(async (open) => {
+    const n = await open('nodb');
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    await n.query('USE shop');
+    assert.is(await val(n, 'query', 'SELECT DATABASE() AS db'), 'shop');
+    // Another session without a schema borrows the connection: it is reset (its backend statements are gone).
+    const m = await open('nodb');
+    await m.query('SELECT 1');
+    // mysql2 executes its cached statement, prepared while n had no schema: the server ran it without
+    // one. Prepared again here on a connection without a schema, before n's schema is selected on it.
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    await m.query('SELECT 1');
+    const a = await open('app');
+    await a.query('SELECT 1');
+    // ... and on a connection that has a schema (reset to none first).
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    assert.is(await val(n, 'execute', 'SELECT v FROM secret'), 'shop row', 'prepared now: in the current schema');
+    assert.is(await val(a, 'execute', 'SELECT DATABASE() AS db'), 'shop');
+  });
+}));
+
+test('[execute] a statement prepared without a schema runs without one in a transaction begun after a USE (pool of 1)', timed(async () => {
+  await withPoolOfOne(async (open) => {
+    const n = await open('nodb');
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    const rcSql = 'SELECT ROW_COUNT() AS rc, DATABASE() AS db, SCHEMA()';
+    const [r0] = (await n.execute(rcSql)) as [Record<string, unknown>[], unknown];
+    assert.equal(r0, [{ rc: -1, db: null, 'SCHEMA()': null }]);
+    await n.query('USE shop');
+    const m = await open('nodb');
+    await m.query('SELECT 1'); // the connection is reset: n's backend statement is gone
+    const a = await open('app');
+    await a.query('SELECT 1'); // ... and has a schema again
+    await n.query('BEGIN'); // pins n to a connection that has a schema, which cannot be reset while pinned
+    assert.is(await val(n, 'execute', 'SELECT DATABASE() AS db'), null);
+    assert.is(await val(n, 'query', 'SELECT DATABASE() AS db'), 'shop');
+    await n.query('COMMIT');
+    // Prepared without a schema, run on the pinned connection with ROW_COUNT() substituted (the
+    // proxy's IS_USED_LOCK read-back ran there since): a variant prepared under 'shop', DATABASE() NULL.
+    await n.query('BEGIN');
+    await n.query('INSERT INTO shop.lt VALUES (1)');
+    await n.query("SELECT GET_LOCK('nl', 0)");
+    await n.query('DELETE FROM shop.lt');
+    const [r2] = (await n.execute(rcSql)) as [Record<string, unknown>[], unknown];
+    assert.equal(r2, [{ rc: 1, db: null, 'SCHEMA()': null }]);
+    await n.query("SELECT RELEASE_LOCK('nl')");
+    await n.query('ROLLBACK');
+  });
+}));
 
 test.run();

@@ -105,6 +105,25 @@ for (const ps of [false, true]) {
   });
 }
 
+for (const ps of [false, true]) {
+  clientTest(`mysqltest${ps ? ' --ps-protocol' : ''}: two sessions on one backend connection each read their own warnings and errors`, 'mysqltest', async () => {
+    const one = await startProxy({ backends: [{ name: 'b1', port: server.port, maxConnections: 1, acquireTimeoutMs: 5000 }] });
+    try {
+      const run = (port: number, user: string, pw: string) =>
+        runProc('env', [
+          `MT_USER=${user}`, `MT_PASSWORD=${pw}`, `MT_PORT=${port}`, 'mysqltest', '--no-defaults', '-h127.0.0.1', `-P${port}`, `-u${user}`, ...(pw ? [`-p${pw}`] : []), 'test',
+          ...(ps ? ['--ps-protocol'] : []), `--test-file=${join(CLIENTS_DIR, 'mysqltest', 'sessions.test')}`,
+        ]);
+      const d = await run(server.port, 'root', '');
+      const p = await run(one.port, 'app', 'app');
+      assertSame(d, p, 'mysqltest sessions');
+      assert.match(d.stdout, /Error\t1146\tTable 'test.no_such_table' doesn't exist/, 'sanity: b sees its error');
+    } finally {
+      await one.stop();
+    }
+  });
+}
+
 /** Drops what changes between runs and connections: timings, ids, ports, uptime and server counters. */
 function maskCli(s: string): string {
   return s

@@ -153,6 +153,18 @@ test('reads spread over the cluster\'s replicas; writes and transactions on the 
   assert.ok(c1.replicas.includes(Number(rows[0].s)));
 });
 
+test('a tenant session creates temporary tables and runs SQL PREPARE / EXECUTE (its account cannot set pseudo_thread_id)', async () => {
+  const a = await connect('acme_app', 'acme');
+  await a.query('CREATE TEMPORARY TABLE tt (x INT)');
+  await a.query('INSERT INTO tt VALUES (1)');
+  await a.query("PREPARE ps FROM 'SELECT COUNT(*) AS n FROM tt'");
+  const [r] = (await a.query('EXECUTE ps')) as [any[], unknown];
+  assert.is(Number(r[0].n), 1);
+  await a.query("EXECUTE IMMEDIATE 'CREATE TEMPORARY TABLE tt2 (y INT)'");
+  assert.is(Number(await one(a, 'SELECT COUNT(*) FROM tt2')), 0);
+  await a.query('DEALLOCATE PREPARE ps');
+});
+
 test('read-your-writes: a write is seen by the next read while the replicas\' SQL threads are stopped', async () => {
   const c1 = tc.clusters[0];
   await Promise.all(c1.replicas.map((r) => r.query('STOP SLAVE SQL_THREAD')));
@@ -501,6 +513,40 @@ test('last_gtid is never replayed: after a write, another session on the same ba
     await a.query('INSERT INTO gtid_t VALUES (1)');
     assert.is(Number(await one(b, 'SELECT 1')), 1);
     assert.is(Number(await one(a, 'SELECT COUNT(*) FROM gtid_t')), 1);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('fair share per tenant: acme (through two proxy users) pinning its share of the primary leaves globex served; acme\'s next lease gets 1226 naming the tenant', async () => {
+  const cfg = parseConfig(yamlFor());
+  const small = { ...cfg, backends: cfg.backends.map((b) => ({ ...b, maxConnections: 3, maxConnectionsPerUser: 2, acquireTimeoutMs: 1500 })) };
+  const p = new Proxy(small, { monitorIntervalMs: 100 });
+  await p.start();
+  try {
+    await waitForSnapshot(p.topology!, (s) => [...s.clusters.values()].every((c) => c.primary.state === 'up'), 'primaries up');
+    const a1 = await connect('acme_app', 'acme', {}, p);
+    const a2 = await connect('app@acme', 'app', {}, p);
+    const a3 = await connect('acme_app', 'acme', {}, p);
+    const g = await connect('app@globex', 'app', {}, p);
+    for (const a of [a1, a2]) {
+      await a.query('BEGIN');
+      await a.query('SELECT v FROM items WHERE id = 0');
+    }
+    const share = p.backends.get(tc.clusters[0].backendNames[0])!.shares.get('tenant:acme')!;
+    assert.is(share.held, 2, 'one share for the tenant, whichever proxy user its sessions log in as');
+    const refused = sqlError(a3.query('BEGIN'));
+    // globex is answered on the same primary, in a transaction (transactions run on the primary)
+    await g.query('BEGIN');
+    assert.is(await one(g, 'SELECT v FROM items WHERE id = 0'), 't_globex');
+    await g.query('COMMIT');
+    const e = await refused;
+    assert.is(e.errno, 1226);
+    assert.is(e.sqlState, '42000');
+    assert.match(e.message, /^Tenant 'acme' has exceeded the 'max_connections_per_user' resource \(current value: 2\)/);
+    await a1.query('COMMIT');
+    assert.is(await one(a3, 'SELECT v FROM items WHERE id = 0'), 't_acme');
+    await a2.query('COMMIT');
   } finally {
     await p.stop();
   }

@@ -145,4 +145,13 @@ test('the index: a hit needs the same key bytes, tenant and config version; boun
   assert.is(idx.hits, 1);
 });
 
+test('kept keys own their memory: no slice of Node\'s shared buffer pool (one kept slice pins an 8 KiB slab)', () => {
+  const b = Buffer.from('\x03SELECT * FROM t WHERE id = 42');
+  assert.ok(literalFreeKey(b, 1, b.length, false, false, 0) >= 0);
+  const k = lastKeyBytes();
+  assert.ok(k.length > 0 && k.length < 4096);
+  assert.is(k.buffer.byteLength, k.length, 'a copy in its own ArrayBuffer');
+  assert.is(k.byteOffset, 0);
+});
+
 test.run();

@@ -31,6 +31,7 @@ server:
   compression_min_length: 50
   compression_zstd: false
   compression_zstd_max_level: 19
+  raw_io: false
 backends:
   - name: primary
     host: db1.internal
@@ -124,6 +125,9 @@ test('a full valid config maps every field, resolving file paths against the con
     compressionMinLength: 50,
     compressionZstd: false,
     compressionZstdMaxLevel: 19,
+    rawIo: false,
+    maxPreparedStatementsPerSession: 16382,
+    maxLongDataPerSession: 128 * 1024 * 1024,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -133,6 +137,7 @@ test('a full valid config maps every field, resolving file paths against the con
     password: 'backend-secret',
     minConnections: 2,
     maxConnections: 50,
+    maxConnectionsPerUser: 49, // two users (app, dev) share it: one connection is left for the other
     idleTimeoutMs: 30000,
     acquireTimeoutMs: 1500,
     connectTimeoutMs: 1000,
@@ -153,6 +158,19 @@ test('a full valid config maps every field, resolving file paths against the con
   assert.equal(c.users[2], { name: 'dev', nativeHash: '', backend: 'primary', requireTls: false });
   assert.equal(c.admin, { host: '127.0.0.1', port: 9104, tokens: [], openMetrics: true });
   assert.equal(c.log, { level: 'debug' });
+});
+
+test('max_connections_per_user: set, or max_connections - 1 when several users share the backend', () => {
+  const c = base();
+  c.backends[0].max_connections = 3;
+  assert.is(parseConfig(stringify(c)).backends[0].maxConnectionsPerUser, 3, 'one user: the whole pool');
+  c.users.push({ ...c.users[0], name: 'other' });
+  assert.is(parseConfig(stringify(c)).backends[0].maxConnectionsPerUser, 2, 'two users: one left for the other');
+  c.backends[0].max_connections = 1;
+  assert.is(parseConfig(stringify(c)).backends[0].maxConnectionsPerUser, 1, 'never below 1');
+  c.backends[0].max_connections = 10;
+  c.backends[0].max_connections_per_user = 4;
+  assert.is(parseConfig(stringify(c)).backends[0].maxConnectionsPerUser, 4, 'as set');
 });
 
 test('the result is deeply frozen', () => {
@@ -185,6 +203,9 @@ test('defaults are filled in', () => {
     compressionMinLength: 1024,
     compressionZstd: true,
     compressionZstdMaxLevel: 1,
+    rawIo: true,
+    maxPreparedStatementsPerSession: 16382,
+    maxLongDataPerSession: 128 * 1024 * 1024,
   });
   assert.equal(c.backends[0], {
     name: 'primary',
@@ -194,6 +215,7 @@ test('defaults are filled in', () => {
     password: '',
     minConnections: 0,
     maxConnections: 20,
+    maxConnectionsPerUser: 20, // its only user: nobody to leave a connection for
     idleTimeoutMs: 60000,
     acquireTimeoutMs: 2000,
     connectTimeoutMs: 2000,
@@ -244,6 +266,9 @@ const CASES: [string, (c: any) => void, string, RegExp][] = [
   ['duplicate user', (c) => c.users.push({ ...c.users[0] }), 'users[1].name', /duplicate user name "app"/],
   ['bad backend name', (c) => (c.backends[0].name = 'has space'), 'backends[0].name', /letters, digits/],
   ['min > max', (c) => Object.assign(c.backends[0], { min_connections: 30 }), 'backends[0].min_connections', /must not exceed max_connections \(30 > 20\)/],
+  ['per user > max', (c) => Object.assign(c.backends[0], { max_connections_per_user: 21 }), 'backends[0].max_connections_per_user', /must not exceed max_connections \(21 > 20\)/],
+  ['per user zero', (c) => Object.assign(c.backends[0], { max_connections_per_user: 0 }), 'backends[0].max_connections_per_user', /from 1 to 100000/],
+  ['prepared per session zero', (c) => (c.server = { max_prepared_statements_per_session: 0 }), 'server.max_prepared_statements_per_session', /from 1 to 1048576/],
   ['negative min', (c) => (c.backends[0].min_connections = -1), 'backends[0].min_connections', /from 0 to/],
   ['timeout beyond Node timers', (c) => (c.backends[0].acquire_timeout_ms = 2 ** 31), 'backends[0].acquire_timeout_ms', /milliseconds from 1 to 2147483647/],
   ['max_allowed_packet too small', (c) => (c.server = { max_allowed_packet: 100 }), 'server.max_allowed_packet', /from 1024/],

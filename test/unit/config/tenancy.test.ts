@@ -67,6 +67,24 @@ tenants:
   assert.match(summarizeConfig(c), /tenants \(2\): 1 separate_schema, 1 separate_database/);
 });
 
+test('max_connections_per_user default counts the tenants on each backend (primary and replicas)', () => {
+  const c = parseConfig(
+    BASE +
+      `clusters:
+  - { name: shared, primary: p1, replicas: [{ backend: r1 }] }
+  - { name: solo, primary: p2 }
+tenants:
+  - { id: acme, tier: separate_schema, cluster: shared, schema: t_acme, backend_user: acme_rw, users: [acme_app] }
+  - { id: globex, tier: separate_schema, cluster: shared, schema: t_globex, backend_user: globex_rw }
+  - { id: initech, tier: separate_database, cluster: solo, schema: initech, backend_user: initech_rw }
+`,
+  );
+  const cap = (name: string) => c.backends.find((b) => b.name === name)!.maxConnectionsPerUser;
+  assert.is(cap('p1'), 19, 'two tenants on the shared primary');
+  assert.is(cap('r1'), 19, 'and on its replica');
+  assert.is(cap('p2'), 20, 'one tenant alone on its server');
+});
+
 test('strategies: bare names, objects, defaults for pattern and attribute', () => {
   const c = parseConfig(
     BASE +

@@ -57,6 +57,31 @@ test('add() counts into the entry and query() returns copies without internal fi
   assert.equal(q.digests, [{ tenant: 'acme', digest: 'SELECT ?', count: 2, errors: 1, sumTimeUs: 40, minTimeUs: 10, maxTimeUs: 30, rowsSent: 3, firstSeen: 100, lastSeen: 120 }]);
 });
 
+test('eviction drops the least recently added entry, also when the newest is added to back to back', () => {
+  const stats = new DigestStats(2);
+  const a = stats.entry('t', 'A', 1);
+  stats.add(a, 1, 0, false, 1);
+  stats.add(a, 1, 0, false, 2); // newest already: not re-inserted
+  const b = stats.entry('t', 'B', 3);
+  stats.add(b, 1, 0, false, 3);
+  stats.add(b, 1, 0, false, 4);
+  stats.add(a, 1, 0, false, 5); // a is the most recent again
+  stats.add(a, 1, 0, false, 6);
+  stats.entry('t', 'C', 7); // evicts b
+  assert.is(b.live, false);
+  assert.is(a.live, true);
+  assert.is(a.count, 4);
+  const c = stats.entry('t', 'C', 8);
+  stats.add(c, 1, 0, false, 8);
+  stats.entry('t', 'D', 9); // a is now the least recent
+  assert.is(a.live, false);
+  assert.is(c.live, true);
+  stats.reset();
+  const d = stats.entry('t', 'D', 10);
+  stats.add(d, 1, 0, false, 10);
+  assert.equal(stats.query().digests.map((e) => [e.digest, e.count]), [['D', 1]]);
+});
+
 test('PlainHistogram: cumulative buckets, sum and count in the exposition format', async () => {
   const reg = new client.Registry();
   const h = new PlainHistogram('x_seconds', 'help text', 'command', [0.001, 0.01], reg);

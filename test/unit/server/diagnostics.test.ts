@@ -1,7 +1,7 @@
 /** keepsDiagnostics: which statements leave the previous statement's warnings in place (as a server does). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { keepsDiagnostics } from '../../../src/server/diagnostics';
+import { commandKeepsDiagnostics, keepsDiagnostics } from '../../../src/server/diagnostics';
 import { scanQuery } from '../../../src/classify/lexer';
 import { Com } from '../../../src/protocol/constants';
 
@@ -45,13 +45,27 @@ for (const [sql, want] of CASES) {
   });
 }
 
-test('keepsDiagnostics: COM_PING / COM_INIT_DB / COM_STATISTICS keep, prepared statements and field lists clear', () => {
+test('keepsDiagnostics: COM_PING / COM_INIT_DB / COM_STATISTICS keep, field lists clear', () => {
   const b = Buffer.from([0]);
   assert.ok(keepsDiagnostics(Com.INIT_DB, b, null));
   assert.ok(keepsDiagnostics(Com.STATISTICS, b, null));
   assert.ok(keepsDiagnostics(Com.PING, b, null));
   assert.not.ok(keepsDiagnostics(Com.STMT_EXECUTE, b, null));
   assert.not.ok(keepsDiagnostics(Com.FIELD_LIST, b, null));
+});
+
+// Verified against MariaDB 10.11 (mysqltest --ps-protocol: `SELECT 1 FROM DUAL` kept the warning).
+test('commandKeepsDiagnostics: PREPARE and EXECUTE of a statement that reads no table keep, of one that names a table clear', () => {
+  const sql = (t: string) => Buffer.from(t, 'latin1');
+  const prepare = (t: string) => Buffer.concat([Buffer.from([Com.STMT_PREPARE]), sql(t)]);
+  const execute = Buffer.from([Com.STMT_EXECUTE, 1, 0, 0, 0, 0, 1, 0, 0, 0]);
+  const scan = (t: string) => scanQuery(sql(t), 0, t.length);
+  assert.ok(commandKeepsDiagnostics(prepare('SELECT 1 FROM DUAL'), null, null));
+  assert.not.ok(commandKeepsDiagnostics(prepare('SELECT a FROM t'), null, null));
+  assert.ok(commandKeepsDiagnostics(execute, scan('SELECT 1 FROM DUAL'), sql('SELECT 1 FROM DUAL')));
+  assert.ok(commandKeepsDiagnostics(execute, scan("SET @a = 'x'"), sql("SET @a = 'x'")));
+  assert.not.ok(commandKeepsDiagnostics(execute, scan('SELECT a FROM t'), sql('SELECT a FROM t')));
+  assert.not.ok(commandKeepsDiagnostics(execute, null, null));
 });
 
 test.run();

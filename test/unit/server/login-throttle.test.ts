@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { LoginThrottleConfig } from '../../../src/config/types';
-import { failureDelay, LoginThrottle } from '../../../src/server/login-throttle';
+import { failureDelay, LoginThrottle, USER_KEY_CHARS } from '../../../src/server/login-throttle';
 
 const CFG: LoginThrottleConfig = { freeFailures: 3, baseDelayMs: 250, maxDelayMs: 5000, blockAfterFailures: 10, blockMs: 60_000, forgetAfterMs: 600_000 };
 
@@ -49,6 +49,17 @@ test('memory is bounded: the oldest entries go first', () => {
   const t = new LoginThrottle(CFG, 100);
   for (let i = 0; i < 1000; i++) t.failed(`10.0.${i >> 8}.${i & 255}`, `user${i}`, 1000 + i);
   assert.is(t.size, 200);
+});
+
+test('user names are counted by their first USER_KEY_CHARS characters (client-chosen, up to 64 KiB each)', () => {
+  const t = new LoginThrottle(CFG);
+  const long = (tail: string) => 'x'.repeat(USER_KEY_CHARS) + tail.repeat(10_000);
+  for (let i = 0; i < 10; i++) t.failed(`10.0.1.${i}`, long(String(i)), 1000);
+  assert.ok(t.blocked('10.0.2.1', long('other'), 1000), 'long names alike up to the cut share one count');
+  assert.is(t.size, 11, '10 addresses and one user key');
+  assert.not.ok(t.blocked('10.0.2.1', 'x'.repeat(USER_KEY_CHARS - 1), 1000), 'a shorter name is its own key');
+  t.succeeded('10.0.2.1', long('ok'));
+  assert.not.ok(t.blocked('10.0.2.1', long('other'), 1000), 'cleared by a success under the same key');
 });
 
 test.run();

@@ -144,4 +144,28 @@ test('1461 eviction: half of the statements without a cursor, oldest first; 0 wh
   assert.equal(all.closed, []);
 });
 
+test('executes keep the backend statement cache in LRU order (no re-insertion when already the newest)', () => {
+  const written: Buffer[] = [];
+  const c = { stmts: new Map(), stmtsNewest: null, closed: false, socket: { write: (b: Buffer) => written.push(b) } } as unknown as BackendConnection;
+  const mk = (key: string): ClientStmt => ({ ...stmt(), key });
+  const bs = (id: number): BackendStmt => ({ id, numParams: 2, numColumns: 2, types: null, cursor: false });
+  const exec = (st: ClientStmt) => executePacket(c, st, frameOf(execPayload(7, [LONGLONG, VARCHAR], 1n, 'x')));
+  const a = mk('a');
+  rememberBackendStmt(c, 'a', bs(1), 2);
+  rememberBackendStmt(c, 'b', bs(2), 2);
+  exec(a); // a becomes the newest
+  exec(a);
+  exec(a);
+  assert.equal([...c.stmts.keys()], ['b', 'a']);
+  rememberBackendStmt(c, 'c', bs(3), 2); // evicts b, the least recently used
+  assert.equal([...c.stmts.keys()], ['a', 'c']);
+  assert.is(written.length, 1, 'b closed on the server');
+  assert.is(written[0].readUInt32LE(5), 2);
+  exec(a); // c was the newest: a moves to the end
+  assert.equal([...c.stmts.keys()], ['c', 'a']);
+  exec(a);
+  rememberBackendStmt(c, 'd', bs(4), 2); // evicts c
+  assert.equal([...c.stmts.keys()], ['a', 'd']);
+});
+
 test.run();

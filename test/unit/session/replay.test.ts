@@ -24,6 +24,7 @@ function conn(p: Partial<BackendConnState> = {}): BackendConnState {
     lastSession: null,
     appliedVersion: -1,
     diagOwner: null,
+    foundRowsOwner: null,
     ...p,
   };
 }
@@ -134,9 +135,12 @@ test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area whe
   assert.equal(replaySteps(s, c, need, defaults), [
     { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
     { t: 'last_insert_id', value: 7 },
-    { t: 'found_rows', n: 12 },
     { t: 'clear_diag' },
+    { t: 'found_rows', n: 12 },
   ]);
+  // Clearing runs a query: FOUND_ROWS() is replayed after it even where the connection held the session's own.
+  const mine = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, diagOwner: other, foundRowsOwner: owner });
+  assert.equal(replaySteps(s, mine, { flags: Q.FOUND_ROWS, clearDiag: true }, defaults), [{ t: 'clear_diag' }, { t: 'found_rows', n: 12 }]);
 });
 
 test("CREATE TEMPORARY TABLE runs under the session's pseudo_thread_id (the server keys temporary tables by it)", () => {
@@ -150,13 +154,27 @@ test("CREATE TEMPORARY TABLE runs under the session's pseudo_thread_id (the serv
   assert.is(needsReplay(s, conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, pseudoThreadId: 42 }), need), false);
 });
 
-test("FOUND_ROWS is replayed on the session's own connection after the proxy ran its own queries there", () => {
+test("SQL EXECUTE / EXECUTE IMMEDIATE run under the session's pseudo_thread_id (the SQL they run may create a temporary table)", () => {
+  const s = session({ schema: 'shop', version: 1 });
+  const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, pseudoThreadId: 7 });
+  const need: ReplayNeeds = { flags: Q.SQL_PREPARE, clearDiag: false };
+  assert.is(needsReplay(s, c, need), true);
+  assert.equal(replaySteps(s, c, need, defaults), [
+    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
+  ]);
+});
+
+test("FOUND_ROWS is replayed unless the connection holds the session's own value (its last result set there, or its replay)", () => {
   const s = session({ schema: 'shop', version: 1, foundRows: 2 });
   const need: ReplayNeeds = { flags: Q.FOUND_ROWS, clearDiag: false };
+  // The proxy ran its own queries there (foundRowsOwner cleared), though the session ran last.
   const c = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, internalSinceClient: true });
   assert.is(needsReplay(s, c, need), true);
   assert.equal(replaySteps(s, c, need, defaults), [{ t: 'found_rows', n: 2 }]);
-  assert.is(needsReplay(s, { ...c, internalSinceClient: false }, need), false);
+  assert.is(needsReplay(s, { ...c, foundRowsOwner: owner }, need), false);
+  // multiplex-random seed 2 #183: the session's SET ran last on a connection where another session's
+  // SELECT left FOUND_ROWS() (lastSession is the session, the value is not).
+  assert.is(needsReplay(s, conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, foundRowsOwner: other }), need), true);
 });
 
 test('LAST_INSERT_ID above 2^53 (a bigint) is restored exactly, and an equal bigint on the connection needs no step', () => {
