@@ -41,10 +41,16 @@ export async function setupTenants(server: MariaDbServer): Promise<void> {
   }
 }
 
-/** Starts a proxy over `server` with the tenant users; default pool of 2 connections. */
+/**
+ * Starts a proxy over `server` with the tenant users; default pool of 2 connections, every user
+ * allowed the whole pool (max_connections_per_user = max_connections). These suites test what
+ * crosses sessions on shared connections, with sessions driven one step at a time: under the
+ * default fair share (max_connections - 1 per user) a user whose other session pins a connection
+ * would wait for it, where a dedicated connection would not. The share is tested in pool-fairness.
+ */
 export function startTenantProxy(server: MariaDbServer, extra: Partial<StartProxyOpts> = {}, maxConnections = 2): Promise<ProxyHandle> {
   return startProxy({
-    backends: [{ name: 'b1', port: server.port, maxConnections, acquireTimeoutMs: 5000 }],
+    backends: [{ name: 'b1', port: server.port, maxConnections, maxConnectionsPerUser: maxConnections, acquireTimeoutMs: 5000 }],
     users: Object.entries(TENANT_USERS).map(([name, schema]) => ({ name, password: PW, defaultSchema: schema })),
     ...extra,
   });
