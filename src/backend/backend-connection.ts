@@ -475,7 +475,11 @@ export class BackendConnection {
     this.foundRowsOwner = null;
   }
 
-  /** COM_RESET_CONNECTION, then the proxy's initialisation: no variables, statements or owner remain (the schema does). */
+  /**
+   * COM_RESET_CONNECTION, then the proxy's initialisation: no variables, statements or owner remain
+   * (the schema does). Rejects with BackendResetError when the server refuses the reset or the
+   * schema cannot be selected again.
+   */
   async resetSession(initSql: string): Promise<void> {
     const r = await this.command(Buffer.from([Com.RESET_CONNECTION]), 'ok');
     if (r.err) throw new BackendResetError(`COM_RESET_CONNECTION failed: ${r.err.errno} ${r.err.message}`);
@@ -483,6 +487,14 @@ export class BackendConnection {
     // session without a schema that borrows this connection next must see it and reset it).
     this.forgetServerSession(true);
     await this.query(this.profileInitSql(initSql));
+    // ... but not the schema's character set: @@character_set_database / @@collation_database fall
+    // back to the server's (what CREATE TABLE, LOAD DATA and the CLI's status then use). Selecting the
+    // schema again restores them.
+    const schema = this.schema;
+    if (schema !== null) {
+      const e = await this.initDb(schema);
+      if (e) throw new BackendResetError(`COM_INIT_DB after COM_RESET_CONNECTION failed: ${e.errno} ${e.message}`);
+    }
   }
 
   /**

@@ -177,6 +177,14 @@ export function setConnectionInit(fn: ConnectionInit): void {
   initHook = fn;
 }
 
+/** How many idle connections below the top of the hot list take() looks at for one without foreign user variables. */
+const PREFER_SCAN = 8;
+
+/** `c` holds no user variables of a session other than the one marked `owner` (no reset needed for it). */
+function varClean(c: BackendConnection, owner: unknown): boolean {
+  return c.userVars.size === 0 || c.userVarOwner === owner;
+}
+
 /**
  * Backend connections of one profile. generic-pool owns creation, validation, idle eviction and
  * the waiting queue; on top of it a LIFO "hot" list hands a just-released connection to the next
@@ -274,12 +282,14 @@ export class BackendPool {
    * A connection now (from the hot list) or via callback. The callback may run synchronously.
    * `share`: the session's user (tenant) share; a lease beyond its cap waits for one of that key's
    * connections to come back (see lease-share.ts), and the connection is counted in it until released.
+   * `userVarOwner`: the borrowing session's user-variable token; an idle connection holding no
+   * other session's user variables is preferred (one that does must be reset before use).
    */
-  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null): void {
+  acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null, userVarOwner?: unknown): void {
     const down = this.unavailable();
     if (down !== null) return cb(down, null);
     if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, null))) return;
-    this.take(cb, share);
+    this.take(cb, share, userVarOwner);
   }
 
   /** Why no connection can be had from this pool now (drained, or its settings refused), else null. */
@@ -325,8 +335,9 @@ export class BackendPool {
   }
 
   /** Hands out a connection for a lease already counted in `share` (given back there if none comes). */
-  private take(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null): void {
+  private take(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null, userVarOwner?: unknown): void {
     const hot = this.hot;
+    if (userVarOwner !== undefined && hot.length > 1 && !varClean(hot[hot.length - 1], userVarOwner)) this.preferVarClean(userVarOwner);
     while (hot.length > 0) {
       const c = hot.pop() as BackendConnection;
       if (c.closed) continue;
@@ -379,27 +390,56 @@ export class BackendPool {
    * Like {@link acquire}, preferring an idle connection already logged in as `account` (no
    * COM_CHANGE_USER needed); the caller switches the identity of any other connection it gets.
    */
-  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null): void {
+  acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null, userVarOwner?: unknown): void {
     const down = this.unavailable();
     if (down !== null) return cb(down, null);
     if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, account))) return;
-    if (!this.takeHotAs(account, cb, share)) this.take(cb, share);
+    // Any connection of another account needs COM_CHANGE_USER, which drops user variables too: no preference among them.
+    if (!this.takeHotAs(account, cb, share, userVarOwner)) this.take(cb, share);
   }
 
-  /** Hands out an idle hot connection logged in as `account`, if there is one (the lease is already counted). */
-  private takeHotAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null): boolean {
+  /**
+   * Hands out an idle hot connection logged in as `account`, if there is one (the lease is already
+   * counted): one without another session's user variables (see acquire) if there is one.
+   */
+  private takeHotAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null, userVarOwner?: unknown): boolean {
     const hot = this.hot;
+    const fresh = Date.now() - this.backend.cfg.validateAfterIdleMs;
+    let pick = -1;
     for (let i = hot.length - 1; i >= 0; i--) {
       const c = hot[i];
       // An idle one past validate_after_idle_ms goes through take(), which pings it first.
-      if (c.account === account && !c.closed && Date.now() - c.lastUsed < this.backend.cfg.validateAfterIdleMs) {
-        hot.splice(i, 1);
-        c.share = share;
-        cb(null, c);
-        return true;
+      if (c.account === account && !c.closed && c.lastUsed > fresh) {
+        if (pick < 0) pick = i;
+        if (userVarOwner === undefined || varClean(c, userVarOwner)) {
+          pick = i;
+          break;
+        }
       }
     }
-    return false;
+    if (pick < 0) return false;
+    const c = hot[pick];
+    hot.splice(pick, 1);
+    c.share = share;
+    cb(null, c);
+    return true;
+  }
+
+  /**
+   * Moves the most recently released idle connection without another session's user variables
+   * (among the last PREFER_SCAN) to the top of the hot list, so that take() hands it out.
+   */
+  private preferVarClean(owner: unknown): void {
+    const hot = this.hot;
+    const stop = Math.max(0, hot.length - 1 - PREFER_SCAN);
+    for (let i = hot.length - 2; i >= stop; i--) {
+      const c = hot[i];
+      if (!c.closed && varClean(c, owner)) {
+        hot.splice(i, 1);
+        hot.push(c);
+        return;
+      }
+    }
   }
 
   /** Takes this particular connection off the hot list if it is idle there (and `share` is under its cap). */

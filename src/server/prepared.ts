@@ -8,7 +8,7 @@ import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
 import { Q, QueryInfo } from '../classify/lexer';
 import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
-import { substituteCalls } from './row-count';
+import { rowCountExpr, substituteCalls } from './row-count';
 import type { U64 } from '../protocol/packet-reader';
 
 /**
@@ -103,7 +103,7 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
  */
 export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string | null): ClientStmt {
   const calls: Array<{ at: number; value: string }> = [];
-  if (rowCount !== null) for (const at of st.info.rowCountAt ?? []) calls.push({ at, value: String(rowCount) });
+  if (rowCount !== null) for (const at of st.info.rowCountAt ?? []) calls.push({ at, value: rowCountExpr(rowCount) });
   if (schema !== null) for (const at of st.info.schemaFnAt ?? []) calls.push({ at, value: 'NULL' });
   calls.sort((x, y) => x.at - y.at);
   const key = `${st.key}${schema !== null ? `\0NULL_SCHEMA@${schema}` : ''}${rowCount !== null ? `\0ROW_COUNT=${rowCount}` : ''}`;

@@ -26,6 +26,10 @@ export interface IdentityStats {
   switches: number;
   /** Total milliseconds spent in those COM_CHANGE_USER round trips (incl. re-initialisation). */
   switchMs: number;
+  /** COM_RESET_CONNECTION to drop another session's user variables before replay (see replay.ts 'reset_session'). */
+  userVarResets: number;
+  /** Total milliseconds spent in those resets (including re-initialisation). */
+  userVarResetMs: number;
 }
 
 /** What a client session needs from the proxy that owns it. */

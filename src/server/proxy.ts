@@ -101,7 +101,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   private readonly monitorIntervalMs: number | undefined;
   readonly ryw: RywStore = new MemoryRywStore();
   readonly inFlight = new Map<string, number>();
-  readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0 };
+  readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0, userVarResets: 0, userVarResetMs: 0 };
   readonly unsafeSkipProxyIsolation: boolean;
   private admin: http.Server | null = null;
   private server: net.Server | null = null;

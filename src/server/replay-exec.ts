@@ -40,6 +40,13 @@ export async function runReplaySteps(s: ClientSession, conn: BackendConnection, 
       case 'reset':
         await resetToNoSchema(s, conn);
         break;
+      case 'reset_session': {
+        const t0 = performance.now();
+        await conn.resetSession(TRACKING_INIT_SQL);
+        s.ctx.identity.userVarResets++;
+        s.ctx.identity.userVarResetMs += performance.now() - t0;
+        break;
+      }
       case 'init_db': {
         const e = await conn.initDb(step.schema);
         if (e) return buildErr(e.errno, e.sqlState, e.message);

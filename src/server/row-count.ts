@@ -5,7 +5,16 @@
  * an alias, so `SELECT ROW_COUNT()` still returns a column named `ROW_COUNT()`.
  */
 export function substituteRowCount(payload: Buffer, positions: number[], value: number | bigint): Buffer {
-  return substituteCall(payload, positions, 9, value);
+  return substituteCalls(payload, positions.map((at) => ({ at, value: rowCountExpr(value) })), 9);
+}
+
+/**
+ * What replaces a ROW_COUNT() call: `COALESCE(value, ROW_COUNT())`, which keeps the call's type too
+ * (BIGINT(21) NOT NULL; a bare `-1` is INT(2), seen in result metadata and in CREATE TABLE ... AS
+ * SELECT). The server never evaluates the call there (COALESCE stops at its first non-NULL argument).
+ */
+export function rowCountExpr(value: number | bigint): string {
+  return `COALESCE(${value}, ROW_COUNT())`;
 }
 
 /**

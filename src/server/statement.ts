@@ -162,8 +162,9 @@ export class StatementRunner implements RelayHost, BackendSink {
         this.s.fault(e, 'statement_acquire');
       }
     };
-    if (account !== null) pool.acquireAs(account, got, share);
-    else pool.acquire(got, share);
+    const token = this.s.st.userVarToken;
+    if (account !== null) pool.acquireAs(account, got, share, token);
+    else pool.acquire(got, share, token);
   }
 
   private onConn = (err: Error | null, conn: BackendConnection | null): void => {

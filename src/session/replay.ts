@@ -33,11 +33,17 @@ export interface ReplayNeeds {
 export type ReplayStep =
   /** COM_CHANGE_USER without a database, then the proxy's own initialisation: no schema (nor any other state) afterwards. */
   | { t: 'reset' }
+  /**
+   * COM_RESET_CONNECTION (the account and the schema stay), then the proxy's own initialisation:
+   * the only way to drop another session's user variables (MariaDB cannot drop one; `SET @v = NULL`
+   * keeps the variable and its type, which `SELECT @v` then shows).
+   */
+  | { t: 'reset_session' }
   | { t: 'init_db'; schema: string }
   | { t: 'set_option'; multi: boolean }
   /**
-   * One SET round trip: session variables, user variables (foreign ones cleared, the session's own
-   * re-created) and pseudo_thread_id. `sql` is a byte string (one char per byte: user variable
+   * One SET round trip: session variables, the session's own user variables and pseudo_thread_id
+   * (`clearForeignUserVars` is always false: a reset step dropped them before). `sql` is a byte string (one char per byte: user variable
    * values keep their exact bytes); send it with sqlBytes().
    */
   | { t: 'set'; sql: string; clearForeignUserVars: boolean; userVars: string[]; pseudoThreadId: number }
@@ -97,7 +103,8 @@ const FRESH: BackendConnState = {
 };
 
 /**
- * The steps that bring `conn` to session `s`'s state for a statement with `need`: schema (or
+ * The steps that bring `conn` to session `s`'s state for a statement with `need`: a reset when
+ * the connection has no schema to keep or holds another session's user variables, schema (or
  * none), multi-statement option, variables, user variables, CONNECTION_ID, LAST_INSERT_ID,
  * FOUND_ROWS, a clean diagnostics area. Pure: the statement lifecycle executes the steps and
  * records each on the connection.
@@ -109,15 +116,18 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   if (st.schema === null && conn.schema !== null) {
     steps.push({ t: 'reset' });
     c = { ...FRESH, multiStatements: conn.multiStatements };
+  } else if (conn.userVars.size > 0 && conn.userVarOwner !== st.userVarToken) {
+    steps.push({ t: 'reset_session' });
+    c = { ...FRESH, schema: conn.schema, multiStatements: conn.multiStatements };
   }
   if (st.schema !== null && c.schema !== st.schema) steps.push({ t: 'init_db', schema: st.schema });
   if (c.multiStatements !== st.multi) steps.push({ t: 'set_option', multi: st.multi });
   const f = need.flags;
   const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults).map(utf8ByteString);
-  const foreignVars = c.userVars.size > 0 && c.userVarOwner !== st.userVarToken;
-  if (foreignVars) for (const n of c.userVars) sets.push(`${utf8ByteString(userVarRef(n))}=NULL`);
-  const mine =
-    st.userVars.size > 0 && (foreignVars || c.userVarOwner !== st.userVarToken || c.lastSession !== s.owner || c.appliedVersion !== st.version);
+  const stale = c.lastSession !== s.owner || c.appliedVersion !== st.version;
+  // The session's own variables left here that it has since set to NULL on another connection (its state drops them).
+  if (stale && c.userVarOwner === st.userVarToken) for (const n of c.userVars) if (!st.userVars.has(n)) sets.push(`${utf8ByteString(userVarRef(n))}=NULL`);
+  const mine = st.userVars.size > 0 && (c.userVarOwner !== st.userVarToken || stale);
   const userVars: string[] = [];
   if (mine) {
     for (const [n, v] of st.userVars) {
@@ -130,7 +140,7 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
     sets.push(`SESSION pseudo_thread_id=${st.id}`);
     pseudo = st.id;
   }
-  if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: foreignVars, userVars, pseudoThreadId: pseudo });
+  if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: false, userVars, pseudoThreadId: pseudo });
   if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
   // Before found_rows: clearing runs a query, which leaves its own FOUND_ROWS().
   if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });

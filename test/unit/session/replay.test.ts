@@ -61,12 +61,55 @@ test("session without schema on a connection that has one: reset first, then the
   ]);
 });
 
-test("another session's variables are put back to their defaults, its user variables cleared", () => {
+test("another session's variables are put back to their defaults", () => {
   const s = session({ schema: 'shop' });
-  const c = conn({ schema: 'shop', vars: new Map([['sql_mode', 'ANSI'], ['time_zone', '+01:00']]), userVars: new Set(['secret']), userVarOwner: other, lastSession: other });
+  const c = conn({ schema: 'shop', vars: new Map([['sql_mode', 'ANSI'], ['time_zone', '+01:00']]), lastSession: other });
   assert.equal(replaySteps(s, c, plain, defaults), [
-    { t: 'set', sql: "SET SESSION sql_mode='STRICT_TRANS_TABLES', SESSION time_zone=DEFAULT, @`secret`=NULL", clearForeignUserVars: true, userVars: [], pseudoThreadId: 0 },
+    { t: 'set', sql: "SET SESSION sql_mode='STRICT_TRANS_TABLES', SESSION time_zone=DEFAULT", clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
   ]);
+});
+
+test("another session's user variables: the connection is reset (SET @v = NULL would keep @v and its type), then the session's state", () => {
+  const s = session({ schema: 'shop', vars: new Map([['time_zone', '+02:00']]), userVars: new Map([['mine', '1']]) });
+  const c = conn({ schema: 'shop', vars: new Map([['sql_mode', 'ANSI']]), userVars: new Set(['secret']), userVarOwner: other, lastSession: other, lastInsertId: 9, pseudoThreadId: 7, diagOwner: other, multiStatements: true });
+  const need: ReplayNeeds = { flags: Q.LAST_INSERT_ID | Q.CONNECTION_ID, clearDiag: true };
+  assert.is(needsReplay(s, c, need), true);
+  // The reset keeps the schema and the multi-statement option, and leaves LAST_INSERT_ID 0, no pseudo_thread_id, clean diagnostics.
+  assert.equal(replaySteps(s, c, need, defaults), [
+    { t: 'reset_session' },
+    { t: 'set_option', multi: false },
+    { t: 'set', sql: "SET SESSION time_zone='+02:00', @`mine`=1, SESSION pseudo_thread_id=42", clearForeignUserVars: false, userVars: ['mine'], pseudoThreadId: 42 },
+  ]);
+  // Never a NULL assignment to another session's variable.
+  for (const st of replaySteps(s, c, need, defaults)) if (st.t === 'set') assert.not.match(st.sql, /secret/);
+});
+
+test("another session's user variables on a connection without a schema, for a session without one: reset_session", () => {
+  const s = session();
+  const c = conn({ userVars: new Set(['a']), userVarOwner: other, lastSession: other });
+  assert.is(needsReplay(s, c, plain), true);
+  assert.equal(replaySteps(s, c, plain, defaults), [{ t: 'reset_session' }]);
+});
+
+test("another session's user variables and a schema the session has not: one reset (COM_CHANGE_USER) drops both", () => {
+  const s = session();
+  const c = conn({ schema: 'tenant_b', userVars: new Set(['a']), userVarOwner: other, lastSession: other });
+  assert.equal(replaySteps(s, c, plain, defaults), [{ t: 'reset' }]);
+});
+
+test("the session's own user variables on the connection: no reset", () => {
+  const s = session({ schema: 'shop', version: 4, userVars: new Map([['a', '1']]) });
+  const mineConn = conn({ schema: 'shop', userVars: new Set(['a']), userVarOwner: s.st.userVarToken, lastSession: owner, appliedVersion: 4 });
+  assert.is(needsReplay(s, mineConn, plain), false);
+  assert.equal(replaySteps(s, mineConn, plain, defaults), []);
+  // Back on a connection it used earlier: its variables are set again, no reset.
+  const earlier = conn({ schema: 'shop', userVars: new Set(['a']), userVarOwner: s.st.userVarToken, lastSession: other, appliedVersion: 1 });
+  assert.equal(replaySteps(s, earlier, plain, defaults), [
+    { t: 'set', sql: 'SET @`a`=1', clearForeignUserVars: false, userVars: ['a'], pseudoThreadId: 0 },
+  ]);
+  // After the session's own reset (a new token) its old variables are foreign to it.
+  const reset = session({ schema: 'shop' });
+  assert.equal(replaySteps(reset, conn({ schema: 'shop', userVars: new Set(['a']), userVarOwner: s.st.userVarToken, lastSession: owner }), plain, defaults), [{ t: 'reset_session' }]);
 });
 
 test("the session's own user variables are re-created on a connection it did not use last", () => {
@@ -144,6 +187,22 @@ test('LAST_INSERT_ID above 2^53 (a bigint) is restored exactly, and an equal big
   const same = conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, lastInsertId: 18446744073709551614n });
   assert.is(needsReplay(s, same, need), false);
   assert.equal(replaySteps(s, same, need, defaults), []);
+});
+
+test("the session's own variable set to NULL on another connection is set to NULL where its old value stayed", () => {
+  const s = session({ schema: 'shop', version: 6, userVars: new Map([['a', '1']]) });
+  // This connection has the session's @b from before; the session has since set @b = NULL elsewhere.
+  const c = conn({ schema: 'shop', userVars: new Set(['a', 'b']), userVarOwner: s.st.userVarToken, lastSession: owner, appliedVersion: 4 });
+  assert.is(needsReplay(s, c, plain), true);
+  assert.equal(replaySteps(s, c, plain, defaults), [
+    { t: 'set', sql: 'SET @`b`=NULL, @`a`=1', clearForeignUserVars: false, userVars: ['a'], pseudoThreadId: 0 },
+  ]);
+  // No variable left at all: still cleared.
+  const none = session({ schema: 'shop', version: 6 });
+  const c2 = conn({ schema: 'shop', userVars: new Set(['b']), userVarOwner: none.st.userVarToken, lastSession: owner, appliedVersion: 4 });
+  assert.equal(replaySteps(none, c2, plain, defaults), [
+    { t: 'set', sql: 'SET @`b`=NULL', clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+  ]);
 });
 
 test('needsReplay agrees with replaySteps on a grid of states', () => {
