@@ -360,6 +360,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     // (A prepare, fetch or other command does not set ROW_COUNT(): the flag stays until a statement runs.)
     if (conn.internalSinceClient) cur.foreign = true;
     if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) conn.internalSinceClient = false;
+    // A prepare (fetch, ...) of this session on a connection another session ran on last leaves that
+    // session's ROW_COUNT() there: keep the connection foreign to this session until a statement runs.
+    else if (cur.foreign) conn.internalSinceClient = true;
     conn.sink = this;
     if (cur.route) {
       const f = this.s.ctx.inFlight;

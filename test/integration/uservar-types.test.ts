@@ -137,8 +137,8 @@ for (const mode of ['query', 'execute'] as Mode[]) {
       const [s] = (await run(c, 'query', `SHOW CREATE TABLE ${t}`)) as [Record<string, string>[], unknown];
       return [r, fieldMeta(f), String(s[0]['Create Table']).replace(/`rc_t\d+`/, '`t`')];
     };
-    // Prepared before the INSERT (mysql2 caches it): a PREPARE between the INSERT and the read through
-    // the proxy is another matter (reported on the issue), not the type this test is about.
+    // Prepared before the INSERT (mysql2 caches it): a PREPARE between the INSERT and the read is
+    // tested on its own below.
     const d = await direct('shop');
     await run(d, mode, 'SELECT ROW_COUNT()');
     await d.query('INSERT INTO rc VALUES (1), (2)');
@@ -151,6 +151,21 @@ for (const mode of ['query', 'execute'] as Mode[]) {
     assert.equal(await see(a, `rc_t${++seq}`), ref);
   }));
 }
+
+test('[execute] ROW_COUNT() prepared after another session ran on the connection is the session\'s own (the PREPARE does not make the connection hold its ROW_COUNT())', timed(async () => {
+  await (await direct('shop')).query('CREATE TABLE IF NOT EXISTS rc2 (x INT)');
+  const sql = `SELECT ROW_COUNT() AS rc /* ${++seq} */`; // a statement mysql2 has not cached yet
+  const d = await direct('shop');
+  await d.query('INSERT INTO rc2 VALUES (1), (2)');
+  const [ref] = (await d.execute(sql)) as [Record<string, unknown>[], unknown];
+  assert.is(Number(ref[0].rc), 2, 'directly: the INSERT\'s 2 rows (COM_STMT_PREPARE leaves ROW_COUNT() alone)');
+  const a = await proxied('app');
+  const b = await proxied('carol');
+  await a.query('INSERT INTO rc2 VALUES (1), (2)');
+  await b.query('SELECT 1'); // ROW_COUNT() -1 on the one backend connection
+  const [got] = (await a.execute(sql)) as [Record<string, unknown>[], unknown];
+  assert.equal(got, ref);
+}));
 
 test("after a reset the schema's character set is back (MariaDB's COM_RESET_CONNECTION keeps the schema, not @@character_set_database)", timed(async () => {
   const q = 'SELECT DATABASE() AS db, @@character_set_database AS cs, @@collation_database AS co';
