@@ -416,12 +416,11 @@ export class BackendConnection {
   }
 
   /**
-   * A replay SET ran: the connection now has exactly `vars`; foreign user variables were cleared
-   * if asked; the owner's user variables `userVars` are here; pseudo_thread_id set if non-zero.
+   * A replay SET ran: the connection now has exactly `vars`; the owner's user variables `userVars`
+   * are here (another session's were dropped by a reset before); pseudo_thread_id set if non-zero.
    */
-  noteReplaySet(vars: Map<string, string>, clearForeignUserVars: boolean, userVars: Iterable<string> | null, owner: unknown, pseudoThreadId: number): void {
+  noteReplaySet(vars: Map<string, string>, userVars: Iterable<string> | null, owner: unknown, pseudoThreadId: number): void {
     this.vars = new Map(vars);
-    if (clearForeignUserVars) this.userVars.clear();
     if (userVars) this.noteUserVars(userVars, owner);
     if (pseudoThreadId !== 0) this.pseudoThreadId = pseudoThreadId;
   }

@@ -57,7 +57,7 @@ export async function runReplaySteps(s: ClientSession, conn: BackendConnection, 
         break;
       case 'set':
         await conn.query(sqlBytes(step.sql));
-        conn.noteReplaySet(st.vars, step.clearForeignUserVars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
+        conn.noteReplaySet(st.vars, st.userVars.size > 0 ? st.userVars.keys() : null, st.userVarToken, step.pseudoThreadId);
         break;
       case 'last_insert_id':
         await conn.query(`DO LAST_INSERT_ID(${step.value})`);

@@ -43,10 +43,10 @@ export type ReplayStep =
   | { t: 'set_option'; multi: boolean }
   /**
    * One SET round trip: session variables, the session's own user variables and pseudo_thread_id
-   * (`clearForeignUserVars` is always false: a reset step dropped them before). `sql` is a byte string (one char per byte: user variable
-   * values keep their exact bytes); send it with sqlBytes().
+   * (another session's user variables were dropped by a reset step before). `sql` is a byte string
+   * (one char per byte: user variable values keep their exact bytes); send it with sqlBytes().
    */
-  | { t: 'set'; sql: string; clearForeignUserVars: boolean; userVars: string[]; pseudoThreadId: number }
+  | { t: 'set'; sql: string; userVars: string[]; pseudoThreadId: number }
   | { t: 'last_insert_id'; value: U64 }
   | { t: 'found_rows'; n: number }
   | { t: 'clear_diag' };
@@ -140,7 +140,7 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
     sets.push(`SESSION pseudo_thread_id=${st.id}`);
     pseudo = st.id;
   }
-  if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, clearForeignUserVars: false, userVars, pseudoThreadId: pseudo });
+  if (sets.length > 0) steps.push({ t: 'set', sql: `SET ${sets.join(', ')}`, userVars, pseudoThreadId: pseudo });
   if (f & Q.LAST_INSERT_ID && c.lastInsertId !== st.lastInsertId) steps.push({ t: 'last_insert_id', value: st.lastInsertId });
   // Before found_rows: clearing runs a query, which leaves its own FOUND_ROWS().
   if (need.clearDiag && c.diagOwner !== null) steps.push({ t: 'clear_diag' });

@@ -46,7 +46,7 @@ test('fresh connection for a session with schema, variables and multi-statements
   assert.equal(replaySteps(s, c, plain, defaults), [
     { t: 'init_db', schema: 'shop' },
     { t: 'set_option', multi: true },
-    { t: 'set', sql: "SET SESSION sql_mode='ANSI'", clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+    { t: 'set', sql: "SET SESSION sql_mode='ANSI'", userVars: [], pseudoThreadId: 0 },
   ]);
 });
 
@@ -57,7 +57,7 @@ test("session without schema on a connection that has one: reset first, then the
   assert.equal(steps, [
     { t: 'reset' },
     { t: 'set_option', multi: false },
-    { t: 'set', sql: "SET SESSION sql_mode='ANSI'", clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+    { t: 'set', sql: "SET SESSION sql_mode='ANSI'", userVars: [], pseudoThreadId: 0 },
   ]);
 });
 
@@ -65,7 +65,7 @@ test("another session's variables are put back to their defaults", () => {
   const s = session({ schema: 'shop' });
   const c = conn({ schema: 'shop', vars: new Map([['sql_mode', 'ANSI'], ['time_zone', '+01:00']]), lastSession: other });
   assert.equal(replaySteps(s, c, plain, defaults), [
-    { t: 'set', sql: "SET SESSION sql_mode='STRICT_TRANS_TABLES', SESSION time_zone=DEFAULT", clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+    { t: 'set', sql: "SET SESSION sql_mode='STRICT_TRANS_TABLES', SESSION time_zone=DEFAULT", userVars: [], pseudoThreadId: 0 },
   ]);
 });
 
@@ -78,7 +78,7 @@ test("another session's user variables: the connection is reset (SET @v = NULL w
   assert.equal(replaySteps(s, c, need, defaults), [
     { t: 'reset_session' },
     { t: 'set_option', multi: false },
-    { t: 'set', sql: "SET SESSION time_zone='+02:00', @`mine`=1, SESSION pseudo_thread_id=42", clearForeignUserVars: false, userVars: ['mine'], pseudoThreadId: 42 },
+    { t: 'set', sql: "SET SESSION time_zone='+02:00', @`mine`=1, SESSION pseudo_thread_id=42", userVars: ['mine'], pseudoThreadId: 42 },
   ]);
   // Never a NULL assignment to another session's variable.
   for (const st of replaySteps(s, c, need, defaults)) if (st.t === 'set') assert.not.match(st.sql, /secret/);
@@ -105,7 +105,7 @@ test("the session's own user variables on the connection: no reset", () => {
   // Back on a connection it used earlier: its variables are set again, no reset.
   const earlier = conn({ schema: 'shop', userVars: new Set(['a']), userVarOwner: s.st.userVarToken, lastSession: other, appliedVersion: 1 });
   assert.equal(replaySteps(s, earlier, plain, defaults), [
-    { t: 'set', sql: 'SET @`a`=1', clearForeignUserVars: false, userVars: ['a'], pseudoThreadId: 0 },
+    { t: 'set', sql: 'SET @`a`=1', userVars: ['a'], pseudoThreadId: 0 },
   ]);
   // After the session's own reset (a new token) its old variables are foreign to it.
   const reset = session({ schema: 'shop' });
@@ -116,7 +116,7 @@ test("the session's own user variables are re-created on a connection it did not
   const s = session({ schema: 'shop', userVars: new Map([['a', "_utf8mb4 X'61' COLLATE utf8mb4_general_ci"], ['n', '5']]) });
   const c = conn({ schema: 'shop', lastSession: other });
   assert.equal(replaySteps(s, c, plain, defaults), [
-    { t: 'set', sql: "SET @`a`=_utf8mb4 X'61' COLLATE utf8mb4_general_ci, @`n`=5", clearForeignUserVars: false, userVars: ['a', 'n'], pseudoThreadId: 0 },
+    { t: 'set', sql: "SET @`a`=_utf8mb4 X'61' COLLATE utf8mb4_general_ci, @`n`=5", userVars: ['a', 'n'], pseudoThreadId: 0 },
   ]);
 });
 
@@ -133,7 +133,7 @@ test('CONNECTION_ID, LAST_INSERT_ID, FOUND_ROWS and a clean diagnostics area whe
   const need: ReplayNeeds = { flags: Q.CONNECTION_ID | Q.LAST_INSERT_ID | Q.FOUND_ROWS, clearDiag: true };
   assert.is(needsReplay(s, c, need), true);
   assert.equal(replaySteps(s, c, need, defaults), [
-    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
+    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', userVars: [], pseudoThreadId: 42 },
     { t: 'last_insert_id', value: 7 },
     { t: 'clear_diag' },
     { t: 'found_rows', n: 12 },
@@ -149,7 +149,7 @@ test("CREATE TEMPORARY TABLE runs under the session's pseudo_thread_id (the serv
   const need: ReplayNeeds = { flags: Q.CREATE_TEMPORARY, clearDiag: false };
   assert.is(needsReplay(s, c, need), true);
   assert.equal(replaySteps(s, c, need, defaults), [
-    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
+    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', userVars: [], pseudoThreadId: 42 },
   ]);
   assert.is(needsReplay(s, conn({ schema: 'shop', lastSession: owner, appliedVersion: 1, pseudoThreadId: 42 }), need), false);
 });
@@ -160,7 +160,7 @@ test("SQL EXECUTE / EXECUTE IMMEDIATE run under the session's pseudo_thread_id (
   const need: ReplayNeeds = { flags: Q.SQL_PREPARE, clearDiag: false };
   assert.is(needsReplay(s, c, need), true);
   assert.equal(replaySteps(s, c, need, defaults), [
-    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', clearForeignUserVars: false, userVars: [], pseudoThreadId: 42 },
+    { t: 'set', sql: 'SET SESSION pseudo_thread_id=42', userVars: [], pseudoThreadId: 42 },
   ]);
 });
 
@@ -195,13 +195,13 @@ test("the session's own variable set to NULL on another connection is set to NUL
   const c = conn({ schema: 'shop', userVars: new Set(['a', 'b']), userVarOwner: s.st.userVarToken, lastSession: owner, appliedVersion: 4 });
   assert.is(needsReplay(s, c, plain), true);
   assert.equal(replaySteps(s, c, plain, defaults), [
-    { t: 'set', sql: 'SET @`b`=NULL, @`a`=1', clearForeignUserVars: false, userVars: ['a'], pseudoThreadId: 0 },
+    { t: 'set', sql: 'SET @`b`=NULL, @`a`=1', userVars: ['a'], pseudoThreadId: 0 },
   ]);
   // No variable left at all: still cleared.
   const none = session({ schema: 'shop', version: 6 });
   const c2 = conn({ schema: 'shop', userVars: new Set(['b']), userVarOwner: none.st.userVarToken, lastSession: owner, appliedVersion: 4 });
   assert.equal(replaySteps(none, c2, plain, defaults), [
-    { t: 'set', sql: 'SET @`b`=NULL', clearForeignUserVars: false, userVars: [], pseudoThreadId: 0 },
+    { t: 'set', sql: 'SET @`b`=NULL', userVars: [], pseudoThreadId: 0 },
   ]);
 });
 
