@@ -237,7 +237,13 @@ export class StatementRunner implements RelayHost, BackendSink {
     const d = conn.diagOwner;
     if (d !== null && d !== this.s && !cur.clearDiag && cur.kind !== Resp.FETCH && commandKeepsDiagnostics(cur.frame.payload, cur.info, cur.stmt ? cur.stmt.sql : null)) cur.clearDiag = true;
     const replay = needsReplay(this.s, conn, cur);
-    if (cur.kind === Resp.EXECUTE) this.pickExec(conn, cur, replay);
+    if (cur.kind === Resp.EXECUTE) {
+      this.pickExec(conn, cur, replay);
+      if (cursorWithoutSchema(cur, conn)) {
+        this.s.sendPacket(buildErr(1235, '42000', CURSOR_NO_SCHEMA), 1);
+        return this.finishStatement();
+      }
+    }
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
     if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec))) {
       this.restore(conn, cur).then(
@@ -830,4 +836,21 @@ export class StatementRunner implements RelayHost, BackendSink {
     } else if (pinned) void this.cleanRelease(conn);
     else (conn.pool as BackendPool).release(conn);
   }
+}
+
+const CURSOR_NO_SCHEMA =
+  "This version of tenantgate doesn't yet support 'a cursor on a statement prepared without a default database, " +
+  "executed while the session holds a backend connection with one (transaction, locks or temporary tables)'; " +
+  'prepare the statement again after USE, or execute it without a cursor';
+
+/**
+ * A cursor execute of a statement prepared without a schema, on a pinned connection that has one
+ * and has not prepared it yet: it would be prepared there under the connection's schema (a pinned
+ * connection cannot be reset to none, and a cursor needs the client statement's own backend
+ * statement, not a substituted variant) and cached under the schema-less key, where another
+ * schema-less session could find it. Refused instead (fails closed).
+ */
+function cursorWithoutSchema(cur: Current, conn: BackendConnection): boolean {
+  const ex = cur.exec as ClientStmt;
+  return cur.frame.payload[5] !== 0 && ex.schema === null && cur.pinned === true && conn.schema !== null && !conn.stmts.has(ex.key);
 }

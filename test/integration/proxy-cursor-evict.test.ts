@@ -34,6 +34,7 @@ test.before(async () => {
     users: [
       { name: 'app', password: 'app', backend: 'small' },
       { name: 'app2', password: 'app', backend: 'big' },
+      { name: 'nodb', password: 'app', backend: 'small', defaultSchema: null },
     ],
   });
 });
@@ -131,6 +132,35 @@ test('every statement holds a cursor: the prepare over the limit gets 1461 as di
   assert.equal(p, d);
   assert.match(String(d.refused), /max_prepared_stmt_count/);
   assert.is(await settledZero(), 0);
+}));
+
+test('a statement prepared without a schema, executed with a cursor on a pinned connection that has one: refused (1235), never run in that schema; without a cursor it reads DATABASE() NULL as directly', timed(async () => {
+  const run = async (port: number, user: string, pw: string) => {
+    const c = await RawClient.connect(port, user, pw, null);
+    try {
+      // Prepared before USE: the server runs them in the schema they were prepared in (none).
+      const st = await c.prepare('SELECT DATABASE() AS db');
+      const st2 = await c.prepare('SELECT DATABASE() AS db2');
+      assert.is((await c.query('USE test')).err, null);
+      assert.is((await c.query('BEGIN')).err, null);
+      assert.is((await c.query('SELECT id FROM nums WHERE id = 1 FOR UPDATE')).err, null); // pinned (transaction)
+      // Three more prepares: through the proxy (max_prepared_per_connection 3) st and st2 leave the
+      // connection's cache, so executing them prepares them again on the pinned connection.
+      for (let i = 0; i < 3; i++) await c.prepare(`SELECT ${i} AS other`);
+      const plain = await c.execute(st.id, []);
+      const cursor = await c.execute(st2.id, [], CURSOR_READ_ONLY);
+      const fetched = cursor.err === null ? await c.fetch(st2.id, 1, cursor.columns) : null;
+      await c.query('ROLLBACK');
+      return { plain: plain.rows, cursorErr: cursor.err?.errno ?? null, fetched: fetched?.rows ?? null };
+    } finally {
+      c.close();
+    }
+  };
+  const d = await run(server.port, 'root', '');
+  assert.equal(d, { plain: [[null]], cursorErr: null, fetched: [[null]] }, 'directly (test sanity)');
+  const p = await run(h.port, 'nodb', 'app');
+  assert.equal(p.plain, d.plain, 'without a cursor: as directly');
+  assert.is(p.cursorErr, 1235, 'with a cursor: refused, not run under the connection\'s schema');
 }));
 
 test.run();
