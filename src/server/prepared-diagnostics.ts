@@ -4,6 +4,11 @@ import type { BackendPool } from '../backend/pool';
 import type { ClientSession } from './client-session';
 import type { DiagStatement, Diagnostics } from './diagnostics';
 import { diagnosticsResult, parseDiagStatement } from './diagnostics';
+import { buildErr } from '../protocol/ok-err';
+
+const CURSOR_DIAG =
+  "This version of tenantgate doesn't yet support 'a cursor on SHOW WARNINGS, SHOW ERRORS or @@warning_count / " +
+  "@@error_count'; execute it without a cursor (CURSOR_TYPE_NO_CURSOR) or as a text query";
 
 /**
  * COM_STMT_EXECUTE of a prepared diagnostics statement (SHOW WARNINGS / ERRORS [LIMIT],
@@ -13,7 +18,8 @@ import { diagnosticsResult, parseDiagStatement } from './diagnostics';
  * another session's, or none. (Routing it to the connection the diagnostics were left on is no
  * answer: that connection may be serving another session by then, and the capture is taken
  * anyway.) A session without diagnostics executes it on a backend whose diagnostics area is
- * cleared first (clearDiag), as for text. A cursor request goes to a backend too.
+ * cleared first (clearDiag), as for text, with or without a cursor. A cursor request while the
+ * session has diagnostics is refused with ERR 1235.
  * Returns true when answered here.
  */
 export function onPreparedDiagnostics(s: ClientSession, f: Frame): boolean {
@@ -24,8 +30,14 @@ export function onPreparedDiagnostics(s: ClientSession, f: Frame): boolean {
   const ds = parseDiagStatement(st.sql, 0);
   if (ds === null) return false;
   const diag = s.st.diag;
-  if (diag === null || p[5] !== 0) {
-    s.onExecute(f, diag === null);
+  if (diag === null) {
+    s.onExecute(f, true);
+    return true;
+  }
+  if (p[5] !== 0) {
+    // A cursor needs a server-side statement, whose diagnostics would be the connection's, not the
+    // session's: refused (fails closed) rather than showing another session's warnings.
+    s.sendPacket(buildErr(1235, '42000', CURSOR_DIAG), 1);
     return true;
   }
   answerDiagnostics(s, ds, diag, true);

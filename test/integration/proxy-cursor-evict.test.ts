@@ -163,4 +163,23 @@ test('a statement prepared without a schema, executed with a cursor on a pinned 
   assert.is(p.cursorErr, 1235, 'with a cursor: refused, not run under the connection\'s schema');
 }));
 
+test('a prepared SHOW WARNINGS executed with a cursor while the session has warnings is refused (1235), never answered with the connection\'s diagnostics; with none, it runs (empty, as directly)', timed(async () => {
+  const c = await RawClient.connect(h.port, 'app2', 'app', 'test');
+  try {
+    const st = await c.prepare('SHOW WARNINGS');
+    const empty = await c.execute(st.id, [], CURSOR_READ_ONLY);
+    assert.is(empty.err, null, 'no diagnostics in the session yet: runs on a cleared backend');
+    const warned = await c.query("SELECT CAST('x1' AS INT) AS w");
+    assert.is(warned.err, null);
+    const refused = await c.execute(st.id, [], CURSOR_READ_ONLY);
+    assert.is(refused.err?.errno, 1235);
+    assert.is(refused.err?.sqlState, '42000');
+    const plain = await c.execute(st.id, []);
+    assert.is(plain.err, null, 'without a cursor: answered from the session\'s diagnostics');
+    assert.is(plain.rows.length, 1);
+  } finally {
+    c.close();
+  }
+}));
+
 test.run();
