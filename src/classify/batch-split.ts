@@ -6,6 +6,8 @@
  * runs on a backend, in runs of consecutive statements sent as they were written. Pure: no I/O.
  */
 
+import { skipQuoted } from './lexer';
+
 /** One top-level statement: `buf[start, end)` (without its terminating ';'). */
 export interface BatchPart {
   start: number;
@@ -71,7 +73,7 @@ export function splitBatch(buf: Buffer, start: number, end: number, noBackslashE
   while (i < end) {
     const c = buf[i];
     if (c === 0x27 || c === 0x22 || c === 0x60) {
-      const e = skipQuoted(buf, i, end, c, noBackslashEscapes);
+      const e = skipQuoted(buf, i + 1, end, c, noBackslashEscapes);
       if (c === 0x60) toks.push({ w: '`', exec: inExec });
       else toks.push({ w: "'", exec: inExec });
       i = e;
@@ -213,26 +215,6 @@ export function planBatch(parts: readonly BatchPart[], refuseLocal: boolean): Ba
 /** What MariaDB answers a LOAD DATA LOCAL from a client without CLIENT_LOCAL_FILES. */
 export const ER_LOAD_INFILE_CAPABILITY_DISABLED = 4166;
 export const LOAD_INFILE_DISABLED_MESSAGE = 'The used command is not allowed because the MariaDB server or client has disabled the local infile capability';
-
-function skipQuoted(buf: Buffer, i: number, end: number, q: number, nbe: boolean): number {
-  i++;
-  while (i < end) {
-    const c = buf[i];
-    if (c === 0x5c && q !== 0x60 && !nbe) {
-      i += 2;
-      continue;
-    }
-    if (c === q) {
-      if (i + 1 < end && buf[i + 1] === q) {
-        i += 2;
-        continue;
-      }
-      return i + 1;
-    }
-    i++;
-  }
-  return end;
-}
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0b || c === 0x0c;

@@ -427,10 +427,15 @@ function unquote(s: string, q: number): string {
   return s.replace(/\\(.)/g, '$1').split(qc + qc).join(qc);
 }
 
-function skipQuoted(buf: Buffer, i: number, end: number, q: number): number {
+/**
+ * Index just past the quoted string (or identifier) whose body starts at `i`, closed by `q`
+ * (doubled `q` is one character; a backslash escapes the next byte except in backticks or under
+ * NO_BACKSLASH_ESCAPES, `nbe`); `end` when unterminated.
+ */
+export function skipQuoted(buf: Buffer, i: number, end: number, q: number, nbe = false): number {
   while (i < end) {
     const c = buf[i];
-    if (c === 0x5c && q !== 0x60) {
+    if (c === 0x5c && q !== 0x60 && !nbe) {
       i += 2;
       continue;
     }
