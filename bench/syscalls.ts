@@ -77,6 +77,8 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'tg-sc-'));
   const server = await startServer({ extraArgs: ['--innodb-buffer-pool-size=256M', '--max-connections=2000', '--max-prepared-stmt-count=100000'] });
   await server.query('CREATE DATABASE sbtest');
+  await server.query("CREATE USER 'sbtest'@'%' IDENTIFIED BY 'sbtest'"); // for bench/e2e/node-pipe.ts
+  await server.query("GRANT ALL ON sbtest.* TO 'sbtest'@'%'");
   const direct: Target = { host: server.host, port: server.port, user: 'root', password: '', db: 'sbtest' };
   await prepare(direct, 4, 10000);
   const entries: { name: string; hop: Hop; target: Target }[] = [];
