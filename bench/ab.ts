@@ -7,6 +7,9 @@
  * time from /proc/<pid>/stat (user time is the proxy's own code and Node; system time is mostly the
  * socket syscalls every hop pays).
  *
+ * A LABEL=dist/bench/e2e/node-pipe.js entry measures a bare Node relay with tenantgate's I/O primitives
+ * (the floor of a Node middle hop; see that file).
+ *
  * To compare with an older build: `git worktree add /tmp/old <commit> && (cd /tmp/old && npm ci &&
  * npx tsc -p .)`, then `node dist/bench/ab.js old=/tmp/old/dist/src/cli.js new=dist/src/cli.js`.
  */
@@ -68,6 +71,9 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'tg-ab-'));
   const server = await startServer({ extraArgs: ['--innodb-buffer-pool-size=256M', '--max-connections=2000', '--max-prepared-stmt-count=100000'] });
   await server.query('CREATE DATABASE sbtest');
+  // For hops that pass the client's login through (bench/e2e/node-pipe.ts); tenantgate uses root on the backend.
+  await server.query("CREATE USER 'sbtest'@'%' IDENTIFIED BY 'sbtest'");
+  await server.query("GRANT ALL ON sbtest.* TO 'sbtest'@'%'");
   const direct: Target = { host: server.host, port: server.port, user: 'root', password: '', db: 'sbtest' };
   await prepare(direct, 4, 10000);
   const entries: Entry[] = [];

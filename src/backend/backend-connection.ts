@@ -45,6 +45,8 @@ export interface BackendStmt {
   types: Buffer | null;
   /** A cursor is open on it (COM_STMT_FETCH still needs it): never evicted to make room. */
   cursor?: boolean;
+  /** Last use (cache/use-order.ts): `stmts` is in this order only after settleUseOrder. */
+  used?: number;
 }
 
 /** Failure to connect or log in to a backend. */
@@ -104,13 +106,6 @@ export class BackendConnection {
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
-  /**
-   * The key last added to `stmts` (its most recent entry) through prepared.ts; an execute of that
-   * statement needs no LRU re-insertion. Entries are only added there, so it stays the last key until
-   * another is added (deleting other keys does not change it; after a delete of its own it is
-   * re-added there before it is used again).
-   */
-  stmtsNewest: string | null = null;
   /** Backend statement ids to close once the connection is back in the pool (it was busy when they were orphaned). */
   pendingStmtCloses: number[] | null = null;
   lastUsed = Date.now();
@@ -462,7 +457,6 @@ export class BackendConnection {
     this.userVars.clear();
     this.userVarOwner = null;
     this.stmts.clear();
-    this.stmtsNewest = null;
     this.pendingStmtCloses = null;
     if (!keepSchema) this.schema = null;
     this.lastInsertId = 0;

@@ -288,7 +288,7 @@ export class BackendPool {
   acquire(cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null, userVarOwner?: unknown): void {
     const down = this.unavailable();
     if (down !== null) return cb(down, null);
-    if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, null))) return;
+    if (share !== null && !this.reserve(share, cb, null)) return;
     this.take(cb, share, userVarOwner);
   }
 
@@ -318,17 +318,19 @@ export class BackendPool {
   }
 
   /**
-   * Counts a lease in `share`, or (at its cap) queues `retry` for when one of its connections comes
+   * Counts a lease in `share`, or (at its cap) queues a retry (as `account`, see afterShareWait) for when one of its connections comes
    * back (which hands that slot over) and returns false; after acquire_timeout_ms the waiting lease
    * fails with ERR 1226.
    */
-  private reserve(share: LeaseShare, cb: (err: Error | null, conn: BackendConnection | null) => void, retry: () => void): boolean {
+  private reserve(share: LeaseShare, cb: (err: Error | null, conn: BackendConnection | null) => void, account: string | null): boolean {
     const cfg = this.backend.cfg;
     const cap = cfg.maxConnectionsPerUser;
     if (mayLease(share.held, cap)) {
       share.held++;
       return true;
     }
+    // The retry closure only here, on the waiting path (not one per lease).
+    const retry = (): void => this.afterShareWait(cb, share, account);
     const t0 = Date.now();
     share.wait(cfg.acquireTimeoutMs, retry, () => cb(shareLimitError(share.key, cfg.name, cap as number, cfg.maxConnections, Date.now() - t0), null));
     return false;
@@ -393,7 +395,7 @@ export class BackendPool {
   acquireAs(account: string, cb: (err: Error | null, conn: BackendConnection | null) => void, share: LeaseShare | null = null, userVarOwner?: unknown): void {
     const down = this.unavailable();
     if (down !== null) return cb(down, null);
-    if (share !== null && !this.reserve(share, cb, () => this.afterShareWait(cb, share, account))) return;
+    if (share !== null && !this.reserve(share, cb, account)) return;
     // Any connection of another account needs COM_CHANGE_USER, which drops user variables too: no preference among them.
     if (!this.takeHotAs(account, cb, share, userVarOwner)) this.take(cb, share);
   }

@@ -17,6 +17,9 @@ export interface DigestEntry {
   rowsSent: number;
   firstSeen: number;
   lastSeen: number;
+  /** Recency list links (DigestStats only): the entry used just before / after this one. */
+  older?: DigestEntry | null;
+  newer?: DigestEntry | null;
 }
 
 const SORTS: Record<string, (e: DigestEntry) => number> = {
@@ -44,9 +47,14 @@ export function boundedDigest(digest: string): string {
 }
 
 export class DigestStats {
-  /** Insertion order is recency order: a hit re-inserts, so the first key is the least recent. */
+  /**
+   * Lookup only. Recency is a list through the entries' `older`/`newer` links, from `oldest` (evicted
+   * first) to `newest`: a hit relinks the entry, where re-inserting it into the map (delete + set)
+   * left a hole each time and made V8 rehash the table every few statements — with sysbench's four
+   * point-select shapes (one per table) in turn, the most recent entry was rarely the one hit.
+   */
   private readonly map = new Map<string, DigestEntry>();
-  /** The last key of the map (most recent): adding to it again needs no re-insertion. */
+  private oldest: DigestEntry | null = null;
   private newest: DigestEntry | null = null;
   evicted = 0;
 
@@ -69,29 +77,24 @@ export class DigestStats {
     const key = tenant + '\u0000' + digest;
     let e = this.map.get(key);
     if (e) return e;
-    e = { tenant, digest, key, live: true, count: 0, errors: 0, sumTimeUs: 0, minTimeUs: Infinity, maxTimeUs: 0, rowsSent: 0, firstSeen: now, lastSeen: now };
+    e = { tenant, digest, key, live: true, count: 0, errors: 0, sumTimeUs: 0, minTimeUs: Infinity, maxTimeUs: 0, rowsSent: 0, firstSeen: now, lastSeen: now, older: null, newer: null };
     if (this.map.size >= this.capacity) {
-      const oldest = this.map.keys().next().value as string;
-      const old = this.map.get(oldest)!;
+      const old = this.oldest as DigestEntry;
       old.live = false;
-      if (old === this.newest) this.newest = null;
-      this.map.delete(oldest);
+      this.unlink(old);
+      this.map.delete(old.key);
       this.evicted++;
     }
     this.map.set(key, e);
-    this.newest = e;
+    this.linkNewest(e);
     return e;
   }
 
   /** Adds one statement to a live entry (from `entry`) and makes it the most recent. */
   add(e: DigestEntry, timeUs: number, rows: number, error: boolean, now: number): void {
-    // Re-insertion keeps the map's order the recency order (the first key is evicted first). Not for
-    // the newest entry (a busy statement repeated back to back): delete + set per statement leaves a
-    // hole each time, and the map's rehashing showed in profiles.
-    if (e !== this.newest) {
-      this.map.delete(e.key);
-      this.map.set(e.key, e);
-      this.newest = e;
+    if (e !== this.newest && e.live) {
+      this.unlink(e);
+      this.linkNewest(e);
     }
     e.count++;
     if (error) e.errors++;
@@ -100,6 +103,33 @@ export class DigestStats {
     if (timeUs > e.maxTimeUs) e.maxTimeUs = timeUs;
     e.rowsSent += rows;
     e.lastSeen = now;
+  }
+
+  /** Keys from the least to the most recently used (tests). */
+  recencyOrder(): string[] {
+    const out: string[] = [];
+    for (let e = this.oldest; e !== null; e = e.newer ?? null) out.push(e.key);
+    return out;
+  }
+
+  private unlink(e: DigestEntry): void {
+    const o = e.older ?? null;
+    const n = e.newer ?? null;
+    if (o !== null) o.newer = n;
+    else this.oldest = n;
+    if (n !== null) n.older = o;
+    else this.newest = o;
+    e.older = null;
+    e.newer = null;
+  }
+
+  private linkNewest(e: DigestEntry): void {
+    const n = this.newest;
+    e.older = n;
+    e.newer = null;
+    if (n !== null) n.newer = e;
+    else this.oldest = e;
+    this.newest = e;
   }
 
   /** Entries (optionally of one tenant), sorted descending by `sort` (default sum_time), at most `limit`. */
@@ -113,8 +143,13 @@ export class DigestStats {
   }
 
   reset(): void {
-    for (const e of this.map.values()) e.live = false;
+    for (const e of this.map.values()) {
+      e.live = false;
+      e.older = null; // entries kept by statement shortcuts must not keep the whole list alive
+      e.newer = null;
+    }
     this.map.clear();
+    this.oldest = null;
     this.newest = null;
     this.evicted = 0;
   }

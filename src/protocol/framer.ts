@@ -130,6 +130,11 @@ export class Framer {
   private take(n: number): Buffer {
     const c0 = this.chunks[0];
     this.total -= n;
+    if (this.head === 0 && c0.length === n) {
+      // The whole chunk (one packet per read, the usual case for commands): no new view.
+      this.chunks.shift();
+      return c0;
+    }
     if (c0.length - this.head >= n) {
       const v = c0.subarray(this.head, this.head + n);
       this.head += n;

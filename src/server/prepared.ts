@@ -1,3 +1,4 @@
+import { settleUseOrder, touch } from '../cache/use-order';
 import { ownedCopy } from '../protocol/owned-copy';
 import { Com } from '../protocol/constants';
 import type { StatementRoute } from '../routing/planner';
@@ -52,6 +53,7 @@ export function rememberBackendStmt(conn: BackendConnection, key: string, bs: Ba
   if (old && old.id !== bs.id) closeBackendStmt(conn, old.id);
   conn.stmts.delete(key);
   if (conn.stmts.size >= max) {
+    settleUseOrder(conn.stmts);
     // Least recently used first; a statement with an open cursor stays (a FETCH still needs it), so
     // while cursors are open the cache may hold more than `max` (at most one per open cursor).
     let over = conn.stmts.size - max + 1;
@@ -63,8 +65,8 @@ export function rememberBackendStmt(conn: BackendConnection, key: string, bs: Ba
       over--;
     }
   }
+  touch(bs);
   conn.stmts.set(key, bs);
-  conn.stmtsNewest = key;
 }
 
 /**
@@ -145,13 +147,8 @@ export function noteParamTypes(st: ClientStmt, p: Buffer): boolean {
  */
 export function executePacket(conn: BackendConnection, st: ClientStmt, frame: Frame): Buffer[] {
   const bs = conn.stmts.get(st.key) as BackendStmt;
-  // LRU: mark as recently used (not needed when it is already the newest: delete + set per execute
-  // leaves a hole in the map each time, and its rehashing showed in profiles)
-  if (conn.stmtsNewest !== st.key) {
-    conn.stmts.delete(st.key);
-    conn.stmts.set(st.key, bs);
-    conn.stmtsNewest = st.key;
-  }
+  // LRU: stamped, not re-inserted (see cache/use-order.ts); eviction puts the map in use order first.
+  touch(bs);
   const out: Buffer[] = [];
   if (st.longData) {
     for (const ld of st.longData) {

@@ -306,15 +306,18 @@ export class ResultRelay implements BackendSink {
     const pend = this.pend;
     const n = pend.length;
     if (n === 0) return;
-    if (n === 1) this.writeNow(pend[0] as Buffer);
-    else if (this.pendBytes <= COALESCE_MAX) this.writeNow(Buffer.concat(pend, this.pendBytes));
+    const bytes = this.pendBytes;
+    this.pendBytes = 0;
+    // pop(), not `length = 0`: setting an array's length goes through a runtime call (~0.1 µs per
+    // result here, visible in profiles); the usual small result is one buffer.
+    if (n === 1) return this.writeNow(pend.pop() as Buffer);
+    if (bytes <= COALESCE_MAX) this.writeNow(Buffer.concat(pend, bytes));
     else {
       this.host.corkClient();
       for (let i = 0; i < n; i++) this.writeNow(pend[i] as Buffer);
       this.host.uncorkClient();
     }
     pend.length = 0;
-    this.pendBytes = 0;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { settleUseOrder } from '../cache/use-order';
 import { Com } from '../protocol/constants';
 import { PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection } from '../backend/backend-connection';
@@ -75,6 +76,7 @@ export function evictLru(conn: BackendConnection): number {
   let free = 0;
   for (const v of conn.stmts.values()) if (!v.cursor) free++;
   if (free === 0) return 0;
+  settleUseOrder(conn.stmts);
   const n = Math.max(1, free >> 1);
   let done = 0;
   for (const [k, v] of conn.stmts) {

@@ -8,6 +8,7 @@ import type { BackendConnection, BackendStmt } from '../../../src/backend/backen
 import type { Frame } from '../../../src/protocol/framer';
 import { ClientStmt, executePacket, noteParamTypes, rememberBackendStmt } from '../../../src/server/prepared';
 import { evictLru } from '../../../src/server/stmt-lifetime';
+import { settleUseOrder } from '../../../src/cache/use-order';
 import { scanQuery } from '../../../src/classify/lexer';
 
 const LONGLONG = 0x08;
@@ -144,28 +145,36 @@ test('1461 eviction: half of the statements without a cursor, oldest first; 0 wh
   assert.equal(all.closed, []);
 });
 
-test('executes keep the backend statement cache in LRU order (no re-insertion when already the newest)', () => {
+test('executes keep the backend statement cache in LRU order (stamped, not re-inserted: the map is put in use order before an eviction)', () => {
   const written: Buffer[] = [];
-  const c = { stmts: new Map(), stmtsNewest: null, closed: false, socket: { write: (b: Buffer) => written.push(b) } } as unknown as BackendConnection;
+  const c = { stmts: new Map(), closed: false, socket: { write: (b: Buffer) => written.push(b) } } as unknown as BackendConnection;
   const mk = (key: string): ClientStmt => ({ ...stmt(), key });
   const bs = (id: number): BackendStmt => ({ id, numParams: 2, numColumns: 2, types: null, cursor: false });
   const exec = (st: ClientStmt) => executePacket(c, st, frameOf(execPayload(7, [LONGLONG, VARCHAR], 1n, 'x')));
   const a = mk('a');
   rememberBackendStmt(c, 'a', bs(1), 2);
   rememberBackendStmt(c, 'b', bs(2), 2);
-  exec(a); // a becomes the newest
+  exec(a); // a becomes the most recent
   exec(a);
   exec(a);
+  assert.equal([...c.stmts.keys()], ['a', 'b'], 'an execute does not re-insert');
+  settleUseOrder(c.stmts);
   assert.equal([...c.stmts.keys()], ['b', 'a']);
   rememberBackendStmt(c, 'c', bs(3), 2); // evicts b, the least recently used
   assert.equal([...c.stmts.keys()], ['a', 'c']);
   assert.is(written.length, 1, 'b closed on the server');
   assert.is(written[0].readUInt32LE(5), 2);
-  exec(a); // c was the newest: a moves to the end
-  assert.equal([...c.stmts.keys()], ['c', 'a']);
-  exec(a);
-  rememberBackendStmt(c, 'd', bs(4), 2); // evicts c
+  exec(a); // c was the most recent: now a is
+  rememberBackendStmt(c, 'd', bs(4), 2); // evicts c, not a (a would be first in insertion order)
   assert.equal([...c.stmts.keys()], ['a', 'd']);
+  assert.is(written[1].readUInt32LE(5), 3, 'c closed on the server');
+  // Four statements executed in turn, as sysbench's point selects over four tables: each eviction takes the least recent.
+  const d = { stmts: new Map(), closed: false, socket: { write: (b: Buffer) => written.push(b) } } as unknown as BackendConnection;
+  const ks = ['p', 'q', 'r', 's'];
+  ks.forEach((k, i) => rememberBackendStmt(d, k, bs(10 + i), 4));
+  for (const k of ['s', 'p', 'r', 'q', 'p', 's']) executePacket(d, mk(k), frameOf(execPayload(7, [LONGLONG, VARCHAR], 1n, 'x')));
+  rememberBackendStmt(d, 't', bs(20), 4); // r is the least recent now
+  assert.equal([...d.stmts.keys()], ['q', 'p', 's', 't']);
 });
 
 test.run();
