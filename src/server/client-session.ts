@@ -33,6 +33,7 @@ import { placementFor, type Placement } from '../routing/placement';
 import { dbAccessDenied } from '../routing/refusal';
 import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
 import { continueBatch, type BatchRun } from './batch-run';
+import { checkTimeouts } from './session-timeouts';
 
 const COMMAND_NAMES: Record<number, string> = {
   [Com.QUERY]: 'query',
@@ -55,8 +56,6 @@ export const enum S {
 
 /** Largest packet accepted before login completes (a handshake response with attributes fits easily). */
 const LOGIN_MAX_PACKET = 1 << 16;
-/** Like the server's connect_timeout: a client that has not logged in by then is disconnected. */
-const LOGIN_TIMEOUT_MS = 10_000;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -132,9 +131,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** SQLSTATE class of an ERR the proxy itself sent during the current command ('' if none). */
   private proxyErrClass = '';
   /** When the current login (or COM_CHANGE_USER) exchange started: the login timeout counts from it. */
-  private loginStartedAt: number;
+  loginStartedAt: number;
   /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
-  private idleSince = 0;
+  idleSince = 0;
   /** When the running statement started (the process list's Time of a busy session). */
   private busySince = 0;
 
@@ -226,46 +225,16 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.client.account();
   }
 
-  // ---- timeouts (checked by the proxy's sweep) ------------------------------------------------
-
-  /** Seconds of inactivity after which the server would close this connection (0: never). */
-  private waitTimeoutSec(): number {
-    const v = this.st.vars.get('wait_timeout');
-    if (v !== undefined) return Number(v);
-    const b = this.backend;
-    if (!b) return 0;
-    // As on the server: an interactive client starts with interactive_timeout as its wait_timeout.
-    return Math.max(0, this.clientCaps & Cap.INTERACTIVE ? b.interactiveTimeout : b.waitTimeout);
-  }
+  // ---- timeouts (session-timeouts.ts, checked by the proxy's sweep) ----------------------------
 
   /** Closes the session if a login, idle or read timeout has passed at `now`. */
   checkTimeouts(now: number): void {
-    const state = this.state;
-    const c = this.client;
-    if (state === S.HANDSHAKE || state === S.AUTH) {
-      if (now - this.loginStartedAt >= LOGIN_TIMEOUT_MS) this.loginTimeout();
-      return;
-    }
-    if (state === S.BUSY || state === S.CLOSED) return;
-    if (c.buffered > 0) {
-      // In the middle of a packet (idle or LOCAL INFILE): like net_read_timeout.
-      if (now - c.lastInput >= this.ctx.config.server.netReadTimeoutMs) {
-        this.ctx.metrics.errors.inc({ kind: 'net_read_timeout' });
-        this.log.info({ buffered: c.buffered, state }, 'client stopped in the middle of a packet; closing session');
-        this.sendPacket(buildErr(1159, '08S01', 'Got timeout reading communication packets'), 1);
-        this.close('net read timeout');
-      }
-      return;
-    }
-    if (state !== S.IDLE) return;
-    const wt = this.waitTimeoutSec();
-    if (wt > 0 && now - Math.max(this.idleSince, c.lastInput) >= wt * 1000) {
-      // MariaDB 10.11 closes the socket without a packet (newer MySQL sends ERR 4031 first).
-      this.ctx.metrics.errors.inc({ kind: 'wait_timeout' });
-      if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ waitTimeout: wt, pinned: this.st.pins !== 0 }, 'wait_timeout: closing idle session');
-      this.client.reset(); // before close(), which would send a FIN first
-      this.close('wait_timeout');
-    }
+    checkTimeouts(this, now);
+  }
+
+  /** Sequence id of the last login packet received or sent. */
+  get loginSeq(): number {
+    return this.login.seq;
   }
 
   // ---- input pump ---------------------------------------------------------------------------
@@ -433,12 +402,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
   // ---- login ------------------------------------------------------------------------------------
-
-  private loginTimeout(): void {
-    if (this.state !== S.HANDSHAKE && this.state !== S.AUTH) return;
-    this.sendPacket(buildErr(1043, '08S01', 'Bad handshake: login not completed within the connect timeout'), (this.login.seq + 1) & 0xff);
-    this.close('login timeout');
-  }
 
   onLoginDenied(): void {
     this.close('access denied');
