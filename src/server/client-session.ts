@@ -8,7 +8,7 @@ import { PacketTooLargeError } from '../protocol/framer';
 import { buildEof, buildErr, buildOk, schemaStateEntry } from '../protocol/ok-err';
 import { PacketReader, ProtocolError } from '../protocol/packet-reader';
 import { PacketWriter } from '../protocol/packet-writer';
-import { BackendTimeoutError, PROFILE_CAPS } from '../backend/backend-connection';
+import { BackendTimeoutError, PROFILE_CAPS, type BackendConnection } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
 import { SessionShare, type LeaseShare } from '../backend/lease-share';
 import { Err, errPacket, ProxyError } from '../errors';
@@ -159,6 +159,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** The statement lifecycle, made on first use. */
   get runner(): StatementRunner {
     return (this.runnerObj ??= new StatementRunner(this));
+  }
+
+  /** The backend connection the session holds now (pinned or mid-statement), without making a runner. */
+  get heldConn(): BackendConnection | null {
+    return this.runnerObj ? this.runnerObj.conn : null;
   }
 
   /** The identity this session marks backend connections with (see replay.ts). */
@@ -554,91 +559,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
     else this.sendPacket(buildEof(0, st.lastStatus & (Status.IN_TRANS | Status.AUTOCOMMIT)), 1);
   }
 
-  private stmtFor(p: Buffer, cmd: string): ClientStmt | null {
-    const id = p.length >= 5 ? p.readUInt32LE(1) : -1;
-    const st = this.prepared.get(id);
-    if (!st && cmd !== '') this.sendPacket(buildErr(1243, 'HY000', `Unknown prepared statement handler (${id}) given to ${cmd}`), 1);
-    return st;
-  }
-
-  onExecute(f: Frame, clearDiag: boolean /* a diagnostics statement, nothing captured: prepared-diagnostics.ts */): void {
-    const st = this.stmtFor(f.payload, 'mysqld_stmt_execute');
-    if (!st) return;
-    this.statsStmt = st;
-    if (st.longDataError) {
-      const e = longDataErr(st.longDataError, this.ctx.config.server.maxLongDataPerSession);
-      return this.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
-    }
-    if (!noteParamTypes(st, f.payload)) {
-      return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
-    }
-    if (this.tenant) {
-      const c = executeChoice(this, st.route);
-      if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
-      return this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag, c);
-    }
-    this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag);
-  }
-
-  onFetch(f: Frame): void {
-    const st = this.stmtFor(f.payload, 'mysqld_stmt_fetch');
-    if (!st) return;
-    const r = this.runner;
-    const conn = r.conn;
-    const bs = conn ? conn.stmts.get(st.key) : undefined;
-    if (!st.cursorOpen || !conn || !bs) {
-      return this.sendPacket(buildErr(1421, 'HY000', `The statement (${st.id}) has no open cursor.`), 1);
-    }
-    r.fetch(f, st, bs.id);
-  }
-
-  onLongData(p: Buffer): void {
-    const st = this.stmtFor(p, '');
-    if (!st || p.length < 7) return; // no response to this command, even on error
-    const srv = this.ctx.config.server;
-    this.prepared.takeLongData(st, p, srv.maxAllowedPacket, srv.maxLongDataPerSession);
-  }
-
-  onStmtClose(p: Buffer): void {
-    const st = this.stmtFor(p, '');
-    if (!st) return;
-    const hadCursor = st.cursorOpen;
-    this.prepared.delete(st);
-    // the backend statement is closed on the server once no client statement of any session holds it
-    releaseStmts([st], this.runnerObj ? this.runnerObj.conn : null);
-    if (hadCursor) {
-      const r = this.runner;
-      // the open cursor lives in that server-side statement: close it there
-      if (r.conn) r.conn.closeStatement(st.key);
-      r.updateCursorPin();
-    }
-  }
-
-  onStmtReset(p: Buffer): void {
-    const st = this.stmtFor(p, 'mysqld_stmt_reset');
-    if (!st) return;
-    this.prepared.dropLongData(st);
-    st.longDataError = null;
-    const r = this.runner;
-    const conn = r.conn;
-    const bs = conn ? conn.stmts.get(st.key) : undefined;
-    if (st.cursorOpen && conn && bs) {
-      this.state = S.BUSY;
-      conn.command(new PacketWriter(8).u8(Com.STMT_RESET).u32(bs.id), 'ok').then(
-        (res) => this.guard('stmt_reset', () => {
-          this.prepared.setCursor(st, false);
-          bs.cursor = false;
-          r.updateCursorPin();
-          this.sendPacket(res.err ? buildErr(res.err.errno, res.err.sqlState, res.err.message) : this.okPacket(), 1);
-          r.toIdleMaybeRelease();
-        }),
-        (e: Error) => this.guard('stmt_reset', () => r.onRelayFailed(e)),
-      );
-      return;
-    }
-    this.sendPacket(this.okPacket(), 1);
-  }
-
   // ---- connection-level commands ------------------------------------------------------------------
 
   /** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
@@ -700,7 +620,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   /** Interrupts the statement this session is running on its backend, if any. */
   killQuery(): Promise<void> {
-    const conn = this.runnerObj ? this.runnerObj.conn : null;
+    const conn = this.heldConn;
     if (!conn || (this.state !== S.BUSY && this.state !== S.INFILE)) return Promise.resolve();
     return this.ctx.killBackendThread(conn);
   }
