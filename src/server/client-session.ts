@@ -34,6 +34,7 @@ import { dbAccessDenied } from '../routing/refusal';
 import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
 import { continueBatch, type BatchRun } from './batch-run';
 import { checkTimeouts } from './session-timeouts';
+import { completeLogin } from './login-complete';
 
 const COMMAND_NAMES: Record<number, string> = {
   [Com.QUERY]: 'query',
@@ -104,7 +105,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private logger: Logger | null = null;
   private loginTimer: NodeJS.Timeout | null = null;
   /** Config version `backend`/`pool`/`tenant` were resolved under (see followConfig). */
-  private poolVersion = 0;
+  poolVersion = 0;
   /** The command being served, for GET /sessions: its payload (a view, read only while busy) and start time. */
   private curPayload: Buffer | null = null;
   private curStartedAt = 0;
@@ -413,106 +414,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
   onLoginOk(id: Identity): void {
-    const ctx = this.ctx;
-    if (ctx.handshaking.delete(this) && ctx.sessions.size - ctx.handshaking.size > ctx.config.server.maxClientConnections) {
-      this.sendPacket(buildErr(1040, '08004', 'Too many connections'), id.okSeq);
-      this.close('too many connections');
-      return;
-    }
-    const user = id.user;
-    this.user = user;
-    this.loginName = id.login;
-    this.clientCaps = id.clientCaps;
-    const ext = this.ctx.config.server.mariadbExtendedCapabilities && (id.mariaCaps & this.ctx.serverMariaCaps) !== 0;
-    this.profileCaps = this.clientCaps & PROFILE_CAPS;
-    this.collation = id.collation;
-    this.extMeta = ext;
-    const okSeq = id.okSeq;
-    let schema = id.database ?? user.defaultSchema ?? null;
-    this.tenant = null;
-    this.choicesFor = null;
-    this.rywKeyFor = null;
-    if (this.ctx.config.tenants.length > 0) {
-      const snap = this.ctx.routing;
-      const d = identifyTenant({ user: id.login, connectAttrs: Object.fromEntries(id.attrs), database: id.database }, snap);
-      const pl = d.action === 'tenant' ? placementFor(d.tenant, snap) : d;
-      if ('action' in pl && pl.action === 'refuse') return this.refuseLogin(pl.errno, pl.sqlState, pl.message, okSeq);
-      if ('tenant' in pl) {
-        this.tenant = pl;
-        // A tenant names its schema by its logical or physical name; no name: its own schema.
-        if (id.database !== null) {
-          const phys = physicalSchema(pl, id.database);
-          if (phys === null && !this.ctx.unsafeSkipProxyIsolation) {
-            const r = dbAccessDenied(id.login, id.database);
-            return this.refuseLogin(r.errno, r.sqlState, r.message, okSeq);
-          }
-          schema = phys ?? id.database;
-        } else schema = pl.schema;
-      }
-    }
-    const cluster = this.tenant ? this.ctx.routing.clustersByName.get(this.tenant.cluster) : undefined;
-    const backend = this.ctx.backends.get(cluster ? cluster.primary : user.backend) as Backend;
-    this.backend = backend;
-    this.pool = backend.pool(this.profileCaps, id.collation, ext);
-    this.poolVersion = this.ctx.configVersion;
-    const st = this.st;
-    st.multi = (this.clientCaps & Cap.MULTI_STATEMENTS) !== 0;
-    st.loginSchema = schema;
-    this.state = S.BUSY;
-    const done = () => {
-      this.ctx.metrics.logins.inc({ result: 'ok' });
-      this.client.framer.maxPayload = this.ctx.config.server.maxAllowedPacket;
-      // As a server does: a client tracking session state learns the schema it logged in to.
-      const state = schema !== null && this.clientCaps & Cap.SESSION_TRACK ? this.runner.filterSessionState(schemaStateEntry(schema)) : null;
-      this.sendPacket(this.okPacket(0, 0x00, state), okSeq);
-      if (id.compression.algorithm !== 'none') this.client.startCompression(compressionSettings(id.compression, this.ctx.config.server));
-      if (this.ctx.log.isLevelEnabled('debug')) {
-        this.log.debug({ user: user.name, login: id.login, tenant: this.tenant?.tenant, schema, changeUser: id.changeUser, caps: this.clientCaps.toString(16), collation: id.collation, compression: id.compression }, 'login ok');
-      }
-      this.toIdle();
-    };
-    if (schema === null) return done();
-    if (this.tenant) {
-      // The tenant's schema comes from config; the first statement selects it on its connection (replay).
-      st.schema = schema;
-      st.version++;
-      return done();
-    }
-    const r = this.runner;
-    r.withConn((err, conn) => this.guard('login_schema', () => {
-      if (err || !conn) {
-        this.sendErr(err ?? new Error('no backend connection'), okSeq);
-        this.close('backend unavailable at login');
-        return;
-      }
-      const finish = (e: { errno: number; sqlState: string; message: string } | null) => {
-        r.releaseConn(conn);
-        if (e) {
-          this.sendPacket(buildErr(e.errno, e.sqlState, e.message), okSeq);
-          this.close('schema refused at login');
-          return;
-        }
-        st.schema = schema;
-        st.version++;
-        done();
-      };
-      if (conn.schema === schema) return finish(null);
-      conn.initDb(schema).then(
-        (e) => this.guard('login_schema', () => finish(e)),
-        (e: Error) => this.guard('login_schema', () => {
-          r.dropConn(conn);
-          this.sendErr(e, okSeq);
-          this.close('backend failed at login');
-        }),
-      );
-    }));
-  }
-
-  private refuseLogin(errno: number, sqlState: string, message: string, seq: number): void {
-    this.ctx.metrics.logins.inc({ result: 'denied' });
-    this.log.info({ login: this.loginName, reason: message }, 'login refused: tenant');
-    this.sendPacket(buildErr(errno, sqlState, message), seq);
-    this.close('tenant not identified');
+    completeLogin(this, id);
   }
 
   /** A write reported `last_gtid` in its OK packet: remembered for read-your-writes. */
