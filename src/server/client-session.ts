@@ -451,64 +451,15 @@ export class ClientSession implements LoginHost, ClientConnHost {
     return buildOk({ affectedRows: affected, lastInsertId: 0, status, warnings: 0, info: EMPTY, sessionState }, this.clientCaps, header);
   }
 
-  onSetOption(p: Buffer): void {
-    const opt = new PacketReader(p, 1, p.length).u16();
-    if (opt !== 0 && opt !== 1) return this.sendPacket(buildErr(1047, '08S01', 'Unknown COM_SET_OPTION value'), 1);
-    const st = this.st;
-    st.multi = opt === 0;
-    st.version++;
-    if (this.clientCaps & Cap.DEPRECATE_EOF) this.sendPacket(this.okPacket(0, 0xfe), 1);
-    else this.sendPacket(buildEof(0, st.lastStatus & (Status.IN_TRANS | Status.AUTOCOMMIT)), 1);
-  }
-
   // ---- connection-level commands ------------------------------------------------------------------
 
-  /** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
-  private resetState(): void {
-    resetSessionState(this.st);
-    releaseStmts(this.prepared.values(), null);
-    this.prepared.clear();
-    // The server rebuilds sql_mode from the global value on a reset, without the IGNORE_SPACE that
-    // the client's CLIENT_IGNORE_SPACE added at login: so does the session's state.
-    const pool = this.pool;
-    const mode = pool && pool.profileCaps & Cap.IGNORE_SPACE ? pool.defaults?.get('sql_mode') : undefined;
-    if (pool && mode !== undefined) {
-      recordVar(this.st.vars, pool.defaults, 'sql_mode', mode.split(',').filter((m) => m !== 'IGNORE_SPACE').join(','));
-    }
+  /** COM_CHANGE_USER parsed by the login exchange (session-reset.ts). */
+  parseChangeUser(p: Buffer): ChangeUserRequest {
+    return this.login.parseChangeUser(p);
   }
 
-  onResetConnection(): void {
-    const r = this.runner;
-    const conn = r.conn;
-    const wasPinned = this.st.pins !== 0;
-    this.resetState();
-    if (conn && wasPinned) {
-      this.state = S.BUSY;
-      r.cleanRelease(conn).then(() => this.guard('reset_connection', () => {
-        this.sendPacket(this.okPacket(), 1);
-        this.toIdle();
-      }));
-      return;
-    }
-    if (conn) r.releaseConn(conn);
-    this.sendPacket(this.okPacket(), 1);
-  }
-
-  onChangeUser(f: Frame): void {
-    const req = this.login.parseChangeUser(f.payload);
-    const r = this.runner;
-    const conn = r.conn;
-    if (conn) {
-      this.state = S.BUSY;
-      const pinned = this.st.pins !== 0;
-      (pinned ? r.cleanRelease(conn) : Promise.resolve(r.releaseConn(conn))).then(() => this.guard('change_user', () => this.continueChangeUser(req)));
-      return;
-    }
-    this.continueChangeUser(req);
-  }
-
-  private continueChangeUser(req: ChangeUserRequest): void {
-    this.resetState();
+  /** After COM_CHANGE_USER reset the session: authentication starts again (the login timeout with it). */
+  startChangeUser(req: ChangeUserRequest): void {
     this.state = S.AUTH;
     this.loginStartedAt = Date.now();
     this.login.changeUserTo(req);
