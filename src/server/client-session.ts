@@ -35,15 +35,7 @@ import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice 
 import { continueBatch, type BatchRun } from './batch-run';
 import { checkTimeouts } from './session-timeouts';
 import { completeLogin } from './login-complete';
-
-const COMMAND_NAMES: Record<number, string> = {
-  [Com.QUERY]: 'query',
-  [Com.STMT_PREPARE]: 'stmt_prepare',
-  [Com.STMT_EXECUTE]: 'stmt_execute',
-  [Com.STMT_FETCH]: 'stmt_fetch',
-  [Com.INIT_DB]: 'init_db',
-  [Com.PING]: 'ping',
-};
+import { CommandRecord } from './command-record';
 
 /** Named states of a client session. */
 export const enum S {
@@ -106,31 +98,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private loginTimer: NodeJS.Timeout | null = null;
   /** Config version `backend`/`pool`/`tenant` were resolved under (see followConfig). */
   poolVersion = 0;
-  /** The command being served, for GET /sessions: its payload (a view, read only while busy) and start time. */
-  private curPayload: Buffer | null = null;
-  private curStartedAt = 0;
-  /** performance.now() at the command's arrival, 0 between commands (statement metrics). */
-  private curT0 = 0;
-  private bytesInMark = 0;
-  private bytesOutMark = 0;
-  /**
-   * Digest statistics of the current COM_QUERY, filled by the routing path when it computed the
-   * statement's literal-free key (see tenant-statement.ts): the entry that key found, or on a miss a
-   * copy of the key and its hash, and the digest of a full scan it ran. Cleared at each command.
-   */
-  statsEntry: DigestEntry | null = null;
-  statsKeyHash = -1;
-  statsKeyBytes: Buffer | null = null;
-  statsDigest: string | null = null;
-  /** The current COM_STMT_EXECUTE's statement (its payload's id becomes the backend's: executePacket). */
-  statsStmt: ClientStmt | null = null;
-  /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
-  resultRows = 0;
-  resultErrClass = '';
-  private statsUserFor: UserConfig | null = null;
-  private statsUserKeyValue = '';
-  /** SQLSTATE class of an ERR the proxy itself sent during the current command ('' if none). */
-  private proxyErrClass = '';
+  /** The command being served (process list, metrics, digest statistics). */
+  readonly cmd = new CommandRecord();
   /** When the current login (or COM_CHANGE_USER) exchange started: the login timeout counts from it. */
   loginStartedAt: number;
   /** When the session last became idle (wait_timeout counts from the later of this and the last input). */
@@ -184,10 +153,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   /** The command in progress (null between commands): COM_* name, COM_QUERY text, start time. */
   get current(): { command: string; sql: Buffer | null; startedAt: number } | null {
-    const p = this.curPayload;
-    if (!p || p.length === 0 || (this.state !== S.BUSY && this.state !== S.INFILE)) return null;
-    const cmd = p[0]!;
-    return { command: COMMAND_NAMES[cmd] ?? `0x${cmd.toString(16)}`, sql: cmd === Com.QUERY ? p : null, startedAt: this.curStartedAt };
+    return this.cmd.current(this.state === S.BUSY || this.state === S.INFILE);
   }
 
   get closed(): boolean {
@@ -223,7 +189,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (this.state === S.CLOSED) return;
     // A segment of a split multi-statement batch is done: the command goes on with the next one.
     if (this.batch !== null && continueBatch(this)) return;
-    if (this.curT0 !== 0) this.endCommand();
+    if (this.cmd.t0 !== 0) this.endCommand();
     this.state = S.IDLE;
     this.idleSince = Date.now();
     this.client.resumeInput();
@@ -279,19 +245,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
               this.close('tenant removed from the config');
               return;
             }
-            this.curPayload = f.payload;
-            this.curStartedAt = Date.now();
-            this.curT0 = performance.now();
-            this.proxyErrClass = '';
-            this.statsEntry = null;
-            this.statsKeyBytes = null;
-            this.statsDigest = null;
-            this.statsStmt = null;
-            this.resultRows = 0;
-            this.resultErrClass = '';
+            this.cmd.begin(f.payload);
             dispatch(this, f);
             // Answered by the proxy without a backend round trip (refusals, diagnostics, ...): ends here.
-            if (this.state === S.IDLE && this.curT0 !== 0) this.endCommand();
+            if (this.state === S.IDLE && this.cmd.t0 !== 0) this.endCommand();
             break;
           case S.INFILE:
             this.runner.onInfileData(f);
@@ -307,30 +264,10 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   /** A command's response is complete: metrics, per-digest statistics, slow-query log (in the proxy). */
   private endCommand(): void {
-    const ms = performance.now() - this.curT0;
-    this.curT0 = 0;
-    const sock = this.client.socket;
-    const read = sock.bytesRead; // once each: bytesWritten copies the Writable's buffer list
-    const written = sock.bytesWritten;
-    const inB = read - this.bytesInMark;
-    const outB = written - this.bytesOutMark;
-    this.bytesInMark = read;
-    this.bytesOutMark = written;
-    const errClass = this.proxyErrClass || this.resultErrClass;
-    this.ctx.noteCommand(this, this.curPayload, ms, inB, outB, errClass, this.resultRows, this.curStartedAt);
-    this.curPayload = null; // no view of a client read kept while idle (raw I/O reads are pool slices)
-    this.statsStmt = null;
-  }
-
-  /** The digest-statistics key of a session without a tenant (`user:NAME`), built once per user. */
-  statsUserKey(): string {
-    const u = this.user;
-    if (u === null) return '';
-    if (this.statsUserFor !== u) {
-      this.statsUserFor = u;
-      this.statsUserKeyValue = `user:${u.name}`;
-    }
-    return this.statsUserKeyValue;
+    const c = this.cmd;
+    c.end(this.client.socket);
+    this.ctx.noteCommand(this, c.payload, c.ms, c.bytesIn, c.bytesOut, c.errClass, c.resultRows, c.startedAt);
+    c.clear();
   }
 
   /**
@@ -505,11 +442,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (this.state === S.CLOSED) return;
     const batch = this.batch;
     if (batch !== null) seq = (seq + batch.seq) & 0xff;
-    if (this.curT0 !== 0) {
+    if (this.cmd.t0 !== 0) {
       // During a command: an ERR the proxy answers itself counts as that statement's error (metrics).
       const b = w.finish(seq);
       const err = b.length > 4 && b[4] === 0xff;
-      if (err && b.length > 12 && b[7] === 0x23) this.proxyErrClass = b.toString('latin1', 8, 10);
+      if (err && b.length > 12 && b[7] === 0x23) this.cmd.proxyErrClass = b.toString('latin1', 8, 10);
       if (batch !== null) {
         batch.seq = seq;
         if (err) batch.failed = true;

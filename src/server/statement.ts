@@ -760,8 +760,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     // The statement's result, for its metrics and digest statistics (recorded when the session idles).
     const relay = this.relayObj;
     if (relay !== null) {
-      this.s.resultRows = relay.rows > 0 ? relay.rows : 0; // -1 marks "no result set" for ROW_COUNT()
-      this.s.resultErrClass = relay.errClass;
+      this.s.cmd.resultRows = relay.rows > 0 ? relay.rows : 0; // -1 marks "no result set" for ROW_COUNT()
+      this.s.cmd.resultErrClass = relay.errClass;
       const b = this.s.batch;
       if (b !== null && this.armed) {
         b.seq = relay.lastSeq;

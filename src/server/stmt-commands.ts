@@ -27,7 +27,7 @@ function stmtFor(s: ClientSession, p: Buffer, cmd: string): ClientStmt | null {
 export function onExecute(s: ClientSession, f: Frame, clearDiag: boolean): void {
   const st = stmtFor(s, f.payload, 'mysqld_stmt_execute');
   if (!st) return;
-  s.statsStmt = st;
+  s.cmd.statsStmt = st;
   if (st.longDataError) {
     const e = longDataErr(st.longDataError, s.ctx.config.server.maxLongDataPerSession);
     return s.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
