@@ -36,6 +36,7 @@ import { continueBatch, type BatchRun } from './batch-run';
 import { checkTimeouts } from './session-timeouts';
 import { completeLogin } from './login-complete';
 import { CommandRecord } from './command-record';
+import { fault, protocolFailure } from './session-faults';
 
 /** Named states of a client session. */
 export const enum S {
@@ -299,27 +300,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
 
-  /**
-   * An unexpected throw on this session's path (a bug, or input no check caught): logged at error
-   * level and counted (tenantgate_internal_errors_total), the client told with ERR 9003 where a
-   * packet can still be sent, and only this session ended. Never throws.
-   */
+  /** An unexpected throw on this session's path: ERR 9003 where possible, only this session ends (session-faults.ts). */
   fault(e: unknown, where: string, seq = -1): void {
-    const err = e instanceof Error ? e : new Error(String(e));
-    try {
-      this.ctx.metrics.internalErrors.inc({ where });
-      this.log.error({ err: err.stack, where, state: this.state }, 'internal error; closing this session');
-      if (this.state === S.CLOSED) return;
-      const s = seq >= 0 ? seq : this.state === S.HANDSHAKE || this.state === S.AUTH ? (this.login.seq + 1) & 0xff : 1;
-      this.sendErr(new ProxyError(Err.INTERNAL, 'tenantgate internal error; the session is closed'), s);
-      this.close('internal error');
-    } catch (again) {
-      this.ctx.log.error({ err: (again as Error).stack, session: this.id }, 'closing a faulted session failed; destroying its socket');
-      this.state = S.CLOSED;
-      this.ctx.sessions.delete(this.id);
-      this.ctx.handshaking.delete(this);
-      this.client.socket.destroy();
-    }
+    fault(this, e, where, seq);
   }
 
   /** Runs `fn` (a callback outside the input pump: timer, promise, pool), turning a throw into {@link fault}. */
@@ -332,16 +315,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
   }
 
   private protocolFailure(e: Error): void {
-    this.log.info({ err: e.message, state: this.state }, 'malformed client packet; closing session');
-    const seq = (this.login.seq + 1) & 0xff;
-    if (this.state === S.HANDSHAKE || this.state === S.AUTH) {
-      this.sendPacket(e instanceof HandshakeRefusedError ? buildErr(e.errno, e.sqlState, e.message) : buildErr(1043, '08S01', `Bad handshake: ${e.message}`), seq);
-    } else if (e instanceof PacketTooLargeError) {
-      this.sendPacket(buildErr(1153, '08S01', e.message), (e.seq + 1) & 0xff);
-    } else {
-      this.sendPacket(buildErr(1156, '08S01', `Got packets out of order or malformed: ${e.message}`), 1);
-    }
-    this.close('protocol error');
+    protocolFailure(this, e);
+  }
+
+  /** In the handshake or authentication exchange. */
+  get inLogin(): boolean {
+    return this.state === S.HANDSHAKE || this.state === S.AUTH;
   }
 
   // ---- login ------------------------------------------------------------------------------------
