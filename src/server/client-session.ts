@@ -37,6 +37,7 @@ import { checkTimeouts } from './session-timeouts';
 import { completeLogin } from './login-complete';
 import { CommandRecord } from './command-record';
 import { fault, protocolFailure } from './session-faults';
+import { followConfig } from './follow-config';
 
 /** Named states of a client session. */
 export const enum S {
@@ -271,34 +272,22 @@ export class ClientSession implements LoginHost, ClientConnHost {
     c.clear();
   }
 
-  /**
-   * After a config reload: the user's (possibly changed) backend and that backend's current pool,
-   * taken at a statement boundary and only when no backend connection is pinned, so in-flight and
-   * pinned work finishes on the old pool (which drains) and nothing is dropped.
-   */
+  /** After a config reload, at a statement boundary: false when the session's tenant is gone (follow-config.ts). */
   private followConfig(): boolean {
-    if (this.st.pins !== 0 || !this.user) return true;
-    const user = this.ctx.users.get(this.user.name) ?? this.user;
-    this.user = user;
-    let name = user.backend;
-    if (this.tenant) {
-      const pl = placementFor(this.tenant.tenant, this.ctx.routing);
-      // Fails closed: a tenant removed from the config does not go on running statements.
-      if ('action' in pl) return false;
-      this.tenant = pl;
-      const cluster = this.ctx.routing.clustersByName.get(pl.cluster);
-      if (cluster) name = cluster.primary;
-    }
-    const backend = this.ctx.backends.get(name);
+    const ctx = this.ctx;
+    const d = followConfig({ pinned: this.st.pins !== 0, user: this.user, tenant: this.tenant }, ctx.users, ctx.routing, ctx.backends);
+    if (d.action !== 'follow') return d.action === 'wait';
+    this.user = d.user;
+    if (this.tenant) this.tenant = d.tenant;
+    const backend = d.backend;
     if (!backend) return true; // the user's backend is gone; keep the old one until the user is reconfigured
     if (backend !== this.backend) {
       this.backend = backend;
       this.pool = backend.pool(this.profileCaps, this.collation, this.extMeta);
     }
-    this.poolVersion = this.ctx.configVersion;
+    this.poolVersion = ctx.configVersion;
     return true;
   }
-
 
   /** An unexpected throw on this session's path: ERR 9003 where possible, only this session ends (session-faults.ts). */
   fault(e: unknown, where: string, seq = -1): void {
