@@ -1,37 +1,27 @@
 import type * as net from 'node:net';
 import type { Logger } from 'pino';
 import type { UserConfig } from '../config/types';
-import type { DigestEntry } from '../metrics/digest-stats';
-import { Cap, Com, MAX_PACKET_PAYLOAD, Status } from '../protocol/constants';
+import { MAX_PACKET_PAYLOAD, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
-import { PacketTooLargeError } from '../protocol/framer';
-import { buildEof, buildErr, buildOk, schemaStateEntry } from '../protocol/ok-err';
-import { PacketReader, ProtocolError } from '../protocol/packet-reader';
-import { PacketWriter } from '../protocol/packet-writer';
-import { BackendTimeoutError, PROFILE_CAPS, type BackendConnection } from '../backend/backend-connection';
+import { buildErr, buildOk } from '../protocol/ok-err';
+import { ProtocolError } from '../protocol/packet-reader';
+import type { PacketWriter } from '../protocol/packet-writer';
+import { BackendTimeoutError, type BackendConnection } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
 import { SessionShare, type LeaseShare } from '../backend/lease-share';
-import { Err, errPacket, ProxyError } from '../errors';
+import { errPacket } from '../errors';
 import type { RoutineInfo } from '../classify/routines';
-import { newSessionState, okStatus, resetSessionState, SessionState } from '../session/session-state';
+import type { ScanOptions } from '../classify/scan-types';
+import type { Placement } from '../routing/placement';
+import { newSessionState, okStatus, SessionState } from '../session/session-state';
 import { PreparedMap } from '../session/prepared-map';
-import { longDataErr } from '../session/long-data';
 import { ClientConn, ClientConnHost } from './client-conn';
-import { compressionSettings } from './compressed-transport';
 import { dispatch } from './dispatcher';
-import { ChangeUserRequest, HandshakeRefusedError, Identity, Login, LoginHost } from './login';
-import { ClientStmt, noteParamTypes } from './prepared';
-import { recordVar } from './session-vars';
+import { ChangeUserRequest, Identity, Login, LoginHost } from './login';
 import type { ProxyContext } from './proxy-context';
-import { Resp } from './result-relay';
 import { StatementRunner } from './statement';
 import { releaseStmts } from './stmt-lifetime';
-import type { ScanOptions } from '../classify/scan-types';
-import { tryParseGtidPos } from '../backend/gtid';
-import { identifyTenant } from '../routing/tenant';
-import { placementFor, type Placement } from '../routing/placement';
-import { dbAccessDenied } from '../routing/refusal';
-import { executeChoice, physicalSchema, primaryChoice, rywKey, type RouteChoice } from './tenant-statement';
+import type { RouteChoice } from './tenant-statement';
 import { continueBatch, type BatchRun } from './batch-run';
 import { checkTimeouts } from './session-timeouts';
 import { completeLogin } from './login-complete';
@@ -97,7 +87,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** The backend connection holding this session's state died between statements (answered at the next command). */
   private stateLost = false;
   private logger: Logger | null = null;
-  private loginTimer: NodeJS.Timeout | null = null;
   /** Config version `backend`/`pool`/`tenant` were resolved under (see followConfig). */
   poolVersion = 0;
   /** The command being served (process list, metrics, digest statistics). */
@@ -320,29 +309,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
 
   onLoginOk(id: Identity): void {
     completeLogin(this, id);
-  }
-
-  /** A write reported `last_gtid` in its OK packet: remembered for read-your-writes. */
-  onWriteGtid(value: string): void {
-    const t = this.tenant;
-    if (!t) return;
-    const k = rywKey(this, t);
-    if (k === null) return;
-    const pos = tryParseGtidPos(value);
-    if (pos && pos.size > 0) this.ctx.ryw.recordWrite(k, pos);
-  }
-
-  /** The tenant's backend account and password (null: passthrough). */
-  tenantAccount(): { account: string; password: string } | null {
-    const t = this.tenant;
-    if (!t) return null;
-    const cfg = this.ctx.routing.tenantsById.get(t.tenant);
-    return { account: t.backendUser, password: cfg ? cfg.backendPassword : '' };
-  }
-
-  /** Where a command with no plan of its own runs (tenant sessions: the primary, as the tenant's account). */
-  defaultRoute(): RouteChoice | null | { action: 'refuse'; errno: number; sqlState: string; message: string } {
-    return this.tenant ? primaryChoice(this, this.tenant) : null;
   }
 
   // ---- commands answered (or prepared) by the session ------------------------------------------

@@ -25,6 +25,7 @@ import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 import { afterStatement } from './statement-bookkeeping';
 import { writeMaybeFast } from '../io/raw-io';
+import { defaultRoute, recordWriteGtid } from './tenant-session';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
@@ -120,7 +121,7 @@ export class StatementRunner implements RelayHost, BackendSink {
   forward(kind: Resp, frame: Frame, info: QueryInfo | null, stmt: ClientStmt | null, clearDiag = false, route?: RouteChoice | null, prepRoute?: StatementRoute, readsDiag = false): void {
     const st = this.s.st;
     if (route === undefined && this.s.tenant) {
-      const d = this.s.defaultRoute();
+      const d = defaultRoute(this.s);
       if (d !== null && 'action' in d) {
         this.s.sendPacket(buildErr(d.errno, d.sqlState, d.message), 1);
         return;
@@ -202,7 +203,7 @@ export class StatementRunner implements RelayHost, BackendSink {
           this.s.sendPacket(buildErr(9004, 'HY000', `tenantgate: replica '${route.backend}' did not apply this session's last write within ${ryw.gtidWaitTimeoutMs} ms (read_your_writes.fallback is 'fail')`), 1);
           return this.finishStatement();
         }
-        const primary = this.s.tenant ? this.s.defaultRoute() : null;
+        const primary = this.s.tenant ? defaultRoute(this.s) : null;
         if (primary === null || 'action' in primary) {
           this.s.sendPacket(buildErr(primary ? primary.errno : 9001, primary ? primary.sqlState : 'HY000', primary ? primary.message : 'tenantgate: no primary'), 1);
           return this.finishStatement();
@@ -509,7 +510,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       if (e.type === SessionTrack.SYSTEM_VARIABLES) {
         if (e.name === LAST_GTID_VAR) {
           // Read-only and per write: never session state to replay (SET last_gtid fails with 1238).
-          this.s.onWriteGtid(e.value);
+          recordWriteGtid(this.s, e.value);
           continue;
         }
         if (UNMANAGED_VARS.has(e.name)) {
