@@ -27,7 +27,7 @@ import { checkTimeouts } from './session-timeouts';
 import { completeLogin } from './login-complete';
 import { CommandRecord } from './command-record';
 import { fault, protocolFailure } from './session-faults';
-import { followConfig } from './follow-config';
+import { admitCommand } from './command-gate';
 
 /** Named states of a client session. */
 export const enum S {
@@ -85,9 +85,9 @@ export class ClientSession implements LoginHost, ClientConnHost {
   private runnerObj: StatementRunner | null = null;
   private readonly share = new SessionShare();
   /** The backend connection holding this session's state died between statements (answered at the next command). */
-  private stateLost = false;
+  stateLost = false;
   private logger: Logger | null = null;
-  /** Config version `backend`/`pool`/`tenant` were resolved under (see followConfig). */
+  /** Config version `backend`/`pool`/`tenant` were resolved under (see command-gate.ts). */
   poolVersion = 0;
   /** The command being served (process list, metrics, digest statistics). */
   readonly cmd = new CommandRecord();
@@ -226,16 +226,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
             this.login.onAuthData(f.payload, f.seq);
             break;
           case S.IDLE:
-            if (this.stateLost) {
-              this.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), 1);
-              this.close('backend connection with session state lost');
-              return;
-            }
-            if (this.poolVersion !== this.ctx.configVersion && !this.followConfig()) {
-              this.sendPacket(buildErr(1045, '28000', 'Access denied: this tenant is no longer configured'), 1);
-              this.close('tenant removed from the config');
-              return;
-            }
+            if (!admitCommand(this)) return;
             this.cmd.begin(f.payload);
             dispatch(this, f);
             // Answered by the proxy without a backend round trip (refusals, diagnostics, ...): ends here.
@@ -259,23 +250,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
     c.end(this.client.socket);
     this.ctx.noteCommand(this, c.payload, c.ms, c.bytesIn, c.bytesOut, c.errClass, c.resultRows, c.startedAt);
     c.clear();
-  }
-
-  /** After a config reload, at a statement boundary: false when the session's tenant is gone (follow-config.ts). */
-  private followConfig(): boolean {
-    const ctx = this.ctx;
-    const d = followConfig({ pinned: this.st.pins !== 0, user: this.user, tenant: this.tenant }, ctx.users, ctx.routing, ctx.backends);
-    if (d.action !== 'follow') return d.action === 'wait';
-    this.user = d.user;
-    if (this.tenant) this.tenant = d.tenant;
-    const backend = d.backend;
-    if (!backend) return true; // the user's backend is gone; keep the old one until the user is reconfigured
-    if (backend !== this.backend) {
-      this.backend = backend;
-      this.pool = backend.pool(this.profileCaps, this.collation, this.extMeta);
-    }
-    this.poolVersion = ctx.configVersion;
-    return true;
   }
 
   /** An unexpected throw on this session's path: ERR 9003 where possible, only this session ends (session-faults.ts). */
