@@ -1,5 +1,5 @@
 import { ownedCopy } from '../protocol/owned-copy';
-import { Cap, Com, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
+import { Cap, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -7,7 +7,6 @@ import { BackendConnection, BackendQueryError, BackendSink } from '../backend/ba
 import type { BackendPool } from '../backend/pool';
 import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
-import { onBackendLoss } from '../session/backend-loss';
 import { nextPins, Pin } from '../session/pins';
 import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
@@ -26,11 +25,12 @@ import { setRunning } from './safety-net';
 import { afterStatement } from './statement-bookkeeping';
 import { writeMaybeFast } from '../io/raw-io';
 import { defaultRoute, recordWriteGtid } from './tenant-session';
+import { lost, watch } from './statement-loss';
 
 const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
 
 /** The statement in flight. */
-interface Current extends ReplayNeeds {
+export interface Current extends ReplayNeeds {
   kind: Resp;
   frame: Frame;
   info: QueryInfo | null;
@@ -55,7 +55,7 @@ interface Current extends ReplayNeeds {
   pinned?: boolean;
 }
 
-type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
+export type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
 
 /**
  * The statement lifecycle of one session: lease a backend connection → restore the session's
@@ -67,24 +67,24 @@ type ConnCallback = (err: Error | null, conn: BackendConnection | null) => void;
 export class StatementRunner implements RelayHost, BackendSink {
   /** Backend connection attached right now (during a statement, or pinned). */
   conn: BackendConnection | null = null;
-  private lastConn: BackendConnection | null = null;
-  private relayObj: ResultRelay | null = null;
-  private cur: Current | null = null;
+  lastConn: BackendConnection | null = null;
+  relayObj: ResultRelay | null = null;
+  cur: Current | null = null;
   /** The last result ended with an OK packet (false: an EOF, which carries no session state). */
-  private endedWithOk = true;
+  endedWithOk = true;
   /** The relay was started for the current statement (its lastSeq is this statement's). */
-  private armed = false;
+  armed = false;
   /** Sink of a pinned connection between statements: hears that it died (killed, timed out, server gone). */
-  private watchObj: BackendSink | null = null;
+  watchObj: BackendSink | null = null;
   /** The last statement changed character_set_connection: collation_connection must be read back. */
-  private collationUnknown = false;
+  collationUnknown = false;
   /** Sequence id of the next LOCAL INFILE packet forwarded to the backend (used under compression). */
-  private infileSeq = 0;
+  infileSeq = 0;
 
-  constructor(private readonly s: ClientSession) {}
+  constructor(readonly s: ClientSession) {}
 
   /** The result relay, made on first use (idle sessions that never run a statement need none). */
-  private get relay(): ResultRelay {
+  get relay(): ResultRelay {
     return (this.relayObj ??= new ResultRelay(this));
   }
 
@@ -168,7 +168,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     else pool.acquire(got, share, token);
   }
 
-  private onConn = (err: Error | null, conn: BackendConnection | null): void => {
+  onConn = (err: Error | null, conn: BackendConnection | null): void => {
     const cur = this.cur as Current;
     if (err || !conn) {
       this.s.sendErr(err ?? new Error('no backend connection'), 1);
@@ -184,7 +184,7 @@ export class StatementRunner implements RelayHost, BackendSink {
   };
 
   /** Read-your-writes on a replica: MASTER_GTID_WAIT, else the configured fallback. */
-  private waitGtid(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+  waitGtid(conn: BackendConnection, cur: Current, route: RouteChoice): void {
     const ryw = this.s.ctx.routing.config.readYourWrites;
     conn.query(masterGtidWaitSql(route.waitGtid as NonNullable<RouteChoice['waitGtid']>, ryw.gtidWaitTimeoutMs)).then(
       (r) => {
@@ -218,7 +218,7 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   /** COM_CHANGE_USER to the tenant's backend account; the session's state is replayed afterwards. */
-  private switchIdentity(conn: BackendConnection, cur: Current, route: RouteChoice): void {
+  switchIdentity(conn: BackendConnection, cur: Current, route: RouteChoice): void {
     const ctx = this.s.ctx;
     ctx.identity.switches++;
     const t0 = performance.now();
@@ -232,7 +232,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     );
   }
 
-  private onReady(conn: BackendConnection, cur: Current): void {
+  onReady(conn: BackendConnection, cur: Current): void {
     cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
     // Another session's warnings, kept by a statement reading no table, would be counted as this session's.
     const d = conn.diagOwner;
@@ -271,7 +271,7 @@ export class StatementRunner implements RelayHost, BackendSink {
    * replay/prepare) — a variant with the session's value substituted, prepared under its own key.
    * (Not for cursors: a fetch addresses the client statement's backend statement.)
    */
-  private pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
+  pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
     const stmt = cur.stmt as ClientStmt;
     const st = this.s.st;
     const cursor = cur.frame.payload[5] !== 0;
@@ -283,7 +283,7 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
-  private executeOut(conn: BackendConnection, cur: Current): Buffer[] {
+  executeOut(conn: BackendConnection, cur: Current): Buffer[] {
     const exec = cur.exec as ClientStmt;
     const stmt = cur.stmt as ClientStmt;
     const charged = stmt.longDataBytes;
@@ -297,7 +297,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     return out;
   }
 
-  private stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
+  stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
     return st.longData !== null || !conn.stmts.has(st.key);
   }
 
@@ -308,7 +308,7 @@ export class StatementRunner implements RelayHost, BackendSink {
    * replay (the server resolves DATABASE() and table names at prepare time). Resolves with an ERR
    * packet to send instead of running the statement, if any.
    */
-  private async restore(conn: BackendConnection, cur: Current): Promise<PacketWriter | null> {
+  async restore(conn: BackendConnection, cur: Current): Promise<PacketWriter | null> {
     const s = this.s;
     const max = s.ctx.maxPrepared(conn);
     const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
@@ -330,7 +330,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     return null;
   }
 
-  private restoreFailed(conn: BackendConnection, e: Error): void {
+  restoreFailed(conn: BackendConnection, e: Error): void {
     const s = this.s;
     if (s.closed) return;
     s.log.warn({ err: e.message }, 'could not prepare backend connection for the session');
@@ -346,12 +346,12 @@ export class StatementRunner implements RelayHost, BackendSink {
       s.toIdle();
       return;
     }
-    this.lost(conn, e, false);
+    lost(this, conn, e, false);
   }
 
-  private send(conn: BackendConnection, cur: Current): void {
+  send(conn: BackendConnection, cur: Current): void {
     if (conn.closed) {
-      this.lost(conn, new Error('backend connection closed'), false);
+      lost(this, conn, new Error('backend connection closed'), false);
       return;
     }
     const t = this.s.tenant;
@@ -503,7 +503,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (ok.sessionState && conn) this.applySessionState(conn, ok.sessionState);
   }
 
-  private applySessionState(conn: BackendConnection, block: Buffer): void {
+  applySessionState(conn: BackendConnection, block: Buffer): void {
     const st = this.s.st;
     const defaults = this.s.pool ? this.s.pool.defaults : null;
     for (const e of parseSessionState(block)) {
@@ -604,7 +604,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
-  private endInFlight(cur: Current | null): void {
+  endInFlight(cur: Current | null): void {
     if (!cur || !cur.inFlight) return;
     const f = this.s.ctx.inFlight;
     const n = (f.get(cur.inFlight) ?? 1) - 1;
@@ -668,7 +668,7 @@ export class StatementRunner implements RelayHost, BackendSink {
    * one on the server first), on the client statement (pins) and on the backend statement (never
    * evicted while open).
    */
-  private noteCursor(conn: BackendConnection, stmt: ClientStmt, kind: Resp, err: boolean): void {
+  noteCursor(conn: BackendConnection, stmt: ClientStmt, kind: Resp, err: boolean): void {
     const status = this.s.st.lastStatus;
     if (kind === Resp.EXECUTE) this.s.prepared.setCursor(stmt, !err && (status & Status.CURSOR_EXISTS) !== 0);
     else if (status & Status.LAST_ROW_SENT || err) this.s.prepared.setCursor(stmt, false);
@@ -677,69 +677,12 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   onRelayFailed(e: Error): void {
-    this.lost(this.conn, e, true);
-  }
-
-  /**
-   * The backend connection under a statement is gone (closed, killed, timed out, protocol broken).
-   * If the session kept state on it (transaction, locks, temporary tables, ...), that state is lost:
-   * the client gets ERR 2013 and its connection is closed, as a server's would be — never a silent
-   * continuation on a fresh connection. Without such state, a statement that never reached the
-   * backend moves to another connection once; one that did gets ERR 2013 and the session goes on.
-   */
-  private lost(conn: BackendConnection | null, e: Error, sent: boolean): void {
-    const s = this.s;
-    this.endInFlight(this.cur);
-    const st = s.st;
-    const cur = this.cur;
-    // relative to what the session already sent of a multi-statement batch (sendPacket adds that)
-    const seq = this.armed ? (this.relay.lastSeq + 1 - this.s.seqOffset) & 0xff : 1;
-    this.armed = false;
-    if (conn) this.dropConn(conn);
-    if (s.closed) return;
-    s.ctx.metrics.errors.inc({ kind: 'backend_lost' });
-    const action = onBackendLoss({ pins: st.pins, sent, retried: cur ? cur.retried : true, fetch: cur !== null && cur.kind === Resp.FETCH });
-    s.log.warn({ err: e.message, backend: conn?.cfg.name, pins: st.pins, action }, 'backend connection lost during a statement');
-    if (action === 'retry' && cur) {
-      cur.retried = true;
-      this.withConn(this.onConn, false, cur.route ? cur.route.account : null);
-      return;
-    }
-    this.cur = null;
-    if (action === 'close') {
-      s.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), seq);
-      s.close('backend connection with session state lost');
-      return;
-    }
-    s.sendPacket(buildErr(2013, 'HY000', 'Lost connection to server during query'), seq);
-    st.lockCount = 0;
-    st.userLocks.clear();
-    s.prepared.closeAllCursors();
-    s.toIdle();
-  }
-
-  /** A pinned connection died between statements: the session's state on it is gone. */
-  private idleLost(err: Error | null): void {
-    const conn = this.conn;
-    if (conn) this.dropConn(conn);
-    this.s.backendStateLost(err);
-  }
-
-  /** Watches a pinned connection between statements (and arms the idle-in-transaction timeout). */
-  private watch(conn: BackendConnection): void {
-    conn.sink = this.watchObj ??= {
-      onBackendData: () => {
-        const c = this.conn;
-        if (c) c.destroy(new Error('unsolicited data from backend'));
-      },
-      onBackendClose: (err) => this.idleLost(err),
-    };
-    conn.armTimeout(this.s.st.pins & Pin.TX ? conn.cfg.idleInTransactionTimeoutMs : 0);
+    lost(this, this.conn, e, true);
   }
 
   // ---- bookkeeping and release ------------------------------------------------------------
 
-  private updatePins(info: QueryInfo | null, failed: boolean): void {
+  updatePins(info: QueryInfo | null, failed: boolean): void {
     const s = this.s;
     const st = s.st;
     const d = nextPins({ pins: st.pins, lockCount: st.lockCount, userLocks: st.userLocks.size, openCursors: s.prepared.openCursors }, info, st.lastStatus, failed);
@@ -755,7 +698,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (this.s.prepared.openCursors > 0) st.pins |= Pin.CURSOR;
   }
 
-  private finishStatement(): void {
+  finishStatement(): void {
     const conn = this.conn;
     this.cur = null;
     // The statement's result, for its metrics and digest statistics (recorded when the session idles).
@@ -773,7 +716,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (conn) {
       conn.noteApplied(this.s, this.s.st.version);
       if (this.s.st.pins === 0) this.releaseConn(conn);
-      else this.watch(conn);
+      else watch(this, conn);
     }
     this.s.toIdle();
   }
@@ -794,7 +737,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const conn = this.conn;
     if (conn) {
       if (this.s.st.pins === 0) this.releaseConn(conn);
-      else this.watch(conn);
+      else watch(this, conn);
     }
     this.s.toIdle();
   }
