@@ -4,6 +4,7 @@ import { onBackendLoss } from '../session/backend-loss';
 import { Pin } from '../session/pins';
 import { Resp } from './result-relay';
 import type { StatementRunner } from './statement';
+import { endInFlight } from './statement-done';
 
 /*
  * A backend connection lost under a statement, or while pinned between statements (the watch on a
@@ -19,7 +20,7 @@ import type { StatementRunner } from './statement';
  */
 export function lost(run: StatementRunner, conn: BackendConnection | null, e: Error, sent: boolean): void {
   const s = run.s;
-  run.endInFlight(run.cur);
+  endInFlight(run, run.cur);
   const st = s.st;
   const cur = run.cur;
   // relative to what the session already sent of a multi-statement batch (sendPacket adds that)

@@ -1,5 +1,5 @@
 import { ownedCopy } from '../protocol/owned-copy';
-import { Cap, MAX_PACKET_PAYLOAD, SessionTrack, Status } from '../protocol/constants';
+import { Cap, MAX_PACKET_PAYLOAD, SessionTrack } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -7,7 +7,7 @@ import { BackendConnection, BackendQueryError, BackendSink } from '../backend/ba
 import type { BackendPool } from '../backend/pool';
 import { Q, QueryInfo, scanQuery } from '../classify/lexer';
 import { Err, ProxyError } from '../errors';
-import { nextPins, Pin } from '../session/pins';
+import { Pin } from '../session/pins';
 import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
 import { commandKeepsDiagnostics } from './diagnostics';
@@ -22,12 +22,10 @@ import type { RouteChoice } from './tenant-statement';
 import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
-import { afterStatement } from './statement-bookkeeping';
 import { writeMaybeFast } from '../io/raw-io';
 import { defaultRoute, recordWriteGtid } from './tenant-session';
 import { lost, watch } from './statement-loss';
-
-const RETURNING_KINDS = new Set(['INSERT', 'DELETE', 'REPLACE']);
+import { afterRelay } from './statement-done';
 
 /** The statement in flight. */
 export interface Current extends ReplayNeeds {
@@ -604,76 +602,8 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
-  endInFlight(cur: Current | null): void {
-    if (!cur || !cur.inFlight) return;
-    const f = this.s.ctx.inFlight;
-    const n = (f.get(cur.inFlight) ?? 1) - 1;
-    if (n <= 0) f.delete(cur.inFlight);
-    else f.set(cur.inFlight, n);
-    cur.inFlight = null;
-  }
-
   onRelayDone(err: boolean): void {
-    const cur = this.cur;
-    const conn = this.conn;
-    this.endInFlight(cur);
-    if (!cur || !conn) return;
-    const s = this.s;
-    const st = s.st;
-    // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
-    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && this.relay.rows >= 0) {
-      st.foundRows = this.relay.rows;
-      conn.foundRowsOwner = s;
-    }
-    // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
-    // under CLIENT_DEPRECATE_EOF, with affected rows 0).
-    if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || this.relay.lastWasResultSet)) st.rowCount = -1;
-    const flags = cur.flags;
-    const info = cur.info;
-    if (cur.stmt && (cur.kind === Resp.EXECUTE || cur.kind === Resp.FETCH)) this.noteCursor(conn, cur.stmt, cur.kind, err);
-    this.updatePins(cur.info, err);
-    // A ROW_COUNT() variant is held by no client statement (the stmt registry never closes it): close it now.
-    if (cur.exec && cur.exec !== cur.stmt) conn.closeStatement(cur.exec.key);
-    const leftDiag = err || st.lastWarnings > 0;
-    const reads = (flags & Q.READS_DIAGNOSTICS) !== 0 || cur.readsDiag === true;
-    if (leftDiag) conn.noteDiagOwner(s);
-    else if (conn.diagOwner !== null && !reads && cur.kind !== Resp.FETCH && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) conn.noteDiagOwner(null);
-    if (!reads && cur.kind !== Resp.FETCH && st.diag !== null && !commandKeepsDiagnostics(cur.frame.payload, info, cur.stmt ? cur.stmt.sql : null)) st.diag = null;
-    const capture = leftDiag && !reads && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE || cur.kind === Resp.PREPARE);
-    const needVars = info !== null && info.userVars !== null;
-    const locks = info !== null && info.lockNames !== null && !info.lockNameUnknown && !(flags & Q.RELEASE_ALL_LOCKS);
-    const readLid = !err && (flags & Q.SETS_LAST_INSERT_ID) !== 0;
-    // A write returning rows (INSERT/DELETE/REPLACE ... RETURNING) ends with an EOF without last_gtid: ask for it.
-    const gtid = s.tenant !== null && !err && !this.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
-    // SQL_CALC_FOUND_ROWS: FOUND_ROWS() is not the rows sent; read it, so a replay elsewhere has it.
-    const calc = !err && (flags & Q.CALC_FOUND_ROWS) !== 0 && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE);
-    if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || this.collationUnknown || readLid || calc) {
-      const coll = this.collationUnknown;
-      this.collationUnknown = false;
-      afterStatement(this.s, conn, info, capture ? err : null, readLid, gtid, coll, calc).then(
-        () => s.guard('statement_bookkeeping', () => this.finishStatement()),
-        (e: Error) => s.guard('statement_bookkeeping', () => {
-          s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');
-          this.dropConn(conn);
-          this.finishStatement();
-        }),
-      );
-      return;
-    }
-    this.finishStatement();
-  }
-
-  /**
-   * After an execute or fetch: whether the statement's cursor is open (an execute closes the old
-   * one on the server first), on the client statement (pins) and on the backend statement (never
-   * evicted while open).
-   */
-  noteCursor(conn: BackendConnection, stmt: ClientStmt, kind: Resp, err: boolean): void {
-    const status = this.s.st.lastStatus;
-    if (kind === Resp.EXECUTE) this.s.prepared.setCursor(stmt, !err && (status & Status.CURSOR_EXISTS) !== 0);
-    else if (status & Status.LAST_ROW_SENT || err) this.s.prepared.setCursor(stmt, false);
-    const bs = conn.stmts.get(stmt.key);
-    if (bs) bs.cursor = stmt.cursorOpen;
+    afterRelay(this, err);
   }
 
   onRelayFailed(e: Error): void {
@@ -681,15 +611,6 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   // ---- bookkeeping and release ------------------------------------------------------------
-
-  updatePins(info: QueryInfo | null, failed: boolean): void {
-    const s = this.s;
-    const st = s.st;
-    const d = nextPins({ pins: st.pins, lockCount: st.lockCount, userLocks: st.userLocks.size, openCursors: s.prepared.openCursors }, info, st.lastStatus, failed);
-    if (d.releasedAll) st.userLocks.clear();
-    st.lockCount = d.lockCount;
-    st.pins = d.pins;
-  }
 
   /** Pin re-derived after a local change (a cursor closed by COM_STMT_CLOSE/RESET). */
   updateCursorPin(): void {
