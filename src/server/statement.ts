@@ -1,7 +1,7 @@
 import { ownedCopy } from '../protocol/owned-copy';
-import { Cap, MAX_PACKET_PAYLOAD, SessionTrack } from '../protocol/constants';
+import { Cap, MAX_PACKET_PAYLOAD } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
-import { buildErr, OkPacket, parseSessionState } from '../protocol/ok-err';
+import { buildErr, OkPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendQueryError, BackendSink } from '../backend/backend-connection';
 import type { BackendPool } from '../backend/pool';
@@ -16,16 +16,17 @@ import { Resp, ResultRelay } from './result-relay';
 import type { RelayHost } from './relay-host';
 import { evictLru, holdStmt } from './stmt-lifetime';
 import { substituteRowCount } from './row-count';
-import { interpretGtidWait, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/gtid';
+import { interpretGtidWait, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
-import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
+import { TRACKING_INIT_SQL } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 import { writeMaybeFast } from '../io/raw-io';
-import { defaultRoute, recordWriteGtid } from './tenant-session';
+import { defaultRoute } from './tenant-session';
 import { lost, watch } from './statement-loss';
 import { afterRelay } from './statement-done';
+import { applySessionState, clientSessionState } from './session-track';
 
 /** The statement in flight. */
 export interface Current extends ReplayNeeds {
@@ -498,59 +499,12 @@ export class StatementRunner implements RelayHost, BackendSink {
       st.lastInsertId = ok.lastInsertId;
       if (conn) conn.noteLastInsertId(ok.lastInsertId);
     }
-    if (ok.sessionState && conn) this.applySessionState(conn, ok.sessionState);
+    if (ok.sessionState && conn) applySessionState(this, conn, ok.sessionState);
   }
 
-  applySessionState(conn: BackendConnection, block: Buffer): void {
-    const st = this.s.st;
-    const defaults = this.s.pool ? this.s.pool.defaults : null;
-    for (const e of parseSessionState(block)) {
-      if (e.type === SessionTrack.SYSTEM_VARIABLES) {
-        if (e.name === LAST_GTID_VAR) {
-          // Read-only and per write: never session state to replay (SET last_gtid fails with 1238).
-          recordWriteGtid(this.s, e.value);
-          continue;
-        }
-        if (UNMANAGED_VARS.has(e.name)) {
-          if (e.name.startsWith('session_track_')) {
-            (st.trackPrefs ??= new Map()).set(e.name, e.value);
-            conn.markNeedsReinit();
-          }
-          continue;
-        }
-        conn.noteVar(e.name, e.value, defaults);
-        if (recordVar(st.vars, defaults, e.name, e.value)) st.version++;
-        // SET NAMES / SET CHARACTER SET change collation_connection without the tracker saying so.
-        if (e.name === 'character_set_connection') this.collationUnknown = true;
-      } else if (e.type === SessionTrack.SCHEMA) {
-        const schema = e.name === '' ? null : e.name;
-        conn.noteSchema(schema);
-        if (st.schema !== schema) {
-          st.schema = schema;
-          st.version++;
-        }
-      }
-    }
-  }
-
+  /** What the client is told of a backend's session-state block (session-track.ts). */
   filterSessionState(block: Buffer): Buffer | null {
-    const defaults = this.s.pool ? this.s.pool.defaults : null;
-    const prefs = this.s.st.trackPrefs;
-    const pref = (k: string, d: string) => prefs?.get(k) ?? defaults?.get(k) ?? d;
-    const list = pref('session_track_system_variables', 'autocommit,character_set_client,character_set_connection,character_set_results,time_zone');
-    const all = list.trim() === '*';
-    const names = new Set(list.toLowerCase().split(',').map((x) => x.trim()));
-    const schemaOn = /^(on|1)$/i.test(pref('session_track_schema', 'ON'));
-    const keep: Buffer[] = [];
-    for (const e of parseSessionState(block)) {
-      if (e.type === SessionTrack.SYSTEM_VARIABLES) {
-        if (UNMANAGED_VARS.has(e.name) && !e.name.startsWith('session_track_')) continue;
-        if (all || names.has(e.name)) keep.push(e.raw);
-      } else if (e.type === SessionTrack.SCHEMA) {
-        if (schemaOn) keep.push(e.raw);
-      }
-    }
-    return keep.length === 0 ? null : Buffer.concat(keep);
+    return clientSessionState(block, this.s.st.trackPrefs, this.s.pool ? this.s.pool.defaults : null);
   }
 
   onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number {
