@@ -1,5 +1,4 @@
 import { ownedCopy } from '../protocol/owned-copy';
-import { Cap, MAX_PACKET_PAYLOAD } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
@@ -15,18 +14,17 @@ import { ClientStmt, ensureBackendStmt, executePacket, execVariant, rememberBack
 import { Resp, ResultRelay } from './result-relay';
 import type { RelayHost } from './relay-host';
 import { evictLru, holdStmt } from './stmt-lifetime';
-import { substituteRowCount } from './row-count';
 import { interpretGtidWait, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
 import { TRACKING_INIT_SQL } from './session-vars';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
-import { writeMaybeFast } from '../io/raw-io';
 import { defaultRoute } from './tenant-session';
 import { lost, watch } from './statement-loss';
 import { afterRelay } from './statement-done';
 import { applySessionState, clientSessionState } from './session-track';
+import { forwardInfileData, send, startLocalInfile } from './statement-send';
 
 /** The statement in flight. */
 export interface Current extends ReplayNeeds {
@@ -254,14 +252,14 @@ export class StatementRunner implements RelayHost, BackendSink {
             this.finishStatement();
             return;
           }
-          this.send(conn, cur);
+          send(this, conn, cur);
         }),
         (e: Error) => this.s.guard('statement_restore', () => this.restoreFailed(conn, e)),
       );
       return;
     }
     if (cur.kind === Resp.EXECUTE) cur.out = this.executeOut(conn, cur);
-    this.send(conn, cur);
+    send(this, conn, cur);
   }
 
   /**
@@ -348,56 +346,6 @@ export class StatementRunner implements RelayHost, BackendSink {
     lost(this, conn, e, false);
   }
 
-  send(conn: BackendConnection, cur: Current): void {
-    if (conn.closed) {
-      lost(this, conn, new Error('backend connection closed'), false);
-      return;
-    }
-    const t = this.s.tenant;
-    if (t !== null && conn.account !== t.backendUser) {
-      // Fail closed: a tenant's statement never runs under another account (the server layer of isolation).
-      this.s.sendPacket(buildErr(1045, '28000', `tenantgate: backend connection is not logged in as tenant '${t.tenant}''s account; statement not sent`), 1);
-      this.dropConn(conn);
-      this.cur = null;
-      this.s.toIdle();
-      return;
-    }
-    // Replay and bookkeeping queries ran after this session's previous statement on this connection.
-    // (A prepare, fetch or other command does not set ROW_COUNT(): the flag stays until a statement runs.)
-    if (conn.internalSinceClient) cur.foreign = true;
-    if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) conn.internalSinceClient = false;
-    // A prepare (fetch, ...) of this session on a connection another session ran on last leaves that
-    // session's ROW_COUNT() there: keep the connection foreign to this session until a statement runs.
-    else if (cur.foreign) conn.internalSinceClient = true;
-    conn.sink = this;
-    if (cur.route) {
-      const f = this.s.ctx.inFlight;
-      const name = conn.cfg.name;
-      f.set(name, (f.get(name) ?? 0) + 1);
-      cur.inFlight = name;
-    }
-    conn.armTimeout(conn.cfg.readTimeoutMs);
-    const relay = this.relay;
-    relay.start(cur.kind);
-    this.armed = true;
-    relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
-    const sock = conn.socket;
-    const raw = this.s.ctx.rawIo;
-    if (cur.out) {
-      if (cur.out.length === 1) writeMaybeFast(sock, cur.out[0], raw);
-      else {
-        sock.cork();
-        for (const b of cur.out) sock.write(b);
-        sock.uncork();
-      }
-    } else {
-      const f = cur.frame;
-      const at = cur.info ? cur.info.rowCountAt : null;
-      if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, this.s.st.rowCount), 0));
-      else writeMaybeFast(sock, f.raw ?? framePayload(f.payload, 0), raw);
-    }
-  }
-
   /**
    * The next statement is a segment of a multi-statement batch (batch-run.ts): its sequence ids
    * continue after `lastSeq`, and unless it is the batch's last its final terminator says more
@@ -415,31 +363,12 @@ export class StatementRunner implements RelayHost, BackendSink {
     out.writeUInt32LE(backendId, 1);
     this.cur = { kind: Resp.FETCH, frame, info: null, stmt, out: [framePayload(out, 0)], clearDiag: false, foreign: false, retried: false, flags: 0 };
     this.s.toBusy();
-    this.send(this.conn as BackendConnection, this.cur);
+    send(this, this.conn as BackendConnection, this.cur);
   }
 
   /** A client packet of a LOCAL INFILE transfer, passed on to the backend. */
   onInfileData(f: Frame): void {
-    const conn = this.conn;
-    if (!conn) return;
-    // Under compression inner sequence ids are not checked, and older clients number them all 0
-    // (my_net_write in libmysqlclient): the backend, uncompressed, gets its own numbering.
-    const seq = this.s.client.compressed ? this.infileSeq : (f.seq - this.relay.seqDelta) & 0xff;
-    this.infileSeq = (seq + Math.floor(f.payload.length / MAX_PACKET_PAYLOAD) + 1) & 0xff;
-    let ok: boolean;
-    if (f.raw) {
-      f.raw[3] = seq;
-      ok = conn.socket.write(f.raw);
-    } else ok = conn.socket.write(framePayload(f.payload, seq));
-    if (f.payload.length === 0) {
-      this.relay.infileSent();
-      this.s.toBusy();
-    }
-    if (!ok) {
-      const c = this.s.client;
-      c.pauseInput();
-      conn.socket.once('drain', () => this.s.guard('infile_drain', () => c.resumeInput()));
-    }
+    forwardInfileData(this, f);
   }
 
   // ---- RelayHost / BackendSink ------------------------------------------------------------
@@ -545,15 +474,7 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   onLocalInfile(backendSeq: number): void {
-    this.s.toInfile();
-    this.infileSeq = (backendSeq + 1) & 0xff;
-    if (!(this.s.clientCaps & Cap.LOCAL_FILES)) {
-      // The client cannot send files: answer the backend with an empty file; the relay turns its OK into ERR 4166.
-      const conn = this.conn as BackendConnection;
-      conn.socket.write(Buffer.from([0, 0, 0, (backendSeq + 1) & 0xff]));
-      this.relay.infileSent();
-      this.s.toBusy();
-    }
+    startLocalInfile(this, backendSeq);
   }
 
   onRelayDone(err: boolean): void {
