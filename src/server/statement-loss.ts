@@ -38,7 +38,7 @@ export function lost(run: StatementRunner, conn: BackendConnection | null, e: Er
   }
   run.cur = null;
   if (action === 'close') {
-    s.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding run session's transaction, locks or temporary tables is gone)"), seq);
+    s.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), seq);
     s.close('backend connection with session state lost');
     return;
   }

@@ -30,12 +30,12 @@ export function send(run: StatementRunner, conn: BackendConnection, cur: Current
     run.s.toIdle();
     return;
   }
-  // Replay and bookkeeping queries ran after run session's previous statement on run connection.
+  // Replay and bookkeeping queries ran after this session's previous statement on this connection.
   // (A prepare, fetch or other command does not set ROW_COUNT(): the flag stays until a statement runs.)
   if (conn.internalSinceClient) cur.foreign = true;
   if (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) conn.internalSinceClient = false;
-  // A prepare (fetch, ...) of run session on a connection another session ran on last leaves that
-  // session's ROW_COUNT() there: keep the connection foreign to run session until a statement runs.
+  // A prepare (fetch, ...) of this session on a connection another session ran on last leaves that
+  // session's ROW_COUNT() there: keep the connection foreign to this session until a statement runs.
   else if (cur.foreign) conn.internalSinceClient = true;
   conn.sink = run;
   if (cur.route) {
