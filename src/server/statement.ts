@@ -1,16 +1,13 @@
 import { ownedCopy } from '../protocol/owned-copy';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket } from '../protocol/ok-err';
-import { framePayload, PacketWriter } from '../protocol/packet-writer';
-import { BackendConnection, BackendQueryError, BackendSink } from '../backend/backend-connection';
+import { framePayload } from '../protocol/packet-writer';
+import { BackendConnection, BackendSink } from '../backend/backend-connection';
 import type { BackendPool } from '../backend/pool';
 import { Q, QueryInfo, scanQuery } from '../classify/lexer';
-import { Err, ProxyError } from '../errors';
 import { Pin } from '../session/pins';
-import { needsReplay, PSEUDO_ID_FLAGS, ReplayNeeds, replaySteps } from '../session/replay';
-import { resetToNoSchema, runReplaySteps } from './replay-exec';
-import { commandKeepsDiagnostics } from './diagnostics';
-import { ClientStmt, ensureBackendStmt, executePacket, execVariant, rememberBackendStmt } from './prepared';
+import { PSEUDO_ID_FLAGS, ReplayNeeds } from '../session/replay';
+import { ClientStmt, rememberBackendStmt } from './prepared';
 import { Resp, ResultRelay } from './result-relay';
 import type { RelayHost } from './relay-host';
 import { evictLru, holdStmt } from './stmt-lifetime';
@@ -25,6 +22,7 @@ import { lost, watch } from './statement-loss';
 import { afterRelay } from './statement-done';
 import { applySessionState, clientSessionState } from './session-track';
 import { forwardInfileData, send, startLocalInfile } from './statement-send';
+import { onReady, restoreFailed } from './statement-restore';
 
 /** The statement in flight. */
 export interface Current extends ReplayNeeds {
@@ -177,7 +175,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (route && route.waitGtid) return this.waitGtid(conn, cur, route);
     if (route && conn.account !== route.account) return this.switchIdentity(conn, cur, route);
     if (route) this.s.ctx.identity.hits++;
-    this.onReady(conn, cur);
+    onReady(this, conn, cur);
   };
 
   /** Read-your-writes on a replica: MASTER_GTID_WAIT, else the configured fallback. */
@@ -193,7 +191,7 @@ export class StatementRunner implements RelayHost, BackendSink {
         if (outcome.kind === 'reached') {
           if (conn.account !== next.account) return this.switchIdentity(conn, cur, next);
           this.s.ctx.identity.hits++;
-          return this.onReady(conn, cur);
+          return onReady(this, conn, cur);
         }
         this.releaseConn(conn);
         if (ryw.fallback === 'fail') {
@@ -210,7 +208,7 @@ export class StatementRunner implements RelayHost, BackendSink {
         this.s.backend = primary.pool.backend;
         this.withConn(this.onConn, false, primary.account);
       },
-      (e: Error) => this.restoreFailed(conn, e),
+      (e: Error) => restoreFailed(this, conn, e),
     );
   }
 
@@ -223,127 +221,10 @@ export class StatementRunner implements RelayHost, BackendSink {
       () => {
         ctx.identity.switchMs += performance.now() - t0;
         if (this.s.closed) return;
-        this.onReady(conn, cur);
+        onReady(this, conn, cur);
       },
-      (e: Error) => this.restoreFailed(conn, e),
+      (e: Error) => restoreFailed(this, conn, e),
     );
-  }
-
-  onReady(conn: BackendConnection, cur: Current): void {
-    cur.foreign = conn.lastSession !== this.s || conn.internalSinceClient;
-    // Another session's warnings, kept by a statement reading no table, would be counted as this session's.
-    const d = conn.diagOwner;
-    if (d !== null && d !== this.s && !cur.clearDiag && cur.kind !== Resp.FETCH && commandKeepsDiagnostics(cur.frame.payload, cur.info, cur.stmt ? cur.stmt.sql : null)) cur.clearDiag = true;
-    const replay = needsReplay(this.s, conn, cur);
-    if (cur.kind === Resp.EXECUTE) {
-      this.pickExec(conn, cur, replay);
-      if (cursorWithoutSchema(cur, conn)) {
-        this.s.sendPacket(buildErr(1235, '42000', CURSOR_NO_SCHEMA), 1);
-        return this.finishStatement();
-      }
-    }
-    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
-    if (replay || (exec !== null && this.stmtNeedsPrep(conn, exec))) {
-      this.restore(conn, cur).then(
-        (errPkt) => this.s.guard('statement_send', () => {
-          if (this.s.closed) return;
-          if (errPkt) {
-            this.s.sendPacket(errPkt, 1);
-            this.finishStatement();
-            return;
-          }
-          send(this, conn, cur);
-        }),
-        (e: Error) => this.s.guard('statement_restore', () => this.restoreFailed(conn, e)),
-      );
-      return;
-    }
-    if (cur.kind === Resp.EXECUTE) cur.out = this.executeOut(conn, cur);
-    send(this, conn, cur);
-  }
-
-  /**
-   * The statement to execute on the backend: the client's, or — when it reads ROW_COUNT() and the
-   * connection's previous statement was not this session's (another session, or the proxy's own
-   * replay/prepare) — a variant with the session's value substituted, prepared under its own key.
-   * (Not for cursors: a fetch addresses the client statement's backend statement.)
-   */
-  pickExec(conn: BackendConnection, cur: Current, replay: boolean): void {
-    const stmt = cur.stmt as ClientStmt;
-    const st = this.s.st;
-    const cursor = cur.frame.payload[5] !== 0;
-    const at = stmt.info.rowCountAt;
-    const rowCount = at !== null && !cursor && (cur.foreign || replay || this.stmtNeedsPrep(conn, stmt));
-    // Prepared without a schema, to be prepared on a pinned connection that has one (which cannot be reset).
-    const noSchema = stmt.schema === null && st.schema !== null && cur.pinned === true && !cursor && (rowCount || this.stmtNeedsPrep(conn, stmt));
-    cur.exec = rowCount || noSchema ? execVariant(stmt, rowCount ? st.rowCount : null, noSchema ? st.schema : null) : stmt;
-  }
-
-  /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
-  executeOut(conn: BackendConnection, cur: Current): Buffer[] {
-    const exec = cur.exec as ClientStmt;
-    const stmt = cur.stmt as ClientStmt;
-    const charged = stmt.longDataBytes;
-    const out = executePacket(conn, exec, cur.frame);
-    if (exec !== stmt) stmt.paramTypes = exec.paramTypes;
-    if (charged !== 0) {
-      // Sent with this execute (also when `exec` is the ROW_COUNT() variant, which shares the chunks).
-      stmt.longDataBytes = charged;
-      this.s.prepared.dropLongData(stmt);
-    }
-    return out;
-  }
-
-  stmtNeedsPrep(conn: BackendConnection, st: ClientStmt): boolean {
-    return st.longData !== null || !conn.stmts.has(st.key);
-  }
-
-  /**
-   * Executes the replay steps that bring `conn` to this session's state, and makes sure a
-   * statement being executed is prepared there — under the schema it was prepared in: one prepared
-   * while the session had none is prepared on this connection after a reset to no schema, before the
-   * replay (the server resolves DATABASE() and table names at prepare time). Resolves with an ERR
-   * packet to send instead of running the statement, if any.
-   */
-  async restore(conn: BackendConnection, cur: Current): Promise<PacketWriter | null> {
-    const s = this.s;
-    const max = s.ctx.maxPrepared(conn);
-    const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
-    // Before the replay, which may select the session's current schema; on a pinned connection (which
-    // cannot be reset) only where it has none (else pickExec chose a variant with a schema).
-    if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (cur.pinned !== true || conn.schema === null)) {
-      if (conn.schema !== null) await resetToNoSchema(s, conn);
-      const e = await ensureBackendStmt(conn, exec, max);
-      if (e) return buildErr(e.errno, e.sqlState, e.message);
-    }
-    const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
-    if (e) return e;
-    conn.noteApplied(s, s.st.version);
-    if (exec !== null) {
-      const e = await ensureBackendStmt(conn, exec, max);
-      if (e) return buildErr(e.errno, e.sqlState, e.message);
-      cur.out = this.executeOut(conn, cur);
-    }
-    return null;
-  }
-
-  restoreFailed(conn: BackendConnection, e: Error): void {
-    const s = this.s;
-    if (s.closed) return;
-    s.log.warn({ err: e.message }, 'could not prepare backend connection for the session');
-    if (e instanceof BackendQueryError) {
-      s.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
-      this.finishStatement();
-      return;
-    }
-    if (!conn.closed && !s.st.pins) {
-      s.sendErr(new ProxyError(Err.STATE_RESTORE, `tenantgate could not restore this session's state on backend '${conn.cfg.name}': ${e.message}`), 1);
-      this.dropConn(conn);
-      this.cur = null;
-      s.toIdle();
-      return;
-    }
-    lost(this, conn, e, false);
   }
 
   /**
@@ -576,21 +457,4 @@ export class StatementRunner implements RelayHost, BackendSink {
     } else if (pinned) void this.cleanRelease(conn);
     else (conn.pool as BackendPool).release(conn);
   }
-}
-
-const CURSOR_NO_SCHEMA =
-  "This version of tenantgate doesn't yet support 'a cursor on a statement prepared without a default database, " +
-  "executed while the session holds a backend connection with one (transaction, locks or temporary tables)'; " +
-  'prepare the statement again after USE, or execute it without a cursor';
-
-/**
- * A cursor execute of a statement prepared without a schema, on a pinned connection that has one
- * and has not prepared it yet: it would be prepared there under the connection's schema (a pinned
- * connection cannot be reset to none, and a cursor needs the client statement's own backend
- * statement, not a substituted variant) and cached under the schema-less key, where another
- * schema-less session could find it. Refused instead (fails closed).
- */
-function cursorWithoutSchema(cur: Current, conn: BackendConnection): boolean {
-  const ex = cur.exec as ClientStmt;
-  return cur.frame.payload[5] !== 0 && ex.schema === null && cur.pinned === true && conn.schema !== null && !conn.stmts.has(ex.key);
 }
