@@ -11,7 +11,6 @@ import { ClientStmt, rememberBackendStmt } from './prepared';
 import { Resp, ResultRelay } from './result-relay';
 import type { RelayHost } from './relay-host';
 import { evictLru, holdStmt } from './stmt-lifetime';
-import { interpretGtidWait, masterGtidWaitSql } from '../backend/gtid';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
 import { TRACKING_INIT_SQL } from './session-vars';
@@ -22,7 +21,8 @@ import { lost, watch } from './statement-loss';
 import { afterRelay } from './statement-done';
 import { applySessionState, clientSessionState } from './session-track';
 import { forwardInfileData, send, startLocalInfile } from './statement-send';
-import { onReady, restoreFailed } from './statement-restore';
+import { onReady } from './statement-restore';
+import { switchIdentity, waitGtid } from './statement-lease';
 
 /** The statement in flight. */
 export interface Current extends ReplayNeeds {
@@ -172,60 +172,11 @@ export class StatementRunner implements RelayHost, BackendSink {
       return;
     }
     const route = cur.route;
-    if (route && route.waitGtid) return this.waitGtid(conn, cur, route);
-    if (route && conn.account !== route.account) return this.switchIdentity(conn, cur, route);
+    if (route && route.waitGtid) return waitGtid(this, conn, cur, route);
+    if (route && conn.account !== route.account) return switchIdentity(this, conn, cur, route);
     if (route) this.s.ctx.identity.hits++;
     onReady(this, conn, cur);
   };
-
-  /** Read-your-writes on a replica: MASTER_GTID_WAIT, else the configured fallback. */
-  waitGtid(conn: BackendConnection, cur: Current, route: RouteChoice): void {
-    const ryw = this.s.ctx.routing.config.readYourWrites;
-    conn.query(masterGtidWaitSql(route.waitGtid as NonNullable<RouteChoice['waitGtid']>, ryw.gtidWaitTimeoutMs)).then(
-      (r) => {
-        if (this.s.closed) return;
-        const cell = r.rows[0] ? r.rows[0][0] : null;
-        const outcome = interpretGtidWait(cell ?? null);
-        const next: RouteChoice = { ...route, waitGtid: null };
-        cur.route = next;
-        if (outcome.kind === 'reached') {
-          if (conn.account !== next.account) return this.switchIdentity(conn, cur, next);
-          this.s.ctx.identity.hits++;
-          return onReady(this, conn, cur);
-        }
-        this.releaseConn(conn);
-        if (ryw.fallback === 'fail') {
-          this.s.sendPacket(buildErr(9004, 'HY000', `tenantgate: replica '${route.backend}' did not apply this session's last write within ${ryw.gtidWaitTimeoutMs} ms (read_your_writes.fallback is 'fail')`), 1);
-          return this.finishStatement();
-        }
-        const primary = this.s.tenant ? defaultRoute(this.s) : null;
-        if (primary === null || 'action' in primary) {
-          this.s.sendPacket(buildErr(primary ? primary.errno : 9001, primary ? primary.sqlState : 'HY000', primary ? primary.message : 'tenantgate: no primary'), 1);
-          return this.finishStatement();
-        }
-        cur.route = primary;
-        this.s.pool = primary.pool;
-        this.s.backend = primary.pool.backend;
-        this.withConn(this.onConn, false, primary.account);
-      },
-      (e: Error) => restoreFailed(this, conn, e),
-    );
-  }
-
-  /** COM_CHANGE_USER to the tenant's backend account; the session's state is replayed afterwards. */
-  switchIdentity(conn: BackendConnection, cur: Current, route: RouteChoice): void {
-    const ctx = this.s.ctx;
-    ctx.identity.switches++;
-    const t0 = performance.now();
-    conn.changeUser(route.account, route.password, TRACKING_INIT_SQL).then(
-      () => {
-        ctx.identity.switchMs += performance.now() - t0;
-        if (this.s.closed) return;
-        onReady(this, conn, cur);
-      },
-      (e: Error) => restoreFailed(this, conn, e),
-    );
-  }
 
   /**
    * The next statement is a segment of a multi-statement batch (batch-run.ts): its sequence ids
