@@ -1,5 +1,6 @@
 import { SessionTrack } from '../protocol/constants';
-import { parseSessionState } from '../protocol/ok-err';
+import { parseSessionState, type OkPacket } from '../protocol/ok-err';
+import { Resp } from './result-relay';
 import type { BackendConnection } from '../backend/backend-connection';
 import { LAST_GTID_VAR } from '../backend/gtid';
 import { recordVar, UNMANAGED_VARS } from './session-vars';
@@ -7,9 +8,31 @@ import { recordWriteGtid } from './tenant-session';
 import type { StatementRunner } from './statement';
 
 /*
- * Session state a backend reports in OK packets (session tracking): recorded into the session's
- * state and the connection's, and filtered to what the client asked to be told.
+ * What a result's terminator tells the session, and the session state a backend reports in OK
+ * packets (session tracking): recorded into the session's state and the connection's, and filtered
+ * to what the client asked to be told.
  */
+
+/**
+ * A result's terminator (OK, or EOF): the server status and warnings, ROW_COUNT() of a statement
+ * that ran, LAST_INSERT_ID() and the session-state block of an OK.
+ */
+export function noteTerminator(run: StatementRunner, status: number, warnings: number, ok: OkPacket | null): void {
+  const st = run.s.st;
+  run.endedWithOk = ok !== null;
+  st.lastStatus = status;
+  st.lastWarnings = warnings;
+  // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
+  const kind = run.cur ? run.cur.kind : Resp.QUERY;
+  if (kind === Resp.QUERY || kind === Resp.EXECUTE) st.rowCount = ok ? ok.affectedRows : -1;
+  if (!ok) return;
+  const conn = run.conn;
+  if (ok.lastInsertId !== 0) {
+    st.lastInsertId = ok.lastInsertId;
+    if (conn) conn.noteLastInsertId(ok.lastInsertId);
+  }
+  if (ok.sessionState && conn) applySessionState(run, conn, ok.sessionState);
+}
 
 /**
  * Records a backend OK packet's session-state block: system variables (into the session's state,

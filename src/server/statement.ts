@@ -1,16 +1,14 @@
-import { ownedCopy } from '../protocol/owned-copy';
 import type { Frame } from '../protocol/framer';
 import { buildErr, OkPacket } from '../protocol/ok-err';
 import { framePayload } from '../protocol/packet-writer';
 import { BackendConnection, BackendSink } from '../backend/backend-connection';
 import type { BackendPool } from '../backend/pool';
-import { Q, QueryInfo, scanQuery } from '../classify/lexer';
+import { Q, QueryInfo } from '../classify/lexer';
 import { Pin } from '../session/pins';
 import { PSEUDO_ID_FLAGS, ReplayNeeds } from '../session/replay';
-import { ClientStmt, rememberBackendStmt } from './prepared';
+import { ClientStmt } from './prepared';
 import { Resp, ResultRelay } from './result-relay';
 import type { RelayHost } from './relay-host';
-import { evictLru, holdStmt } from './stmt-lifetime';
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
 import { TRACKING_INIT_SQL } from './session-vars';
@@ -19,10 +17,11 @@ import { setRunning } from './safety-net';
 import { defaultRoute } from './tenant-session';
 import { lost, watch } from './statement-loss';
 import { afterRelay } from './statement-done';
-import { applySessionState, clientSessionState } from './session-track';
+import { clientSessionState, noteTerminator } from './session-track';
 import { forwardInfileData, send, startLocalInfile } from './statement-send';
 import { onReady } from './statement-restore';
 import { switchIdentity, waitGtid } from './statement-lease';
+import { registerPrepared, retryPrepareAfterEviction } from './statement-prepare';
 
 /** The statement in flight. */
 export interface Current extends ReplayNeeds {
@@ -246,21 +245,9 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (c) this.s.client.holdBackend(c.socket);
   }
 
+  /** A result's terminator (OK or EOF): what it tells the session (session-track.ts). */
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
-    const st = this.s.st;
-    this.endedWithOk = ok !== null;
-    st.lastStatus = status;
-    st.lastWarnings = warnings;
-    // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
-    const kind = this.cur ? this.cur.kind : Resp.QUERY;
-    if (kind === Resp.QUERY || kind === Resp.EXECUTE) st.rowCount = ok ? ok.affectedRows : -1;
-    if (!ok) return;
-    const conn = this.conn;
-    if (ok.lastInsertId !== 0) {
-      st.lastInsertId = ok.lastInsertId;
-      if (conn) conn.noteLastInsertId(ok.lastInsertId);
-    }
-    if (ok.sessionState && conn) applySessionState(this, conn, ok.sessionState);
+    noteTerminator(this, status, warnings, ok);
   }
 
   /** What the client is told of a backend's session-state block (session-track.ts). */
@@ -269,40 +256,11 @@ export class StatementRunner implements RelayHost, BackendSink {
   }
 
   onPrepareOk(backendId: number, numColumns: number, numParams: number, warnings: number): number {
-    const s = this.s;
-    s.st.lastWarnings = warnings; // (a PREPARE_OK ends the response: no terminator reports them)
-    const cur = this.cur as Current;
-    const conn = this.conn as BackendConnection;
-    const sql = cur.frame.payload.subarray(1);
-    const schema = s.st.schema;
-    const stmt: ClientStmt = {
-      id: s.prepared.allocId(),
-      sql: ownedCopy(sql),
-      key: `${schema ?? ''}\0${sql.toString('latin1')}`,
-      schema,
-      numParams,
-      numColumns,
-      paramTypes: null,
-      longData: null,
-      longDataBytes: 0,
-      cursorOpen: false,
-      info: scanQuery(sql, 0, sql.length, s.routines),
-    };
-    if (cur.prepRoute) stmt.route = cur.prepRoute;
-    // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() was substituted at PREPARE (tenantPrepare).
-    if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
-    s.prepared.add(stmt);
-    rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
-    holdStmt(stmt.key);
-    return stmt.id;
+    return registerPrepared(this, backendId, numColumns, numParams, warnings);
   }
 
   retryPrepare(): boolean {
-    const conn = this.conn;
-    const cur = this.cur;
-    if (!conn || !cur || evictLru(conn) === 0) return false;
-    conn.socket.write(framePayload(cur.frame.payload, 0));
-    return true;
+    return retryPrepareAfterEviction(this);
   }
 
   onLocalInfile(backendSeq: number): void {
