@@ -6,7 +6,7 @@ import type { Frame } from '../protocol/framer';
 import { buildErr, buildOk } from '../protocol/ok-err';
 import { ProtocolError } from '../protocol/packet-reader';
 import type { PacketWriter } from '../protocol/packet-writer';
-import { BackendTimeoutError, type BackendConnection } from '../backend/backend-connection';
+import type { BackendConnection } from '../backend/backend-connection';
 import type { Backend, BackendPool } from '../backend/pool';
 import { SessionShare, type LeaseShare } from '../backend/lease-share';
 import { errPacket } from '../errors';
@@ -46,10 +46,13 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * One client connection, as an explicit state machine (handshake → auth → idle ⇄ busy/infile →
- * closed) composed of: the client I/O ({@link ClientConn}), the login exchange ({@link Login}),
- * the session's state as data ({@link SessionState}, {@link PreparedMap}), the COM_* dispatcher
- * and the statement lifecycle ({@link StatementRunner}). Between statements it holds no backend
- * connection unless session state requires it (transactions, locks, temporary tables, ...).
+ * closed) composed of: the client I/O ({@link ClientConn}), the login exchange ({@link Login}) and
+ * its completion (login-complete.ts), the session's state as data ({@link SessionState},
+ * {@link PreparedMap}, {@link CommandRecord}), the COM_* dispatcher (dispatcher.ts, with
+ * stmt-commands.ts and session-reset.ts), the statement lifecycle ({@link StatementRunner}),
+ * timeouts (session-timeouts.ts), the check before each command (command-gate.ts) and failure
+ * handling (session-faults.ts). Between statements it holds no backend connection unless session
+ * state requires it (transactions, locks, temporary tables, ...).
  */
 export class ClientSession implements LoginHost, ClientConnHost {
   readonly id: number;
@@ -314,30 +317,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
   secondsInState(now: number): number {
     const since = this.state === S.BUSY || this.state === S.INFILE ? this.busySince : this.idleSince;
     return since > 0 ? Math.max(0, Math.floor((now - since) / 1000)) : 0;
-  }
-
-  /** Interrupts the statement this session is running on its backend, if any. */
-  killQuery(): Promise<void> {
-    const conn = this.heldConn;
-    if (!conn || (this.state !== S.BUSY && this.state !== S.INFILE)) return Promise.resolve();
-    return this.ctx.killBackendThread(conn);
-  }
-
-  /**
-   * The pinned backend connection died while the session was idle: like a server's connection, the
-   * session is over. An idle-in-transaction timeout closes it now; otherwise the client's next
-   * command gets ERR 2013 and then the connection closes.
-   */
-  backendStateLost(err: Error | null): void {
-    if (this.state === S.CLOSED) return;
-    this.st.pins = 0;
-    this.ctx.metrics.errors.inc({ kind: 'backend_lost' });
-    this.log.warn({ err: err?.message }, 'backend connection holding session state lost while idle');
-    if (err instanceof BackendTimeoutError) {
-      this.close('idle in transaction timeout');
-      return;
-    }
-    this.stateLost = true;
   }
 
   // ---- output helpers and teardown -----------------------------------------------------------------

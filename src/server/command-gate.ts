@@ -1,6 +1,24 @@
 import { buildErr } from '../protocol/ok-err';
-import type { ClientSession } from './client-session';
+import { BackendTimeoutError } from '../backend/backend-connection';
+import { S, type ClientSession } from './client-session';
 import { followConfig } from './follow-config';
+
+/**
+ * The pinned backend connection died while the session was idle: like a server's connection, the
+ * session is over. An idle-in-transaction timeout closes it now; otherwise the client's next
+ * command gets ERR 2013 (see {@link admitCommand}) and then the connection closes.
+ */
+export function backendStateLost(s: ClientSession, err: Error | null): void {
+  if (s.state === S.CLOSED) return;
+  s.st.pins = 0;
+  s.ctx.metrics.errors.inc({ kind: 'backend_lost' });
+  s.log.warn({ err: err?.message }, 'backend connection holding session state lost while idle');
+  if (err instanceof BackendTimeoutError) {
+    s.close('idle in transaction timeout');
+    return;
+  }
+  s.stateLost = true;
+}
 
 /**
  * Before a command of an idle session: whether it may run. Not when the backend connection holding

@@ -43,6 +43,7 @@ import { resolveLoginUser } from '../routing/tenant';
 import { monitorSettings, Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
+import { killQuery } from './kill';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
@@ -391,7 +392,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     const s = this.sessions.get(id);
     if (!s) return false;
     const close = () => s.close('killed through the admin API');
-    s.killQuery().then(close, close);
+    killQuery(s).then(close, close);
     return true;
   }
 

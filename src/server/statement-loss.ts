@@ -5,6 +5,7 @@ import { Pin } from '../session/pins';
 import { Resp } from './result-relay';
 import type { StatementRunner } from './statement';
 import { endInFlight } from './statement-done';
+import { backendStateLost } from './command-gate';
 
 /*
  * A backend connection lost under a statement, or while pinned between statements (the watch on a
@@ -53,7 +54,7 @@ export function lost(run: StatementRunner, conn: BackendConnection | null, e: Er
 export function idleLost(run: StatementRunner, err: Error | null): void {
   const conn = run.conn;
   if (conn) run.dropConn(conn);
-  run.s.backendStateLost(err);
+  backendStateLost(run.s, err);
 }
 
 /** Watches a pinned connection between statements (and arms the idle-in-transaction timeout). */

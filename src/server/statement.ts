@@ -57,6 +57,12 @@ export type ConnCallback = (err: Error | null, conn: BackendConnection | null) =
  * user variables, locks) → release, or keep it while the session is pinned. Owns the backend
  * connection the session holds. One plain callback path per statement, no promise unless a
  * replay or bookkeeping round trip is actually needed.
+ *
+ * This class holds the statement's state and the lease and release steps; the stages are functions
+ * over it in their own modules: statement-lease.ts (GTID wait, account switch), statement-restore.ts
+ * (replay, prepare, execute variant), statement-send.ts (send, LOCAL INFILE), session-track.ts
+ * (terminators, session state), statement-prepare.ts (PREPARE_OK), statement-done.ts (bookkeeping),
+ * statement-loss.ts (a lost connection, the watch on a pinned one). Its fields are theirs to use.
  */
 export class StatementRunner implements RelayHost, BackendSink {
   /** Backend connection attached right now (during a statement, or pinned). */
