@@ -113,13 +113,6 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.client.write(this.login.greeting(id));
   }
 
-  /** Dropped to make room for a newer unauthenticated connection (max_handshake_connections). */
-  evictUnauthenticated(): void {
-    if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ state: this.state }, 'unauthenticated connection dropped: handshake budget full');
-    this.sendPacket(buildErr(1040, '08004', 'Too many connections'), (this.login.seq + 1) & 0xff);
-    this.close('handshake budget full');
-  }
-
   /** The statement lifecycle, made on first use. */
   get runner(): StatementRunner {
     return (this.runnerObj ??= new StatementRunner(this));

@@ -44,6 +44,7 @@ import { monitorSettings, Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { evictUnauthenticated } from './session-faults';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
@@ -572,7 +573,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     if (this.handshaking.size >= srv.maxHandshakeConnections) {
       const oldest = this.handshaking.values().next().value as ClientSession;
       this.metrics.errors.inc({ kind: 'handshake_evicted' });
-      oldest.evictUnauthenticated();
+      evictUnauthenticated(oldest);
     }
     let id = this.nextId;
     while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;

@@ -76,3 +76,10 @@ export function fault(s: FaultHost, e: unknown, where: string, seq: number): voi
     s.client.socket.destroy();
   }
 }
+
+/** Dropped to make room for a newer unauthenticated connection (max_handshake_connections): ERR 1040. */
+export function evictUnauthenticated(s: FaultHost): void {
+  if (s.ctx.log.isLevelEnabled('debug')) s.log.debug({ state: s.state }, 'unauthenticated connection dropped: handshake budget full');
+  s.sendPacket(buildErr(1040, '08004', 'Too many connections'), (s.loginSeq + 1) & 0xff);
+  s.close('handshake budget full');
+}
