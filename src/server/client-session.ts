@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { UserConfig } from '../config/types';
 import { MAX_PACKET_PAYLOAD, Status } from '../protocol/constants';
 import type { Frame } from '../protocol/framer';
-import { buildErr, buildOk } from '../protocol/ok-err';
+import { buildOk } from '../protocol/ok-err';
 import { ProtocolError } from '../protocol/packet-reader';
 import type { PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection } from '../backend/backend-connection';
