@@ -11,6 +11,8 @@ import { parseDiagStatement } from './diagnostics';
 import { answerDiagnostics, onPreparedDiagnostics } from './prepared-diagnostics';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
+import { onChangeUser, onResetConnection, onSetOption } from './session-reset';
+import { onExecute, onFetch, onLongData, onStmtClose, onStmtReset } from './stmt-commands';
 import type { ClientSession } from './client-session';
 import type { BackendPool } from '../backend/pool';
 import { scanOptions, tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
@@ -79,20 +81,20 @@ const forwardAs =
 /** The COM_* table: index = command byte. */
 const TABLE: (Handler | undefined)[] = [];
 TABLE[Com.QUERY] = onQuery;
-TABLE[Com.STMT_EXECUTE] = (s, f) => onPreparedDiagnostics(s, f) || s.onExecute(f, false);
+TABLE[Com.STMT_EXECUTE] = (s, f) => onPreparedDiagnostics(s, f) || onExecute(s, f, false);
 TABLE[Com.STMT_PREPARE] = onPrepare;
-TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => s.onLongData(f.payload);
-TABLE[Com.STMT_CLOSE] = (s, f) => s.onStmtClose(f.payload);
-TABLE[Com.STMT_RESET] = (s, f) => s.onStmtReset(f.payload);
-TABLE[Com.STMT_FETCH] = (s, f) => s.onFetch(f);
+TABLE[Com.STMT_SEND_LONG_DATA] = (s, f) => onLongData(s, f.payload);
+TABLE[Com.STMT_CLOSE] = (s, f) => onStmtClose(s, f.payload);
+TABLE[Com.STMT_RESET] = (s, f) => onStmtReset(s, f.payload);
+TABLE[Com.STMT_FETCH] = (s, f) => onFetch(s, f);
 TABLE[Com.PING] = (s) => s.sendPacket(s.okPacket(), 1);
 TABLE[Com.QUIT] = (s) => s.close('COM_QUIT');
 TABLE[Com.INIT_DB] = (s, f) => (s.tenant ? tenantInitDb(s, f) : s.runner.forward(Resp.SIMPLE, f, null, null));
 TABLE[Com.FIELD_LIST] = forwardAs(Resp.FIELD_LIST);
 TABLE[Com.STATISTICS] = (s, f) => (s.tenant ? tenantStatistics(s) : s.runner.forward(Resp.STATISTICS, f, null, null));
-TABLE[Com.SET_OPTION] = (s, f) => s.onSetOption(f.payload);
-TABLE[Com.RESET_CONNECTION] = (s) => s.onResetConnection();
-TABLE[Com.CHANGE_USER] = (s, f) => s.onChangeUser(f);
+TABLE[Com.SET_OPTION] = (s, f) => onSetOption(s, f.payload);
+TABLE[Com.RESET_CONNECTION] = (s) => onResetConnection(s);
+TABLE[Com.CHANGE_USER] = (s, f) => onChangeUser(s, f);
 TABLE[Com.PROCESS_KILL] = (s, f) => {
   const p = f.payload;
   killSession(s, new PacketReader(p, 1, p.length).u32(), false);

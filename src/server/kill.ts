@@ -2,7 +2,7 @@
 import { Status } from '../protocol/constants';
 import { buildErr, buildOk } from '../protocol/ok-err';
 import type { PacketWriter } from '../protocol/packet-writer';
-import type { ClientSession } from './client-session';
+import { S, type ClientSession } from './client-session';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -41,5 +41,12 @@ export function killSession(s: ClientSession, id: number, queryOnly: boolean, mo
       if (!queryOnly) target.close('killed');
       done();
     });
-  target.killQuery().then(after, after);
+  killQuery(target).then(after, after);
+}
+
+/** Interrupts the statement session `s` is running on its backend, if any. */
+export function killQuery(s: ClientSession): Promise<void> {
+  const conn = s.heldConn;
+  if (!conn || (s.state !== S.BUSY && s.state !== S.INFILE)) return Promise.resolve();
+  return s.ctx.killBackendThread(conn);
 }

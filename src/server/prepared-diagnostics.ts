@@ -5,6 +5,7 @@ import type { ClientSession } from './client-session';
 import type { DiagStatement, Diagnostics } from './diagnostics';
 import { diagnosticsResult, parseDiagStatement } from './diagnostics';
 import { buildErr } from '../protocol/ok-err';
+import { onExecute } from './stmt-commands';
 
 const CURSOR_DIAG =
   "This version of tenantgate doesn't yet support 'a cursor on SHOW WARNINGS, SHOW ERRORS or @@warning_count / " +
@@ -31,7 +32,7 @@ export function onPreparedDiagnostics(s: ClientSession, f: Frame): boolean {
   if (ds === null) return false;
   const diag = s.st.diag;
   if (diag === null) {
-    s.onExecute(f, true);
+    onExecute(s, f, true);
     return true;
   }
   if (p[5] !== 0) {

@@ -43,6 +43,8 @@ import { resolveLoginUser } from '../routing/tenant';
 import { monitorSettings, Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
+import { killQuery } from './kill';
+import { evictUnauthenticated } from './session-faults';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
@@ -250,7 +252,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     const cfg = this.config.digests;
     const slow = cfg.slowQueryMs > 0 && ms >= cfg.slowQueryMs;
     if (cfg.maxEntries === 0 && !slow) return;
-    const key = tenant ?? s.statsUserKey();
+    const key = tenant ?? s.cmd.userKey(s.user);
     const e = this.digestEntry(s, payload as Buffer, cmd, key, now);
     if (cfg.maxEntries > 0) this.digestStats.add(e, Math.round(ms * 1000), rows, errClass !== '', now);
     if (slow) {
@@ -266,10 +268,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
    */
   private digestEntry(s: ClientSession, payload: Buffer, cmd: number, key: string, now: number): DigestEntry {
     if (cmd === Com.QUERY) {
-      const known = s.statsEntry;
+      const known = s.cmd.statsEntry;
       if (known !== null && known.live && known.tenant === key) return known;
-      let h = s.statsKeyHash;
-      let keyBytes = s.statsKeyBytes;
+      let h = s.cmd.statsKeyHash;
+      let keyBytes = s.cmd.statsKeyBytes;
       if (keyBytes === null) {
         h = literalFreeKey(payload, 1, payload.length, false, false, 0);
         if (h >= 0) {
@@ -277,13 +279,13 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
           if (e !== null) return e;
         }
       }
-      const e = this.digestStats.entry(key, s.statsDigest ?? sqlDigest(payload, 1), now);
+      const e = this.digestStats.entry(key, s.cmd.statsDigest ?? sqlDigest(payload, 1), now);
       if (keyBytes !== null) this.digestKeys.set(h, key, e, keyBytes);
       else if (h >= 0) this.digestKeys.set(h, key, e);
       return e;
     }
     // Not the id in the payload: by now it is the backend statement's id (prepared.ts executePacket).
-    const st = s.statsStmt;
+    const st = s.cmd.statsStmt;
     if (!st) return this.digestStats.entry(key, '(unknown prepared statement)', now);
     const known = st.statsEntry;
     if (known !== undefined && known.live && known.tenant === key) return known;
@@ -391,7 +393,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     const s = this.sessions.get(id);
     if (!s) return false;
     const close = () => s.close('killed through the admin API');
-    s.killQuery().then(close, close);
+    killQuery(s).then(close, close);
     return true;
   }
 
@@ -571,7 +573,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     if (this.handshaking.size >= srv.maxHandshakeConnections) {
       const oldest = this.handshaking.values().next().value as ClientSession;
       this.metrics.errors.inc({ kind: 'handshake_evicted' });
-      oldest.evictUnauthenticated();
+      evictUnauthenticated(oldest);
     }
     let id = this.nextId;
     while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;

@@ -6,6 +6,7 @@ import type { PacketWriter } from '../protocol/packet-writer';
 import { CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
 import { sqlBytes, TRACKING_INIT_SQL } from './session-vars';
 import type { ClientSession } from './client-session';
+import { tenantAccount } from './tenant-session';
 
 /**
  * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
@@ -23,7 +24,7 @@ export function foundRowsSql(n: number, sequence: boolean): string {
  * database — for a tenant session to the tenant's own account, never the proxy's.
  */
 export async function resetToNoSchema(s: ClientSession, conn: BackendConnection): Promise<void> {
-  const acct = s.tenantAccount();
+  const acct = tenantAccount(s);
   if (acct) await conn.changeUser(acct.account, acct.password, TRACKING_INIT_SQL);
   else await conn.resetToNoSchema(TRACKING_INIT_SQL);
 }

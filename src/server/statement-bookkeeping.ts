@@ -14,6 +14,7 @@ import { LAST_GTID_SQL } from '../backend/gtid';
 import type { U64 } from '../protocol/packet-reader';
 import { quote, recordVar, TRACKING_INIT_SQL, userVarLiterals, userVarReadSql } from './session-vars';
 import type { ClientSession } from './client-session';
+import { recordWriteGtid } from './tenant-session';
 
 /** Runs what the statement's effects require (see the file comment); `captureErr`: null = no diagnostics to capture. */
 export async function afterStatement(s: ClientSession, conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, collationUnknown: boolean, calc = false): Promise<void> {
@@ -25,7 +26,7 @@ export async function afterStatement(s: ClientSession, conn: BackendConnection, 
   if (gtid) {
     const r = await conn.query(LAST_GTID_SQL);
     const cell = r.rows[0] ? r.rows[0][0] : null;
-    if (cell) s.onWriteGtid(cell.toString('latin1'));
+    if (cell) recordWriteGtid(s, cell.toString('latin1'));
   }
   if (info && info.lockNames && !info.lockNameUnknown && !(info.flags & Q.RELEASE_ALL_LOCKS)) {
     // Ask the server which of the named locks this connection now holds (GET_LOCK may have timed out).

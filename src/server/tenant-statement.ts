@@ -168,10 +168,10 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
       // The same key finds the statement's digest statistics; on a miss keep a copy of it (a new
       // shape only) so the entry made at the statement's end is found by it next time.
       const e = ctx.digestKeys.get(h, placement.tenant);
-      if (e !== null) s.statsEntry = e;
+      if (e !== null) s.cmd.statsEntry = e;
       else {
-        s.statsKeyHash = h;
-        s.statsKeyBytes = lastKeyBytes();
+        s.cmd.statsKeyHash = h;
+        s.cmd.statsKeyBytes = lastKeyBytes();
       }
       const route = ctx.fastPlans.get(h, placement.tenant, ctx.routing.version);
       if (route !== undefined) {
@@ -181,7 +181,7 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
     }
   }
   const scan = scanStatement(p, 1, p.length, opts);
-  s.statsDigest = scan.digest;
+  s.cmd.statsDigest = scan.digest;
   if (scan.kind === 'use' && scan.statements.length === 1 && s.runner.conn === null) maybeSwitchTenant(s, scan);
   const placement = s.tenant as Placement;
   const gtid = required(s, placement);
