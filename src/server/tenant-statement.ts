@@ -11,7 +11,7 @@ import { framePayload } from '../protocol/packet-writer';
 import { scanStatement } from '../classify/digest';
 import type { ScanOptions, StatementScan } from '../classify/scan-types';
 import { Q, scanQuery, type QueryInfo } from '../classify/lexer';
-import { substituteCall } from './row-count';
+import { substituteConnectionId } from './row-count';
 import { formatGtidPos, type GtidPos } from '../backend/gtid';
 import { rywScopeKey } from '../backend/ryw-store';
 import { selectBackend, withoutDrained } from '../backend/selector';
@@ -212,7 +212,7 @@ function send(s: ClientSession, f: Frame, qi: QueryInfo, placement: Placement, p
   let frame = f;
   if (qi.connIdAt !== null) {
     // SET pseudo_thread_id needs SUPER/BINLOG REPLAY, which no tenant account has: the proxy's id goes in as a literal.
-    const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
+    const payload = substituteConnectionId(frame.payload, qi.connIdAt, s.id);
     frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
     qi = scanQuery(payload, 1, payload.length, s.routines);
     qi.flags &= ~Q.CONNECTION_ID;
@@ -260,7 +260,7 @@ export function tenantPrepare(s: ClientSession, f: Frame): void {
   // pseudo_thread_id): written into the statement at PREPARE, so every EXECUTE and re-prepare has it.
   const qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
   if (qi.connIdAt !== null) {
-    const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
+    const payload = substituteConnectionId(frame.payload, qi.connIdAt, s.id);
     frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
   }
   const c = primaryChoice(s, placement);

@@ -8,13 +8,14 @@
  * decoded (sequence ids, MORE_RESULTS), and the `mariadb` CLI with column metadata. Tenants: a
  * diagnostics statement goes through isolation like any other (it bypassed it), and `SHOW DATABASES`
  * / `SHOW PROCESSLIST` inside such a batch are answered (they were refused with 1235).
+ * Also: a tenant's CONNECTION_ID() (the proxy's id, substituted) is typed as the server's call.
  */
 import * as assert from 'uvu/assert';
 import mysql from 'mysql2/promise';
 import type { MariaDbServer } from '../helpers/mariadb';
 import { startServer } from '../helpers/mariadb';
 import type { Conn, ProxyHandle } from '../helpers/proxy';
-import { cli, connectDirect, sqlError, startProxy, timed } from '../helpers/proxy';
+import { cli, connectDirect, fieldMeta, run, sqlError, startProxy, timed, type Mode } from '../helpers/proxy';
 import { integrationSuite } from '../helpers/uvu';
 import { RawClient } from '../helpers/raw-client';
 import { Cap } from '../../src/protocol/constants';
@@ -215,6 +216,43 @@ test('tenant: SHOW DATABASES / SHOW WARNINGS in a batch with KILL answered as di
   const ids = (res[1] as Array<{ Id: number }>).map((r) => Number(r.Id));
   assert.ok(ids.includes(k.threadId) && ids.includes(victim.threadId), JSON.stringify(res[1]));
   assert.equal(res[2], [{ two: 2 }]);
+}, 60_000));
+
+let ctas = 0;
+
+/** What a session sees of CONNECTION_ID()'s type: metadata of reads (text and binary) and CREATE TABLE ... AS SELECT. */
+async function connIdShape(c: Conn, schema: string): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const mode of ['query', 'execute'] as Mode[]) {
+    for (const sql of ['SELECT CONNECTION_ID()', 'SELECT CONNECTION_ID() AS id, 1 AS one', 'SELECT CONNECTION_ID() + 0 AS s', 'SELECT IFNULL(CONNECTION_ID(), 0) AS f']) {
+      const [, f] = await run(c, mode, sql);
+      out.push([mode, sql, fieldMeta(f)]);
+    }
+  }
+  const t = `${schema}.cid_${++ctas}`;
+  await c.query(`CREATE TABLE ${t} AS SELECT CONNECTION_ID(), CONNECTION_ID() AS c2, CONNECTION_ID() * 2 AS c3`);
+  const [r] = (await c.query(`SHOW CREATE TABLE ${t}`)) as unknown as [Array<Record<string, string>>];
+  out.push(String(r[0]!['Create Table']).replace(/`cid_\d+`/, '`t`'));
+  const [v] = (await c.query(`SELECT COUNT(*) AS n FROM ${t} WHERE \`CONNECTION_ID()\` = ? AND c2 = ? AND c3 = ?`, [c.threadId, c.threadId, 2 * c.threadId])) as unknown as [Array<{ n: number }>];
+  out.push(v);
+  return out;
+}
+
+test('tenant: CONNECTION_ID() is typed INT(10) UNSIGNED NOT NULL as directly (metadata text/binary, CREATE TABLE AS SELECT), its value the proxy id', timed(async () => {
+  const d = await connIdShape(await tenantConn('t1', server.port), 's_t1');
+  const other = await tenantConn('t2');
+  await other.query('SELECT 1');
+  const p = await connIdShape(await tenantConn('t1'), 's_t1');
+  assert.equal(p, d);
+  assert.match(String(d[d.length - 2]), /`CONNECTION_ID\(\)` int\(10\) unsigned NOT NULL/);
+}, 60_000));
+
+test('passthrough user: CONNECTION_ID() typed as directly (metadata, CREATE TABLE AS SELECT)', timed(async () => {
+  const d = await connIdShape(await directOpen({ database: 'test' }), 'test');
+  const other = await proxyOpen();
+  await other.query('SELECT 1');
+  const p = await connIdShape(await proxyOpen(), 'test');
+  assert.equal(p, d);
 }, 60_000));
 
 test.run();
