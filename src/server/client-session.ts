@@ -679,8 +679,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   // ---- connection-level commands ------------------------------------------------------------------
 
   /** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
-  private resetState(): void {
-    resetSessionState(this.st);
+  private resetState(connReset = false): void {
+    resetSessionState(this.st, connReset);
     releaseStmts(this.prepared.values(), null);
     this.prepared.clear();
     // The server rebuilds sql_mode from the global value on a reset, without the IGNORE_SPACE that
@@ -696,7 +696,7 @@ export class ClientSession implements LoginHost, ClientConnHost {
     const r = this.runner;
     const conn = r.conn;
     const wasPinned = this.st.pins !== 0;
-    this.resetState();
+    this.resetState(true);
     if (conn && wasPinned) {
       this.state = S.BUSY;
       r.cleanRelease(conn).then(() => this.guard('reset_connection', () => {

@@ -526,6 +526,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       } else if (e.type === SessionTrack.SCHEMA) {
         const schema = e.name === '' ? null : e.name;
         conn.noteSchema(schema);
+        st.dbCharsetDefault = false; // USE / COM_INIT_DB: the schema's character set again
         if (st.schema !== schema) {
           st.schema = schema;
           st.version++;

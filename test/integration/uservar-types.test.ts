@@ -260,4 +260,42 @@ for (const lang of ['python', 'php'] as ClientLang[]) {
   }));
 }
 
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] after the client's COM_RESET_CONNECTION: the current schema stays, with the server's database character set, until USE / COM_INIT_DB (another session between, on the one connection)`, timed(async () => {
+    const q = 'SELECT DATABASE() AS db, @@character_set_database AS cs, @@collation_database AS co';
+    const steps = async (c: Conn, other: () => Promise<void>) => {
+      const out: unknown[] = [];
+      const see = async () => {
+        const [r, f] = await run(c, mode, q);
+        out.push([r, fieldMeta(f)]);
+      };
+      await run(c, 'query', 'USE l1');
+      await see();
+      await c.reset();
+      await see();
+      await other();
+      await see();
+      await run(c, mode, 'SET @x = 1');
+      await other();
+      await see();
+      await run(c, 'query', 'USE l1');
+      await see();
+      await c.reset();
+      await other();
+      await c.changeUser({ database: 'l1' }).catch(() => null);
+      await see();
+      return out;
+    };
+    const d = await direct('shop');
+    const d2 = await direct('shop');
+    const ref = await steps(d, async () => void (await d2.query('SELECT 1')));
+    const a = await proxied('app');
+    const b = await proxied('carol');
+    const got = await steps(a, async () => void (await run(b, mode, 'SELECT DATABASE()')));
+    assert.equal(got, ref);
+    // test sanity: directly, the reset left l1 with the server's utf8mb4
+    assert.equal((ref[1] as unknown[][])[0], [{ db: 'l1', cs: 'utf8mb4', co: 'utf8mb4_general_ci' }]);
+  }));
+}
+
 test.run();
