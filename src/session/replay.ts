@@ -160,3 +160,13 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   if (f & Q.FOUND_ROWS && (c.foundRowsOwner !== s.owner || (need.clearDiag && c.diagOwner !== null))) steps.push({ t: 'found_rows', n: st.foundRows });
   return steps;
 }
+
+/**
+ * Whether `steps` reset the connection (COM_CHANGE_USER or COM_RESET_CONNECTION), which drops the
+ * statements prepared there: one prepared without a schema must then be prepared after such a reset
+ * and before the schema is selected, not re-prepared under the schema by the replay. Pure.
+ */
+export function noSchemaStmtDropped(steps: readonly ReplayStep[]): boolean {
+  for (const x of steps) if (x.t === 'reset' || x.t === 'reset_session') return true;
+  return false;
+}

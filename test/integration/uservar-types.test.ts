@@ -298,4 +298,26 @@ for (const mode of ['query', 'execute'] as Mode[]) {
   }));
 }
 
+test('[execute] a statement prepared without a schema still reads DATABASE() as NULL after USE, when the replay must reset the connection (another user\'s variables on it)', timed(async () => {
+  const steps = async (a: Conn, b: Conn) => {
+    const out: unknown[] = [];
+    const see = async () => {
+      const [r, f] = await a.execute('SELECT DATABASE() AS db, SCHEMA() AS s');
+      out.push([r, fieldMeta(f)]);
+    };
+    await see();
+    await a.query('USE shop');
+    await b.query('SET @bv = 1');
+    await see();
+    await b.query('SET @bv = 2');
+    await a.query('SET @own = 1');
+    await see();
+    return out;
+  };
+  const ref = await steps(await direct(undefined), await direct('shop'));
+  const got = await steps(await proxied('nodb'), await proxied('carol'));
+  assert.equal(got, ref);
+  assert.equal((ref[1] as unknown[][])[0], [{ db: null, s: null }], 'directly (test sanity)');
+}));
+
 test.run();

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Q } from '../../../src/classify/lexer';
 import { newSessionState, type SessionState } from '../../../src/session/session-state';
-import { needsReplay, replaySteps, type BackendConnState, type ReplayNeeds } from '../../../src/session/replay';
+import { needsReplay, noSchemaStmtDropped, replaySteps, type BackendConnState, type ReplayNeeds } from '../../../src/session/replay';
 
 const owner = { name: 'session' };
 const other = { name: 'other session' };
@@ -221,6 +221,13 @@ test("after the client's COM_RESET_CONNECTION: the server's database character s
   const t = session({ schema: 'l1', version: 2 });
   assert.is(needsReplay(t, done, plain), true);
   assert.equal(replaySteps(t, done, plain, defaults), [{ t: 'init_db', schema: 'l1' }]);
+});
+
+test("a reset among the steps drops the connection's prepared statements (one prepared without a schema is prepared after it)", () => {
+  const s = session({ schema: 'shop' });
+  assert.is(noSchemaStmtDropped(replaySteps(s, conn({ schema: 'shop', userVars: new Set(['y']), userVarOwner: other }), plain, defaults)), true);
+  assert.is(noSchemaStmtDropped(replaySteps(session({ schema: null }), conn({ schema: 'shop' }), plain, defaults)), true);
+  assert.is(noSchemaStmtDropped(replaySteps(s, conn(), plain, defaults)), false);
 });
 
 test('needsReplay agrees with replaySteps on a grid of states', () => {
