@@ -172,6 +172,33 @@ if (noCli) {
   }, 60_000));
 }
 
+async function rowCountScenario(open: Open): Promise<unknown[]> {
+  const out: unknown[] = [];
+  const victim = await open();
+  const other = await open();
+  const k = await open({ multipleStatements: true });
+  await k.query('CREATE TABLE IF NOT EXISTS test.kr (x INT)');
+  const [r1] = await k.query(`INSERT INTO test.kr VALUES (1),(2); KILL QUERY ${victim.threadId}; SELECT ROW_COUNT() AS rc`);
+  out.push(r1);
+  await k.query('INSERT INTO test.kr VALUES (1),(2),(3)');
+  await other.query('SELECT 1');
+  await k.query(`KILL QUERY ${victim.threadId}`);
+  out.push((await k.query('SELECT ROW_COUNT() AS rc'))[0], (await k.execute('SELECT ROW_COUNT() AS rc'))[0]);
+  await k.query('INSERT INTO test.kr VALUES (1)');
+  out.push((await sqlError(k.query('KILL 999999'))).errno, (await k.execute('SELECT ROW_COUNT() AS rc'))[0]);
+  const [r2] = await k.query(`SELECT 1 UNION SELECT 2; KILL QUERY ${victim.threadId}; SELECT FOUND_ROWS() AS fr, ROW_COUNT() AS rc`);
+  out.push(r2);
+  await k.query('DROP TABLE test.kr');
+  return out;
+}
+
+test('ROW_COUNT() after a KILL the proxy answers is 0 (-1 after a refused one), FOUND_ROWS() kept, as directly', timed(async () => {
+  const d = await rowCountScenario(directOpen);
+  const p = await rowCountScenario(proxyOpen);
+  assert.equal(p, d);
+  assert.equal(d[1], [{ rc: 0 }], 'directly (test sanity)');
+}));
+
 // ---- tenants ----------------------------------------------------------------------------------
 
 async function tenantConn(x: string, port = tp.port, o: mysql.ConnectionOptions = {}): Promise<Conn> {
