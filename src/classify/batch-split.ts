@@ -179,8 +179,10 @@ function parseKill(toks: Tok[]): { id: number; query: boolean } | null {
 }
 
 /**
- * The segments a split batch runs as: consecutive ordinary statements form one backend segment
- * (their original text, separators included); a KILL is answered by the proxy; a LOAD ... LOCAL
+ * The segments a split batch runs as: each ordinary statement is a backend segment of its own
+ * (its original text; empty statements before it, with their separators, go with it), so the
+ * session handles it as a lone COM_QUERY (diagnostics statements answered from the session's
+ * capture, tenant statements the proxy answers itself); a KILL is answered by the proxy; a LOAD ... LOCAL
  * INFILE from a client that may not send files (`refuseLocal`) ends the batch with ERR 4166 where
  * it stands. Returns null when the batch needs nothing of the proxy (one backend segment).
  */
@@ -188,10 +190,13 @@ export function planBatch(parts: readonly BatchPart[], refuseLocal: boolean): Ba
   const out: BatchSegment[] = [];
   let sqlStart = -1;
   let sqlEnd = -1;
+  /** The pending segment holds a statement with code (the next one starts a segment of its own). */
+  let sqlCode = false;
   let special = false;
   const flush = () => {
     if (sqlStart >= 0) out.push({ t: 'sql', start: sqlStart, end: sqlEnd });
     sqlStart = -1;
+    sqlCode = false;
   };
   for (const p of parts) {
     if (p.kill) {
@@ -205,8 +210,10 @@ export function planBatch(parts: readonly BatchPart[], refuseLocal: boolean): Ba
       out.push({ t: 'err', errno: ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: 'HY000', message: LOAD_INFILE_DISABLED_MESSAGE });
       return out;
     }
+    if (sqlCode) flush();
     if (sqlStart < 0) sqlStart = p.start;
     sqlEnd = p.end;
+    sqlCode = p.code;
   }
   flush();
   return special ? out : null;

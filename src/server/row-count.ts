@@ -18,12 +18,18 @@ export function rowCountExpr(value: number | bigint): string {
 }
 
 /**
- * Replaces each call `NAME()` (NAME of `nameLen` bytes at each position) by `value`, kept under the
- * call's column name when it is a select item. Used for ROW_COUNT() and, on tenant sessions (whose
- * backend accounts may not set pseudo_thread_id), CONNECTION_ID().
+ * CONNECTION_ID() of a tenant session (whose backend account may not set pseudo_thread_id) as the
+ * proxy's session id `id`, typed as the call is: INT(10) UNSIGNED NOT NULL in result metadata and in
+ * CREATE TABLE ... AS SELECT (a bare literal is INT(n) signed, n its digits). Kept under the call's
+ * column name when it is a select item.
  */
-export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint): Buffer {
-  return substituteCalls(payload, positions.map((at) => ({ at, value: String(value) })), nameLen);
+export function substituteConnectionId(payload: Buffer, positions: number[], id: number): Buffer {
+  return substituteCalls(payload, positions.map((at) => ({ at, value: connectionIdExpr(id) })), 13);
+}
+
+/** `COALESCE(CAST(id AS UNSIGNED), CONNECTION_ID())`: the server never evaluates the call there. */
+export function connectionIdExpr(id: number): string {
+  return `COALESCE(CAST(${id} AS UNSIGNED), CONNECTION_ID())`;
 }
 
 /**

@@ -63,6 +63,7 @@ export function applySessionState(run: StatementRunner, conn: BackendConnection,
     } else if (e.type === SessionTrack.SCHEMA) {
       const schema = e.name === '' ? null : e.name;
       conn.noteSchema(schema);
+      st.dbCharsetDefault = false; // USE / COM_INIT_DB: the schema's character set again
       if (st.schema !== schema) {
         st.schema = schema;
         st.version++;

@@ -3,7 +3,7 @@ import { PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendQueryError } from '../backend/backend-connection';
 import type { BackendPool } from '../backend/pool';
 import { Err, ProxyError } from '../errors';
-import { needsReplay, replaySteps } from '../session/replay';
+import { needsReplay, noSchemaStmtDropped, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
 import { commandKeepsDiagnostics } from './diagnostics';
 import { ClientStmt, ensureBackendStmt, executePacket, execVariant } from './prepared';
@@ -117,14 +117,19 @@ export async function restore(run: StatementRunner, conn: BackendConnection, cur
   const s = run.s;
   const max = s.ctx.maxPrepared(conn);
   const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+  const defaults = (s.pool as BackendPool).defaults;
+  let steps = replaySteps(s, conn, cur, defaults);
   // Before the replay, which may select the session's current schema; on a pinned connection (which
-  // cannot be reset) only where it has none (else pickExec chose a variant with a schema).
-  if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (cur.pinned !== true || conn.schema === null)) {
-    if (conn.schema !== null) await resetToNoSchema(s, conn);
+  // cannot be reset) only where it has none (else pickExec chose a variant with a schema). Also when
+  // the replay would reset the connection, dropping the statement prepared there without a schema.
+  const drops = exec !== null && exec.schema === null && noSchemaStmtDropped(steps);
+  if (exec !== null && exec.schema === null && (drops || !conn.stmts.has(exec.key)) && (cur.pinned !== true || conn.schema === null)) {
+    if (conn.schema !== null || drops) await resetToNoSchema(s, conn);
     const e = await ensureBackendStmt(conn, exec, max);
     if (e) return buildErr(e.errno, e.sqlState, e.message);
+    steps = replaySteps(s, conn, cur, defaults);
   }
-  const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
+  const e = await runReplaySteps(s, conn, steps);
   if (e) return e;
   conn.noteApplied(s, s.st.version);
   if (exec !== null) {

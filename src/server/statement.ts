@@ -313,10 +313,10 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.s.toIdle();
   }
 
-  /** The proxy answered a diagnostics statement: ROW_COUNT() -1, FOUND_ROWS() `foundRows` (null: kept), replayed next. */
-  noteLocalResult(foundRows: number | null): void {
+  /** The proxy answered a statement itself: ROW_COUNT() `rowCount` (-1: a result set or an error), FOUND_ROWS() `foundRows` (null: kept), replayed next. */
+  noteLocalResult(foundRows: number | null, rowCount = -1): void {
     const st = this.s.st;
-    st.rowCount = -1;
+    st.rowCount = rowCount;
     if (foundRows !== null) st.foundRows = foundRows;
     const c = this.conn ?? this.lastConn;
     if (c === null || c.lastSession !== this.s) return;
