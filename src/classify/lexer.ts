@@ -61,6 +61,12 @@ export interface QueryInfo {
   connIdAt: number[] | null;
   /** Byte offsets of each `DATABASE` / `SCHEMA` word that is called (see server/row-count.ts substituteCalls). */
   schemaFnAt: number[] | null;
+  /**
+   * Byte offsets of each `@@[session.|local.]warning_count|error_count|session_track_system_variables`
+   * (at the first `@`): variables whose value is the session's, not the backend connection's
+   * (see server/sysvar-substitute.ts).
+   */
+  sysVarAt: number[] | null;
 }
 
 const enum C {
@@ -110,7 +116,7 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
   const pureProcs = routines !== undefined && routines.statelessProcedures !== undefined && routines.statelessProcedures.size > 0 ? routines.statelessProcedures : undefined;
   /** A CALL whose procedure name is not known yet (flagged at the name, or at the end of its statement). */
   let callPending = false;
-  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null, schemaFnAt: null };
+  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null, schemaFnAt: null, sysVarAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
   let i = start;
@@ -228,8 +234,13 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
           const dot = name.lastIndexOf('.');
           const v = dot >= 0 ? name.slice(dot + 1) : name;
           if (v === 'identity' || v === 'last_insert_id') info.flags |= Q.LAST_INSERT_ID;
-          else if (v === 'warning_count' || v === 'error_count') info.flags |= Q.READS_DIAGNOSTICS;
-          else if (v.startsWith('session_track_')) info.flags |= Q.SESSION_TRACK_VAR;
+          else if (v === 'warning_count' || v === 'error_count') {
+            info.flags |= Q.READS_DIAGNOSTICS;
+            (info.sysVarAt ??= []).push(i);
+          } else if (v.startsWith('session_track_')) {
+            info.flags |= Q.SESSION_TRACK_VAR;
+            if (v === 'session_track_system_variables') (info.sysVarAt ??= []).push(i);
+          }
           i = e;
           s = e;
           prevWord = '';

@@ -10,6 +10,7 @@ import type { BackendConnection, BackendStmt } from '../backend/backend-connecti
 import { Q, QueryInfo } from '../classify/lexer';
 import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
 import { rowCountExpr, substituteCalls } from './row-count';
+import { type SysVarValues, sysVarEdits } from './sysvar-substitute';
 import type { U64 } from '../protocol/packet-reader';
 
 /**
@@ -103,12 +104,15 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
  * not depend on the schema it is prepared under (it prepared without one: it names no table without
  * its schema). Pure.
  */
-export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string | null): ClientStmt {
-  const calls: Array<{ at: number; value: string }> = [];
+export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string | null, sysVars: SysVarValues | null = null): ClientStmt {
+  const calls: Array<{ at: number; value: string; end?: number }> = [];
   if (rowCount !== null) for (const at of st.info.rowCountAt ?? []) calls.push({ at, value: rowCountExpr(rowCount) });
   if (schema !== null) for (const at of st.info.schemaFnAt ?? []) calls.push({ at, value: 'NULL' });
+  const sv = sysVars !== null && st.info.sysVarAt !== null ? sysVarEdits(st.sql, st.info.sysVarAt, sysVars) : [];
+  for (const e of sv) calls.push(e);
   calls.sort((x, y) => x.at - y.at);
-  const key = `${st.key}${schema !== null ? `\0NULL_SCHEMA@${schema}` : ''}${rowCount !== null ? `\0ROW_COUNT=${rowCount}` : ''}`;
+  const svKey = sv.length !== 0 ? `\0SYSVARS=${sv.map((e) => e.value).join('\0')}` : '';
+  const key = `${st.key}${schema !== null ? `\0NULL_SCHEMA@${schema}` : ''}${rowCount !== null ? `\0ROW_COUNT=${rowCount}` : ''}${svKey}`;
   return { ...st, sql: substituteCalls(st.sql, calls), key, schema: schema ?? st.schema };
 }
 

@@ -34,23 +34,27 @@ export function connectionIdExpr(id: number): string {
 
 /**
  * Replaces calls `NAME()` at the given byte offsets (in increasing order; NAME's length `nameLen`,
- * or the word found there) by their `value`, kept under the call's column name when it is a select
+ * or the word found there; or the token up to `end` where given) by their `value`, kept under the call's column name when it is a select
  * item. Several functions in one pass: ROW_COUNT() and DATABASE()/SCHEMA() of one statement.
  */
-export function substituteCalls(payload: Buffer, calls: Array<{ at: number; value: string }>, nameLen = 0): Buffer {
+export function substituteCalls(payload: Buffer, calls: Array<{ at: number; value: string; end?: number }>, nameLen = 0): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
   const n = payload.length;
-  for (const { at: pos, value } of calls) {
+  for (const { at: pos, value, end: tokenEnd } of calls) {
     if (pos < last) continue;
-    let j = pos + nameLen;
-    if (nameLen === 0) while (j < n && isWordChar(payload[j])) j++;
-    while (j < n && isSpace(payload[j])) j++;
-    if (payload[j] !== 0x28) continue;
-    j++;
-    while (j < n && isSpace(payload[j])) j++;
-    if (payload[j] !== 0x29) continue;
-    const end = j + 1;
+    let end: number;
+    if (tokenEnd !== undefined) end = tokenEnd; // a token that is not a call (a system variable)
+    else {
+      let j = pos + nameLen;
+      if (nameLen === 0) while (j < n && isWordChar(payload[j])) j++;
+      while (j < n && isSpace(payload[j])) j++;
+      if (payload[j] !== 0x28) continue;
+      j++;
+      while (j < n && isSpace(payload[j])) j++;
+      if (payload[j] !== 0x29) continue;
+      end = j + 1;
+    }
     const original = payload.toString('latin1', pos, end);
     const text = isSelectItem(payload, pos, end) ? `${value} AS \`${original.replace(/`/g, '``')}\`` : `(${value})`;
     parts.push(payload.subarray(last, pos), Buffer.from(text, 'latin1'));

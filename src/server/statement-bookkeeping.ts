@@ -16,8 +16,11 @@ import { quote, recordVar, TRACKING_INIT_SQL, userVarLiterals, userVarReadSql } 
 import type { ClientSession } from './client-session';
 import { recordWriteGtid } from './tenant-session';
 
+/** The session-tracking variables the proxy keeps at its own values on its connections. */
+const TRACK_VARS = ['session_track_system_variables', 'session_track_schema', 'session_track_state_change', 'session_track_transaction_info'];
+
 /** Runs what the statement's effects require (see the file comment); `captureErr`: null = no diagnostics to capture. */
-export async function afterStatement(s: ClientSession, conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, collationUnknown: boolean, calc = false): Promise<void> {
+export async function afterStatement(s: ClientSession, conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, collationUnknown: boolean, calc = false, track = false): Promise<void> {
   const st = s.st;
   if (calc) {
     const r = await conn.query('SELECT FOUND_ROWS()'); // first: any other query changes it
@@ -74,6 +77,17 @@ export async function afterStatement(s: ClientSession, conn: BackendConnection, 
       conn.noteVar('collation_connection', v.toString('utf8'), defaults);
       if (recordVar(st.vars, defaults, 'collation_connection', v.toString('utf8'))) st.version++;
     }
+  }
+  if (track) {
+    // The client's own tracking settings (what it reads back, and what its OK packets report): a SET
+    // that leaves session_track_system_variables out of its own list is not reported by the server.
+    const r = await conn.query(`SELECT ${TRACK_VARS.map((v) => `@@session.${v}`).join(', ')}`);
+    const row = r.rows[0] ?? [];
+    TRACK_VARS.forEach((v, i) => {
+      const cell = row[i];
+      if (cell) (s.st.trackPrefs ??= new Map()).set(v, cell.toString('utf8'));
+    });
+    conn.markNeedsReinit();
   }
   if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
   if (info && info.flags & Q.ROUTINE_DDL && s.backend) {
