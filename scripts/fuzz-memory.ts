@@ -41,11 +41,12 @@ const mib = (n: number | undefined) => (n === undefined ? '-' : (n / MIB).toFixe
 
 /** A fixed-width table: the start, then one row per round. */
 export function roundTable(start: Measured, rounds: readonly RoundMemory[]): string {
-  const head = ['round', 'seed', 'cases', 'canary', 'crash', 'hang', 'wrong', 'other', 'secs', 'heapUsed', 'heapTotal', 'newSpace', 'oldSpace', 'external', 'arrayBuf', 'RSS', 'anon', 'file', 'idleMin'];
+  const head = ['round', 'seed', 'cases', 'canary', 'crash', 'hang', 'wrong', 'other', 'secs', 'heapUsed', 'heapTotal', 'newSpace', 'oldSpace', 'external', 'arrayBuf', 'RSS', 'anon', 'notV8', 'file', 'idleMin'];
   const memCols = (m: Measured) => {
     const r = m.report ?? {};
     return [mib(r.heapUsed), mib(r.heapTotal), mib(r.heapNewSpace), mib(r.heapOldSpace), mib(r.external), mib(r.arrayBuffers),
-      mib(m.split ? m.split.rss * 1024 : r.rss), mib(m.split ? m.split.anon * 1024 : undefined), mib(m.split ? m.split.file * 1024 : undefined)];
+      mib(m.split ? m.split.rss * 1024 : r.rss), mib(m.split ? m.split.anon * 1024 : undefined),
+      mib(m.split ? m.split.anon * 1024 - v8Resident(r) : undefined), mib(m.split ? m.split.file * 1024 : undefined)];
   };
   const rows: string[][] = [['start', '', '', '', '', '', '', '', '', ...memCols(start), '']];
   for (const x of rounds) {
@@ -56,7 +57,16 @@ export function roundTable(start: Measured, rounds: readonly RoundMemory[]): str
   }
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(width[i])).join(' ');
-  return ['memory in MiB, after the load stopped and a full GC (idleMin: lowest RSS while idle before that GC)', line(head), ...rows.map(line)].join('\n');
+  const legend = 'memory in MiB after the load stopped and a full GC; anon: anonymous RSS (heaps, stacks), notV8: anon minus the '
+    + 'resident V8 heap spaces (malloc: buffers, native state), file: mapped binary and libraries, idleMin: lowest RSS while idle before that GC';
+  return [legend, line(head), ...rows.map(line)].join('\n');
+}
+
+/** Resident bytes of the V8 heap: the sum of the report's heap spaces (see memory-report.ts). */
+export function v8Resident(r: Record<string, number>): number {
+  let sum = 0;
+  for (const [k, v] of Object.entries(r)) if (/^heap[A-Z].*Space$/.test(k)) sum += v;
+  return sum;
 }
 
 /** RSS in bytes: smaps_rollup when read, else the report's. */

@@ -5,7 +5,10 @@ import { HEAP_PLATEAU, MIB, memoryVerdict, roundTable, RSS_PLATEAU, RSS_SLACK, t
 import { heapSpaces } from '../../../src/server/memory-report';
 
 const at = (heapUsedMiB: number, rssMiB: number, extra: Record<string, number> = {}): Measured => ({
-  report: { heapUsed: heapUsedMiB * MIB, heapTotal: (heapUsedMiB + 4) * MIB, external: 2 * MIB, arrayBuffers: MIB, rss: rssMiB * MIB, sessions: 0, handshaking: 0, ...extra },
+  report: {
+    heapUsed: heapUsedMiB * MIB, heapTotal: (heapUsedMiB + 4) * MIB, external: 2 * MIB, arrayBuffers: MIB, rss: rssMiB * MIB,
+    heapNewSpace: MIB, heapOldSpace: 8 * MIB, heapCodeSpace: MIB, sessions: 0, handshaking: 0, ...extra,
+  },
   split: { rss: rssMiB * 1024, anon: (rssMiB - 44) * 1024, file: 44 * 1024 },
 });
 const round = (n: number, m: Measured, findings: string[] = []): RoundMemory => ({
@@ -47,6 +50,7 @@ test('the round table has a start row and one row per round with the finding cou
   assert.is(t.length, 2 + 3);
   assert.match(t[1], /round +seed +cases +canary +crash +hang +wrong +other/);
   assert.match(t[3], /^ +1 +101 +40000 +30000 +0 +1 +0 +1 +600 +20\.0 /);
+  assert.match(t[3], / 84\.0 +40\.0 +30\.0 +44\.0 +84\.0$/, 'RSS, anon, notV8 (anon minus the heap spaces), file, idle minimum');
 });
 
 test('heapSpaces: resident bytes of the V8 heap spaces in use, camel-case keys', () => {
