@@ -23,6 +23,8 @@ export const RSS_PLATEAU = 8 * MIB;
 export interface Measured {
   report: Record<string, number> | null;
   split: { rss: number; anon: number; file: number } | null;
+  /** RSS by kind of mapping (smapsBreakdown), when /proc/PID/smaps could be read. */
+  smaps?: SmapsBreakdown | null;
 }
 
 export interface RoundMemory extends Measured {
@@ -41,12 +43,14 @@ const mib = (n: number | undefined) => (n === undefined ? '-' : (n / MIB).toFixe
 
 /** A fixed-width table: the start, then one row per round. */
 export function roundTable(start: Measured, rounds: readonly RoundMemory[]): string {
-  const head = ['round', 'seed', 'cases', 'canary', 'crash', 'hang', 'wrong', 'other', 'secs', 'heapUsed', 'heapTotal', 'newSpace', 'oldSpace', 'external', 'arrayBuf', 'RSS', 'anon', 'notV8', 'file', 'idleMin'];
+  const head = ['round', 'seed', 'cases', 'canary', 'crash', 'hang', 'wrong', 'other', 'secs', 'heapUsed', 'heapTotal', 'newSpace', 'oldSpace', 'external', 'arrayBuf', 'RSS', 'anon', 'notV8', 'file', 'v8Pages', 'malloc', 'mmapEtc', 'idleMin'];
   const memCols = (m: Measured) => {
     const r = m.report ?? {};
     return [mib(r.heapUsed), mib(r.heapTotal), mib(r.heapNewSpace), mib(r.heapOldSpace), mib(r.external), mib(r.arrayBuffers),
       mib(m.split ? m.split.rss * 1024 : r.rss), mib(m.split ? m.split.anon * 1024 : undefined),
-      mib(m.split ? m.split.anon * 1024 - v8Resident(r) : undefined), mib(m.split ? m.split.file * 1024 : undefined)];
+      mib(m.split ? m.split.anon * 1024 - v8Resident(r) : undefined), mib(m.split ? m.split.file * 1024 : undefined),
+      mib(m.smaps ? m.smaps.v8Pages * 1024 : undefined), mib(m.smaps ? (m.smaps.mallocMain + m.smaps.mallocThreads) * 1024 : undefined),
+      mib(m.smaps ? m.smaps.otherAnon * 1024 : undefined)];
   };
   const rows: string[][] = [['start', '', '', '', '', '', '', '', '', ...memCols(start), '']];
   for (const x of rounds) {
@@ -58,7 +62,8 @@ export function roundTable(start: Measured, rounds: readonly RoundMemory[]): str
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(width[i])).join(' ');
   const legend = 'memory in MiB after the load stopped and a full GC; anon: anonymous RSS (heaps, stacks), notV8: anon minus the '
-    + 'resident V8 heap spaces (malloc: buffers, native state), file: mapped binary and libraries, idleMin: lowest RSS while idle before that GC';
+    + 'resident V8 heap spaces, file: mapped binary and libraries; from /proc/PID/smaps: v8Pages: V8\'s 256 KiB pages (spaces and its pool of '
+    + 'free pages), malloc: glibc arenas (main + threads), mmapEtc: other anonymous mappings; idleMin: lowest RSS while idle before that GC';
   return [legend, line(head), ...rows.map(line)].join('\n');
 }
 
@@ -108,4 +113,48 @@ export function memoryVerdict(start: Measured, rounds: readonly RoundMemory[]): 
     check(rl - r1 <= RSS_PLATEAU, `RSS round 1 -> ${last.round}: ${mib(r1)} -> ${mib(rl)} MiB (allowed +${mib(RSS_PLATEAU)})`);
   } else lines.push('plateau: not checked with one round (use --rounds 2 or more)');
   return { ok, lines };
+}
+
+/** Resident KiB of a process by kind of mapping, from /proc/PID/smaps (Linux, glibc malloc). */
+export interface SmapsBreakdown {
+  /** The node binary and shared libraries. */
+  file: number;
+  /** V8's heap: its 256 KiB pages (including pooled free pages not counted in any space) and code pages. */
+  v8Pages: number;
+  /** glibc's main malloc arena (the brk heap). */
+  mallocMain: number;
+  /** glibc's per-thread malloc arenas (64 MiB-aligned reservations). */
+  mallocThreads: number;
+  /** Everything else anonymous: malloc's mmapped chunks, large V8 objects, stacks. */
+  otherAnon: number;
+}
+
+/**
+ * Splits a process's RSS by mapping, from the text of /proc/PID/smaps. A heuristic, but a sharp one:
+ * V8 reserves its pages as 256 KiB-aligned 256 KiB mappings (code pages are rwx), glibc's thread
+ * arenas are 64 MiB-aligned heaps of at most 64 MiB, its main arena is `[heap]`.
+ */
+export function smapsBreakdown(text: string): SmapsBreakdown {
+  const out: SmapsBreakdown = { file: 0, v8Pages: 0, mallocMain: 0, mallocThreads: 0, otherAnon: 0 };
+  let kind: keyof SmapsBreakdown | null = null;
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (m) {
+      const start = BigInt(`0x${m[1]}`);
+      const size = BigInt(`0x${m[2]}`) - start;
+      const name = m[5].trim();
+      const K256 = 256n * 1024n;
+      const M64 = 64n * 1024n * 1024n;
+      if (m[4] !== '0') kind = 'file';
+      else if (name === '[heap]') kind = 'mallocMain';
+      else if (name !== '') kind = 'otherAnon';
+      else if (m[3] === 'rwxp' || (size === K256 && start % K256 === 0n)) kind = 'v8Pages';
+      else if (start % M64 === 0n && size <= M64) kind = 'mallocThreads';
+      else kind = 'otherAnon';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && kind) out[kind] += Number(rss[1]);
+  }
+  return out;
 }

@@ -4,18 +4,21 @@
  * canary session checking its answers, and prints crashes, hangs and wrong canary answers with the
  * exact inputs, plus the proxy's memory after each round.
  *
- *   npm run build && node dist/scripts/fuzz.js [--cases N] [--rounds R] [--seed S] [--idle-s I] [--timeout-ms T]
+ *   npm run build && node dist/scripts/fuzz.js [--cases N] [--rounds R] [--seed S] [--idle-s I] [--digests D] [--timeout-ms T]
  *
  * Round i (1-based) runs N cases with seed S + i - 1. After each round the load stops; the proxy's RSS
- * is sampled for I seconds (V8 gives memory back on its own once allocation stops), then a memory
- * report is taken after a full GC. Exit status 0 only with zero findings and memory bounded: see
+ * is sampled for I seconds (default 30; the proxy's idle GC, server.idle_gc_after_ms = 10 s, gives
+ * memory back then), then a memory report is taken after a full GC. The proxy keeps D digest
+ * statistics (digests.max_entries, default 2000 here: full within the first round, so later rounds
+ * show whether memory is bounded). Exit status 0 only with zero findings and memory bounded: see
  * memoryVerdict below.
  */
+import * as fs from 'node:fs';
 import { startServer } from '../test/helpers/mariadb';
 import { formatReport, FUZZ_SETUP_SQL, FUZZ_USERS, fuzzProxyOpts, runFuzz, type FuzzReport } from '../test/helpers/fuzz';
 import { startProxyProcess, type ProxyProcess } from '../test/helpers/proxy-process';
 import { seedFrom } from '../test/helpers/prng';
-import { memoryVerdict, roundTable, type Measured, type RoundMemory } from './fuzz-memory';
+import { memoryVerdict, roundTable, smapsBreakdown, type Measured, type RoundMemory, type SmapsBreakdown } from './fuzz-memory';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -29,7 +32,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The memory of an idle proxy: RSS split from /proc and a report after a full GC. */
 async function measure(proc: ProxyProcess): Promise<Measured> {
   const report = await proc.memory();
-  return { report, split: proc.rssSplitKb() };
+  let smaps: SmapsBreakdown | null = null;
+  try {
+    smaps = smapsBreakdown(fs.readFileSync(`/proc/${proc.pid}/smaps`, 'utf8'));
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return { report, split: proc.rssSplitKb(), smaps };
 }
 
 async function main(): Promise<number> {
@@ -39,17 +48,19 @@ async function main(): Promise<number> {
   // Long enough for V8's allocation-rate window (5 s) to see the load has stopped, and for its memory
   // reducer (first run 8 s after a mark-compact) to act.
   const idleS = Number(arg('--idle-s') ?? 30);
+  const digests = Number(arg('--digests') ?? 2000);
   // Above the fuzz proxy's acquire_timeout_ms (3000), so pool contention shows as ERR 9001, not as a hang.
   const timeoutMs = Number(arg('--timeout-ms') ?? 5000);
-  if (![cases, rounds, seed, idleS].every(Number.isInteger) || cases < 1 || rounds < 1 || idleS < 0) {
-    console.error('usage: node dist/scripts/fuzz.js [--cases N] [--rounds R] [--seed S] [--idle-s I] [--timeout-ms T]');
+  if (![cases, rounds, seed, idleS, digests].every(Number.isInteger) || cases < 1 || rounds < 1 || idleS < 0 || digests < 0) {
+    console.error('usage: node dist/scripts/fuzz.js [--cases N] [--rounds R] [--seed S] [--idle-s I] [--digests D] [--timeout-ms T]');
     return 2;
   }
   const server = await startServer();
   let proc: ProxyProcess | null = null;
   try {
     for (const sql of FUZZ_SETUP_SQL) await server.query(sql);
-    const opts = fuzzProxyOpts(server.port);
+    // A digest-statistics cap the first round fills, so that later rounds show a plateau, not a cache filling.
+    const opts = { ...fuzzProxyOpts(server.port), extraYaml: { digests: { max_entries: digests } } };
     proc = await startProxyProcess(opts, { exposeGc: true });
     const run = { proc };
     console.log(`fuzz: seed ${seed}, ${rounds} round(s) of ${cases} cases, proxy pid ${proc.pid} on port ${proc.port}`);

@@ -1,7 +1,7 @@
 /** The long fuzz run's memory criterion (scripts/fuzz-memory.ts) and the memory report's heap spaces. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HEAP_PLATEAU, MIB, memoryVerdict, roundTable, RSS_PLATEAU, RSS_SLACK, type Measured, type RoundMemory } from '../../../scripts/fuzz-memory';
+import { HEAP_PLATEAU, MIB, memoryVerdict, roundTable, smapsBreakdown, RSS_PLATEAU, RSS_SLACK, type Measured, type RoundMemory } from '../../../scripts/fuzz-memory';
 import { heapSpaces } from '../../../src/server/memory-report';
 
 const at = (heapUsedMiB: number, rssMiB: number, extra: Record<string, number> = {}): Measured => ({
@@ -50,7 +50,27 @@ test('the round table has a start row and one row per round with the finding cou
   assert.is(t.length, 2 + 3);
   assert.match(t[1], /round +seed +cases +canary +crash +hang +wrong +other/);
   assert.match(t[3], /^ +1 +101 +40000 +30000 +0 +1 +0 +1 +600 +20\.0 /);
-  assert.match(t[3], / 84\.0 +40\.0 +30\.0 +44\.0 +84\.0$/, 'RSS, anon, notV8 (anon minus the heap spaces), file, idle minimum');
+  assert.match(t[3], / 84\.0 +40\.0 +30\.0 +44\.0 +- +- +- +84\.0$/, 'RSS, anon, notV8 (anon minus the heap spaces), file, no smaps, idle minimum');
+  const withSmaps = roundTable(at(12, 77), [{ ...round(1, at(20, 84)), smaps: { file: 45056, v8Pages: 20480, mallocMain: 8192, mallocThreads: 4096, otherAnon: 1024 } }]);
+  assert.match(withSmaps.split('\n')[3], / 44\.0 +20\.0 +12\.0 +1\.0 +84\.0$/, 'v8Pages, malloc (main + threads), mmapEtc');
+});
+
+test('smapsBreakdown: file mappings, V8 pages (256 KiB aligned, or rwx code), glibc arenas ([heap], 64 MiB-aligned), the rest', () => {
+  const map = (start: bigint, size: bigint, perm: string, inode: number, name: string, rssKb: number) =>
+    `${start.toString(16)}-${(start + size).toString(16)} ${perm} 00000000 00:00 ${inode}${name ? `                  ${name}` : ''}\nSize:   ${size / 1024n} kB\nRss:    ${rssKb} kB\nPss:    ${rssKb} kB\n`;
+  const K = 1024n;
+  const text = [
+    map(0x400000n, 40000n * K, 'r-xp', 1234, '/usr/bin/node', 30000),
+    map(0x27c5f000n, 10452n * K, 'rw-p', 0, '[heap]', 9000),
+    map(0x7f9088000000n, 3320n * K, 'rw-p', 0, '', 2500),
+    map(0x7f9088000000n + 3320n * K, 65536n * K - 3320n * K, '---p', 0, '', 0),
+    map(0x2a4d00000000n, 256n * K, 'rw-p', 0, '', 256),
+    map(0x2a4d00040000n, 256n * K, 'rw-p', 0, '', 100),
+    map(0x3b1c0000c000n, 240n * K, 'rwxp', 0, '', 200),
+    map(0x7f0000001000n, 8192n * K, 'rw-p', 0, '', 40),
+    map(0x7ffd00000000n, 132n * K, 'rw-p', 0, '[stack]', 30),
+  ].join('');
+  assert.equal(smapsBreakdown(text), { file: 30000, v8Pages: 556, mallocMain: 9000, mallocThreads: 2500, otherAnon: 70 });
 });
 
 test('heapSpaces: resident bytes of the V8 heap spaces in use, camel-case keys', () => {
