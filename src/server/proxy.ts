@@ -1,3 +1,4 @@
+import { IdleGc } from './idle-gc';
 import { memoryReport } from './memory-report';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -85,6 +86,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly loginThrottle: LoginThrottle;
   readonly dummyUser: UserConfig;
   private sweeper: NodeJS.Timeout | null = null;
+  /** Gives memory back once load goes away (server.idle_gc_after_ms, see idle-gc.ts). */
+  readonly idleGc = new IdleGc(() => this.config.server.idleGcAfterMs, (before, after, ms) =>
+    this.log.debug({ heapTotalBefore: before.heapTotal, heapTotalAfter: after.heapTotal, heapUsedAfter: after.heapUsed, ms: Math.round(ms) }, 'idle gc'));
   serverVersion = FALLBACK_VERSION;
   serverCaps = PROXY_CAPABILITIES;
   serverMariaCaps = 0;
@@ -496,6 +500,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
+    this.idleGc.start();
     this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
@@ -614,7 +619,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
 
   /** See memory-report.ts (SIGUSR2). */
   memoryReport(): Record<string, number> {
-    return memoryReport(this, this.retired.size);
+    return { ...memoryReport(this, this.retired.size), idleGcs: this.idleGc.runs };
   }
 
   /**
@@ -649,6 +654,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     removeSafetyNet(this);
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.idleGc.stop();
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
