@@ -16,6 +16,7 @@ import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
+import { pinNames } from '../session/pins';
 import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
@@ -378,6 +379,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
         client: s.remoteHost,
         state: s.state,
         pinned: s.st.pins !== 0,
+        pins: pinNames(s.st.pins),
         backend: s.backend?.cfg.name ?? null,
         command: cur ? cur.command : null,
         digest,

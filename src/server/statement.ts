@@ -21,6 +21,8 @@ import { interpretGtidWait, LAST_GTID_VAR, masterGtidWaitSql } from '../backend/
 import type { StatementRoute } from '../routing/planner';
 import type { RouteChoice } from './tenant-statement';
 import { recordVar, TRACKING_INIT_SQL, UNMANAGED_VARS } from './session-vars';
+import { noteServerStateChange } from './state-change-pin';
+import { clientTracksStateChange } from '../session/state-change';
 import type { ClientSession } from './client-session';
 import { setRunning } from './safety-net';
 import { afterStatement } from './statement-bookkeeping';
@@ -490,6 +492,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.endedWithOk = ok !== null;
     st.lastStatus = status;
     st.lastWarnings = warnings;
+    if (status & Status.SESSION_STATE_CHANGED && this.cur) noteServerStateChange(this.s, this.cur.kind, this.cur.info, this.cur.stmt, this.cur.frame.payload);
     // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
     const kind = this.cur ? this.cur.kind : Resp.QUERY;
     if (kind === Resp.QUERY || kind === Resp.EXECUTE) st.rowCount = ok ? ok.affectedRows : -1;
@@ -534,6 +537,11 @@ export class StatementRunner implements RelayHost, BackendSink {
     }
   }
 
+  /** The client would see SERVER_SESSION_STATE_CHANGED and STATE_CHANGE entries from a server (its own session_track_state_change). */
+  get clientStateChange(): boolean {
+    return clientTracksStateChange(this.s.st.trackPrefs, this.s.pool ? this.s.pool.defaults : null);
+  }
+
   filterSessionState(block: Buffer): Buffer | null {
     const defaults = this.s.pool ? this.s.pool.defaults : null;
     const prefs = this.s.st.trackPrefs;
@@ -542,6 +550,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     const all = list.trim() === '*';
     const names = new Set(list.toLowerCase().split(',').map((x) => x.trim()));
     const schemaOn = /^(on|1)$/i.test(pref('session_track_schema', 'ON'));
+    const stateOn = this.clientStateChange;
     const keep: Buffer[] = [];
     for (const e of parseSessionState(block)) {
       if (e.type === SessionTrack.SYSTEM_VARIABLES) {
@@ -549,6 +558,8 @@ export class StatementRunner implements RelayHost, BackendSink {
         if (all || names.has(e.name)) keep.push(e.raw);
       } else if (e.type === SessionTrack.SCHEMA) {
         if (schemaOn) keep.push(e.raw);
+      } else if (e.type === SessionTrack.STATE_CHANGE) {
+        if (stateOn) keep.push(e.raw);
       }
     }
     return keep.length === 0 ? null : Buffer.concat(keep);
