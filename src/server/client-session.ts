@@ -20,7 +20,7 @@ import { ClientConn, ClientConnHost } from './client-conn';
 import { compressionSettings } from './compressed-transport';
 import { dispatch } from './dispatcher';
 import { ChangeUserRequest, HandshakeRefusedError, Identity, Login, LoginHost } from './login';
-import { ClientStmt, noteParamTypes } from './prepared';
+import { ClientStmt, freshInfo, noteParamTypes } from './prepared';
 import { recordVar } from './session-vars';
 import type { ProxyContext } from './proxy-context';
 import { Resp } from './result-relay';
@@ -609,12 +609,13 @@ export class ClientSession implements LoginHost, ClientConnHost {
     if (!noteParamTypes(st, f.payload)) {
       return this.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
     }
+    const info = freshInfo(st, this.routines, this.tenant !== null);
     if (this.tenant) {
       const c = executeChoice(this, st.route);
       if (c !== null && 'action' in c) return this.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
-      return this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag, c);
+      return this.runner.forward(Resp.EXECUTE, f, info, st, clearDiag, c);
     }
-    this.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag);
+    this.runner.forward(Resp.EXECUTE, f, info, st, clearDiag);
   }
 
   onFetch(f: Frame): void {

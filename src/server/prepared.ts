@@ -6,7 +6,7 @@ import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
-import { Q, QueryInfo } from '../classify/lexer';
+import { Q, QueryInfo, scanQuery, type RoutineNames } from '../classify/lexer';
 import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
 import { rowCountExpr, substituteCalls } from './row-count';
 import type { U64 } from '../protocol/packet-reader';
@@ -43,6 +43,21 @@ export interface ClientStmt {
   route?: StatementRoute;
   /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
   info: QueryInfo;
+  /** The routine definitions `info` was scanned with (see freshInfo). */
+  routinesAt?: RoutineNames;
+}
+
+/**
+ * The statement's scan, redone when the backend's routine definitions changed since it was made
+ * (a stored function known stateless at PREPARE may have been redefined): an identity test per
+ * execute. Tenant statements had CONNECTION_ID() substituted at PREPARE (its flag stays off).
+ */
+export function freshInfo(st: ClientStmt, routines: RoutineNames | undefined, tenant: boolean): QueryInfo {
+  if (st.routinesAt === routines) return st.info;
+  st.info = scanQuery(st.sql, 0, st.sql.length, routines);
+  if (tenant) st.info.flags &= ~Q.CONNECTION_ID;
+  st.routinesAt = routines;
+  return st.info;
 }
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */

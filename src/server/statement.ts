@@ -584,6 +584,7 @@ export class StatementRunner implements RelayHost, BackendSink {
       longDataBytes: 0,
       cursorOpen: false,
       info: scanQuery(sql, 0, sql.length, s.routines),
+      routinesAt: s.routines,
     };
     if (cur.prepRoute) stmt.route = cur.prepRoute;
     // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() was substituted at PREPARE (tenantPrepare).

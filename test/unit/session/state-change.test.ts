@@ -21,16 +21,19 @@ for (const sql of [
 
 // statements that may run stored code the proxy does not know: the flag pins
 for (const sql of [
-  'SELECT f()', 'SELECT * FROM v', 'INSERT INTO t VALUES (1)', 'UPDATE t SET a = 1', 'DELETE FROM t', 'REPLACE INTO t VALUES (1)',
-  'DO f()', 'SET @a = (SELECT a FROM v)', 'SET STATEMENT max_statement_time = 1 FOR SELECT 1', 'SET ROLE r', 'SET PASSWORD = PASSWORD(\'x\')',
-  'SET @a = 1; SELECT 2', 'CREATE TABLE t AS SELECT f() AS a', 'TABLE v', 'WITH x AS (SELECT 1) SELECT * FROM x', 'LOAD DATA INFILE \'f\' INTO TABLE t',
+  'SELECT * FROM v', 'INSERT INTO t VALUES (1)', 'UPDATE t SET a = 1', 'DELETE FROM t', 'REPLACE INTO t VALUES (1)',
+  'DO RELEASE_LOCK(\'x\')', 'SET @a = (SELECT a FROM v)', 'SET STATEMENT max_statement_time = 1 FOR SELECT 1', 'SET ROLE r', 'SET PASSWORD = PASSWORD(\'x\')',
+  'SET @a = 1; SELECT 2', 'CREATE TABLE t AS SELECT a FROM v', 'TABLE v', 'WITH x AS (SELECT 1) SELECT * FROM x', 'LOAD DATA INFILE \'f\' INTO TABLE t',
   'BEGIN', 'COMMIT', 'SHOW TABLES', '',
 ]) {
   test(`not explained: ${JSON.stringify(sql)}`, () => assert.not.ok(explained(sql)));
 }
 
-test('a statement with a sticky pin of its own (CALL, prepared statement, temporary table) explains the flag', () => {
+test('a statement with a sticky pin of its own (CALL or a call of a function that is not built-in, prepared statement, temporary table) explains the flag', () => {
   assert.ok(explained('CALL p()'));
+  assert.ok(explained('SELECT f()'));
+  assert.ok(explained('DO f()'));
+  assert.ok(explained('SET @a = f()'));
   assert.ok(explained('EXECUTE s'));
   assert.ok(explained('CREATE TEMPORARY TABLE t AS SELECT f() AS a'));
 });
