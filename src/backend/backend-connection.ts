@@ -45,6 +45,8 @@ export interface BackendStmt {
   types: Buffer | null;
   /** A cursor is open on it (COM_STMT_FETCH still needs it): never evicted to make room. */
   cursor?: boolean;
+  /** The connection's schema when it was prepared (the server runs it in that schema: see state-change-pin.ts). */
+  schema?: string | null;
 }
 
 /** Failure to connect or log in to a backend. */

@@ -97,13 +97,14 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
     if (e) return e;
   }
   const prep = new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql).finish(0);
+  const preparedIn = conn.schema;
   let r = await conn.command(prep.subarray(4), 'prepare');
   // max_prepared_stmt_count reached: free this connection's least recently used statements and retry once.
   if (r.err && r.err.errno === ER_MAX_PREPARED_STMT_COUNT_REACHED && evictLru(conn) > 0) r = await conn.command(prep.subarray(4), 'prepare');
   if (switchSchema && back !== null) await conn.initDb(back);
   if (r.err) return r.err;
   const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
-  rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null }, max);
+  rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null, schema: preparedIn }, max);
   return null;
 }
 

@@ -381,6 +381,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     conn.armTimeout(conn.cfg.readTimeoutMs);
     const relay = this.relay;
     relay.start(cur.kind);
+    this.terms = 0;
     this.armed = true;
     relay.refuseInfile = !(this.s.clientCaps & Cap.LOCAL_FILES);
     const sock = conn.socket;
@@ -487,12 +488,16 @@ export class StatementRunner implements RelayHost, BackendSink {
     if (c) this.s.client.holdBackend(c.socket);
   }
 
+  /** Terminators relayed so far in the current response (see noteServerStateChange). */
+  private terms = 0;
+
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
     const st = this.s.st;
     this.endedWithOk = ok !== null;
     st.lastStatus = status;
     st.lastWarnings = warnings;
-    if (status & Status.SESSION_STATE_CHANGED && this.cur) noteServerStateChange(this.s, this.cur.kind, this.cur.info, this.cur.stmt, this.cur.frame.payload);
+    const term = this.terms++;
+    if (status & Status.SESSION_STATE_CHANGED && this.cur) noteServerStateChange(this.s, this.cur, this.conn, term, ok);
     // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
     const kind = this.cur ? this.cur.kind : Resp.QUERY;
     if (kind === Resp.QUERY || kind === Resp.EXECUTE) st.rowCount = ok ? ok.affectedRows : -1;
@@ -590,7 +595,7 @@ export class StatementRunner implements RelayHost, BackendSink {
     // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() was substituted at PREPARE (tenantPrepare).
     if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
     s.prepared.add(stmt);
-    rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
+    rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null, schema: conn.schema }, s.ctx.maxPrepared(conn));
     holdStmt(stmt.key);
     return stmt.id;
   }

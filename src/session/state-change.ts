@@ -4,6 +4,8 @@
  * client would see it from a server with its own settings. Pure.
  */
 import { Q, QueryInfo } from '../classify/lexer';
+import { SessionTrack } from '../protocol/constants';
+import { parseSessionState } from '../protocol/ok-err';
 
 /**
  * First words of statements whose state changes the proxy tracks itself (system variables and the
@@ -49,4 +51,17 @@ export function stateChangeExplained(info: QueryInfo | null, sql: string | null)
 export function clientTracksStateChange(prefs: ReadonlyMap<string, string> | null, defaults: ReadonlyMap<string, string> | null): boolean {
   const v = prefs?.get('session_track_state_change') ?? defaults?.get('session_track_state_change') ?? 'OFF';
   return v === 'ON' || v === '1' || v === 'on';
+}
+
+/**
+ * Whether an OK packet's session-state block reports a state change beyond the tracked system
+ * variables and schema: its STATE_CHANGE entry. The server sets SERVER_SESSION_STATE_CHANGED also
+ * when only a tracked variable changed (`last_gtid` after every write on a server with a binary
+ * log), and adds the STATE_CHANGE entry only for the rest (user variables, temporary tables, ...).
+ * An EOF has no block: its flag alone counts. Pure.
+ */
+export function blockReportsStateChange(block: Buffer | null): boolean {
+  if (block === null) return false;
+  for (const e of parseSessionState(block)) if (e.type === SessionTrack.STATE_CHANGE) return true;
+  return false;
 }

@@ -51,4 +51,14 @@ test('clientTracksStateChange: the client\'s own setting, else the server defaul
   assert.is(clientTracksStateChange(new Map([['session_track_state_change', '1']]), null), true);
 });
 
+
+test('blockReportsStateChange: only a STATE_CHANGE entry counts (last_gtid alone, as after every write with a binary log, does not)', async () => {
+  const { blockReportsStateChange } = await import('../../../src/session/state-change');
+  assert.not.ok(blockReportsStateChange(null));
+  assert.not.ok(blockReportsStateChange(Buffer.from('0010096c6173745f6774696405302d312d32', 'hex')));
+  assert.ok(blockReportsStateChange(Buffer.from('0010096c6173745f6774696405302d312d35020131', 'hex')));
+  assert.ok(blockReportsStateChange(Buffer.from('020131', 'hex')));
+  assert.not.ok(blockReportsStateChange(Buffer.from('01050474657374', 'hex')));
+});
+
 test.run();
