@@ -17,6 +17,7 @@ import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
 import { pinNames } from '../session/pins';
+import { RoutineWatch, ROUTINE_WATCH_MS } from '../backend/routine-watch';
 import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
@@ -78,6 +79,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
   readonly backends = new Map<string, Backend>();
+  /** Routine/trigger/view DDL watches of the backends in use (see backend/routine-watch.ts). */
+  readonly routineWatches = new Map<Backend, RoutineWatch>();
+  private routineTimer: NodeJS.Timeout | null = null;
   readonly sessions = new Map<number, ClientSession>();
   readonly handshaking = new Set<ClientSession>();
   readonly clientBuffer: BufferBudget;
@@ -496,6 +500,8 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
+    this.routineTimer = setInterval(() => pollRoutineWatches(this.backends, this.routineWatches), ROUTINE_WATCH_MS);
+    this.routineTimer.unref();
     this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
@@ -649,6 +655,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     removeSafetyNet(this);
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    if (this.routineTimer) clearInterval(this.routineTimer);
+    this.routineTimer = null;
+    for (const w of this.routineWatches.values()) w.close();
+    this.routineWatches.clear();
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -686,6 +696,26 @@ function packageVersion(): string {
     }
   }
   return 'unknown';
+}
+
+/** Polls the routine watch of every backend in use (one that made a connection), dropping those of removed backends. */
+function pollRoutineWatches(backends: Map<string, Backend>, watches: Map<Backend, RoutineWatch>): void {
+  const live = new Set(backends.values());
+  for (const [b, w] of watches) {
+    if (!live.has(b)) {
+      w.close();
+      watches.delete(b);
+    }
+  }
+  for (const b of live) {
+    if (b.routinesLoadedAt === 0) continue;
+    let w = watches.get(b);
+    if (w === undefined) {
+      w = new RoutineWatch(b);
+      watches.set(b, w);
+    }
+    void w.poll();
+  }
 }
 
 /** Minimum interval between two loads of a backend's routine definitions at connection time. */

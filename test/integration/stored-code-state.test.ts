@@ -152,6 +152,21 @@ test('[python] PyMySQL: a function setting a user variable, created directly: ke
   assert.equal(stepView(via[3]), [[[null]]]);
 }));
 
+test('a trigger taking a named lock (not reported by the server), created directly: the routine watch sees the DDL counters move and reloads; the session then keeps the lock', timed(async () => {
+  // named locks are the one thing the server's state tracker does not report: this relies on the reload
+  await server.query("CREATE TABLE trl_d (a INT)");
+  await server.query("CREATE TRIGGER trl_d_bi BEFORE INSERT ON trl_d FOR EACH ROW BEGIN DECLARE x INT; SET x = GET_LOCK('lk_trl_d', 0); END");
+  const c: Case = { name: 'trigger GET_LOCK', create: [], steps: [['a', 'INSERT INTO trl$ VALUES (1)'], ['b', "SELECT RELEASE_LOCK('lk_trl$') AS r"], ['a', "SELECT RELEASE_LOCK('lk_trl$') AS r"]] };
+  const ref = await transcript(c, '_d', 'query', 'direct');
+  await server.query("CREATE TABLE trl_p (a INT)");
+  await server.query("CREATE TRIGGER trl_p_bi BEFORE INSERT ON trl_p FOR EACH ROW BEGIN DECLARE x INT; SET x = GET_LOCK('lk_trl_p', 0); END");
+  const b = h.proxy.backends.get('b1');
+  for (let i = 0; i < 100 && !b?.routines.tables.has('TRL_P'); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(b?.routines.tables.has('TRL_P'), 'the proxy learned the trigger without a new backend connection');
+  const got = await transcript(c, '_p', 'query', 'proxy');
+  assert.equal(got, ref);
+}, 20_000));
+
 test('the pin is visible: /sessions lists SERVER_STATE, the metric counts it', timed(async () => {
   // (a call of the function by name pins as a stored function call, ROUTINE; through a trigger only the server's flag tells)
   await server.query('CREATE TABLE t_vis (a INT)');
@@ -169,6 +184,20 @@ test('the pin is visible: /sessions lists SERVER_STATE, the metric counts it', t
   const s2 = (h.proxy.listSessions() as { user: string; pins: string[] }[]).find((x) => x.user === 'app');
   assert.equal(s2?.pins, []);
   assert.equal((await a.query('SELECT @vis AS v'))[0], [{ v: null }]);
+}));
+
+test('a batch whose SET is flagged by the server and whose SELECT runs no stored code does not pin (the flag is judged per statement)', timed(async () => {
+  const a = await h.connect({ user: 'app', password: 'app', multipleStatements: true });
+  opened.push(a);
+  await a.query("SET @mb = 'x'; SELECT @mb AS v, DATABASE() AS db; USE test; SELECT DATABASE() AS db");
+  const s = (h.proxy.listSessions() as { user: string; pins: string[] }[]).find((x) => x.user === 'app');
+  assert.equal(s?.pins, []);
+  // while a function's flag in the same batch still pins
+  await server.query('CREATE TABLE t_mb (a INT)');
+  await server.query('CREATE TRIGGER t_mb_bi BEFORE INSERT ON t_mb FOR EACH ROW SET @mbt = NEW.a');
+  await a.query("SET @mb = 'y'; INSERT INTO t_mb VALUES (3); SELECT 1");
+  const s2 = (h.proxy.listSessions() as { user: string; pins: string[] }[]).find((x) => x.user === 'app');
+  assert.equal(s2?.pins, ['SERVER_STATE']);
 }));
 
 test.run();
