@@ -30,9 +30,16 @@ export function routineDdlMoved(last: string | null, now: string | null): boolea
   return last === null || now !== last;
 }
 
-/** The watch of one backend: poll() is called on a timer; overlapping calls are skipped. */
+/**
+ * The watch of one backend: poll() is called on a timer; overlapping calls are skipped. The counter
+ * is read on an idle pooled connection when there is one (no new connection; the read leaves the
+ * connection's FOUND_ROWS() and diagnostics marked as not any session's), else on a short-lived one
+ * within max_connections. A reload, rare, runs on a short-lived connection as the backend's own
+ * account (a pooled one may be logged in as a tenant, which sees only its own routines), making
+ * room by closing an idle pooled connection when the pool is full. With no room the tick is
+ * skipped and the next one tries again: the sum is remembered only once the reload after it is done.
+ */
 export class RoutineWatch {
-  private conn: BackendConnection | null = null;
   private last: string | null = null;
   private busy = false;
   /** Reloads done (tests and logs). */
@@ -42,36 +49,69 @@ export class RoutineWatch {
 
   /** One poll; resolves true when the definitions were reloaded. Never rejects. */
   async poll(): Promise<boolean> {
-    if (this.busy) return false;
+    if (this.busy || Date.now() < this.backend.nextAttemptAt) return false;
     this.busy = true;
     try {
-      let c = this.conn;
-      if (c === null || c.closed) {
-        c = new BackendConnection(this.backend.cfg, 0, DEFAULT_COLLATION_ID, false);
-        this.conn = c;
-        await c.connect();
-      }
-      const r = await c.query(ROUTINE_DDL_SQL);
-      const cell = r.rows[0] ? r.rows[0][0] : null;
-      const now = cell ? cell.toString('latin1') : null;
-      if (!routineDdlMoved(this.last, now)) return false;
+      const now = await this.readCounters();
+      if (now === undefined || !routineDdlMoved(this.last, now)) return false;
       // read before loading: DDL after the read moves the sum again and is seen at the next poll
-      await this.backend.loadRoutines(c);
+      if (!(await this.withOwnConnection((c) => this.backend.loadRoutines(c), true))) return false;
       this.last = now;
       this.reloads++;
       return true;
     } catch (e) {
       this.backend.noteRoutinesLoadFailed(e as Error);
-      this.close();
       return false;
     } finally {
       this.busy = false;
     }
   }
 
-  close(): void {
-    const c = this.conn;
-    this.conn = null;
-    if (c && !c.closed) c.quit();
+  /** The counter sum (null: the server returned none), or undefined when there was no connection to ask. */
+  private async readCounters(): Promise<string | null | undefined> {
+    for (const p of this.backend.pools.values()) {
+      const c = p.hot.length > 0 ? p.hot[p.hot.length - 1] : undefined;
+      if (c === undefined || !p.takeIfIdle(c)) continue;
+      try {
+        const r = await c.query(ROUTINE_DDL_SQL);
+        c.noteDiagOwner(null);
+        p.release(c);
+        return cellText(r.rows[0] ? r.rows[0][0] : null);
+      } catch (e) {
+        p.discard(c);
+        throw e;
+      }
+    }
+    let out: string | null | undefined;
+    await this.withOwnConnection(async (c) => {
+      const r = await c.query(ROUTINE_DDL_SQL);
+      out = cellText(r.rows[0] ? r.rows[0][0] : null);
+    }, false);
+    return out;
   }
+
+  /** Runs `fn` on a short-lived connection counted under max_connections; false when there was no room. */
+  private async withOwnConnection(fn: (c: BackendConnection) => Promise<void>, makeRoom: boolean): Promise<boolean> {
+    const b = this.backend;
+    if (b.open >= b.cfg.maxConnections && makeRoom) {
+      for (const p of b.pools.values()) if (p.evictOneIdle()) break;
+      // (the evicted connection gives its slot back when it has closed)
+      for (let i = 0; i < 10 && b.open >= b.cfg.maxConnections; i++) await new Promise((r) => setTimeout(r, 10));
+    }
+    if (b.open >= b.cfg.maxConnections) return false;
+    b.open++;
+    const c = new BackendConnection(b.cfg, 0, DEFAULT_COLLATION_ID, false);
+    try {
+      await c.connect();
+      await fn(c);
+      return true;
+    } finally {
+      if (!c.closed) c.quit();
+      b.open--;
+    }
+  }
+}
+
+function cellText(cell: Buffer | null): string | null {
+  return cell ? cell.toString('latin1') : null;
 }

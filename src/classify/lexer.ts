@@ -125,7 +125,7 @@ const NOT_CALLS = new Set([
 const TABLE_KEYWORDS = new Set(['INTO', 'TABLE', 'JOIN', 'FROM', 'UPDATE', 'REFERENCES', 'STRAIGHT_JOIN', 'INSERT', 'REPLACE', 'WITH', 'RECURSIVE']);
 
 /** Statements that call no function when they run (definitions, grants, SHOW): `(` there is never a call. */
-const NO_CALL_STATEMENTS = new Set(['CREATE', 'ALTER', 'DROP', 'RENAME', 'TRUNCATE', 'GRANT', 'REVOKE', 'SHOW', 'DESCRIBE', 'DESC', 'ANALYZE', 'OPTIMIZE', 'REPAIR', 'CHECK']);
+const NO_CALL_STATEMENTS = new Set(['CREATE', 'ALTER', 'DROP', 'RENAME', 'TRUNCATE', 'GRANT', 'REVOKE', 'SHOW', 'DESCRIBE', 'DESC', 'OPTIMIZE', 'REPAIR', 'CHECK']);
 
 /**
  * Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan.
@@ -218,8 +218,9 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         const s = i + 1;
         i = skipQuoted(buf, i + 1, end, 0x60);
         tokInStmt++;
-        // a quoted name may be a stored function being called
-        if (i - s <= 65) {
+        // a quoted name may be a stored function being called, or a table with stateful triggers
+        // (the name is only built when one of those can matter: ORMs quote every identifier)
+        if (i - s <= 65 && (routineTables !== undefined || parenNext(i))) {
           prevWord = buf.toString('utf8', s, i - 1).toUpperCase();
           quotedAt = i;
           if (routineTables !== undefined && routineTables.has(prevWord)) info.flags |= Q.CALL;
@@ -410,6 +411,13 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
       info.flags |= Q.SQL_PREPARE;
     }
     if (w.startsWith('SESSION_TRACK_')) info.flags |= Q.SESSION_TRACK_VAR;
+  }
+
+  /** The next byte after `from` that is not whitespace is '('. */
+  function parenNext(from: number): boolean {
+    let j = from;
+    while (j < end && cls[buf[j]] === C.SPACE) j++;
+    return j < end && buf[j] === 0x28;
   }
 
   /** Only whitespace between `from` and the '(' at i. */

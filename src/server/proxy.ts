@@ -657,7 +657,6 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.sweeper = null;
     if (this.routineTimer) clearInterval(this.routineTimer);
     this.routineTimer = null;
-    for (const w of this.routineWatches.values()) w.close();
     this.routineWatches.clear();
     const server = this.server;
     this.server = null;
@@ -702,10 +701,7 @@ function packageVersion(): string {
 function pollRoutineWatches(backends: Map<string, Backend>, watches: Map<Backend, RoutineWatch>): void {
   const live = new Set(backends.values());
   for (const [b, w] of watches) {
-    if (!live.has(b)) {
-      w.close();
-      watches.delete(b);
-    }
+    if (!live.has(b)) watches.delete(b);
   }
   for (const b of live) {
     if (b.routinesLoadedAt === 0) continue;

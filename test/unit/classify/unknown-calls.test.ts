@@ -76,6 +76,8 @@ const CALLS = [
   "SELECT REPLACE(a, 'x', f(1)) FROM t",
   "SELECT INSERT(a, 1, 2, f(1))",
   'SELECT * FROM t WHERE a IN (f(1))',
+  'ANALYZE SELECT f()',
+  'SELECT `a`, `b` FROM `t` WHERE `f` (`a`) > 1',
 ];
 
 for (const sql of CALLS) test(`call: ${sql}`, () => assert.ok(calls(sql)));
