@@ -23,8 +23,8 @@ export const ROUTINE_DDL_SQL = `SELECT SUM(VARIABLE_VALUE) FROM information_sche
 export const ROUTINE_WATCH_MS = 1000;
 
 /**
- * Whether to reload the definitions: on the first poll (DDL may have happened since they were
- * loaded), and whenever the counter sum differs (it also goes down when the server restarted). Pure.
+ * Whether to reload the definitions: when the counter sum differs from the one read just before
+ * they were last loaded (it also goes down when the server restarted), or that one is unknown. Pure.
  */
 export function routineDdlMoved(last: string | null, now: string | null): boolean {
   return last === null || now !== last;
@@ -32,15 +32,16 @@ export function routineDdlMoved(last: string | null, now: string | null): boolea
 
 /**
  * The watch of one backend: poll() is called on a timer; overlapping calls are skipped. The counter
- * is read on an idle pooled connection when there is one (no new connection; the read leaves the
- * connection's FOUND_ROWS() and diagnostics marked as not any session's), else on a short-lived one
- * within max_connections. A reload, rare, runs on a short-lived connection as the backend's own
+ * is read on an idle pooled connection of the hot list when there is one (no new connection; it is
+ * put back with its idle time, and its FOUND_ROWS() and diagnostics marked as not any session's),
+ * else on a short-lived one within max_connections (none while every slot holds a connection,
+ * busy or cooled into generic-pool: the tick is skipped). A reload, rare, runs on a short-lived connection as the backend's own
  * account (a pooled one may be logged in as a tenant, which sees only its own routines), making
  * room by closing an idle pooled connection when the pool is full. With no room the tick is
- * skipped and the next one tries again: the sum is remembered only once the reload after it is done.
+ * skipped and the next one tries again. Every load of the definitions (at connection time, after
+ * DDL through the proxy, here) records the sum read just before it, so the first tick reloads nothing.
  */
 export class RoutineWatch {
-  private last: string | null = null;
   private busy = false;
   /** Reloads done (tests and logs). */
   reloads = 0;
@@ -53,10 +54,9 @@ export class RoutineWatch {
     this.busy = true;
     try {
       const now = await this.readCounters();
-      if (now === undefined || !routineDdlMoved(this.last, now)) return false;
-      // read before loading: DDL after the read moves the sum again and is seen at the next poll
+      if (now === undefined || !routineDdlMoved(this.backend.routinesDdlSum, now)) return false;
+      // (loadRoutines reads the sum again before loading: DDL after that read is seen at the next poll)
       if (!(await this.withOwnConnection((c) => this.backend.loadRoutines(c), true))) return false;
-      this.last = now;
       this.reloads++;
       return true;
     } catch (e) {
@@ -70,12 +70,14 @@ export class RoutineWatch {
   /** The counter sum (null: the server returned none), or undefined when there was no connection to ask. */
   private async readCounters(): Promise<string | null | undefined> {
     for (const p of this.backend.pools.values()) {
-      const c = p.hot.length > 0 ? p.hot[p.hot.length - 1] : undefined;
+      // the least recently used idle connection, put back untouched (it still idles out)
+      const c = p.hot.length > 0 ? p.hot[0] : undefined;
       if (c === undefined || !p.takeIfIdle(c)) continue;
+      const lastUsed = c.lastUsed;
       try {
         const r = await c.query(ROUTINE_DDL_SQL);
         c.noteDiagOwner(null);
-        p.release(c);
+        p.returnUntouched(c, lastUsed);
         return cellText(r.rows[0] ? r.rows[0][0] : null);
       } catch (e) {
         p.discard(c);

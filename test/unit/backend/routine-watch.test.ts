@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROUTINE_DDL_SQL, routineDdlMoved } from '../../../src/backend/routine-watch';
 
-test('reloads on the first poll, and whenever the DDL counter sum differs (up, or down after a server restart)', () => {
+test('reloads when the DDL counter sum differs from the one read before the last load (up, or down after a server restart), or that is unknown', () => {
   assert.ok(routineDdlMoved(null, '0'));
   assert.not.ok(routineDdlMoved('12', '12'));
   assert.ok(routineDdlMoved('12', '13'));
