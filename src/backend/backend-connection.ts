@@ -47,6 +47,8 @@ export interface BackendStmt {
   cursor?: boolean;
   /** Last use (cache/use-order.ts): `stmts` is in this order only after settleUseOrder. */
   used?: number;
+  /** The connection's schema when it was prepared (the server runs it in that schema: see state-change-pin.ts). */
+  schema?: string | null;
 }
 
 /** Failure to connect or log in to a backend. */

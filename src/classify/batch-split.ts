@@ -54,6 +54,20 @@ interface Tok {
  * batch is not split, and any KILL word in it is refused.
  */
 export function splitBatch(buf: Buffer, start: number, end: number, noBackslashEscapes = false): BatchSplit {
+  const { parts, procedural, killWord, refuse } = scanParts(buf, start, end, noBackslashEscapes);
+  if (procedural) return killWord ? { t: 'refuse' } : { t: 'none' };
+  if (refuse) return { t: 'refuse' };
+  if (!parts.some((p) => p.kill !== null || p.loadLocal)) return { t: 'none' };
+  return { t: 'split', parts };
+}
+
+/** The top-level statements of a batch, or null when it holds procedural text (BEGIN ... END) whose ';' do not split it. */
+export function statementParts(buf: Buffer, start: number, end: number, noBackslashEscapes = false): BatchPart[] | null {
+  const r = scanParts(buf, start, end, noBackslashEscapes);
+  return r.procedural ? null : r.parts.filter((p) => p.code);
+}
+
+function scanParts(buf: Buffer, start: number, end: number, noBackslashEscapes: boolean): { parts: BatchPart[]; procedural: boolean; killWord: boolean; refuse: boolean } {
   const parts: BatchPart[] = [];
   let procedural = false;
   let killWord = false;
@@ -127,10 +141,7 @@ export function splitBatch(buf: Buffer, start: number, end: number, noBackslashE
   if (toks.length > 0) close(end);
   // Empty statements at the end (';' followed by nothing but space and comments) are no statements.
   while (parts.length > 0 && !parts[parts.length - 1]!.code) parts.pop();
-  if (procedural) return killWord ? { t: 'refuse' } : { t: 'none' };
-  if (refuse) return { t: 'refuse' };
-  if (!parts.some((p) => p.kill !== null || p.loadLocal)) return { t: 'none' };
-  return { t: 'split', parts };
+  return { parts, procedural, killWord, refuse };
 }
 
 function classifyPart(toks: Tok[]): { kill: BatchPart['kill']; loadLocal: boolean; procedural: boolean; killWord: boolean; refuse: boolean } {

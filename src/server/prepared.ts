@@ -7,7 +7,7 @@ import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
-import { Q, QueryInfo } from '../classify/lexer';
+import { Q, QueryInfo, scanQuery, type RoutineNames } from '../classify/lexer';
 import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
 import { rowCountExpr, substituteCalls } from './row-count';
 import { type SysVarValues, sysVarEdits } from './sysvar-substitute';
@@ -45,6 +45,21 @@ export interface ClientStmt {
   route?: StatementRoute;
   /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
   info: QueryInfo;
+  /** The routine definitions `info` was scanned with (see freshInfo). */
+  routinesAt?: RoutineNames;
+}
+
+/**
+ * The statement's scan, redone when the backend's routine definitions changed since it was made
+ * (a stored function known stateless at PREPARE may have been redefined): an identity test per
+ * execute. Tenant statements had CONNECTION_ID() substituted at PREPARE (its flag stays off).
+ */
+export function freshInfo(st: ClientStmt, routines: RoutineNames | undefined, tenant: boolean): QueryInfo {
+  if (st.routinesAt === routines) return st.info;
+  st.info = scanQuery(st.sql, 0, st.sql.length, routines);
+  if (tenant) st.info.flags &= ~Q.CONNECTION_ID;
+  st.routinesAt = routines;
+  return st.info;
 }
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */
@@ -85,13 +100,14 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
     if (e) return e;
   }
   const prep = new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql).finish(0);
+  const preparedIn = conn.schema;
   let r = await conn.command(prep.subarray(4), 'prepare');
   // max_prepared_stmt_count reached: free this connection's least recently used statements and retry once.
   if (r.err && r.err.errno === ER_MAX_PREPARED_STMT_COUNT_REACHED && evictLru(conn) > 0) r = await conn.command(prep.subarray(4), 'prepare');
   if (switchSchema && back !== null) await conn.initDb(back);
   if (r.err) return r.err;
   const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
-  rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null }, max);
+  rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null, schema: preparedIn }, max);
   return null;
 }
 

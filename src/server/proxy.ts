@@ -17,6 +17,8 @@ import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
+import { pinNames } from '../session/pins';
+import { RoutineWatch, ROUTINE_WATCH_MS } from '../backend/routine-watch';
 import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
@@ -80,6 +82,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
   readonly backends = new Map<string, Backend>();
+  /** Routine/trigger/view DDL watches of the backends in use (see backend/routine-watch.ts). */
+  readonly routineWatches = new Map<Backend, RoutineWatch>();
+  private routineTimer: NodeJS.Timeout | null = null;
   readonly sessions = new Map<number, ClientSession>();
   readonly handshaking = new Set<ClientSession>();
   readonly clientBuffer: BufferBudget;
@@ -384,6 +389,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
         client: s.remoteHost,
         state: s.state,
         pinned: s.st.pins !== 0,
+        pins: pinNames(s.st.pins),
         backend: s.backend?.cfg.name ?? null,
         command: cur ? cur.command : null,
         digest,
@@ -501,6 +507,8 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
     this.idleGc.start();
+    this.routineTimer = setInterval(() => pollRoutineWatches(this.backends, this.routineWatches), ROUTINE_WATCH_MS);
+    this.routineTimer.unref();
     this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
@@ -655,6 +663,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     this.idleGc.stop();
+    if (this.routineTimer) clearInterval(this.routineTimer);
+    this.routineTimer = null;
+    this.routineWatches.clear();
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -692,6 +703,23 @@ function packageVersion(): string {
     }
   }
   return 'unknown';
+}
+
+/** Polls the routine watch of every backend in use (one that made a connection), dropping those of removed backends. */
+function pollRoutineWatches(backends: Map<string, Backend>, watches: Map<Backend, RoutineWatch>): void {
+  const live = new Set(backends.values());
+  for (const [b, w] of watches) {
+    if (!live.has(b)) watches.delete(b);
+  }
+  for (const b of live) {
+    if (b.routinesLoadedAt === 0) continue;
+    let w = watches.get(b);
+    if (w === undefined) {
+      w = new RoutineWatch(b);
+      watches.set(b, w);
+    }
+    void w.poll();
+  }
 }
 
 /** Minimum interval between two loads of a backend's routine definitions at connection time. */

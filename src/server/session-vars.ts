@@ -15,9 +15,14 @@ export const UNMANAGED_VARS = new Set([
   'pseudo_thread_id',
 ]);
 
-/** The SET the proxy runs on every new backend connection so that OK packets report state changes. */
+/**
+ * The SET the proxy runs on every new backend connection so that OK packets report state changes.
+ * session_track_state_change=ON makes the server flag (SERVER_SESSION_STATE_CHANGED, on OK and EOF
+ * packets alike) every statement that changed session state, also from inside stored functions,
+ * triggers and views: see session/state-change.ts. Clients see the flag only if they ask for it.
+ */
 export const TRACKING_INIT_SQL =
-  "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=OFF, session_track_transaction_info=OFF";
+  "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON, session_track_transaction_info=OFF";
 
 /** Records `name = value` into a map of non-default values. Returns true if the map changed. */
 export function recordVar(map: Map<string, string>, defaults: Map<string, string> | null, name: string, value: string): boolean {

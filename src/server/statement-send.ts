@@ -49,6 +49,7 @@ export function send(run: StatementRunner, conn: BackendConnection, cur: Current
   conn.armTimeout(conn.cfg.readTimeoutMs);
   const relay = run.relay;
   relay.start(cur.kind);
+  run.terms = 0;
   run.armed = true;
   relay.refuseInfile = !(run.s.clientCaps & Cap.LOCAL_FILES);
   const sock = conn.socket;

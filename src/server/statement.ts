@@ -18,6 +18,7 @@ import { defaultRoute } from './tenant-session';
 import { lost, watch } from './statement-loss';
 import { afterRelay } from './statement-done';
 import { clientSessionState, noteTerminator } from './session-track';
+import { clientTracksStateChange } from '../session/state-change';
 import { forwardInfileData, send, startLocalInfile } from './statement-send';
 import { onReady } from './statement-restore';
 import { switchIdentity, waitGtid } from './statement-lease';
@@ -254,6 +255,14 @@ export class StatementRunner implements RelayHost, BackendSink {
   /** A result's terminator (OK or EOF): what it tells the session (session-track.ts). */
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void {
     noteTerminator(this, status, warnings, ok);
+  }
+
+  /** Terminators relayed so far in the current response (see noteServerStateChange). */
+  terms = 0;
+
+  /** The client would see SERVER_SESSION_STATE_CHANGED and STATE_CHANGE entries from a server (its own session_track_state_change). */
+  get clientStateChange(): boolean {
+    return clientTracksStateChange(this.s.st.trackPrefs ?? null, this.s.pool ? this.s.pool.defaults : null);
   }
 
   /** What the client is told of a backend's session-state block (session-track.ts). */

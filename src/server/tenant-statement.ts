@@ -217,6 +217,9 @@ function send(s: ClientSession, f: Frame, qi: QueryInfo, placement: Placement, p
     qi = scanQuery(payload, 1, payload.length, s.routines);
     qi.flags &= ~Q.CONNECTION_ID;
   }
+  // A call of a stored function (stateful, or not known to be stateless) may leave session state that
+  // pins the session to the connection it ran on: never a replica's, where later writes would go.
+  if (qi.flags & Q.CALL && plan.target === 'replica') plan = { ...plan, target: 'primary', waitGtid: null, reason: 'stored function call' };
   const c = choose(s, placement, plan, gtid);
   if (c !== null && 'action' in c) return refuse(s, c);
   s.runner.forward(Resp.QUERY, frame, qi, null, clearDiag, c);
@@ -265,7 +268,8 @@ export function tenantPrepare(s: ClientSession, f: Frame): void {
   }
   const c = primaryChoice(s, placement);
   if (c !== null && 'action' in c) return refuse(s, c);
-  s.runner.forward(Resp.PREPARE, frame, null, null, false, c, classifyRoute(scan), (qi.flags & Q.READS_DIAGNOSTICS) !== 0);
+  const route = qi.flags & Q.CALL ? { read: false, reason: 'stored function call', hint: null } : classifyRoute(scan);
+  s.runner.forward(Resp.PREPARE, frame, null, null, false, c, route, (qi.flags & Q.READS_DIAGNOSTICS) !== 0);
 }
 
 /** The choice for COM_STMT_EXECUTE of a statement prepared with route class `route`. */
