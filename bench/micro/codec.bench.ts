@@ -93,6 +93,7 @@ class SinkHost implements RelayHost {
   bytes = 0;
   done = 0;
   constructor(readonly clientCaps: number) {}
+  clientStateChange = false;
   corkClient(): void {}
   uncorkClient(): void {}
   writeClient(b: Buffer): boolean {

@@ -47,6 +47,8 @@ export interface BackendStmt {
   cursor?: boolean;
   /** Last use (cache/use-order.ts): `stmts` is in this order only after settleUseOrder. */
   used?: number;
+  /** The connection's schema when it was prepared (the server runs it in that schema: see state-change-pin.ts). */
+  schema?: string | null;
 }
 
 /** Failure to connect or log in to a backend. */
@@ -103,6 +105,8 @@ export class BackendConnection {
   appliedVersion = -1;
   /** The session whose statement left warnings/errors in this connection's diagnostics area, if any. */
   diagOwner: unknown = null;
+  /** @@character_set_database / @@collation_database are the server's defaults, not the schema's (only with a schema). */
+  dbCharsetDefault = false;
   /** Set when a client statement may have changed tracking settings; re-initialised before reuse. */
   needsReinit = false;
   stmts = new Map<string, BackendStmt>();
@@ -375,6 +379,12 @@ export class BackendConnection {
   /** The server reported (or the proxy selected) `schema` as this connection's current schema. */
   noteSchema(schema: string | null): void {
     this.schema = schema;
+    this.dbCharsetDefault = false;
+  }
+
+  /** The proxy set @@character_set_database / @@collation_database to the server's defaults (see SessionState.dbCharsetDefault). */
+  noteDbCharsetDefault(): void {
+    this.dbCharsetDefault = true;
   }
 
   /** The server reported a session variable's new value; kept only while it differs from `defaults`. */
@@ -431,7 +441,10 @@ export class BackendConnection {
   /** COM_INIT_DB; resolves with the server's ERR, if any. */
   async initDb(schema: string): Promise<ErrPacket | null> {
     const r = await this.command(new PacketWriter(schema.length + 8).u8(Com.INIT_DB).string(schema), 'ok');
-    if (!r.err) this.schema = schema;
+    if (!r.err) {
+      this.schema = schema;
+      this.dbCharsetDefault = false;
+    }
     return r.err;
   }
 
@@ -459,6 +472,8 @@ export class BackendConnection {
     this.stmts.clear();
     this.pendingStmtCloses = null;
     if (!keepSchema) this.schema = null;
+    // the server's database character set now (resetSession selects the schema again)
+    this.dbCharsetDefault = keepSchema && this.schema !== null;
     this.lastInsertId = 0;
     this.pseudoThreadId = 0;
     this.needsReinit = false;

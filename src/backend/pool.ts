@@ -2,6 +2,7 @@ import * as genericPool from 'generic-pool';
 import type { BackendConfig } from '../config/types';
 import { BackendConnection, BackendConnectError } from './backend-connection';
 import { analyzeRoutines, NO_ROUTINES, RoutineInfo } from '../classify/routines';
+import { ROUTINE_DDL_SQL } from './routine-watch';
 import type { ErrPacket } from '../protocol/ok-err';
 import { LeaseShare, mayLease, shareLimitError } from './lease-share';
 
@@ -46,6 +47,8 @@ export class Backend {
   lastRoutinesError: Error | null = null;
   /** When routines were last loaded (0: never). */
   routinesLoadedAt = 0;
+  /** The server's DDL counter sum read just before they were (see routine-watch.ts; null: unknown). */
+  routinesDdlSum: string | null = null;
   serverVersion: string | null = null;
   serverCaps = 0;
   serverMariaCaps = 0;
@@ -89,6 +92,8 @@ export class Backend {
    */
   async loadRoutines(conn: BackendConnection): Promise<void> {
     const text = (b: Buffer | null) => (b ? b.toString('utf8') : null);
+    // first: DDL after this read moves the sum, and the routine watch reloads again
+    const sum = await conn.query(ROUTINE_DDL_SQL);
     const routines = await conn.query('SELECT ROUTINE_TYPE, ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES');
     const trg = await conn.query('SELECT EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS');
     const views = await conn.query('SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS');
@@ -100,6 +105,7 @@ export class Backend {
       of('PROCEDURE'),
     );
     this.routinesLoadedAt = Date.now();
+    this.routinesDdlSum = text(sum.rows[0] ? sum.rows[0][0] : null);
   }
 
   /** Takes over what `old` (the same server, replaced on reload) learned: collations, routines, handshake facts. */
@@ -107,6 +113,7 @@ export class Backend {
     this.collations = old.collations;
     this.routines = old.routines;
     this.routinesLoadedAt = old.routinesLoadedAt;
+    this.routinesDdlSum = old.routinesDdlSum;
     this.serverVersion = old.serverVersion;
     this.serverCaps = old.serverCaps;
     this.serverMariaCaps = old.serverMariaCaps;
@@ -465,6 +472,21 @@ export class BackendPool {
     else this.hot.push(conn);
     // Last: a lease waiting at its share's cap may take this very connection from the hot list.
     if (conn.share !== null) unshare(conn);
+  }
+
+  /**
+   * Puts back a connection taken from the front of the hot list for a moment (the routine watch's
+   * counter read) as if it had not been used: at the front, with its idle time, so that it still
+   * cools into generic-pool and idles out. Waiting leases get it as from release().
+   */
+  returnUntouched(conn: BackendConnection, lastUsed: number): void {
+    if (conn.closed || this.closing || this.gp.pending > 0) {
+      this.release(conn);
+      return;
+    }
+    conn.sink = null;
+    conn.lastUsed = lastUsed;
+    this.hot.unshift(conn);
   }
 
   /** Drops a connection whose state cannot be trusted any more. */

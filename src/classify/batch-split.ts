@@ -54,6 +54,20 @@ interface Tok {
  * batch is not split, and any KILL word in it is refused.
  */
 export function splitBatch(buf: Buffer, start: number, end: number, noBackslashEscapes = false): BatchSplit {
+  const { parts, procedural, killWord, refuse } = scanParts(buf, start, end, noBackslashEscapes);
+  if (procedural) return killWord ? { t: 'refuse' } : { t: 'none' };
+  if (refuse) return { t: 'refuse' };
+  if (!parts.some((p) => p.kill !== null || p.loadLocal)) return { t: 'none' };
+  return { t: 'split', parts };
+}
+
+/** The top-level statements of a batch, or null when it holds procedural text (BEGIN ... END) whose ';' do not split it. */
+export function statementParts(buf: Buffer, start: number, end: number, noBackslashEscapes = false): BatchPart[] | null {
+  const r = scanParts(buf, start, end, noBackslashEscapes);
+  return r.procedural ? null : r.parts.filter((p) => p.code);
+}
+
+function scanParts(buf: Buffer, start: number, end: number, noBackslashEscapes: boolean): { parts: BatchPart[]; procedural: boolean; killWord: boolean; refuse: boolean } {
   const parts: BatchPart[] = [];
   let procedural = false;
   let killWord = false;
@@ -127,10 +141,7 @@ export function splitBatch(buf: Buffer, start: number, end: number, noBackslashE
   if (toks.length > 0) close(end);
   // Empty statements at the end (';' followed by nothing but space and comments) are no statements.
   while (parts.length > 0 && !parts[parts.length - 1]!.code) parts.pop();
-  if (procedural) return killWord ? { t: 'refuse' } : { t: 'none' };
-  if (refuse) return { t: 'refuse' };
-  if (!parts.some((p) => p.kill !== null || p.loadLocal)) return { t: 'none' };
-  return { t: 'split', parts };
+  return { parts, procedural, killWord, refuse };
 }
 
 function classifyPart(toks: Tok[]): { kill: BatchPart['kill']; loadLocal: boolean; procedural: boolean; killWord: boolean; refuse: boolean } {
@@ -179,8 +190,10 @@ function parseKill(toks: Tok[]): { id: number; query: boolean } | null {
 }
 
 /**
- * The segments a split batch runs as: consecutive ordinary statements form one backend segment
- * (their original text, separators included); a KILL is answered by the proxy; a LOAD ... LOCAL
+ * The segments a split batch runs as: each ordinary statement is a backend segment of its own
+ * (its original text; empty statements before it, with their separators, go with it), so the
+ * session handles it as a lone COM_QUERY (diagnostics statements answered from the session's
+ * capture, tenant statements the proxy answers itself); a KILL is answered by the proxy; a LOAD ... LOCAL
  * INFILE from a client that may not send files (`refuseLocal`) ends the batch with ERR 4166 where
  * it stands. Returns null when the batch needs nothing of the proxy (one backend segment).
  */
@@ -188,10 +201,13 @@ export function planBatch(parts: readonly BatchPart[], refuseLocal: boolean): Ba
   const out: BatchSegment[] = [];
   let sqlStart = -1;
   let sqlEnd = -1;
+  /** The pending segment holds a statement with code (the next one starts a segment of its own). */
+  let sqlCode = false;
   let special = false;
   const flush = () => {
     if (sqlStart >= 0) out.push({ t: 'sql', start: sqlStart, end: sqlEnd });
     sqlStart = -1;
+    sqlCode = false;
   };
   for (const p of parts) {
     if (p.kill) {
@@ -205,8 +221,10 @@ export function planBatch(parts: readonly BatchPart[], refuseLocal: boolean): Ba
       out.push({ t: 'err', errno: ER_LOAD_INFILE_CAPABILITY_DISABLED, sqlState: 'HY000', message: LOAD_INFILE_DISABLED_MESSAGE });
       return out;
     }
+    if (sqlCode) flush();
     if (sqlStart < 0) sqlStart = p.start;
     sqlEnd = p.end;
+    sqlCode = p.code;
   }
   flush();
   return special ? out : null;

@@ -1,3 +1,5 @@
+import { BUILTIN_FUNCTIONS } from './builtin-functions';
+
 /**
  * A single-pass SQL scanner over the raw COM_QUERY bytes. It does not build an AST: it finds the
  * statement kind and the handful of constructs that decide how a statement must be routed and
@@ -61,6 +63,12 @@ export interface QueryInfo {
   connIdAt: number[] | null;
   /** Byte offsets of each `DATABASE` / `SCHEMA` word that is called (see server/row-count.ts substituteCalls). */
   schemaFnAt: number[] | null;
+  /**
+   * Byte offsets of each `@@[session.|local.]warning_count|error_count|session_track_system_variables`
+   * (at the first `@`): variables whose value is the session's, not the backend connection's
+   * (see server/sysvar-substitute.ts).
+   */
+  sysVarAt: number[] | null;
 }
 
 const enum C {
@@ -97,7 +105,33 @@ export interface RoutineNames {
   readonly tables: ReadonlySet<string>;
   /** Procedures proven not to change session state: CALL of one is not flagged. */
   readonly statelessProcedures?: ReadonlySet<string>;
+  /** Stored functions proven not to change session state: a call of one is not flagged. */
+  readonly statelessFunctions?: ReadonlySet<string>;
 }
+
+/**
+ * Words a '(' follows without a function being called: keywords, column types, and clauses
+ * (`INSERT INTO t (a)`, `VALUES (`, `IN (`, `VARCHAR(10)`, `JOIN (`, `USING (`, `KEY idx (a)`, ...).
+ */
+const NOT_CALLS = new Set([
+  'IN', 'VALUES', 'VALUE', 'USING', 'ON', 'AS', 'AND', 'OR', 'NOT', 'XOR', 'IS', 'LIKE', 'BETWEEN', 'WHEN', 'THEN', 'ELSE',
+  'ELSEIF', 'CASE', 'DIV', 'MOD', 'SELECT', 'DO', 'SET', 'JOIN', 'STRAIGHT_JOIN', 'FROM', 'WHERE', 'HAVING', 'BY', 'KEY', 'INDEX',
+  'UNIQUE', 'PRIMARY', 'FOREIGN', 'REFERENCES', 'CHECK', 'CONSTRAINT', 'DEFAULT', 'PARTITION', 'PARTITIONS', 'SUBPARTITION',
+  'OVER', 'WINDOW', 'EXISTS', 'ANY', 'ALL', 'SOME', 'INTERVAL', 'DISTINCT', 'RETURNING', 'LIMIT', 'OFFSET', 'UNION', 'EXCEPT',
+  'INTERSECT', 'INTO', 'TABLE', 'TABLES', 'WITH', 'RECURSIVE', 'LATERAL', 'COLUMNS', 'PATH', 'AGAINST', 'ESCAPE', 'REGEXP',
+  'RLIKE', 'RETURN', 'RETURNS', 'GROUP', 'ORDER', 'FOR', 'UPDATE', 'USE', 'FORCE', 'IGNORE', 'ROW', 'ROWS', 'TO', 'WHILE',
+  'UNTIL', 'CALL', 'FULLTEXT', 'SPATIAL', 'GENERATED', 'ALWAYS', 'VIRTUAL', 'PERSISTENT', 'STORED', 'INT', 'INTEGER', 'TINYINT',
+  'SMALLINT', 'MEDIUMINT', 'BIGINT', 'DECIMAL', 'DEC', 'NUMERIC', 'FIXED', 'FLOAT', 'DOUBLE', 'REAL', 'BIT', 'CHAR', 'VARCHAR',
+  'VARCHAR2', 'BINARY', 'VARBINARY', 'NCHAR', 'NVARCHAR', 'NATIONAL', 'CHARACTER', 'TEXT', 'BLOB', 'TINYTEXT', 'MEDIUMTEXT',
+  'LONGTEXT', 'DATETIME', 'TIME', 'TIMESTAMP', 'YEAR', 'ENUM', 'SIGNED', 'UNSIGNED', 'PRECISION', 'RAW', 'NUMBER', 'KILL',
+  'EXECUTE', 'IMMEDIATE', 'EXPLAIN', 'LEAVE', 'ITERATE', 'SIGNAL', 'RESIGNAL', 'OUTFILE', 'DUMPFILE', 'LIKE', 'SEPARATOR',
+]);
+
+/** Words after which the next name is a table (so `t (` is not a call). */
+const TABLE_KEYWORDS = new Set(['INTO', 'TABLE', 'JOIN', 'FROM', 'UPDATE', 'REFERENCES', 'STRAIGHT_JOIN', 'INSERT', 'REPLACE', 'WITH', 'RECURSIVE']);
+
+/** Statements that call no function when they run (definitions, grants, SHOW): `(` there is never a call. */
+const NO_CALL_STATEMENTS = new Set(['CREATE', 'ALTER', 'DROP', 'RENAME', 'TRUNCATE', 'GRANT', 'REVOKE', 'SHOW', 'DESCRIBE', 'DESC', 'OPTIMIZE', 'REPAIR', 'CHECK']);
 
 /**
  * Scans `buf[start:end)`. Never throws; unterminated strings/comments just end the scan.
@@ -108,9 +142,16 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
   const storedFunctions = routines !== undefined && routines.functions.size > 0 ? routines.functions : undefined;
   const routineTables = routines !== undefined && routines.tables.size > 0 ? routines.tables : undefined;
   const pureProcs = routines !== undefined && routines.statelessProcedures !== undefined && routines.statelessProcedures.size > 0 ? routines.statelessProcedures : undefined;
+  const pureFns = routines !== undefined ? routines.statelessFunctions : undefined;
+  /** Statement token count at the last table keyword (the name after it is a table, not a function). */
+  let tableKwTok = -9;
+  /** A SELECT in the current statement (CREATE TABLE ... SELECT runs what it calls). */
+  let selectSeen = false;
+  /** End of the last backtick-quoted name (a quoted name before '(' is never a built-in). */
+  let quotedAt = -1;
   /** A CALL whose procedure name is not known yet (flagged at the name, or at the end of its statement). */
   let callPending = false;
-  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null, schemaFnAt: null };
+  const info: QueryInfo = { kind: '', flags: 0, userVars: null, killId: -1, killQuery: false, lockDelta: 0, lockNames: null, lockNameUnknown: false, rowCountAt: null, connIdAt: null, schemaFnAt: null, sysVarAt: null };
   let prevWordStart = -1;
   let lockArg = false; // just saw GET_LOCK( or RELEASE_LOCK(
   let i = start;
@@ -149,8 +190,14 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         if (stmtIndex === 0) info.kind = w;
         inSet = w === 'SET';
         afterInto = false;
+        selectSeen = false;
+        tableKwTok = -9;
       }
       tokInStmt++;
+      quotedAt = -1;
+      // (INSERT / REPLACE are table keywords only as the statement's verb: REPLACE(s, a, b) is a function)
+      if (TABLE_KEYWORDS.has(w) && (tokInStmt === 1 || (w !== 'INSERT' && w !== 'REPLACE'))) tableKwTok = tokInStmt;
+      else if (w === 'SELECT') selectSeen = true;
       onWord(w);
       if (routineTables !== undefined && routineTables.has(w)) info.flags |= Q.CALL;
       prev2Word = prevWord;
@@ -177,9 +224,11 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         const s = i + 1;
         i = skipQuoted(buf, i + 1, end, 0x60);
         tokInStmt++;
-        // a quoted name may be a stored function being called
-        if ((storedFunctions !== undefined || routineTables !== undefined || pureProcs !== undefined) && i - s <= 65) {
+        // a quoted name may be a stored function being called, or a table with stateful triggers
+        // (the name is only built when one of those can matter: ORMs quote every identifier)
+        if (i - s <= 65 && (routineTables !== undefined || parenNext(i))) {
           prevWord = buf.toString('utf8', s, i - 1).toUpperCase();
+          quotedAt = i;
           if (routineTables !== undefined && routineTables.has(prevWord)) info.flags |= Q.CALL;
         } else prevWord = '';
         pendingUserVar = null;
@@ -228,8 +277,13 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
           const dot = name.lastIndexOf('.');
           const v = dot >= 0 ? name.slice(dot + 1) : name;
           if (v === 'identity' || v === 'last_insert_id') info.flags |= Q.LAST_INSERT_ID;
-          else if (v === 'warning_count' || v === 'error_count') info.flags |= Q.READS_DIAGNOSTICS;
-          else if (v.startsWith('session_track_')) info.flags |= Q.SESSION_TRACK_VAR;
+          else if (v === 'warning_count' || v === 'error_count') {
+            info.flags |= Q.READS_DIAGNOSTICS;
+            (info.sysVarAt ??= []).push(i);
+          } else if (v.startsWith('session_track_')) {
+            info.flags |= Q.SESSION_TRACK_VAR;
+            if (v === 'session_track_system_variables') (info.sysVarAt ??= []).push(i);
+          }
           i = e;
           s = e;
           prevWord = '';
@@ -270,7 +324,10 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         i++;
         continue;
       case 0x28: // (
-        onCall(prevWord);
+        if (quotedAt >= 0 && prevWord !== '' && !callPending && adjacent(quotedAt)) {
+          if (storedFunctions !== undefined && storedFunctions.has(prevWord) && firstOfStmt !== 'CREATE' && firstOfStmt !== 'DROP') info.flags |= Q.CALL;
+          else if (unknownCall(prevWord, true)) info.flags |= Q.CALL;
+        } else onCall(prevWord);
         i++;
         pendingUserVar = null;
         continue;
@@ -367,6 +424,19 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
     if (w.startsWith('SESSION_TRACK_')) info.flags |= Q.SESSION_TRACK_VAR;
   }
 
+  /** The next byte after `from` that is not whitespace is '('. */
+  function parenNext(from: number): boolean {
+    let j = from;
+    while (j < end && cls[buf[j]] === C.SPACE) j++;
+    return j < end && buf[j] === 0x28;
+  }
+
+  /** Only whitespace between `from` and the '(' at i. */
+  function adjacent(from: number): boolean {
+    for (let j = from; j < i; j++) if (cls[buf[j]] !== C.SPACE) return false;
+    return true;
+  }
+
   function onCall(fn: string): void {
     if (callPending) {
       // the first call in a CALL statement names the procedure
@@ -412,7 +482,24 @@ export function scanQuery(buf: Buffer, start: number, end: number, routines?: Ro
         break;
       default:
         if (storedFunctions !== undefined && storedFunctions.has(fn) && firstOfStmt !== 'CREATE' && firstOfStmt !== 'DROP') info.flags |= Q.CALL;
+        else if (unknownCall(fn, false)) info.flags |= Q.CALL;
     }
+  }
+
+  /**
+   * A call of a function that is neither built-in nor a stored function known to be stateless
+   * (one created on the server a moment ago, say): it may change session state, so it pins
+   * (fails closed). Schema-qualified calls (`db.f(`) are stored functions.
+   */
+  function unknownCall(fn: string, quoted: boolean): boolean {
+    if (fn === '' || (!quoted && NOT_CALLS.has(fn))) return false;
+    // the name must be right before '(' (`c = (` is no call of c)
+    if (!quoted && !adjacent(prevWordStart + fn.length)) return false;
+    if (tokInStmt - tableKwTok <= 2) return false; // INSERT INTO t (a), INTO db.t (a)
+    if (NO_CALL_STATEMENTS.has(firstOfStmt) && !(selectSeen && firstOfStmt === 'CREATE' && !(info.flags & Q.ROUTINE_DDL))) return false;
+    const dotted = prevWordStart > 0 && buf[prevWordStart - 1] === 0x2e;
+    if (!dotted && !quoted && BUILTIN_FUNCTIONS.has(fn)) return false;
+    return pureFns === undefined || !pureFns.has(fn);
   }
 }
 

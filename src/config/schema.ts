@@ -78,6 +78,10 @@ export const serverSchema = z.strictObject({
   compression_zstd: z.boolean().default(true),
   compression_zstd_max_level: intIn(1, 22, 'expected a zstd level from 1 (fastest) to 22 (smallest)').default(1),
   raw_io: z.boolean().default(true),
+  // V8 judges the allocation rate over the last 5 s: a GC sooner after the load does not shrink the heap.
+  idle_gc_after_ms: intIn(0, MAX_TIMER_MS, `expected 0 (off) or a number of milliseconds from 5000 to ${MAX_TIMER_MS}`)
+    .refine((v) => v === 0 || v >= 5000, { error: `expected 0 (off) or a number of milliseconds from 5000 to ${MAX_TIMER_MS}` })
+    .default(10_000),
   max_prepared_statements_per_session: intIn(1, 1_048_576, 'expected a number from 1 to 1048576').default(16382),
   max_long_data_per_session: intIn(1024, 2 ** 40, 'expected a number of bytes from 1024 to 1099511627776 (1 TiB)').default(128 * 1024 * 1024),
 });

@@ -104,6 +104,8 @@ export interface ServerConfig {
    * forces it off).
    */
   readonly rawIo: boolean;
+  /** One full GC after the event loop has been quiet this long following load, to give memory back; 0 = off (default 10000). */
+  readonly idleGcAfterMs: number;
   /** Prepared statements one client session may hold at once; one more gets ERR 1461 (default 16382, like max_prepared_stmt_count). */
   readonly maxPreparedStatementsPerSession: number;
   /** COM_STMT_SEND_LONG_DATA bytes one session may buffer across its statements (default 128 MiB). */

@@ -27,6 +27,8 @@ export class Metrics {
   readonly logins: client.Counter<'result'>;
   readonly commands: client.Counter<'command'>;
   readonly errors: client.Counter<'kind'>;
+  /** Sessions pinned because the server reported a state change the proxy did not expect (see session/state-change.ts). */
+  readonly serverStatePins: client.Counter;
   /**
    * Per-command counts for the hot path: a plain field increment per statement (a prom-client child's
    * inc() does value checks and a keyed lookup), copied into tenantgate_commands_total at scrape time.
@@ -77,6 +79,10 @@ export class Metrics {
       },
     });
     this.errors = new client.Counter({ name: 'tenantgate_proxy_errors_total', help: 'Errors raised by the proxy itself (not relayed server errors)', labelNames: ['kind'], registers });
+    this.serverStatePins = new client.Counter({
+      name: 'tenantgate_server_state_pins_total', registers,
+      help: 'Sessions pinned to their backend connection because the server reported a session state change (user variables, temporary tables) that stored code made and the statement does not explain',
+    });
     this.internalErrors = new client.Counter({
       name: 'tenantgate_internal_errors_total',
       help: 'Unexpected errors that ended one session (where: code path; uncaught_exception/unhandled_rejection: caught by the process safety net)',

@@ -9,8 +9,7 @@ import { buildErr } from '../protocol/ok-err';
 import { scanQuery } from '../classify/lexer';
 import type { BatchSegment } from '../classify/batch-split';
 import type { ClientSession } from './client-session';
-import { Resp } from './result-relay';
-import { tenantQuery } from './tenant-statement';
+import { routeQuery } from './query-route';
 import { killSession } from './kill';
 
 /** A split batch in progress on a session. */
@@ -57,8 +56,7 @@ function step(s: ClientSession, b: BatchRun): void {
       const frame = { payload, seq: 0, lastSeq: 0, raw: null };
       const info = scanQuery(payload, 1, payload.length, s.routines);
       s.runner.armSegment(b.seq, more);
-      if (s.tenant) tenantQuery(s, frame, info);
-      else s.runner.forward(Resp.QUERY, frame, info, null);
+      routeQuery(s, frame, info);
       // Refused at once (isolation, no route): no statement started, so nothing else ends the command.
       if (s.batch === b && b.failed && !s.runner.busy && !s.closed) s.toIdle();
       return;

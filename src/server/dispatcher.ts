@@ -7,15 +7,15 @@ import { Q, scanQuery } from '../classify/lexer';
 import { planBatch, splitBatch } from '../classify/batch-split';
 import { runBatch } from './batch-run';
 import { killSession } from './kill';
-import { parseDiagStatement } from './diagnostics';
-import { answerDiagnostics, onPreparedDiagnostics } from './prepared-diagnostics';
+import { onPreparedDiagnostics } from './prepared-diagnostics';
+import { routeQuery } from './query-route';
 import { refusePrepare } from './prepared';
 import { Resp } from './result-relay';
 import { onChangeUser, onResetConnection, onSetOption } from './session-reset';
 import { onExecute, onFetch, onLongData, onStmtClose, onStmtReset } from './stmt-commands';
 import type { ClientSession } from './client-session';
 import type { BackendPool } from '../backend/pool';
-import { scanOptions, tenantInitDb, tenantPrepare, tenantQuery, tenantStatistics } from './tenant-statement';
+import { scanOptions, tenantInitDb, tenantPrepare, tenantStatistics } from './tenant-statement';
 
 /** Handles one command packet of a logged-in session. */
 type Handler = (s: ClientSession, f: Frame) => void;
@@ -36,16 +36,7 @@ const onQuery: Handler = (s, f) => {
     const segs = sp.t === 'split' && (s.st.multi || sp.parts.length === 1) ? planBatch(sp.parts, refuseLocal) : null;
     if (segs !== null) return runBatch(s, segs, p);
   }
-  if (info.flags & Q.READS_DIAGNOSTICS && !(info.flags & Q.MULTI)) {
-    const ds = parseDiagStatement(p, 1);
-    const diag = s.st.diag;
-    if (ds && diag) {
-      return answerDiagnostics(s, ds, diag, false);
-    }
-    return s.runner.forward(Resp.QUERY, f, info, null, diag === null);
-  }
-  if (s.tenant) return tenantQuery(s, f, info);
-  s.runner.forward(Resp.QUERY, f, info, null);
+  routeQuery(s, f, info);
 };
 
 /** KILL the proxy cannot map to one of the tenant's sessions: refused rather than passed to a shared backend. */

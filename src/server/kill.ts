@@ -15,6 +15,7 @@ export function killSession(s: ClientSession, id: number, queryOnly: boolean, mo
   const target = s.ctx.sessions.get(id);
   // Run from a split batch, the session is busy: an error ends the batch and the command.
   const fail = (w: PacketWriter) => {
+    s.runner.noteLocalResult(null); // ROW_COUNT() -1 after an error; FOUND_ROWS() kept
     s.sendPacket(w, 1);
     if (s.batch !== null) s.toIdle();
   };
@@ -31,6 +32,8 @@ export function killSession(s: ClientSession, id: number, queryOnly: boolean, mo
   }
   s.toBusy();
   const done = () => {
+    // the OK of a KILL: ROW_COUNT() 0 (FOUND_ROWS() kept), as on a server
+    s.runner.noteLocalResult(null, 0);
     // inside a multi-statement batch with statements after it: an OK saying more results follow
     const ok = { affectedRows: 0, lastInsertId: 0, status: s.okStatus() | Status.MORE_RESULTS_EXISTS, warnings: 0, info: EMPTY, sessionState: null };
     s.sendPacket(more ? buildOk(ok, s.clientCaps) : s.okPacket(), 1);

@@ -1,3 +1,5 @@
+import { getHeapSpaceStatistics } from 'node:v8';
+
 /** What a memory report reads of the proxy (sizes only). */
 export interface MemoryParts {
   readonly sessions: ReadonlyMap<number, { readonly prepared: { readonly size: number } }>;
@@ -12,6 +14,20 @@ export interface MemoryParts {
 }
 
 /**
+ * Resident bytes of each V8 heap space that has any, keyed `heap` + the space's name in camel case
+ * (`heapNewSpace`, `heapOldSpace`, `heapCodeSpace`, `heapLargeObjectSpace`, ...): tells a new space
+ * grown under allocation pressure (up to 2 × 16 MiB of semi-spaces on 64-bit) from old-space growth.
+ */
+export function heapSpaces(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of getHeapSpaceStatistics()) {
+    if (s.physical_space_size === 0) continue;
+    out[`heap${s.space_name.replace(/(^|_)([a-z])/g, (_m, _u: string, c: string) => c.toUpperCase())}`] = s.physical_space_size;
+  }
+  return out;
+}
+
+/**
  * Sizes of everything the proxy keeps between statements, next to the process's memory figures
  * (SIGUSR2 logs it, after a full GC when node runs with --expose-gc): what a leak hunt looks at first.
  */
@@ -23,6 +39,7 @@ export function memoryReport(p: MemoryParts, retiredBackends: number): Record<st
   for (const b of p.backends.values()) backendConnections += b.open;
   return {
     rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers,
+    ...heapSpaces(),
     sessions: p.sessions.size, handshaking: p.handshaking.size, preparedStatements: prepared,
     planCache: p.planCache.size, fastPlans: p.fastPlans.size, digestStats: p.digestStats.size, digestKeys: p.digestKeys.size,
     loginThrottle: p.loginThrottle.size, retiredBackends, pausedSessions: p.clientBuffer.paused.size,

@@ -5,6 +5,7 @@ import type { ClientSession } from './client-session';
 import type { DiagStatement, Diagnostics } from './diagnostics';
 import { diagnosticsResult, parseDiagStatement } from './diagnostics';
 import { buildErr } from '../protocol/ok-err';
+import { localStatus, writeLocalResult } from './local-result';
 import { onExecute } from './stmt-commands';
 
 const CURSOR_DIAG =
@@ -51,6 +52,7 @@ export function onPreparedDiagnostics(s: ClientSession, f: Frame): boolean {
  * WARNINGS / ERRORS (as MariaDB does).
  */
 export function answerDiagnostics(s: ClientSession, ds: DiagStatement, diag: Diagnostics, binary: boolean): void {
-  for (const b of diagnosticsResult(ds, diag, s.clientCaps, s.okStatus(), (s.pool as BackendPool).extMeta, binary)) s.client.write(b);
+  const packets = diagnosticsResult(ds, diag, s.clientCaps, localStatus(s), (s.pool as BackendPool).extMeta, binary);
   s.runner.noteLocalResult(ds.form === 'warnings' || ds.form === 'errors' ? null : 1);
+  writeLocalResult(s, packets);
 }

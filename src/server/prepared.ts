@@ -7,9 +7,10 @@ import type { Frame } from '../protocol/framer';
 import type { ErrPacket } from '../protocol/ok-err';
 import { framePayload, PacketWriter } from '../protocol/packet-writer';
 import type { BackendConnection, BackendStmt } from '../backend/backend-connection';
-import { Q, QueryInfo } from '../classify/lexer';
+import { Q, QueryInfo, scanQuery, type RoutineNames } from '../classify/lexer';
 import { closeBackendStmt, ER_MAX_PREPARED_STMT_COUNT_REACHED, evictLru, trackStmtConn } from './stmt-lifetime';
 import { rowCountExpr, substituteCalls } from './row-count';
+import { type SysVarValues, sysVarEdits } from './sysvar-substitute';
 import type { U64 } from '../protocol/packet-reader';
 
 /**
@@ -44,6 +45,21 @@ export interface ClientStmt {
   route?: StatementRoute;
   /** What the lexer found in the SQL at prepare time: applied to the session at each execute, like a text query. */
   info: QueryInfo;
+  /** The routine definitions `info` was scanned with (see freshInfo). */
+  routinesAt?: RoutineNames;
+}
+
+/**
+ * The statement's scan, redone when the backend's routine definitions changed since it was made
+ * (a stored function known stateless at PREPARE may have been redefined): an identity test per
+ * execute. Tenant statements had CONNECTION_ID() substituted at PREPARE (its flag stays off).
+ */
+export function freshInfo(st: ClientStmt, routines: RoutineNames | undefined, tenant: boolean): QueryInfo {
+  if (st.routinesAt === routines) return st.info;
+  st.info = scanQuery(st.sql, 0, st.sql.length, routines);
+  if (tenant) st.info.flags &= ~Q.CONNECTION_ID;
+  st.routinesAt = routines;
+  return st.info;
 }
 
 /** Records a backend statement in a connection's bounded cache, closing what falls out (or what it replaces). */
@@ -84,13 +100,14 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
     if (e) return e;
   }
   const prep = new PacketWriter(st.sql.length + 1).u8(Com.STMT_PREPARE).bytes(st.sql).finish(0);
+  const preparedIn = conn.schema;
   let r = await conn.command(prep.subarray(4), 'prepare');
   // max_prepared_stmt_count reached: free this connection's least recently used statements and retry once.
   if (r.err && r.err.errno === ER_MAX_PREPARED_STMT_COUNT_REACHED && evictLru(conn) > 0) r = await conn.command(prep.subarray(4), 'prepare');
   if (switchSchema && back !== null) await conn.initDb(back);
   if (r.err) return r.err;
   const p = r.prepare as { stmtId: number; numColumns: number; numParams: number };
-  rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null }, max);
+  rememberBackendStmt(conn, st.key, { id: p.stmtId, numParams: p.numParams, numColumns: p.numColumns, types: null, schema: preparedIn }, max);
   return null;
 }
 
@@ -103,12 +120,15 @@ export async function ensureBackendStmt(conn: BackendConnection, st: ClientStmt,
  * not depend on the schema it is prepared under (it prepared without one: it names no table without
  * its schema). Pure.
  */
-export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string | null): ClientStmt {
-  const calls: Array<{ at: number; value: string }> = [];
+export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string | null, sysVars: SysVarValues | null = null): ClientStmt {
+  const calls: Array<{ at: number; value: string; end?: number }> = [];
   if (rowCount !== null) for (const at of st.info.rowCountAt ?? []) calls.push({ at, value: rowCountExpr(rowCount) });
   if (schema !== null) for (const at of st.info.schemaFnAt ?? []) calls.push({ at, value: 'NULL' });
+  const sv = sysVars !== null && st.info.sysVarAt !== null ? sysVarEdits(st.sql, st.info.sysVarAt, sysVars) : [];
+  for (const e of sv) calls.push(e);
   calls.sort((x, y) => x.at - y.at);
-  const key = `${st.key}${schema !== null ? `\0NULL_SCHEMA@${schema}` : ''}${rowCount !== null ? `\0ROW_COUNT=${rowCount}` : ''}`;
+  const svKey = sv.length !== 0 ? `\0SYSVARS=${sv.map((e) => e.value).join('\0')}` : '';
+  const key = `${st.key}${schema !== null ? `\0NULL_SCHEMA@${schema}` : ''}${rowCount !== null ? `\0ROW_COUNT=${rowCount}` : ''}${svKey}`;
   return { ...st, sql: substituteCalls(st.sql, calls), key, schema: schema ?? st.schema };
 }
 

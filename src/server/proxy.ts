@@ -1,3 +1,4 @@
+import { IdleGc } from './idle-gc';
 import { memoryReport } from './memory-report';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -16,6 +17,8 @@ import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { TRACKING_INIT_SQL } from './session-vars';
+import { pinNames } from '../session/pins';
+import { RoutineWatch, ROUTINE_WATCH_MS } from '../backend/routine-watch';
 import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
@@ -79,12 +82,18 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly log: Logger;
   readonly users = new Map<string, UserConfig>();
   readonly backends = new Map<string, Backend>();
+  /** Routine/trigger/view DDL watches of the backends in use (see backend/routine-watch.ts). */
+  readonly routineWatches = new Map<Backend, RoutineWatch>();
+  private routineTimer: NodeJS.Timeout | null = null;
   readonly sessions = new Map<number, ClientSession>();
   readonly handshaking = new Set<ClientSession>();
   readonly clientBuffer: BufferBudget;
   readonly loginThrottle: LoginThrottle;
   readonly dummyUser: UserConfig;
   private sweeper: NodeJS.Timeout | null = null;
+  /** Gives memory back once load goes away (server.idle_gc_after_ms, see idle-gc.ts). */
+  readonly idleGc = new IdleGc(() => this.config.server.idleGcAfterMs, (before, after, ms) =>
+    this.log.debug({ heapTotalBefore: before.heapTotal, heapTotalAfter: after.heapTotal, heapUsedAfter: after.heapUsed, ms: Math.round(ms) }, 'idle gc'));
   serverVersion = FALLBACK_VERSION;
   serverCaps = PROXY_CAPABILITIES;
   serverMariaCaps = 0;
@@ -380,6 +389,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
         client: s.remoteHost,
         state: s.state,
         pinned: s.st.pins !== 0,
+        pins: pinNames(s.st.pins),
         backend: s.backend?.cfg.name ?? null,
         command: cur ? cur.command : null,
         digest,
@@ -496,6 +506,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
+    this.idleGc.start();
+    this.routineTimer = setInterval(() => pollRoutineWatches(this.backends, this.routineWatches), ROUTINE_WATCH_MS);
+    this.routineTimer.unref();
     this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
@@ -614,7 +627,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
 
   /** See memory-report.ts (SIGUSR2). */
   memoryReport(): Record<string, number> {
-    return memoryReport(this, this.retired.size);
+    return { ...memoryReport(this, this.retired.size), idleGcs: this.idleGc.runs };
   }
 
   /**
@@ -649,6 +662,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     removeSafetyNet(this);
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    this.idleGc.stop();
+    if (this.routineTimer) clearInterval(this.routineTimer);
+    this.routineTimer = null;
+    this.routineWatches.clear();
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -686,6 +703,23 @@ function packageVersion(): string {
     }
   }
   return 'unknown';
+}
+
+/** Polls the routine watch of every backend in use (one that made a connection), dropping those of removed backends. */
+function pollRoutineWatches(backends: Map<string, Backend>, watches: Map<Backend, RoutineWatch>): void {
+  const live = new Set(backends.values());
+  for (const [b, w] of watches) {
+    if (!live.has(b)) watches.delete(b);
+  }
+  for (const b of live) {
+    if (b.routinesLoadedAt === 0) continue;
+    let w = watches.get(b);
+    if (w === undefined) {
+      w = new RoutineWatch(b);
+      watches.set(b, w);
+    }
+    void w.poll();
+  }
 }
 
 /** Minimum interval between two loads of a backend's routine definitions at connection time. */

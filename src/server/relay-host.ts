@@ -1,5 +1,6 @@
 /** The session side of a result relay (result-relay.ts), and small packet helpers it uses. */
 import { buildOk, OkPacket } from '../protocol/ok-err';
+import { Status } from '../protocol/constants';
 
 /** The session side of a relay: where bytes go and who hears about terminators. */
 export interface RelayHost {
@@ -9,6 +10,8 @@ export interface RelayHost {
   corkClient(): void;
   uncorkClient(): void;
   readonly clientCaps: number;
+  /** The client tracks session state changes itself (session_track_state_change): it sees SERVER_SESSION_STATE_CHANGED. */
+  readonly clientStateChange: boolean;
   /** Called for every OK/EOF that ends a result (intermediate ones of multi-results too). */
   onTerminator(status: number, warnings: number, ok: OkPacket | null): void;
   /** Filters a session-state block down to what the client tracks; null drops it. */
@@ -43,7 +46,13 @@ export function setOkStatus(p: Buffer, status: number): void {
 
 /** An EOF turned into the OK-style terminator of a CLIENT_DEPRECATE_EOF client. */
 export function eofAsOk(warnings: number, status: number, caps: number) {
-  return buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings, info: EMPTY, sessionState: null }, caps, 0xfe);
+  // A server tracking state changes puts its STATE_CHANGE entry on the OK that replaces the EOF
+  // (for clients with SESSION_TRACK; buildOk drops flag and block for the others).
+  const sessionState = status & Status.SESSION_STATE_CHANGED ? STATE_CHANGED_ENTRY : null;
+  return buildOk({ affectedRows: 0, lastInsertId: 0, status, warnings, info: EMPTY, sessionState }, caps, 0xfe);
 }
+
+/** The tracker's STATE_CHANGE entry: type 2, length 1, '1'. */
+const STATE_CHANGED_ENTRY = Buffer.from([2, 1, 0x31]);
 
 const EMPTY = Buffer.alloc(0);

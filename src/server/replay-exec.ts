@@ -19,6 +19,9 @@ export function foundRowsSql(n: number, sequence: boolean): string {
   return `SELECT SQL_CALC_FOUND_ROWS 1 FROM JSON_TABLE(CONCAT('[', REPEAT('0,', ${n - 1}), '0]'), '$[*]' COLUMNS(x INT PATH '$')) AS t LIMIT 0`;
 }
 
+/** What COM_RESET_CONNECTION does to the database character set on MariaDB (the schema stays). */
+export const DB_CHARSET_DEFAULT_SQL = 'SET SESSION character_set_database = @@global.character_set_database, SESSION collation_database = @@global.collation_database';
+
 /**
  * Leaves `conn` with no current schema (and nothing else of any session): COM_CHANGE_USER without a
  * database — for a tenant session to the tenant's own account, never the proxy's.
@@ -53,6 +56,10 @@ export async function runReplaySteps(s: ClientSession, conn: BackendConnection, 
         if (e) return buildErr(e.errno, e.sqlState, e.message);
         break;
       }
+      case 'db_charset_default':
+        await conn.query(DB_CHARSET_DEFAULT_SQL);
+        conn.noteDbCharsetDefault();
+        break;
       case 'set_option':
         await conn.setMultiStatements(step.multi);
         break;

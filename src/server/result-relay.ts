@@ -71,6 +71,12 @@ export class ResultRelay implements BackendSink {
   errClass = '';
   private deprecateEof = false;
   private sessionTrack = false;
+  /**
+   * Clear SERVER_SESSION_STATE_CHANGED where no state block explains it (EOF, OK without one):
+   * backend connections track state changes for the proxy, the client sees the flag only when it
+   * tracks them itself (session_track_state_change).
+   */
+  private maskState = true;
   private hdr = Buffer.alloc(4);
   private hdrHave = 0;
   private pendLen = -1;
@@ -110,6 +116,7 @@ export class ResultRelay implements BackendSink {
     const caps = this.host.clientCaps;
     this.deprecateEof = (caps & Cap.DEPRECATE_EOF) !== 0;
     this.sessionTrack = (caps & Cap.SESSION_TRACK) !== 0;
+    this.maskState = !this.host.clientStateChange;
     this.ph = kind === Resp.FETCH ? Ph.ROWS : kind === Resp.FIELD_LIST ? Ph.FIELDS : kind === Resp.STATISTICS ? Ph.STAT : Ph.FIRST;
   }
 
@@ -338,17 +345,21 @@ export class ResultRelay implements BackendSink {
     } else if (f !== 0xfe || this.deprecateEof) {
       return false;
     } else if (ph === Ph.COLDEF_EOF) {
-      if (this.kind === Resp.EXECUTE && len >= 5 && c.readUInt16LE(at + 7) & Status.CURSOR_EXISTS) return false;
-      // (the server's EOF after the column definitions already says whether more results follow)
-      if (this.more && len >= 5) c.writeUInt16LE(c.readUInt16LE(at + 7) | Status.MORE_RESULTS_EXISTS, at + 7);
+      if (len >= 5) {
+        const status = c.readUInt16LE(at + 7);
+        if (this.kind === Resp.EXECUTE && status & Status.CURSOR_EXISTS) return false;
+        // (the server's EOF after the column definitions already says whether more results follow)
+        if (this.more || (status & Status.SESSION_STATE_CHANGED && this.maskState)) c.writeUInt16LE(this.clientStatus(status), at + 7);
+      }
       this.ph = Ph.ROWS;
     } else if (ph === Ph.ROWS) {
       const warnings = len >= 5 ? c.readUInt16LE(at + 5) : 0;
       const status = len >= 5 ? c.readUInt16LE(at + 7) : 0;
       this.host.onTerminator(status, warnings, null);
+      if (status & Status.SESSION_STATE_CHANGED && this.maskState) c.writeUInt16LE(status & ~Status.SESSION_STATE_CHANGED, at + 7);
       if (status & Status.MORE_RESULTS_EXISTS) this.ph = Ph.FIRST;
       else {
-        if (this.more && len >= 5) c.writeUInt16LE(status | Status.MORE_RESULTS_EXISTS, at + 7);
+        if (this.more && len >= 5) c.writeUInt16LE(this.clientStatus(status), at + 7);
         this.finish(false);
       }
     } else return false;
@@ -357,6 +368,13 @@ export class ResultRelay implements BackendSink {
     c[at + 3] = s;
     if (this.ps < 0) this.ps = at;
     return true;
+  }
+
+  /** A terminator's status as the client gets it: MORE_RESULTS for a batch the proxy splits, SESSION_STATE_CHANGED masked. */
+  private clientStatus(status: number): number {
+    if (this.more) status |= Status.MORE_RESULTS_EXISTS;
+    if (this.maskState) status &= ~Status.SESSION_STATE_CHANGED;
+    return status;
   }
 
   /** Writes a complete packet held in `b` (4 header bytes reserved) with backend sequence `seq`. */
@@ -495,14 +513,18 @@ export class ResultRelay implements BackendSink {
         const e = parseEof(p);
         if (this.kind === Resp.EXECUTE && e.status & Status.CURSOR_EXISTS) {
           host.onTerminator(e.status, e.warnings, null);
-          if (this.deprecateEof) this.emitBuilt(eofAsOk(e.warnings, e.status, host.clientCaps), seq);
-          else this.emit(b, seq);
+          const status = this.clientStatus(e.status & ~Status.MORE_RESULTS_EXISTS) | (e.status & Status.MORE_RESULTS_EXISTS);
+          if (this.deprecateEof) this.emitBuilt(eofAsOk(e.warnings, status, host.clientCaps), seq);
+          else {
+            if (p.length >= 5) p.writeUInt16LE(status, 3);
+            this.emit(b, seq);
+          }
           this.finish(false);
           return;
         }
         if (this.deprecateEof) this.drop();
         else {
-          if (this.more && p.length >= 5) p.writeUInt16LE(e.status | Status.MORE_RESULTS_EXISTS, 3);
+          if (p.length >= 5) p.writeUInt16LE(this.clientStatus(e.status), 3);
           this.emit(b, seq);
         }
         this.ph = Ph.ROWS;
@@ -541,11 +563,8 @@ export class ResultRelay implements BackendSink {
   private onEof(p: Buffer, seq: number, first: boolean, raw?: Buffer): void {
     const e = parseEof(p);
     this.host.onTerminator(e.status, e.warnings, null);
-    let status = e.status;
-    if (this.more && !(status & Status.MORE_RESULTS_EXISTS)) {
-      status |= Status.MORE_RESULTS_EXISTS;
-      if (raw && p.length >= 5) p.writeUInt16LE(status, 3);
-    }
+    const status = this.clientStatus(e.status);
+    if (status !== e.status && raw && p.length >= 5) p.writeUInt16LE(status, 3);
     if (this.deprecateEof) this.emitBuilt(eofAsOk(e.warnings, status, this.host.clientCaps), seq);
     else if (raw) this.emit(raw, seq);
     else this.emitBuilt({ finish: (s: number) => Buffer.from([5, 0, 0, s, 0xfe, e.warnings & 0xff, e.warnings >> 8, status & 0xff, status >> 8]) }, seq);
@@ -573,8 +592,10 @@ export class ResultRelay implements BackendSink {
       setOkStatus(p, ok.status | Status.MORE_RESULTS_EXISTS);
       ok.status |= Status.MORE_RESULTS_EXISTS;
       this.finish(false);
-      if (ok.sessionState === null) this.emit(b, seq);
-      else {
+      if (ok.sessionState === null) {
+        if (ok.status & Status.SESSION_STATE_CHANGED && this.maskState) setOkStatus(p, ok.status & ~Status.SESSION_STATE_CHANGED);
+        this.emit(b, seq);
+      } else {
         if (this.sessionTrack) ok.sessionState = host.filterSessionState(ok.sessionState);
         this.emitBuilt(buildOk(ok, host.clientCaps, header), seq);
       }
@@ -583,6 +604,7 @@ export class ResultRelay implements BackendSink {
     // Without session state the backend's bytes are already what this client expects: the info
     // string is length-encoded with or without SESSION_TRACK.
     if (ok.sessionState === null) {
+      if (ok.status & Status.SESSION_STATE_CHANGED && this.maskState) setOkStatus(p, ok.status & ~Status.SESSION_STATE_CHANGED);
       this.emit(b, seq);
     } else {
       if (ok.sessionState !== null && this.sessionTrack) ok.sessionState = host.filterSessionState(ok.sessionState);

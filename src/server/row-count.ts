@@ -18,33 +18,43 @@ export function rowCountExpr(value: number | bigint): string {
 }
 
 /**
- * Replaces each call `NAME()` (NAME of `nameLen` bytes at each position) by `value`, kept under the
- * call's column name when it is a select item. Used for ROW_COUNT() and, on tenant sessions (whose
- * backend accounts may not set pseudo_thread_id), CONNECTION_ID().
+ * CONNECTION_ID() of a tenant session (whose backend account may not set pseudo_thread_id) as the
+ * proxy's session id `id`, typed as the call is: INT(10) UNSIGNED NOT NULL in result metadata and in
+ * CREATE TABLE ... AS SELECT (a bare literal is INT(n) signed, n its digits). Kept under the call's
+ * column name when it is a select item.
  */
-export function substituteCall(payload: Buffer, positions: number[], nameLen: number, value: number | bigint): Buffer {
-  return substituteCalls(payload, positions.map((at) => ({ at, value: String(value) })), nameLen);
+export function substituteConnectionId(payload: Buffer, positions: number[], id: number): Buffer {
+  return substituteCalls(payload, positions.map((at) => ({ at, value: connectionIdExpr(id) })), 13);
+}
+
+/** `COALESCE(CAST(id AS UNSIGNED), CONNECTION_ID())`: the server never evaluates the call there. */
+export function connectionIdExpr(id: number): string {
+  return `COALESCE(CAST(${id} AS UNSIGNED), CONNECTION_ID())`;
 }
 
 /**
  * Replaces calls `NAME()` at the given byte offsets (in increasing order; NAME's length `nameLen`,
- * or the word found there) by their `value`, kept under the call's column name when it is a select
+ * or the word found there; or the token up to `end` where given) by their `value`, kept under the call's column name when it is a select
  * item. Several functions in one pass: ROW_COUNT() and DATABASE()/SCHEMA() of one statement.
  */
-export function substituteCalls(payload: Buffer, calls: Array<{ at: number; value: string }>, nameLen = 0): Buffer {
+export function substituteCalls(payload: Buffer, calls: Array<{ at: number; value: string; end?: number }>, nameLen = 0): Buffer {
   const parts: Buffer[] = [];
   let last = 0;
   const n = payload.length;
-  for (const { at: pos, value } of calls) {
+  for (const { at: pos, value, end: tokenEnd } of calls) {
     if (pos < last) continue;
-    let j = pos + nameLen;
-    if (nameLen === 0) while (j < n && isWordChar(payload[j])) j++;
-    while (j < n && isSpace(payload[j])) j++;
-    if (payload[j] !== 0x28) continue;
-    j++;
-    while (j < n && isSpace(payload[j])) j++;
-    if (payload[j] !== 0x29) continue;
-    const end = j + 1;
+    let end: number;
+    if (tokenEnd !== undefined) end = tokenEnd; // a token that is not a call (a system variable)
+    else {
+      let j = pos + nameLen;
+      if (nameLen === 0) while (j < n && isWordChar(payload[j])) j++;
+      while (j < n && isSpace(payload[j])) j++;
+      if (payload[j] !== 0x28) continue;
+      j++;
+      while (j < n && isSpace(payload[j])) j++;
+      if (payload[j] !== 0x29) continue;
+      end = j + 1;
+    }
     const original = payload.toString('latin1', pos, end);
     const text = isSelectItem(payload, pos, end) ? `${value} AS \`${original.replace(/`/g, '``')}\`` : `(${value})`;
     parts.push(payload.subarray(last, pos), Buffer.from(text, 'latin1'));

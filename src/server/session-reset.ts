@@ -24,8 +24,8 @@ export function sqlModeAfterReset(profileCaps: number, defaultSqlMode: string | 
 }
 
 /** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
-function resetState(s: ClientSession): void {
-  resetSessionState(s.st);
+function resetState(s: ClientSession, connReset = false): void {
+  resetSessionState(s.st, connReset);
   releaseStmts(s.prepared.values(), null);
   s.prepared.clear();
   const pool = s.pool;
@@ -38,7 +38,7 @@ export function onResetConnection(s: ClientSession): void {
   const r = s.runner;
   const conn = r.conn;
   const wasPinned = s.st.pins !== 0;
-  resetState(s);
+  resetState(s, true);
   if (conn && wasPinned) {
     s.state = S.BUSY;
     r.cleanRelease(conn).then(() => s.guard('reset_connection', () => {

@@ -1,4 +1,6 @@
-import { SessionTrack } from '../protocol/constants';
+import { SessionTrack, Status } from '../protocol/constants';
+import { noteServerStateChange } from './state-change-pin';
+import { clientTracksStateChange } from '../session/state-change';
 import { parseSessionState, type OkPacket } from '../protocol/ok-err';
 import { Resp } from './result-relay';
 import type { BackendConnection } from '../backend/backend-connection';
@@ -22,6 +24,8 @@ export function noteTerminator(run: StatementRunner, status: number, warnings: n
   run.endedWithOk = ok !== null;
   st.lastStatus = status;
   st.lastWarnings = warnings;
+  const term = run.terms++;
+  if (status & Status.SESSION_STATE_CHANGED && run.cur) noteServerStateChange(run.s, run.cur, run.conn, term, ok);
   // Only statements that run change ROW_COUNT() (not COM_STMT_PREPARE's EOF/OK packets, nor a fetch).
   const kind = run.cur ? run.cur.kind : Resp.QUERY;
   if (kind === Resp.QUERY || kind === Resp.EXECUTE) st.rowCount = ok ? ok.affectedRows : -1;
@@ -63,6 +67,7 @@ export function applySessionState(run: StatementRunner, conn: BackendConnection,
     } else if (e.type === SessionTrack.SCHEMA) {
       const schema = e.name === '' ? null : e.name;
       conn.noteSchema(schema);
+      st.dbCharsetDefault = false; // USE / COM_INIT_DB: the schema's character set again
       if (st.schema !== schema) {
         st.schema = schema;
         st.version++;
@@ -83,6 +88,7 @@ export function clientSessionState(block: Buffer, prefs: ReadonlyMap<string, str
   const all = list.trim() === '*';
   const names = new Set(list.toLowerCase().split(',').map((x) => x.trim()));
   const schemaOn = /^(on|1)$/i.test(pref('session_track_schema', 'ON'));
+  const stateOn = clientTracksStateChange(prefs ?? null, defaults ?? null);
   const keep: Buffer[] = [];
   for (const e of parseSessionState(block)) {
     if (e.type === SessionTrack.SYSTEM_VARIABLES) {
@@ -90,6 +96,8 @@ export function clientSessionState(block: Buffer, prefs: ReadonlyMap<string, str
       if (all || names.has(e.name)) keep.push(e.raw);
     } else if (e.type === SessionTrack.SCHEMA) {
       if (schemaOn) keep.push(e.raw);
+    } else if (e.type === SessionTrack.STATE_CHANGE) {
+      if (stateOn) keep.push(e.raw);
     }
   }
   return keep.length === 0 ? null : Buffer.concat(keep);

@@ -15,9 +15,14 @@ export const UNMANAGED_VARS = new Set([
   'pseudo_thread_id',
 ]);
 
-/** The SET the proxy runs on every new backend connection so that OK packets report state changes. */
+/**
+ * The SET the proxy runs on every new backend connection so that OK packets report state changes.
+ * session_track_state_change=ON makes the server flag (SERVER_SESSION_STATE_CHANGED, on OK and EOF
+ * packets alike) every statement that changed session state, also from inside stored functions,
+ * triggers and views: see session/state-change.ts. Clients see the flag only if they ask for it.
+ */
 export const TRACKING_INIT_SQL =
-  "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=OFF, session_track_transaction_info=OFF";
+  "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON, session_track_transaction_info=OFF";
 
 /** Records `name = value` into a map of non-default values. Returns true if the map changed. */
 export function recordVar(map: Map<string, string>, defaults: Map<string, string> | null, name: string, value: string): boolean {
@@ -84,15 +89,20 @@ export function userVarReadSql(names: string[]): string {
  * rawStringLiteral).
  */
 export function userVarLiterals(res: InternalResult, collations: Map<number, CollationInfo> | null): string[] {
-  const row = res.rows[0] ?? [];
+  // no row (the read failed): nothing known, the variables are dropped from the session's state
+  const row = res.rows[0] ?? null;
   const byName = new Map<string, CollationInfo>();
   if (collations) for (const c of collations.values()) byName.set(c.name.toLowerCase(), c);
   const out: string[] = [];
   for (let i = 0; i + 2 < res.columns.length; i += 3) {
     const col = res.columns[i];
+    if (row === null) {
+      out.push('NULL');
+      continue;
+    }
     const cell = row[i] ?? null;
     if (cell === null) {
-      out.push('NULL');
+      out.push(typedNull(col.type, col.flags, (row[i + 2] ?? Buffer.alloc(0)).toString('latin1').toLowerCase(), byName));
       continue;
     }
     const text = cell.toString('latin1');
@@ -121,6 +131,31 @@ export function userVarLiterals(res: InternalResult, collations: Map<number, Col
   }
   return out;
 }
+
+/**
+ * A NULL that gives a user variable the type it had: MariaDB keeps a variable's type when it is set
+ * to NULL (`SET @v = 5; SET @v = NULL` leaves a BIGINT NULL, seen in result metadata and in
+ * CREATE TABLE ... AS SELECT), while a plain `NULL` on a fresh connection would make it a binary
+ * string (and keep whatever type a stale copy of the variable had there). `coll` is COLLATION(@v)
+ * (which a string variable keeps when NULL).
+ */
+function typedNull(type: number, flags: number, coll: string, byName: Map<string, CollationInfo>): string {
+  switch (type) {
+    case ColumnType.LONGLONG:
+    case ColumnType.LONG:
+      return flags & UNSIGNED_FLAG ? 'CAST(NULL AS UNSIGNED)' : 'CAST(NULL AS SIGNED)';
+    case ColumnType.NEWDECIMAL:
+    case ColumnType.DECIMAL:
+      return 'CAST(NULL AS DECIMAL(65,38))';
+    case ColumnType.DOUBLE:
+    case ColumnType.FLOAT:
+      return 'CAST(NULL AS DOUBLE)';
+  }
+  const c = coll === 'binary' ? undefined : byName.get(coll);
+  return c ? `CAST(NULL AS CHAR CHARACTER SET ${c.charset}) COLLATE ${c.name}` : 'CAST(NULL AS BINARY)';
+}
+
+const UNSIGNED_FLAG = 0x20;
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 

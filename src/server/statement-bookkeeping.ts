@@ -16,8 +16,16 @@ import { quote, recordVar, TRACKING_INIT_SQL, userVarLiterals, userVarReadSql } 
 import type { ClientSession } from './client-session';
 import { recordWriteGtid } from './tenant-session';
 
+/** The session-tracking variables the proxy keeps on its connections, with its own values (TRACKING_INIT_SQL). */
+const TRACK_VARS: [string, string][] = [
+  ['session_track_system_variables', '*'],
+  ['session_track_schema', 'ON'],
+  ['session_track_state_change', 'ON'],
+  ['session_track_transaction_info', 'OFF'],
+];
+
 /** Runs what the statement's effects require (see the file comment); `captureErr`: null = no diagnostics to capture. */
-export async function afterStatement(s: ClientSession, conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, collationUnknown: boolean, calc = false): Promise<void> {
+export async function afterStatement(s: ClientSession, conn: BackendConnection, info: QueryInfo | null, captureErr: boolean | null, readLid: boolean, gtid: boolean, collationUnknown: boolean, calc = false, track = false): Promise<void> {
   const st = s.st;
   if (calc) {
     const r = await conn.query('SELECT FOUND_ROWS()'); // first: any other query changes it
@@ -74,6 +82,20 @@ export async function afterStatement(s: ClientSession, conn: BackendConnection, 
       conn.noteVar('collation_connection', v.toString('utf8'), defaults);
       if (recordVar(st.vars, defaults, 'collation_connection', v.toString('utf8'))) st.version++;
     }
+  }
+  if (track) {
+    // The client's own tracking settings (what it reads back, and what its OK packets report): a SET
+    // that leaves session_track_system_variables out of its own list is not reported by the server.
+    // A value still equal to the proxy's own is one the statement did not change (the connection had
+    // the proxy's settings when it ran; a SET to that value was reported by the OK): not the client's.
+    const r = await conn.query(`SELECT ${TRACK_VARS.map(([v]) => `@@session.${v}`).join(', ')}`);
+    const row = r.rows[0] ?? [];
+    TRACK_VARS.forEach(([v, own], i) => {
+      const cell = row[i];
+      const value = cell ? cell.toString('utf8') : null;
+      if (value !== null && value.toUpperCase() !== own) (s.st.trackPrefs ??= new Map()).set(v, value);
+    });
+    conn.markNeedsReinit();
   }
   if (conn.needsReinit) await conn.reinit(TRACKING_INIT_SQL);
   if (info && info.flags & Q.ROUTINE_DDL && s.backend) {

@@ -61,10 +61,12 @@ export function afterRelay(run: StatementRunner, err: boolean): void {
   const gtid = s.tenant !== null && !err && !run.endedWithOk && info !== null && RETURNING_KINDS.has(info.kind) && !(st.lastStatus & Status.IN_TRANS);
   // SQL_CALC_FOUND_ROWS: FOUND_ROWS() is not the rows sent; read it, so a replay elsewhere has it.
   const calc = !err && (flags & Q.CALC_FOUND_ROWS) !== 0 && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE);
-  if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || run.collationUnknown || readLid || calc) {
+  // SET session_track_system_variables = <a list without itself>: the server's OK does not report it.
+  const track = !err && (flags & Q.SESSION_TRACK_VAR) !== 0 && info !== null && info.kind !== 'SELECT' && (cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE);
+  if (needVars || conn.needsReinit || capture || locks || gtid || flags & Q.ROUTINE_DDL || run.collationUnknown || readLid || calc || track) {
     const coll = run.collationUnknown;
     run.collationUnknown = false;
-    afterStatement(run.s, conn, info, capture ? err : null, readLid, gtid, coll, calc).then(
+    afterStatement(run.s, conn, info, capture ? err : null, readLid, gtid, coll, calc, track).then(
       () => s.guard('statement_bookkeeping', () => run.finishStatement()),
       (e: Error) => s.guard('statement_bookkeeping', () => {
         s.log.warn({ err: e.message }, 'post-statement bookkeeping failed; dropping backend connection');

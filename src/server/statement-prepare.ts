@@ -33,12 +33,13 @@ export function registerPrepared(run: StatementRunner, backendId: number, numCol
     longDataBytes: 0,
     cursorOpen: false,
     info: scanQuery(sql, 0, sql.length, s.routines),
+    routinesAt: s.routines,
   };
   if (cur.prepRoute) stmt.route = cur.prepRoute;
   // Tenant accounts cannot set pseudo_thread_id: CONNECTION_ID() was substituted at PREPARE (tenantPrepare).
   if (s.tenant) stmt.info.flags &= ~Q.CONNECTION_ID;
   s.prepared.add(stmt);
-  rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null }, s.ctx.maxPrepared(conn));
+  rememberBackendStmt(conn, stmt.key, { id: backendId, numParams, numColumns, types: null, schema: conn.schema }, s.ctx.maxPrepared(conn));
   holdStmt(stmt.key);
   return stmt.id;
 }

@@ -3,9 +3,11 @@ import { PacketWriter } from '../protocol/packet-writer';
 import { BackendConnection, BackendQueryError } from '../backend/backend-connection';
 import type { BackendPool } from '../backend/pool';
 import { Err, ProxyError } from '../errors';
-import { needsReplay, replaySteps } from '../session/replay';
+import { needsReplay, noSchemaStmtDropped, replaySteps } from '../session/replay';
 import { resetToNoSchema, runReplaySteps } from './replay-exec';
 import { commandKeepsDiagnostics } from './diagnostics';
+import { Com } from '../protocol/constants';
+import { clientTrackList, type SysVarValues, sysVarEdits, sysVarValues } from './sysvar-substitute';
 import { ClientStmt, ensureBackendStmt, executePacket, execVariant } from './prepared';
 import { Resp } from './result-relay';
 import { lost } from './statement-loss';
@@ -27,6 +29,10 @@ export function onReady(run: StatementRunner, conn: BackendConnection, cur: Curr
   const replay = needsReplay(run.s, conn, cur);
   if (cur.kind === Resp.EXECUTE) {
     pickExec(run, conn, cur, replay);
+    if (cur.frame.payload[5] !== 0 && execSysVars(run.s, cur.stmt as ClientStmt) !== null) {
+      run.s.sendPacket(buildErr(1235, '42000', CURSOR_SYSVARS), 1);
+      return run.finishStatement();
+    }
     if (cursorWithoutSchema(cur, conn)) {
       run.s.sendPacket(buildErr(1235, '42000', CURSOR_NO_SCHEMA), 1);
       return run.finishStatement();
@@ -61,14 +67,17 @@ export function onReady(run: StatementRunner, conn: BackendConnection, cur: Curr
 export function pickExec(run: StatementRunner, conn: BackendConnection, cur: Current, replay: boolean): void {
   const stmt = cur.stmt as ClientStmt;
   const st = run.s.st;
-  const v = execVariantFor(stmt.info.rowCountAt !== null, cur.frame.payload[5] !== 0, cur.foreign || replay, stmtNeedsPrep(conn, stmt), stmt.schema === null && st.schema !== null, cur.pinned === true);
-  cur.exec = v !== 0 ? execVariant(stmt, v & EXEC_ROW_COUNT ? st.rowCount : null, v & EXEC_NO_SCHEMA ? st.schema : null) : stmt;
+  const sv = execSysVars(run.s, stmt);
+  const v = execVariantFor(stmt.info.rowCountAt !== null, cur.frame.payload[5] !== 0, cur.foreign || replay, stmtNeedsPrep(conn, stmt), stmt.schema === null && st.schema !== null, cur.pinned === true, sv !== null);
+  cur.exec = v !== 0 ? execVariant(stmt, v & EXEC_ROW_COUNT ? st.rowCount : null, v & EXEC_NO_SCHEMA ? st.schema : null, v & EXEC_SYSVARS ? sv : null) : stmt;
 }
 
 /** {@link execVariantFor}: the session's ROW_COUNT() substituted. */
 export const EXEC_ROW_COUNT = 1;
 /** {@link execVariantFor}: prepared under the session's schema (the statement was prepared without one). */
 export const EXEC_NO_SCHEMA = 2;
+/** {@link execVariantFor}: the session's @@warning_count / @@error_count / @@session_track_system_variables substituted. */
+export const EXEC_SYSVARS = 4;
 
 /**
  * Which variant of a prepared statement an execute runs (0: the client's own statement). ROW_COUNT()
@@ -79,11 +88,11 @@ export const EXEC_NO_SCHEMA = 2;
  * schema), is prepared there as a variant under the session's schema, when it must be prepared
  * anyway. Never for a cursor: a fetch addresses the client statement's own backend statement.
  */
-export function execVariantFor(readsRowCount: boolean, cursor: boolean, foreignOrReplay: boolean, needsPrep: boolean, schemaLess: boolean, pinned: boolean): number {
+export function execVariantFor(readsRowCount: boolean, cursor: boolean, foreignOrReplay: boolean, needsPrep: boolean, schemaLess: boolean, pinned: boolean, sysVars = false): number {
   if (cursor) return 0;
   const rowCount = readsRowCount && (foreignOrReplay || needsPrep);
-  const noSchema = schemaLess && pinned && (rowCount || needsPrep);
-  return (rowCount ? EXEC_ROW_COUNT : 0) | (noSchema ? EXEC_NO_SCHEMA : 0);
+  const noSchema = schemaLess && pinned && (rowCount || needsPrep || sysVars);
+  return (rowCount ? EXEC_ROW_COUNT : 0) | (noSchema ? EXEC_NO_SCHEMA : 0) | (sysVars ? EXEC_SYSVARS : 0);
 }
 
 /** executePacket for the statement picked, with buffered long data consumed on the client's statement. */
@@ -117,14 +126,19 @@ export async function restore(run: StatementRunner, conn: BackendConnection, cur
   const s = run.s;
   const max = s.ctx.maxPrepared(conn);
   const exec = cur.kind === Resp.EXECUTE ? (cur.exec as ClientStmt) : null;
+  const defaults = (s.pool as BackendPool).defaults;
+  let steps = replaySteps(s, conn, cur, defaults);
   // Before the replay, which may select the session's current schema; on a pinned connection (which
-  // cannot be reset) only where it has none (else pickExec chose a variant with a schema).
-  if (exec !== null && exec.schema === null && !conn.stmts.has(exec.key) && (cur.pinned !== true || conn.schema === null)) {
-    if (conn.schema !== null) await resetToNoSchema(s, conn);
+  // cannot be reset) only where it has none (else pickExec chose a variant with a schema). Also when
+  // the replay would reset the connection, dropping the statement prepared there without a schema.
+  const drops = exec !== null && exec.schema === null && noSchemaStmtDropped(steps);
+  if (exec !== null && exec.schema === null && (drops || !conn.stmts.has(exec.key)) && (cur.pinned !== true || conn.schema === null)) {
+    if (conn.schema !== null || drops) await resetToNoSchema(s, conn);
     const e = await ensureBackendStmt(conn, exec, max);
     if (e) return buildErr(e.errno, e.sqlState, e.message);
+    steps = replaySteps(s, conn, cur, defaults);
   }
-  const e = await runReplaySteps(s, conn, replaySteps(s, conn, cur, (s.pool as BackendPool).defaults));
+  const e = await runReplaySteps(s, conn, steps);
   if (e) return e;
   conn.noteApplied(s, s.st.version);
   if (exec !== null) {
@@ -154,6 +168,24 @@ export function restoreFailed(run: StatementRunner, conn: BackendConnection, e: 
   }
   lost(run, conn, e, false);
 }
+
+const CURSOR_SYSVARS =
+  "This version of tenantgate doesn't yet support 'a cursor on a statement reading @@warning_count, @@error_count or " +
+  "@@session_track_system_variables' (a cursor needs the server-side statement, which would read the pooled connection's values); " +
+  'execute it without a cursor or as a text query';
+
+/** The session's values for the variables `stmt` reads that a variant must substitute (sysvar-substitute.ts), or null. */
+function execSysVars(s: StatementRunner['s'], stmt: ClientStmt): SysVarValues | null {
+  const st = s.st;
+  const v = sysVarValues(stmt.info, st.diag, st.diag !== null && keepsDiagnosticsSql(stmt), clientTrackList(st.trackPrefs, s.pool ? s.pool.defaults : null));
+  return v !== null && sysVarEdits(stmt.sql, stmt.info.sysVarAt as number[], v).length !== 0 ? v : null;
+}
+
+function keepsDiagnosticsSql(stmt: ClientStmt): boolean {
+  return commandKeepsDiagnostics(EXECUTE_CMD, stmt.info, stmt.sql);
+}
+
+const EXECUTE_CMD = Buffer.from([Com.STMT_EXECUTE]);
 
 const CURSOR_NO_SCHEMA =
   "This version of tenantgate doesn't yet support 'a cursor on a statement prepared without a default database, " +

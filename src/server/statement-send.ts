@@ -4,7 +4,9 @@ import { buildErr } from '../protocol/ok-err';
 import { framePayload } from '../protocol/packet-writer';
 import { BackendConnection } from '../backend/backend-connection';
 import { Resp } from './result-relay';
-import { substituteRowCount } from './row-count';
+import { rowCountExpr, substituteCalls } from './row-count';
+import { commandKeepsDiagnostics } from './diagnostics';
+import { clientTrackList, sysVarEdits, sysVarValues } from './sysvar-substitute';
 import { writeMaybeFast } from '../io/raw-io';
 import { lost } from './statement-loss';
 import type { StatementRunner, Current } from './statement';
@@ -47,6 +49,7 @@ export function send(run: StatementRunner, conn: BackendConnection, cur: Current
   conn.armTimeout(conn.cfg.readTimeoutMs);
   const relay = run.relay;
   relay.start(cur.kind);
+  run.terms = 0;
   run.armed = true;
   relay.refuseInfile = !(run.s.clientCaps & Cap.LOCAL_FILES);
   const sock = conn.socket;
@@ -60,10 +63,28 @@ export function send(run: StatementRunner, conn: BackendConnection, cur: Current
     }
   } else {
     const f = cur.frame;
-    const at = cur.info ? cur.info.rowCountAt : null;
-    if (at !== null && cur.foreign) sock.write(framePayload(substituteRowCount(f.payload, at, run.s.st.rowCount), 0));
+    const sub = cur.info !== null && (cur.info.sysVarAt !== null || (cur.foreign && cur.info.rowCountAt !== null)) ? substitutedQuery(run, cur) : null;
+    if (sub !== null) sock.write(framePayload(sub, 0));
     else writeMaybeFast(sock, f.raw ?? framePayload(f.payload, 0), raw);
   }
+}
+
+/**
+ * The COM_QUERY payload with the session's own values substituted: ROW_COUNT() when the
+ * connection's previous statement was not the session's, @@warning_count / @@error_count /
+ * @@session_track_system_variables (sysvar-substitute.ts). Null: send the client's bytes.
+ */
+function substitutedQuery(run: StatementRunner, cur: Current): Buffer | null {
+  const info = cur.info as NonNullable<Current['info']>;
+  const p = cur.frame.payload;
+  const st = run.s.st;
+  const calls: Array<{ at: number; value: string; end?: number }> = [];
+  if (cur.foreign && info.rowCountAt !== null) for (const at of info.rowCountAt) calls.push({ at, value: rowCountExpr(st.rowCount) });
+  const v = sysVarValues(info, st.diag, st.diag !== null && commandKeepsDiagnostics(p, info, null), clientTrackList(st.trackPrefs, run.s.pool ? run.s.pool.defaults : null));
+  if (v !== null) for (const e of sysVarEdits(p, info.sysVarAt as number[], v)) calls.push(e);
+  if (calls.length === 0) return null;
+  calls.sort((x, y) => x.at - y.at);
+  return substituteCalls(p, calls, 9);
 }
 
 /** A client packet of a LOCAL INFILE transfer, passed on to the backend. */

@@ -18,6 +18,7 @@ import { defaultRoute } from './tenant-session';
 import { lost, watch } from './statement-loss';
 import { afterRelay } from './statement-done';
 import { clientSessionState, noteTerminator } from './session-track';
+import { clientTracksStateChange } from '../session/state-change';
 import { forwardInfileData, send, startLocalInfile } from './statement-send';
 import { onReady } from './statement-restore';
 import { switchIdentity, waitGtid } from './statement-lease';
@@ -256,6 +257,14 @@ export class StatementRunner implements RelayHost, BackendSink {
     noteTerminator(this, status, warnings, ok);
   }
 
+  /** Terminators relayed so far in the current response (see noteServerStateChange). */
+  terms = 0;
+
+  /** The client would see SERVER_SESSION_STATE_CHANGED and STATE_CHANGE entries from a server (its own session_track_state_change). */
+  get clientStateChange(): boolean {
+    return clientTracksStateChange(this.s.st.trackPrefs ?? null, this.s.pool ? this.s.pool.defaults : null);
+  }
+
   /** What the client is told of a backend's session-state block (session-track.ts). */
   filterSessionState(block: Buffer): Buffer | null {
     return clientSessionState(block, this.s.st.trackPrefs, this.s.pool ? this.s.pool.defaults : null);
@@ -313,10 +322,10 @@ export class StatementRunner implements RelayHost, BackendSink {
     this.s.toIdle();
   }
 
-  /** The proxy answered a diagnostics statement: ROW_COUNT() -1, FOUND_ROWS() `foundRows` (null: kept), replayed next. */
-  noteLocalResult(foundRows: number | null): void {
+  /** The proxy answered a statement itself: ROW_COUNT() `rowCount` (-1: a result set or an error), FOUND_ROWS() `foundRows` (null: kept), replayed next. */
+  noteLocalResult(foundRows: number | null, rowCount = -1): void {
     const st = this.s.st;
-    st.rowCount = -1;
+    st.rowCount = rowCount;
     if (foundRows !== null) st.foundRows = foundRows;
     const c = this.conn ?? this.lastConn;
     if (c === null || c.lastSession !== this.s) return;

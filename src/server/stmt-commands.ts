@@ -4,7 +4,7 @@ import { buildErr } from '../protocol/ok-err';
 import { PacketWriter } from '../protocol/packet-writer';
 import { longDataErr } from '../session/long-data';
 import { S, type ClientSession } from './client-session';
-import { ClientStmt, noteParamTypes } from './prepared';
+import { ClientStmt, freshInfo, noteParamTypes } from './prepared';
 import { Resp } from './result-relay';
 import { releaseStmts } from './stmt-lifetime';
 import { executeChoice } from './tenant-statement';
@@ -35,12 +35,13 @@ export function onExecute(s: ClientSession, f: Frame, clearDiag: boolean): void 
   if (!noteParamTypes(st, f.payload)) {
     return s.sendPacket(buildErr(1210, 'HY000', 'Incorrect arguments to mysqld_stmt_execute'), 1);
   }
+  const info = freshInfo(st, s.routines, s.tenant !== null);
   if (s.tenant) {
     const c = executeChoice(s, st.route);
     if (c !== null && 'action' in c) return s.sendPacket(buildErr(c.errno, c.sqlState, c.message), 1);
-    return s.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag, c);
+    return s.runner.forward(Resp.EXECUTE, f, info, st, clearDiag, c);
   }
-  s.runner.forward(Resp.EXECUTE, f, st.info, st, clearDiag);
+  s.runner.forward(Resp.EXECUTE, f, info, st, clearDiag);
 }
 
 /** COM_STMT_FETCH: only for a cursor open on the connection the session holds. */

@@ -11,7 +11,7 @@ import { framePayload } from '../protocol/packet-writer';
 import { scanStatement } from '../classify/digest';
 import type { ScanOptions, StatementScan } from '../classify/scan-types';
 import { Q, scanQuery, type QueryInfo } from '../classify/lexer';
-import { substituteCall } from './row-count';
+import { substituteConnectionId } from './row-count';
 import { formatGtidPos, type GtidPos } from '../backend/gtid';
 import { rywScopeKey } from '../backend/ryw-store';
 import { selectBackend, withoutDrained } from '../backend/selector';
@@ -27,6 +27,7 @@ import { lastKeyBytes, literalFreeKey } from '../classify/literal-free-key';
 import type { ClientSession } from './client-session';
 import { Resp } from './result-relay';
 import { textResult } from './text-result';
+import { localStatus, writeLocalResult } from './local-result';
 
 /** Where one statement of a tenant session runs: a pool, as which account, after which GTID. */
 export interface RouteChoice {
@@ -151,7 +152,7 @@ function keyBits(s: ClientSession, o: ScanOptions): number {
 }
 
 /** COM_QUERY of a tenant session. `info` is the session lexer's view of the original payload. */
-export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
+export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo, clearDiag = false): void {
   const p = f.payload;
   const ctx = s.ctx;
   const opts = scanOptions(s);
@@ -176,7 +177,7 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
       const route = ctx.fastPlans.get(h, placement.tenant, ctx.routing.version);
       if (route !== undefined) {
         const gtid = required(s, placement);
-        return send(s, f, qi, placement, finishPlan(route, placement, flags(s, gtid), ctx.routing.config.readYourWrites), gtid);
+        return send(s, f, qi, placement, finishPlan(route, placement, flags(s, gtid), ctx.routing.config.readYourWrites), gtid, clearDiag);
       }
     }
   }
@@ -203,22 +204,25 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo): void {
       ctx.fastPlans.set(h, placement.tenant, ctx.routing.version, classifyRoute(scan));
     }
   }
-  send(s, frame, qi, placement, plan, gtid);
+  send(s, frame, qi, placement, plan, gtid, clearDiag);
 }
 
 /** The common tail of a tenant COM_QUERY: CONNECTION_ID() substituted, backend chosen, statement sent. */
-function send(s: ClientSession, f: Frame, qi: QueryInfo, placement: Placement, plan: RoutePlan, gtid: GtidPos | null): void {
+function send(s: ClientSession, f: Frame, qi: QueryInfo, placement: Placement, plan: RoutePlan, gtid: GtidPos | null, clearDiag: boolean): void {
   let frame = f;
   if (qi.connIdAt !== null) {
     // SET pseudo_thread_id needs SUPER/BINLOG REPLAY, which no tenant account has: the proxy's id goes in as a literal.
-    const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
+    const payload = substituteConnectionId(frame.payload, qi.connIdAt, s.id);
     frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
     qi = scanQuery(payload, 1, payload.length, s.routines);
     qi.flags &= ~Q.CONNECTION_ID;
   }
+  // A call of a stored function (stateful, or not known to be stateless) may leave session state that
+  // pins the session to the connection it ran on: never a replica's, where later writes would go.
+  if (qi.flags & Q.CALL && plan.target === 'replica') plan = { ...plan, target: 'primary', waitGtid: null, reason: 'stored function call' };
   const c = choose(s, placement, plan, gtid);
   if (c !== null && 'action' in c) return refuse(s, c);
-  s.runner.forward(Resp.QUERY, frame, qi, null, false, c);
+  s.runner.forward(Resp.QUERY, frame, qi, null, clearDiag, c);
 }
 
 /**
@@ -259,12 +263,13 @@ export function tenantPrepare(s: ClientSession, f: Frame): void {
   // pseudo_thread_id): written into the statement at PREPARE, so every EXECUTE and re-prepare has it.
   const qi = scanQuery(frame.payload, 1, frame.payload.length, s.routines);
   if (qi.connIdAt !== null) {
-    const payload = substituteCall(frame.payload, qi.connIdAt, 13, s.id);
+    const payload = substituteConnectionId(frame.payload, qi.connIdAt, s.id);
     frame = { payload, seq: f.seq, lastSeq: f.seq, raw: framePayload(payload, 0) };
   }
   const c = primaryChoice(s, placement);
   if (c !== null && 'action' in c) return refuse(s, c);
-  s.runner.forward(Resp.PREPARE, frame, null, null, false, c, classifyRoute(scan), (qi.flags & Q.READS_DIAGNOSTICS) !== 0);
+  const route = qi.flags & Q.CALL ? { read: false, reason: 'stored function call', hint: null } : classifyRoute(scan);
+  s.runner.forward(Resp.PREPARE, frame, null, null, false, c, route, (qi.flags & Q.READS_DIAGNOSTICS) !== 0);
 }
 
 /** The choice for COM_STMT_EXECUTE of a statement prepared with route class `route`. */
@@ -308,9 +313,7 @@ function shownSchema(p: Placement, phys: string | null): string | null {
 /** Answers a statement the isolation layer keeps from the server. */
 function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean, sql: string | null = null): void {
   const placement = s.tenant as Placement;
-  // Inside a batch the proxy split (KILL): its own answers would need batch framing they do not have.
-  if (s.batch !== null) return refuse(s, notVerifiable(placement.tenant, 'a statement the proxy answers itself inside a multi-statement query with KILL'));
-  const status = s.okStatus();
+  const status = localStatus(s);
   const ext = s.extMeta;
   let packets: Buffer[];
   switch (a) {
@@ -352,10 +355,11 @@ function answer(s: ClientSession, a: ProxyAnswer, infoSchema: boolean, sql: stri
     default:
       return refuse(s, notVerifiable(placement.tenant, 'this form of KILL; use KILL [QUERY] <connection id>'));
   }
-  const c = s.client;
-  c.cork();
-  for (const b of packets) c.write(b);
-  c.uncork();
+  // A result set: ROW_COUNT() -1. What reads information_schema (SHOW DATABASES does) uses tables,
+  // which clears the diagnostics area on a server; SHOW PROCESSLIST reads none.
+  s.runner.noteLocalResult(null);
+  if (a !== 'processlist' || infoSchema) s.st.diag = null;
+  writeLocalResult(s, packets);
 }
 
 /** `SHOW EXPLAIN|ANALYZE [FORMAT=JSON] FOR <id>`: the id's digits located in the statement. */
@@ -394,10 +398,10 @@ function showExplain(s: ClientSession, placement: Placement, sql: string): boole
           s.sendPacket(e, 1);
         } else {
           const rows = r.rows.map((row) => row.map((v) => (v === null ? null : v.toString('utf8'))));
-          const packets = textResult(r.columns.map((c) => ({ name: c.name })), rows, s.clientCaps, s.okStatus(), s.extMeta);
-          s.client.cork();
-          for (const b of packets) s.client.write(b);
-          s.client.uncork();
+          const packets = textResult(r.columns.map((c) => ({ name: c.name })), rows, s.clientCaps, localStatus(s), s.extMeta);
+          // inside a split batch this ends the statement (and the batch goes on)
+          if (s.batch !== null) return writeLocalResult(s, packets);
+          writeLocalResult(s, packets);
         }
         s.toIdle();
       }),

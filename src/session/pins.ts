@@ -17,6 +17,12 @@ export const Pin = {
    * proxy cannot see, so the session keeps its connection until it resets or closes.
    */
   ROUTINE: 256,
+  /**
+   * The server flagged a session state change (SERVER_SESSION_STATE_CHANGED) that the statement's
+   * classification does not explain: stored code (a function, trigger or view the proxy does not
+   * know as stateful) created user variables or temporary tables. Sticky until a reset, like ROUTINE.
+   */
+  SERVER_STATE: 512,
 } as const;
 
 /** What nextPins needs of a session. */

@@ -19,6 +19,8 @@ export interface BackendConnState {
   readonly internalSinceClient?: boolean;
   /** Whose FOUND_ROWS() the connection holds (see BackendConnection.foundRowsOwner). */
   readonly foundRowsOwner: unknown;
+  /** @@character_set_database / @@collation_database are the server's, not the schema's (see SessionState.dbCharsetDefault). */
+  readonly dbCharsetDefault?: boolean;
 }
 
 /** What the statement about to run needs restored beyond the session's state. */
@@ -40,6 +42,8 @@ export type ReplayStep =
    */
   | { t: 'reset_session' }
   | { t: 'init_db'; schema: string }
+  /** @@character_set_database / @@collation_database to the server's defaults, as after the client's own COM_RESET_CONNECTION. */
+  | { t: 'db_charset_default' }
   | { t: 'set_option'; multi: boolean }
   /**
    * One SET round trip: session variables, the session's own user variables and pseudo_thread_id
@@ -76,6 +80,7 @@ export function needsReplay(s: ReplaySession, conn: BackendConnState, need: Repl
   // Always compared: a connection's schema can change between two statements of the same session
   // (another session's login selects its schema on a pooled connection).
   if (conn.schema !== st.schema) return true;
+  if ((conn.dbCharsetDefault === true) !== st.dbCharsetDefault) return true;
   if (conn.lastSession !== s.owner || conn.appliedVersion !== st.version) {
     if (st.vars.size !== 0 || conn.vars.size !== 0 || conn.multiStatements !== st.multi) return true;
     if (conn.userVars.size !== 0 || st.userVars.size !== 0) return true;
@@ -120,7 +125,13 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
     steps.push({ t: 'reset_session' });
     c = { ...FRESH, schema: conn.schema, multiStatements: conn.multiStatements };
   }
-  if (st.schema !== null && c.schema !== st.schema) steps.push({ t: 'init_db', schema: st.schema });
+  // A connection left with the server's database character set gets the schema's by selecting it again.
+  let dbDefault = c.dbCharsetDefault === true;
+  if (st.schema !== null && (c.schema !== st.schema || (dbDefault && !st.dbCharsetDefault))) {
+    steps.push({ t: 'init_db', schema: st.schema });
+    dbDefault = false;
+  }
+  if (st.dbCharsetDefault && !dbDefault) steps.push({ t: 'db_charset_default' });
   if (c.multiStatements !== st.multi) steps.push({ t: 'set_option', multi: st.multi });
   const f = need.flags;
   const sets = varAssignments(st.vars, c.vars as Map<string, string>, defaults).map(utf8ByteString);
@@ -148,4 +159,14 @@ export function replaySteps(s: ReplaySession, conn: BackendConnState, need: Repl
   // warnings, clearing them), left their FOUND_ROWS() there.
   if (f & Q.FOUND_ROWS && (c.foundRowsOwner !== s.owner || (need.clearDiag && c.diagOwner !== null))) steps.push({ t: 'found_rows', n: st.foundRows });
   return steps;
+}
+
+/**
+ * Whether `steps` reset the connection (COM_CHANGE_USER or COM_RESET_CONNECTION), which drops the
+ * statements prepared there: one prepared without a schema must then be prepared after such a reset
+ * and before the schema is selected, not re-prepared under the schema by the replay. Pure.
+ */
+export function noSchemaStmtDropped(steps: readonly ReplayStep[]): boolean {
+  for (const x of steps) if (x.t === 'reset' || x.t === 'reset_session') return true;
+  return false;
 }

@@ -14,8 +14,14 @@ export interface SessionState {
   vars: Map<string, string>;
   /** Current schema (null: none selected). */
   schema: string | null;
-  /** Schema chosen at login (COM_RESET_CONNECTION returns to it). */
+  /** Schema chosen at login. */
   loginSchema: string | null;
+  /**
+   * The client's COM_RESET_CONNECTION kept the schema but, as on MariaDB, set
+   * @@character_set_database / @@collation_database to the server's defaults, until the session
+   * selects a schema again (USE, COM_INIT_DB). Only while `schema` is not null.
+   */
+  dbCharsetDefault: boolean;
   /** Multi-statement option (capability at login, then COM_SET_OPTION). */
   multi: boolean;
   /** User variables: name → SQL literal that recreates the value exactly. */
@@ -51,6 +57,7 @@ export function newSessionState(id: number, multi: boolean): SessionState {
     vars: new Map(),
     schema: null,
     loginSchema: null,
+    dbCharsetDefault: false,
     multi,
     userVars: new Map(),
     userVarToken: {},
@@ -70,8 +77,12 @@ export function newSessionState(id: number, multi: boolean): SessionState {
   };
 }
 
-/** Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. */
-export function resetSessionState(s: SessionState): void {
+/**
+ * Forgets all session state, as COM_RESET_CONNECTION / COM_CHANGE_USER do on a server. A reset
+ * (`connReset`) keeps the current schema, as MariaDB does, with the server's default database
+ * character set; otherwise the login schema is back (COM_CHANGE_USER then selects its own).
+ */
+export function resetSessionState(s: SessionState, connReset = false): void {
   s.vars.clear();
   s.userVars.clear();
   s.userVarToken = {};
@@ -85,7 +96,8 @@ export function resetSessionState(s: SessionState): void {
   s.pins = 0;
   s.lastStatus = Status.AUTOCOMMIT;
   s.lastWarnings = 0;
-  s.schema = s.loginSchema;
+  if (!connReset) s.schema = s.loginSchema;
+  s.dbCharsetDefault = connReset && s.schema !== null;
   s.version++;
 }
 

@@ -214,6 +214,7 @@ export async function runDifferential(
       const step = async (l: Live, w: World): Promise<unknown> => {
         if (act.kind === 'connect') return openIn(w, l, act);
         if (act.kind === 'stmt') return runTracked(l, act.sql, act.mode, /FOUND_ROWS\(\) AS fr/i.test(act.sql) ? 'fr' : null);
+        if (act.kind === 'reset') return l.conn ? l.conn.reset().then(() => 'reset', errView) : { err: 'no connection' };
         const out: unknown[] = [];
         let first = true;
         for (const [sql, mode] of observationStatements(act.slot, act.mode)) {
@@ -262,7 +263,7 @@ function isHang(v: unknown): boolean {
 
 /** Names for what differs: observation fields, or the statement's first words. */
 function diffKeys(e: LogEntry): string[] {
-  if (e.action.kind === 'connect') return ['connect'];
+  if (e.action.kind === 'connect' || e.action.kind === 'reset') return [e.action.kind];
   if (e.action.kind === 'stmt') return [`${e.action.mode} ${e.action.sql.split(/[ (]/).slice(0, 2).join(' ')}`];
   const a = e.a as unknown[];
   const b = e.b as unknown[];
@@ -286,6 +287,7 @@ function describe(act: Action, la: Live[]): string {
   const who = `slot ${act.slot} (${la[act.slot].user?.name ?? '?'})`;
   if (act.kind === 'connect') return `${who} connects as ${act.user.name} to ${act.db ?? '(no schema)'}`;
   if (act.kind === 'stmt') return `${who} ${act.mode}: ${act.sql}`;
+  if (act.kind === 'reset') return `${who} resets the connection (COM_RESET_CONNECTION)`;
   return `${who} observes (${act.mode})`;
 }
 

@@ -486,7 +486,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     if (n === 100) {
       report.rssKb.baseline = proc.rssKb();
       report.memory.baseline = await proc.memory();
-    } else if (n % 5000 === 0) {
+    } else if (n % 5000 === 0 && n < o.cases) {
+      // Not at the last case: a forced GC just before the load stops keeps V8 from shrinking the heap later.
       const m = await proc.memory();
       if (m && (report.memory.peak === null || m.heapUsed > report.memory.peak.heapUsed)) report.memory.peak = m;
     }
@@ -569,6 +570,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         await canary.start(proc.port).catch(() => undefined);
       }
     }
+    report.canaryChecks = canary.checks;
     o.progress?.(n, report);
   }
   session?.w.destroy();

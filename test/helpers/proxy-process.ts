@@ -18,6 +18,11 @@ export interface ProxyProcess {
   alive(): boolean;
   /** Resident set size in KiB (from /proc), or null when the process is gone. */
   rssKb(): number | null;
+  /**
+   * The resident set split (KiB, from /proc/PID/smaps_rollup): `anon` (heaps, V8 and malloc, stacks)
+   * and `file` (the mapped node binary and libraries, constant), or null when the process is gone.
+   */
+  rssSplitKb(): { rss: number; anon: number; file: number } | null;
   /** The last 64 KiB of stdout + stderr (logs, a crash's stack trace). */
   output(): string;
   /**
@@ -30,12 +35,12 @@ export interface ProxyProcess {
 }
 
 /** Starts the compiled CLI with a config built like startProxy's; resolves once it listens. */
-export async function startProxyProcess(opts: StartProxyOpts, proc: { exposeGc?: boolean } = {}): Promise<ProxyProcess> {
+export async function startProxyProcess(opts: StartProxyOpts, proc: { exposeGc?: boolean; nodeArgs?: readonly string[] } = {}): Promise<ProxyProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-proc-'));
   const file = path.join(dir, 'config.yaml');
   // The "listening" line is an info log; keep info so the port can be read from it.
   fs.writeFileSync(file, buildProxyYaml({ ...opts, logLevel: opts.logLevel ?? 'info' }));
-  const child: ChildProcess = spawn(process.execPath, [...(proc.exposeGc ? ['--expose-gc'] : []), CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...(proc.exposeGc ? ['--expose-gc'] : []), ...(proc.nodeArgs ?? []), CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let memoryWaiter: ((line: string) => void) | null = null;
   const keep = (d: Buffer) => {
@@ -57,6 +62,17 @@ export async function startProxyProcess(opts: StartProxyOpts, proc: { exposeGc?:
       try {
         const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${handle.pid}/status`, 'utf8'));
         return m ? Number(m[1]) : null;
+      } catch {
+        return null;
+      }
+    },
+    rssSplitKb() {
+      try {
+        const text = fs.readFileSync(`/proc/${handle.pid}/smaps_rollup`, 'utf8');
+        const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+        const rss = kb('Rss');
+        const anon = kb('Anonymous');
+        return Number.isFinite(rss) && Number.isFinite(anon) ? { rss, anon, file: rss - anon } : null;
       } catch {
         return null;
       }

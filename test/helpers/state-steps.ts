@@ -65,7 +65,9 @@ export function worldSetupSql(): string[] {
 export type Action =
   | { kind: 'connect'; slot: number; user: SessionUser; db: string | null }
   | { kind: 'stmt'; slot: number; sql: string; mode: Mode }
-  | { kind: 'observe'; slot: number; mode: Mode };
+  | { kind: 'observe'; slot: number; mode: Mode }
+  /** COM_RESET_CONNECTION by the client (mysql2 reset()). */
+  | { kind: 'reset'; slot: number };
 
 interface SlotGen {
   user: SessionUser | null;
@@ -113,7 +115,13 @@ export function* generateActions(seed: number, total: number): Generator<Action>
       s.pendingObserve = false;
       a = { kind: 'observe', slot: i, mode: r.chance(0.5) ? 'query' : 'execute' };
     } else if ((s.holderSteps >= s.holderLimit && holder === i) || r.chance(0.03)) a = connect(i);
-    else {
+    else if (r.chance(0.02)) {
+      // the session's own COM_RESET_CONNECTION: locks, transaction, temporary tables, variables go
+      if (holder === i) holder = null;
+      s.holderSteps = -1;
+      s.pendingObserve = true;
+      a = { kind: 'reset', slot: i };
+    } else {
       const tag = `s${i}e${s.epoch}n${s.n++}`;
       const canHold = holder === null || holder === i;
       const st = statement(r, i, tag, canHold);
@@ -226,7 +234,7 @@ export function observationSql(): string {
     'SELECT FOUND_ROWS() AS fr, ROW_COUNT() AS rc, LAST_INSERT_ID() AS lid, CONNECTION_ID() AS cid, ' +
     'DATABASE() AS db, @@in_transaction AS trx, @@autocommit AS ac, @@sql_mode AS mode, @@time_zone AS tz, ' +
     '@@character_set_client AS csc, @@character_set_results AS csr, @@collation_connection AS coll, ' +
-    '@@group_concat_max_len AS gcml, @@tx_isolation AS iso, ' +
+    '@@group_concat_max_len AS gcml, @@tx_isolation AS iso, @@character_set_database AS csdb, @@collation_database AS cdb, ' +
     USER_VARS.map((v) => `@${v} AS ${v}`).join(', ') +
     ', ' +
     locks.join(', ')

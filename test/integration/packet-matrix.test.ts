@@ -46,6 +46,12 @@ test.before(async () => {
   server = await startServer();
   await server.query('CREATE TABLE test.fl_t (id INT PRIMARY KEY, s VARCHAR(10) DEFAULT \'x\')');
   await server.query('CREATE PROCEDURE test.two_results() BEGIN SELECT 1 AS a; SELECT 2 AS b; END');
+  // Stored code changing session state: the server flags SERVER_SESSION_STATE_CHANGED on the OK or
+  // EOF of the statement that ran it (the proxy's backend connections track it; clients see it only
+  // when they turn session_track_state_change on themselves).
+  await server.query('CREATE FUNCTION test.pm_fset() RETURNS INT BEGIN SET @pm_f = 1; RETURN 1; END');
+  await server.query('CREATE TABLE test.pm_trig (a INT)');
+  await server.query('CREATE TRIGGER test.pm_trig_bi BEFORE INSERT ON test.pm_trig FOR EACH ROW SET @pm_t = NEW.a');
   h = await startProxy({ backends: [{ name: 'b1', port: server.port }] });
 });
 
@@ -72,6 +78,19 @@ function preparedDiag(sql: string): Step[] {
   return [
     { label: `PREPARE ${sql}`, payload: Buffer.concat([cmd(Com.STMT_PREPARE), Buffer.from(sql)]), shape: 'prepare' },
     { label: `EXECUTE ${sql} (binary rows)`, payload: (id) => new PacketWriter(16).u8(Com.STMT_EXECUTE).u32(id).u8(0).u32(1).finish(0).subarray(4), shape: 'binary' },
+  ];
+}
+
+/** Statements whose terminators carry SERVER_SESSION_STATE_CHANGED on a server tracking state changes. */
+function stateChangeSteps(when: string): Step[] {
+  return [
+    { label: `${when}: SELECT of a function setting a user variable (EOF)`, payload: q('SELECT pm_fset() AS f'), shape: 'result' },
+    { label: `${when}: SET @v (OK with a STATE_CHANGE entry)`, payload: q('SET @pm_v = 1'), shape: 'result' },
+    { label: `${when}: INSERT firing a trigger setting a user variable (OK)`, payload: q('INSERT INTO pm_trig VALUES (1)'), shape: 'result' },
+    { label: `${when}: DO of a function setting a user variable (OK)`, payload: q('DO pm_fset()'), shape: 'result' },
+    { label: `${when}: SELECT @@autocommit`, payload: q('SELECT @@autocommit AS ac'), shape: 'result' },
+    { label: `${when}: batch SET; SELECT function`, payload: q('SET @pm_w = 2; SELECT pm_fset() AS f; SELECT 3 AS t'), shape: 'result', multi: true },
+    ...preparedDiag('SELECT pm_fset() AS f'),
   ];
 }
 
@@ -136,6 +155,13 @@ const STEPS: Step[] = [
   { label: 'COM_STMT_FETCH 2 rows', payload: (id) => cmd(Com.STMT_FETCH, ...u32(id), ...u32(2)), shape: 'fetch' },
   { label: 'COM_STMT_FETCH the rest', payload: (id) => cmd(Com.STMT_FETCH, ...u32(id), ...u32(10)), shape: 'fetch' },
   { label: 'COM_STMT_CLOSE the cursor statement', payload: (id) => cmd(Com.STMT_CLOSE, ...u32(id)), shape: 'none' },
+  // SERVER_SESSION_STATE_CHANGED and STATE_CHANGE entries: hidden while the client's own
+  // session_track_state_change is OFF (the server default), shown once it turns it on.
+  ...stateChangeSteps('tracking off'),
+  { label: 'SET session_track_state_change=ON', payload: q('SET SESSION session_track_state_change = ON'), shape: 'result' },
+  ...stateChangeSteps('tracking on'),
+  { label: 'SET session_track_state_change=OFF', payload: q('SET SESSION session_track_state_change = OFF'), shape: 'result' },
+  ...stateChangeSteps('tracking off again'),
   { label: 'COM_RESET_CONNECTION', payload: cmd(Com.RESET_CONNECTION), shape: 'ok' },
   { label: 'after reset', payload: q('SELECT @@autocommit, @@time_zone, DATABASE()'), shape: 'result' },
 ];

@@ -210,4 +210,114 @@ for (const lang of ['python', 'php'] as ClientLang[]) {
   }));
 }
 
+/** Values whose type a user variable keeps when set to NULL (and a variable first set to NULL). */
+const NULL_AFTER = ['5', "'text'", '1.5e0', "_latin1 'x' COLLATE latin1_bin", '2.50', 'CAST(1 AS UNSIGNED)', "_binary 'b'", 'NULL'];
+
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] a session's own @a set to NULL keeps its type after a reset and replay (another session's variables on the one connection)`, timed(async () => {
+    for (const v of NULL_AFTER) {
+      const d = await direct('shop');
+      await run(d, mode, `SET @a = ${v}`);
+      await run(d, mode, 'SET @a = NULL');
+      const ref = await observe(d, mode, 'shop');
+      const a = await proxied('app');
+      await run(a, mode, `SET @a = ${v}`);
+      await run(a, mode, 'SET @a = NULL');
+      // another user's session sets a variable of its own on the connection: a's next statement resets it and replays
+      const b = await proxied('carol');
+      await run(b, mode, 'SET @other = 1');
+      assert.equal(await observe(a, mode, 'shop'), ref, `value ${v}`);
+      a.destroy();
+      b.destroy();
+    }
+  }));
+}
+
+for (const lang of ['python', 'php'] as ClientLang[]) {
+  test(`[${lang}] CREATE TABLE AS SELECT @a of the session's own @a set to NULL, after another session's variable on the one connection`, timed(async () => {
+    const miss = missingClient(lang === 'python' ? 'pymysql' : 'php');
+    if (miss) {
+      console.log(`skipped: ${miss}`);
+      return;
+    }
+    const steps = (p: string): Step[] => [
+      { conn: 'a', open: true },
+      { conn: 'a', sql: 'SET @a = 5' },
+      { conn: 'a', sql: 'SET @a = NULL' },
+      { conn: 'b', open: true },
+      { conn: 'b', sql: 'SET @other = 1' },
+      { conn: 'a', sql: `CREATE TABLE ${p}_nq AS SELECT @a AS v` },
+      { conn: 'b', sql: 'SET @other = 2' },
+      { conn: 'a', sql: `CREATE TABLE ${p}_np AS SELECT @a AS v`, prepared: true },
+      { conn: 'a', sql: `SHOW CREATE TABLE ${p}_nq` },
+      { conn: 'a', sql: `SHOW CREATE TABLE ${p}_np` },
+    ];
+    const via = await runClientSteps(lang, { a: { port: h.port, user: 'app', password: 'app' }, b: { port: h.port, user: 'carol', password: 'carol' } }, steps(`${lang}_x`));
+    const ref = await runClientSteps(lang, { a: { port: server.port, user: 'root', password: '', db: 'shop' }, b: { port: server.port, user: 'root', password: '', db: 'shop' } }, steps(`${lang}_r`));
+    const norm = (r: unknown) => JSON.stringify(r).replace(new RegExp(`${lang}_[xr]`, 'g'), 'T');
+    assert.is(norm(via), norm(ref));
+    assert.match(norm(ref), /bigint\(20\)/);
+  }));
+}
+
+for (const mode of ['query', 'execute'] as Mode[]) {
+  test(`[${mode}] after the client's COM_RESET_CONNECTION: the current schema stays, with the server's database character set, until USE / COM_INIT_DB (another session between, on the one connection)`, timed(async () => {
+    const q = 'SELECT DATABASE() AS db, @@character_set_database AS cs, @@collation_database AS co';
+    const steps = async (c: Conn, other: () => Promise<void>) => {
+      const out: unknown[] = [];
+      const see = async () => {
+        const [r, f] = await run(c, mode, q);
+        out.push([r, fieldMeta(f)]);
+      };
+      await run(c, 'query', 'USE l1');
+      await see();
+      await c.reset();
+      await see();
+      await other();
+      await see();
+      await run(c, mode, 'SET @x = 1');
+      await other();
+      await see();
+      await run(c, 'query', 'USE l1');
+      await see();
+      await c.reset();
+      await other();
+      await c.changeUser({ database: 'l1' }).catch(() => null);
+      await see();
+      return out;
+    };
+    const d = await direct('shop');
+    const d2 = await direct('shop');
+    const ref = await steps(d, async () => void (await d2.query('SELECT 1')));
+    const a = await proxied('app');
+    const b = await proxied('carol');
+    const got = await steps(a, async () => void (await run(b, mode, 'SELECT DATABASE()')));
+    assert.equal(got, ref);
+    // test sanity: directly, the reset left l1 with the server's utf8mb4
+    assert.equal((ref[1] as unknown[][])[0], [{ db: 'l1', cs: 'utf8mb4', co: 'utf8mb4_general_ci' }]);
+  }));
+}
+
+test('[execute] a statement prepared without a schema still reads DATABASE() as NULL after USE, when the replay must reset the connection (another user\'s variables on it)', timed(async () => {
+  const steps = async (a: Conn, b: Conn) => {
+    const out: unknown[] = [];
+    const see = async () => {
+      const [r, f] = await a.execute('SELECT DATABASE() AS db, SCHEMA() AS s');
+      out.push([r, fieldMeta(f)]);
+    };
+    await see();
+    await a.query('USE shop');
+    await b.query('SET @bv = 1');
+    await see();
+    await b.query('SET @bv = 2');
+    await a.query('SET @own = 1');
+    await see();
+    return out;
+  };
+  const ref = await steps(await direct(undefined), await direct('shop'));
+  const got = await steps(await proxied('nodb'), await proxied('carol'));
+  assert.equal(got, ref);
+  assert.equal((ref[1] as unknown[][])[0], [{ db: null, s: null }], 'directly (test sanity)');
+}));
+
 test.run();

@@ -32,6 +32,7 @@ server:
   compression_zstd: false
   compression_zstd_max_level: 19
   raw_io: false
+  idle_gc_after_ms: 0
 backends:
   - name: primary
     host: db1.internal
@@ -126,6 +127,7 @@ test('a full valid config maps every field, resolving file paths against the con
     compressionZstd: false,
     compressionZstdMaxLevel: 19,
     rawIo: false,
+    idleGcAfterMs: 0,
     maxPreparedStatementsPerSession: 16382,
     maxLongDataPerSession: 128 * 1024 * 1024,
   });
@@ -204,6 +206,7 @@ test('defaults are filled in', () => {
     compressionZstd: true,
     compressionZstdMaxLevel: 1,
     rawIo: true,
+    idleGcAfterMs: 10000,
     maxPreparedStatementsPerSession: 16382,
     maxLongDataPerSession: 128 * 1024 * 1024,
   });

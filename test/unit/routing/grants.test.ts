@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TenantConfig } from '../../../src/config/types';
 import { tenantGrantStatements } from '../../../src/routing/grants';
-import { substituteCall } from '../../../src/server/row-count';
+import { substituteConnectionId } from '../../../src/server/row-count';
 import { scanQuery } from '../../../src/classify/lexer';
 
 const tenant: TenantConfig = {
@@ -32,8 +32,10 @@ test('grants: schema, account (quotes escaped), password, and only schema-level 
 test('CONNECTION_ID() of a tenant session becomes the proxy id, keeping the column name of a select item', () => {
   const sql = Buffer.from('\x03SELECT CONNECTION_ID(), x FROM t WHERE id = CONNECTION_ID ( )');
   const info = scanQuery(sql, 1, sql.length);
-  const out = substituteCall(sql, info.connIdAt!, 13, 42).toString('latin1', 1);
-  assert.is(out, 'SELECT 42 AS `CONNECTION_ID()`, x FROM t WHERE id = (42)');
+  const out = substituteConnectionId(sql, info.connIdAt!, 42).toString('latin1', 1);
+  // typed as the call (INT(10) UNSIGNED NOT NULL), never evaluated by the server
+  const e = 'COALESCE(CAST(42 AS UNSIGNED), CONNECTION_ID())';
+  assert.is(out, `SELECT ${e} AS \`CONNECTION_ID()\`, x FROM t WHERE id = (${e})`);
 });
 
 test.run();

@@ -69,6 +69,7 @@ class FakeHost implements RelayHost {
   prepareId = 1000;
   writable = true;
   constructor(readonly clientCaps: number) {}
+  clientStateChange = false;
   corked = false;
   /** Client writes issued while corked / not corked, and cork calls. */
   corkedWrites = 0;

@@ -140,6 +140,18 @@ test('userVarLiterals: integers and decimals bare, doubles with an exponent', ()
   assert.equal(userVarLiterals(res, COLL), ['-42', '18446744073709551615', '3.1400', '-0.5', '1.5e0', '1e20', '-2.5e-7', '7']);
 });
 
+test('userVarLiterals: a NULL keeps the variable\'s type (integer signed/unsigned, decimal, double, string with its collation, binary)', () => {
+  const res = readBack([
+    [ColumnType.LONGLONG, null, 'binary'], [ColumnType.LONGLONG, null, 'binary'], [ColumnType.NEWDECIMAL, null, 'binary'], [ColumnType.DOUBLE, null, 'binary'],
+    [ColumnType.BLOB, null, 'latin1_swedish_ci'], [ColumnType.BLOB, null, 'binary'], [ColumnType.BLOB, null, 'utf8mb4_nonexistent_ci'],
+  ]);
+  res.columns[3]!.flags = 0x20; // the second variable: UNSIGNED
+  assert.equal(userVarLiterals(res, COLL), [
+    'CAST(NULL AS SIGNED)', 'CAST(NULL AS UNSIGNED)', 'CAST(NULL AS DECIMAL(65,38))', 'CAST(NULL AS DOUBLE)',
+    'CAST(NULL AS CHAR CHARACTER SET latin1) COLLATE latin1_swedish_ci', 'CAST(NULL AS BINARY)', 'CAST(NULL AS BINARY)',
+  ]);
+});
+
 test('userVarLiterals: odd numeric text is quoted rather than pasted into SQL', () => {
   const res = readBack([[ColumnType.LONGLONG, '1; DROP', 'binary'], [ColumnType.DOUBLE, 'inf', 'binary'], [ColumnType.DOUBLE, "1'", 'binary']]);
   assert.equal(userVarLiterals(res, COLL), ["'1; DROP'", "'inf'", "'1\\''"]);
@@ -176,9 +188,9 @@ test('userVarLiterals: a string not well formed in its utf8 charset keeps its ra
   assert.equal(sqlBytes(lits[0]).subarray(9, 12), Buffer.from([0xff, 0xff, 0x7a]));
 });
 
-test('userVarLiterals: NULL cells and missing rows → NULL', () => {
+test('userVarLiterals: NULL cells typed by their column, missing rows → NULL', () => {
   const res = readBack([[ColumnType.VAR_STRING, null, null], [ColumnType.LONGLONG, null, null]]);
-  assert.equal(userVarLiterals(res, COLL), ['NULL', 'NULL']);
+  assert.equal(userVarLiterals(res, COLL), ['CAST(NULL AS BINARY)', 'CAST(NULL AS SIGNED)']);
   assert.equal(userVarLiterals(result(res.columns, null), COLL), ['NULL', 'NULL']);
   assert.equal(userVarLiterals(result([], null), COLL), []);
 });

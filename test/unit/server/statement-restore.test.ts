@@ -1,7 +1,7 @@
 /** execVariantFor: which variant of a prepared statement an execute runs on its backend connection. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EXEC_NO_SCHEMA, EXEC_ROW_COUNT, execVariantFor } from '../../../src/server/statement-restore';
+import { EXEC_NO_SCHEMA, EXEC_ROW_COUNT, EXEC_SYSVARS, execVariantFor } from '../../../src/server/statement-restore';
 
 const NONE = 0;
 const RC = EXEC_ROW_COUNT;
@@ -25,5 +25,12 @@ for (const [name, rc, cursor, foreign, prep, schemaLess, pinned, want] of cases)
     assert.is(execVariantFor(rc, cursor, foreign, prep, schemaLess, pinned), want);
   });
 }
+
+test('execVariantFor: the session\'s @@warning_count / @@session_track_system_variables substituted (a variant, prepared under the schema on a pinned connection); never for a cursor', () => {
+  assert.is(execVariantFor(false, false, false, false, false, false, true), EXEC_SYSVARS);
+  assert.is(execVariantFor(true, false, true, false, false, false, true), EXEC_SYSVARS | RC);
+  assert.is(execVariantFor(false, false, false, false, true, true, true), EXEC_SYSVARS | NS);
+  assert.is(execVariantFor(false, true, false, false, false, false, true), NONE);
+});
 
 test.run();

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Q } from '../../../src/classify/lexer';
 import { newSessionState, type SessionState } from '../../../src/session/session-state';
-import { needsReplay, replaySteps, type BackendConnState, type ReplayNeeds } from '../../../src/session/replay';
+import { needsReplay, noSchemaStmtDropped, replaySteps, type BackendConnState, type ReplayNeeds } from '../../../src/session/replay';
 
 const owner = { name: 'session' };
 const other = { name: 'other session' };
@@ -205,9 +205,34 @@ test("the session's own variable set to NULL on another connection is set to NUL
   ]);
 });
 
+test("after the client's COM_RESET_CONNECTION: the server's database character set, on any connection; the schema's again once the session selects one", () => {
+  const s = session({ schema: 'l1', version: 2, dbCharsetDefault: true });
+  // the connection the session used last, its schema selected by someone else's login meanwhile? no: same schema, charset of the schema
+  const same = conn({ schema: 'l1', lastSession: owner, appliedVersion: 2 });
+  assert.is(needsReplay(s, same, plain), true);
+  assert.equal(replaySteps(s, same, plain, defaults), [{ t: 'db_charset_default' }]);
+  // another schema there: selected, then the server's character set
+  assert.equal(replaySteps(s, conn({ schema: 'shop', lastSession: owner, appliedVersion: 2 }), plain, defaults), [{ t: 'init_db', schema: 'l1' }, { t: 'db_charset_default' }]);
+  // already so: nothing
+  const done = conn({ schema: 'l1', lastSession: owner, appliedVersion: 2, dbCharsetDefault: true });
+  assert.is(needsReplay(s, done, plain), false);
+  assert.equal(replaySteps(s, done, plain, defaults), []);
+  // a session with the schema's character set on a connection left with the server's: the schema selected again
+  const t = session({ schema: 'l1', version: 2 });
+  assert.is(needsReplay(t, done, plain), true);
+  assert.equal(replaySteps(t, done, plain, defaults), [{ t: 'init_db', schema: 'l1' }]);
+});
+
+test("a reset among the steps drops the connection's prepared statements (one prepared without a schema is prepared after it)", () => {
+  const s = session({ schema: 'shop' });
+  assert.is(noSchemaStmtDropped(replaySteps(s, conn({ schema: 'shop', userVars: new Set(['y']), userVarOwner: other }), plain, defaults)), true);
+  assert.is(noSchemaStmtDropped(replaySteps(session({ schema: null }), conn({ schema: 'shop' }), plain, defaults)), true);
+  assert.is(noSchemaStmtDropped(replaySteps(s, conn(), plain, defaults)), false);
+});
+
 test('needsReplay agrees with replaySteps on a grid of states', () => {
-  const sessions = [session(), session({ schema: 'shop' }), session({ schema: 'shop', version: 2, multi: true }), session({ userVars: new Map([['x', '1']]) })];
-  const conns = [conn(), conn({ schema: 'shop' }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ userVars: new Set(['y']), userVarOwner: other }), conn({ schema: 'other', lastSession: owner, appliedVersion: 0 }), conn({ schema: 'other', lastSession: owner, appliedVersion: 2, multiStatements: true })];
+  const sessions = [session(), session({ schema: 'shop' }), session({ schema: 'shop', version: 2, multi: true }), session({ userVars: new Map([['x', '1']]) }), session({ schema: 'shop', version: 2, dbCharsetDefault: true })];
+  const conns = [conn(), conn({ schema: 'shop' }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ userVars: new Set(['y']), userVarOwner: other }), conn({ schema: 'other', lastSession: owner, appliedVersion: 0 }), conn({ schema: 'other', lastSession: owner, appliedVersion: 2, multiStatements: true }), conn({ schema: 'shop', lastSession: owner, appliedVersion: 2, dbCharsetDefault: true })];
   const needs: ReplayNeeds[] = [plain, { flags: Q.CONNECTION_ID, clearDiag: false }, { flags: Q.LAST_INSERT_ID, clearDiag: true }];
   for (const s of sessions) for (const c of conns) for (const n of needs) {
     const steps = replaySteps(s, c, n, defaults);
