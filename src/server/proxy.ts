@@ -23,9 +23,8 @@ import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
 import { AdminHost, startAdminServer } from '../admin/admin-server';
-import { DigestStats, type DigestEntry } from '../metrics/digest-stats';
+import { DigestStats } from '../metrics/digest-stats';
 import { DigestKeys } from '../metrics/digest-keys';
-import { literalFreeKey } from '../classify/literal-free-key';
 import { redactConfig } from '../config/diff';
 import type { AdminConfig } from '../config/types';
 import type { ReloadResult } from '../config/store';
@@ -47,6 +46,7 @@ import { monitorSettings, Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { noteCommand } from './statement-stats';
 import { evictUnauthenticated } from './session-faults';
 
 /** Options for {@link Proxy}. */
@@ -253,52 +253,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   }
 
   noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number, now: number): void {
-    const cmd = payload && payload.length > 0 ? payload[0]! : -1;
-    const command = cmd === Com.QUERY ? 'query' : cmd === Com.STMT_EXECUTE ? 'stmt_execute' : 'other';
-    const tenant = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? null) : null;
-    this.metrics.recordStatement(command, tenant, ms / 1000, bytesIn, bytesOut, errClass);
-    if (command === 'other') return;
-    const cfg = this.config.digests;
-    const slow = cfg.slowQueryMs > 0 && ms >= cfg.slowQueryMs;
-    if (cfg.maxEntries === 0 && !slow) return;
-    const key = tenant ?? s.cmd.userKey(s.user);
-    const e = this.digestEntry(s, payload as Buffer, cmd, key, now);
-    if (cfg.maxEntries > 0) this.digestStats.add(e, Math.round(ms * 1000), rows, errClass !== '', now);
-    if (slow) {
-      this.metrics.slowQueries.inc();
-      s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round(ms), rows, error: errClass || undefined, digest: e.digest }, 'slow query');
-    }
-  }
-
-  /**
-   * The statistics entry of the statement just finished. Known shapes are found by their
-   * literal-free key (the one the routing path resolved, or computed here once); the digest text is
-   * built only for a shape not seen before, from the routing path's scan when there was one.
-   */
-  private digestEntry(s: ClientSession, payload: Buffer, cmd: number, key: string, now: number): DigestEntry {
-    if (cmd === Com.QUERY) {
-      const known = s.cmd.statsEntry;
-      if (known !== null && known.live && known.tenant === key) return known;
-      let h = s.cmd.statsKeyHash;
-      let keyBytes = s.cmd.statsKeyBytes;
-      if (keyBytes === null) {
-        h = literalFreeKey(payload, 1, payload.length, false, false, 0);
-        if (h >= 0) {
-          const e = this.digestKeys.get(h, key);
-          if (e !== null) return e;
-        }
-      }
-      const e = this.digestStats.entry(key, s.cmd.statsDigest ?? sqlDigest(payload, 1), now);
-      if (keyBytes !== null) this.digestKeys.set(h, key, e, keyBytes);
-      else if (h >= 0) this.digestKeys.set(h, key, e);
-      return e;
-    }
-    // Not the id in the payload: by now it is the backend statement's id (prepared.ts executePacket).
-    const st = s.cmd.statsStmt;
-    if (!st) return this.digestStats.entry(key, '(unknown prepared statement)', now);
-    const known = st.statsEntry;
-    if (known !== undefined && known.live && known.tenant === key) return known;
-    return (st.statsEntry = this.digestStats.entry(key, (st.digest ??= sqlDigest(st.sql, 0)), now));
+    noteCommand(this, s, payload, ms, bytesIn, bytesOut, errClass, rows, now);
   }
 
   private reconfigureTopology(cfg: Config): void {
@@ -680,16 +635,6 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.store.close();
     await closed;
     await Promise.all([...this.backends.values(), ...this.retired].map((b) => b.close()));
-  }
-}
-
-/** The statement's digest (literals as ?): COM_QUERY scanned now, a prepared statement's once. */
-/** The digest of the SQL in `b` from `start` (a COM_QUERY payload from 1, a prepared statement's text from 0). */
-function sqlDigest(b: Buffer, start: number): string {
-  try {
-    return scanStatement(b, start, b.length).digest;
-  } catch {
-    return '(unscannable)';
   }
 }
 
