@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import pino, { Logger } from 'pino';
 import type { BackendConfig, Config, UserConfig } from '../config/types';
-import { Cap, Com, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
+import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import type { InternalResult } from '../backend/internal-exchange';
@@ -29,8 +29,7 @@ import { redactConfig } from '../config/diff';
 import type { AdminConfig } from '../config/types';
 import type { ReloadResult } from '../config/store';
 import { scanStatement } from '../classify/digest';
-import { ConfigSnapshot, ConfigStore } from '../config/store';
-import { ConfigDiff, planPools } from '../config/diff';
+import { ConfigStore } from '../config/store';
 import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
@@ -42,10 +41,11 @@ import { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
 import { resolveLoginUser } from '../routing/tenant';
-import { monitorSettings, Topology } from '../backend/topology';
+import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { applySnapshot, newTopology } from './reload-apply';
 import { noteCommand } from './statement-stats';
 import { evictUnauthenticated } from './session-faults';
 
@@ -109,7 +109,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly fastPlans: LiteralFreeIndex;
   /** Reconfigured on reload (monitors of unchanged backends keep running). */
   topology: Topology | null;
-  private readonly monitorIntervalMs: number | undefined;
+  readonly monitorIntervalMs: number | undefined;
   readonly ryw: RywStore = new MemoryRywStore();
   readonly inFlight = new Map<string, number>();
   readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0, userVarResets: 0, userVarResetMs: 0 };
@@ -120,7 +120,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   private boundPort = 0;
   readonly store: ConfigStore;
   /** Backends dropped or replaced by a reload whose pools are still draining. */
-  private readonly retired = new Set<Backend>();
+  readonly retired = new Set<Backend>();
   private stopping = false;
   private readonly startedAt = Date.now();
   /** Per (tenant, digest) statistics for GET /digests. */
@@ -138,7 +138,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     for (const b of config.backends) this.backends.set(b.name, this.newBackend(b));
     this.indexTenants(config);
     this.digestStats = new DigestStats(Math.max(1, config.digests.maxEntries));
-    this.store.onSwap((next, prev, diff) => this.applySnapshot(next, prev, diff));
+    this.store.onSwap((next, _prev, diff) => applySnapshot(this, next, diff));
     this.store.onResult((r) => this.metrics.reloads.inc({ result: r }));
     setConnectionInit(initConnection);
     this.clientBuffer = { bytes: 0, max: config.server.maxClientBufferBytes, paused: new Set() };
@@ -149,10 +149,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.monitorIntervalMs = opts.monitorIntervalMs;
     this.planCache = new PlanCache(config.planCache.size);
     this.fastPlans = new LiteralFreeIndex(config.planCache.size);
-    this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
-    if (this.topology) {
-      this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
-    }
+    this.topology = config.clusters.length > 0 ? newTopology(config, opts.monitorIntervalMs, this.log) : null;
     this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
     this.metrics = new Metrics({
       sessions: () => this.sessions.size,
@@ -190,46 +187,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
 
   // ---- reload (tenantgate ops; keep this block together) -------------------------------------
 
-  /**
-   * Runs synchronously inside the store's swap: users are replaced at once; backend pools are kept
-   * where the backend's settings hash is unchanged, else new pools are made and the old ones drain
-   * (their borrowed connections, in-flight statements and pinned sessions, return to them and are
-   * then closed). Sessions move to the new pools at their next statement outside pinned state.
-   */
-  private applySnapshot(next: ConfigSnapshot, _prev: ConfigSnapshot, diff: ConfigDiff): void {
-    const cfg = next.config;
-    this.users.clear();
-    for (const u of cfg.users) this.users.set(u.name, u);
-    const plan = planPools([...this.backends.values()].map((b) => b.cfg), cfg.backends);
-    const byName = new Map(cfg.backends.map((b) => [b.name, b]));
-    const replaced = new Map<string, Backend>();
-    for (const name of [...plan.replace, ...plan.remove]) {
-      const old = this.backends.get(name) as Backend;
-      this.backends.delete(name);
-      replaced.set(name, old);
-      this.retire(old);
-    }
-    for (const name of plan.add) this.backends.set(name, this.newBackend(byName.get(name)!));
-    for (const name of plan.replace) {
-      const b = this.newBackend(byName.get(name)!);
-      const old = replaced.get(name);
-      // Same server, other pool settings: what was learned about the server still holds, so the new
-      // pool's first connections skip the collation and routine scans (costly on a busy server).
-      if (old && old.cfg.host === b.cfg.host && old.cfg.port === b.cfg.port) b.inheritServerFacts(old);
-      this.backends.set(name, b);
-    }
-    this.indexTenants(cfg);
-    this.routing = buildRoutingSnapshot(cfg, next.version);
-    this.reconfigureTopology(cfg);
-    if (cfg.digests.maxEntries !== this.digestStats.capacity) {
-      this.digestStats.reset(); // its entries go stale, so keys pointing at them are re-resolved
-      this.digestStats = new DigestStats(Math.max(1, cfg.digests.maxEntries));
-    }
-    if (diff.restartRequired.length > 0) this.log.warn({ sections: diff.restartRequired }, 'config reload: these sections change only at restart');
-    this.log.info({ version: next.version, pools: plan }, 'config applied');
-  }
-
-  private newBackend(cfg: BackendConfig): Backend {
+  newBackend(cfg: BackendConfig): Backend {
     const b = new Backend(cfg);
     b.observer = this.backendObserver;
     b.drained = this.drained?.has(cfg.name) ?? false;
@@ -241,7 +199,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     acquireWaited: (name: string, seconds: number) => this.metrics.acquireWait.observe({ backend: name }, seconds),
   };
 
-  private indexTenants(cfg: Config): void {
+  indexTenants(cfg: Config): void {
     const m = new Map<string, string>();
     for (const t of cfg.tenants) for (const u of t.users) m.set(u, t.id);
     this.tenantByUser = m;
@@ -256,23 +214,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     noteCommand(this, s, payload, ms, bytesIn, bytesOut, errClass, rows, now);
   }
 
-  private reconfigureTopology(cfg: Config): void {
-    if (cfg.clusters.length === 0) {
-      this.topology?.stop();
-      this.topology = null;
-      return;
-    }
-    if (this.topology) {
-      this.topology.configure(cfg.clusters, cfg.backends);
-      return;
-    }
-    const t = new Topology(cfg.clusters, cfg.backends, monitorSettings(this.monitorIntervalMs ? { intervalMs: this.monitorIntervalMs } : {}));
-    t.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
-    this.topology = t;
-    if (this.server) t.start();
-  }
-
-  private retire(b: Backend): void {
+  retire(b: Backend): void {
     this.retired.add(b);
     b.close().then(
       () => this.retired.delete(b),
@@ -401,6 +343,11 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   get adminPort(): number {
     const a = this.admin?.address();
     return a && typeof a === 'object' ? a.port : 0;
+  }
+
+  /** True while the client listener is open. */
+  get listening(): boolean {
+    return this.server !== null;
   }
 
   get port(): number {
