@@ -17,7 +17,6 @@ import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { initConnection, pollRoutineWatches } from './backend-init';
-import { pinNames } from '../session/pins';
 import { type RoutineWatch, ROUTINE_WATCH_MS } from '../backend/routine-watch';
 import { Err } from '../errors';
 import * as http from 'node:http';
@@ -28,13 +27,11 @@ import { DigestKeys } from '../metrics/digest-keys';
 import { redactConfig } from '../config/diff';
 import type { AdminConfig } from '../config/types';
 import type { ReloadResult } from '../config/store';
-import { scanStatement } from '../classify/digest';
 import { ConfigStore } from '../config/store';
 import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
 import { PlanCache } from '../classify/plan-cache';
-import { clusterReadiness } from '../admin/readiness';
 import { parseStats } from '../classify/sql-parser';
 import { RouteCounts, registerOpsCollectors } from '../metrics/ops-collectors';
 import { LiteralFreeIndex } from '../classify/literal-free-key';
@@ -45,6 +42,7 @@ import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { listSessions, readiness, statusView } from './admin-view';
 import { applySnapshot, newTopology } from './reload-apply';
 import { noteCommand } from './statement-stats';
 import { evictUnauthenticated } from './session-faults';
@@ -122,7 +120,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Backends dropped or replaced by a reload whose pools are still draining. */
   readonly retired = new Set<Backend>();
   private stopping = false;
-  private readonly startedAt = Date.now();
+  readonly startedAt = Date.now();
   /** Per (tenant, digest) statistics for GET /digests. */
   digestStats: DigestStats;
   /** Literal-free statement keys → their digest-statistics entries (no digest scan for a known shape). */
@@ -233,67 +231,15 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   }
 
   ready(): { ready: boolean; reasons: string[] } {
-    const reasons: string[] = [];
-    if (!this.server || this.stopping) reasons.push('not listening');
-    // Clusters: their primaries as the health monitor judges them. Users mapped straight to a
-    // backend (passthrough, or a cluster-less config): that pool's last connect attempt.
-    const topo = this.topology;
-    if (topo) reasons.push(...clusterReadiness(topo.snapshot(), this.config.tenants.map((t) => t.cluster)));
-    const judged = new Set<string>(topo ? this.config.clusters.map((c) => c.primary) : []);
-    const used = new Set<string>([...(topo ? [] : this.config.clusters.map((c) => c.primary)), ...this.config.users.map((u) => u.backend)]);
-    for (const name of used) {
-      if (judged.has(name)) continue;
-      const b = this.backends.get(name);
-      if (!b) continue;
-      // The pool's last connection attempt failed and none has succeeded since.
-      if (b.failures > 0) reasons.push(`backend ${name} unreachable: ${b.lastError?.message ?? 'connect failed'}`);
-    }
-    return { ready: reasons.length === 0, reasons };
+    return readiness(this);
   }
 
   status(): object {
-    const snap = this.store.current;
-    return {
-      version: this.serverVersion,
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      config: { version: snap.version, appliedAt: snap.appliedAt, source: snap.source, file: this.store.file },
-      sessions: this.sessions.size,
-      backends: this.stats().backends,
-      drainingPools: this.retired.size,
-      stopping: this.stopping,
-    };
+    return statusView(this);
   }
 
   listSessions(): object[] {
-    const now = Date.now();
-    const tenantOf = new Map<string, string>();
-    for (const t of this.config.tenants) for (const u of t.users) tenantOf.set(u, t.id);
-    const out: object[] = [];
-    for (const s of this.sessions.values()) {
-      const cur = s.current;
-      let digest: string | null = null;
-      if (cur && cur.sql) {
-        try {
-          digest = scanStatement(cur.sql, 1, cur.sql.length).digest;
-        } catch {
-          digest = null;
-        }
-      }
-      out.push({
-        id: s.id,
-        user: s.user?.name ?? null,
-        tenant: s.tenant ? s.tenant.tenant : s.user ? (tenantOf.get(s.user.name) ?? null) : null,
-        client: s.remoteHost,
-        state: s.state,
-        pinned: s.st.pins !== 0,
-        pins: pinNames(s.st.pins),
-        backend: s.backend?.cfg.name ?? null,
-        command: cur ? cur.command : null,
-        digest,
-        durationMs: cur ? now - cur.startedAt : null,
-      });
-    }
-    return out;
+    return listSessions(this.sessions.values(), this.config);
   }
 
   killSession(id: number): boolean {
