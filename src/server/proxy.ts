@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import pino, { Logger } from 'pino';
 import type { BackendConfig, Config, UserConfig } from '../config/types';
-import { Cap, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
+import { PROXY_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import type { InternalResult } from '../backend/internal-exchange';
@@ -42,6 +42,7 @@ import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { FALLBACK_VERSION, loadRsa, packageVersion, probeBackend } from './proxy-startup';
 import { listSessions, readiness, statusView } from './admin-view';
 import { applySnapshot, newTopology } from './reload-apply';
 import { noteCommand } from './statement-stats';
@@ -68,9 +69,6 @@ export interface ProxyStats {
 
 /** How often session timeouts are checked: a timeout fires up to this much late. */
 const SWEEP_MS = 250;
-
-/** Announced when no backend could be asked for its version at start. */
-const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
 
 /**
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
@@ -324,7 +322,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Probes the first backend for the handshake to mirror, loads TLS and RSA keys, and listens. */
   async start(): Promise<void> {
     installSafetyNet(this);
-    await this.probeBackend();
+    await probeBackend(this);
     const t = this.config.tls;
     if (t) {
       this.tlsContext = tls.createSecureContext({
@@ -364,36 +362,6 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       this.admin = await startAdminServer(adm.host, adm.port, this);
     }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
-  }
-
-  private async probeBackend(): Promise<void> {
-    const first = this.config.backends[0];
-    const conn = new BackendConnection(first, 0, DEFAULT_COLLATION_ID, false);
-    try {
-      await conn.connect();
-      const h = conn.handshake;
-      this.serverVersion = this.config.server.version ?? h.serverVersion;
-      this.serverCollation = h.collation || DEFAULT_COLLATION_ID;
-      this.serverCaps = (PROXY_CAPABILITIES & h.capabilities) | Cap.PLUGIN_AUTH | Cap.SECURE_CONNECTION | Cap.PROTOCOL_41;
-      // Keep these even if the backend lacks them: the proxy implements them itself.
-      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA | Cap.COMPRESS;
-      const b = this.backends.get(first.name) as Backend;
-      b.serverVersion = h.serverVersion;
-      b.serverCaps = h.capabilities;
-      b.serverMariaCaps = h.mariaCaps;
-      b.serverCollation = h.collation;
-      if (!(h.capabilities & Cap.LONG_PASSWORD)) {
-        // A MariaDB server: mirror its way of announcing extended capabilities.
-        this.serverCaps &= ~Cap.LONG_PASSWORD;
-        this.serverMariaCaps = this.config.server.mariadbExtendedCapabilities ? h.mariaCaps & PROXY_MARIADB_CAPABILITIES : 0;
-      }
-      conn.quit();
-    } catch (e) {
-      this.serverVersion = this.config.server.version ?? FALLBACK_VERSION;
-      this.serverCaps &= ~Cap.LONG_PASSWORD;
-      this.serverMariaCaps = this.config.server.mariadbExtendedCapabilities ? MariaCap.EXTENDED_METADATA : 0;
-      this.log.warn({ backend: first.name, err: (e as Error).message }, 'backend not reachable at start; announcing a default handshake');
-    }
   }
 
   /**
@@ -529,24 +497,4 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     await closed;
     await Promise.all([...this.backends.values(), ...this.retired].map((b) => b.close()));
   }
-}
-
-function packageVersion(): string {
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(require('node:path').join(__dirname, rel), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tenantgate' && pkg.version) return pkg.version;
-    } catch {
-      // next
-    }
-  }
-  return 'unknown';
-}
-
-function loadRsa(file: string | undefined): { publicPem: string; privateKey: crypto.KeyObject } {
-  const privateKey = file
-    ? crypto.createPrivateKey(fs.readFileSync(file))
-    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const publicPem = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
-  return { publicPem, privateKey };
 }
