@@ -12,12 +12,12 @@ import { BackendConnection } from '../backend/backend-connection';
 import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, setConnectionInit } from '../backend/pool';
 import { ClientSession, S } from './client-session';
-import { BufferBudget, resumeWithinBudget } from './client-conn';
+import type { BufferBudget } from './client-conn';
 import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
-import { initConnection, pollRoutineWatches } from './backend-init';
-import { type RoutineWatch, ROUTINE_WATCH_MS } from '../backend/routine-watch';
+import { initConnection } from './backend-init';
+import type { RoutineWatch } from '../backend/routine-watch';
 import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
@@ -42,6 +42,7 @@ import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { ProxyTimers } from './proxy-timers';
 import { FALLBACK_VERSION, loadRsa, packageVersion, probeBackend } from './proxy-startup';
 import { listSessions, readiness, statusView } from './admin-view';
 import { applySnapshot, newTopology } from './reload-apply';
@@ -67,9 +68,6 @@ export interface ProxyStats {
   backends: { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null }[];
 }
 
-/** How often session timeouts are checked: a timeout fires up to this much late. */
-const SWEEP_MS = 250;
-
 /**
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
  * serves their statements over pooled backend connections.
@@ -80,13 +78,13 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly backends = new Map<string, Backend>();
   /** Routine/trigger/view DDL watches of the backends in use (see backend/routine-watch.ts). */
   readonly routineWatches = new Map<Backend, RoutineWatch>();
-  private routineTimer: NodeJS.Timeout | null = null;
   readonly sessions = new Map<number, ClientSession>();
   readonly handshaking = new Set<ClientSession>();
   readonly clientBuffer: BufferBudget;
   readonly loginThrottle: LoginThrottle;
   readonly dummyUser: UserConfig;
-  private sweeper: NodeJS.Timeout | null = null;
+  /** Session timeout sweep, routine watch poll, idle GC (see proxy-timers.ts). */
+  private readonly timers = new ProxyTimers();
   /** Gives memory back once load goes away (server.idle_gc_after_ms, see idle-gc.ts). */
   readonly idleGc = new IdleGc(() => this.config.server.idleGcAfterMs, (before, after, ms) =>
     this.log.debug({ heapTotalBefore: before.heapTotal, heapTotalAfter: after.heapTotal, heapUsedAfter: after.heapUsed, ms: Math.round(ms) }, 'idle gc'));
@@ -350,11 +348,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
     if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
-    this.sweeper.unref();
-    this.idleGc.start();
-    this.routineTimer = setInterval(() => pollRoutineWatches(this.backends, this.routineWatches), ROUTINE_WATCH_MS);
-    this.routineTimer.unref();
+    this.timers.start(this);
     this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
@@ -362,23 +356,6 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       this.admin = await startAdminServer(adm.host, adm.port, this);
     }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
-  }
-
-  /**
-   * Timeouts of all sessions in one pass instead of a timer per session (10,000 idle sessions should
-   * not each carry one): login timeout, wait_timeout, read timeout of an unfinished packet. Also
-   * resumes connections paused for the client buffer budget.
-   */
-  private sweep(): void {
-    const now = Date.now();
-    for (const s of this.sessions.values()) {
-      try {
-        s.checkTimeouts(now);
-      } catch (e) {
-        s.fault(e, 'timeouts');
-      }
-    }
-    resumeWithinBudget(this.clientBuffer);
   }
 
   /** Logged-in sessions (what max_client_connections bounds). */
@@ -476,12 +453,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Stops listening, closes client sessions, and closes backend pools. */
   async stop(): Promise<void> {
     removeSafetyNet(this);
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = null;
-    this.idleGc.stop();
-    if (this.routineTimer) clearInterval(this.routineTimer);
-    this.routineTimer = null;
-    this.routineWatches.clear();
+    this.timers.stop(this);
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
