@@ -32,8 +32,7 @@ import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
 import { PlanCache } from '../classify/plan-cache';
-import { parseStats } from '../classify/sql-parser';
-import { RouteCounts, registerOpsCollectors } from '../metrics/ops-collectors';
+import { RouteCounts } from '../metrics/ops-collectors';
 import { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
@@ -42,8 +41,9 @@ import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { proxyMetrics } from './proxy-metrics';
 import { ProxyTimers } from './proxy-timers';
-import { FALLBACK_VERSION, loadRsa, packageVersion, probeBackend } from './proxy-startup';
+import { FALLBACK_VERSION, loadRsa, probeBackend } from './proxy-startup';
 import { listSessions, readiness, statusView } from './admin-view';
 import { applySnapshot, newTopology } from './reload-apply';
 import { noteCommand } from './statement-stats';
@@ -122,7 +122,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Literal-free statement keys → their digest-statistics entries (no digest scan for a known shape). */
   readonly digestKeys = new DigestKeys(4096);
   /** Proxy user → tenant id, from the tenants' `users` lists (rebuilt on reload). */
-  private tenantByUser = new Map<string, string>();
+  tenantByUser = new Map<string, string>();
 
   constructor(config: Config, opts: ProxyOptions = {}) {
     this.log = opts.logger ?? pino({ level: config.log.level });
@@ -145,29 +145,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.fastPlans = new LiteralFreeIndex(config.planCache.size);
     this.topology = config.clusters.length > 0 ? newTopology(config, opts.monitorIntervalMs, this.log) : null;
     this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
-    this.metrics = new Metrics({
-      sessions: () => this.sessions.size,
-      backends: () => this.stats().backends,
-      identity: () => this.identity,
-      tenantSessions: () => {
-        const m = new Map<string, number>();
-        for (const s of this.sessions.values()) {
-          const t = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? '') : '';
-          m.set(t, (m.get(t) ?? 0) + 1);
-        }
-        return m;
-      },
-      configVersion: () => this.configVersion,
-      version: packageVersion(),
-      tenantLabelCap: config.metrics.tenantLabelCap,
-    });
-    registerOpsCollectors(this.metrics.registry, {
-      routes: this.routes,
-      topology: () => this.topology?.snapshot() ?? null,
-      // A literal-free index hit is a plan-cache hit that also skipped the digest scan.
-      planCache: () => ({ hits: this.planCache.hits + this.fastPlans.hits, misses: this.planCache.misses, evictions: this.planCache.evictions, size: this.planCache.size }),
-      parseFailures: () => parseStats.failures,
-    });
+    this.metrics = proxyMetrics(this, config);
   }
 
   /** The current config snapshot; statements read it once, so a reload never splits one. */
