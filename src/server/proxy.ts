@@ -11,7 +11,7 @@ import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, setConnectionInit } from '../backend/pool';
-import { ClientSession, S } from './client-session';
+import { ClientSession } from './client-session';
 import type { BufferBudget } from './client-conn';
 import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
@@ -41,6 +41,8 @@ import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { killBackendThread, queryBeside } from './beside-connection';
+import { drainSessions } from './shutdown-drain';
 import { proxyMetrics } from './proxy-metrics';
 import { ProxyTimers } from './proxy-timers';
 import { FALLBACK_VERSION, loadRsa, probeBackend } from './proxy-startup';
@@ -366,30 +368,13 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.sessions.set(id, s);
   }
 
-  /**
-   * KILL QUERY for a backend connection's thread, over a short-lived connection of its own so that
-   * it works even when every pooled connection is busy.
-   */
-  async killBackendThread(conn: BackendConnection): Promise<void> {
-    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
-    try {
-      await other.connect();
-      await other.query(`KILL QUERY ${conn.threadId}`);
-    } catch (e) {
-      this.log.debug({ err: (e as Error).message, thread: conn.threadId }, 'KILL QUERY on backend failed');
-    } finally {
-      other.quit();
-    }
+  /** See beside-connection.ts. */
+  killBackendThread(conn: BackendConnection): Promise<void> {
+    return killBackendThread(conn, this.log);
   }
 
-  async queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
-    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
-    try {
-      await other.connect();
-      return await other.query(sql);
-    } finally {
-      other.quit();
-    }
+  queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
+    return queryBeside(conn, sql);
   }
 
   stats(): ProxyStats {
@@ -410,16 +395,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.stopping = true;
     const server = this.server;
     if (server) server.close();
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      for (const s of [...this.sessions.values()]) {
-        if ((s.state === S.IDLE && s.st.pins === 0) || s.state === S.HANDSHAKE || s.state === S.AUTH) s.close('proxy shutting down');
-      }
-      if (this.sessions.size === 0 || Date.now() >= deadline) break;
-      // Off the hot path: a coarse poll costs nothing here and keeps sessions free of shutdown hooks.
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (this.sessions.size > 0) this.log.warn({ sessions: this.sessions.size, timeoutMs }, 'shutdown timeout: closing sessions still in a transaction or statement');
+    await drainSessions(this.sessions, timeoutMs, this.log);
     await this.stop();
   }
 
