@@ -7,7 +7,6 @@ import * as tls from 'node:tls';
 import pino, { Logger } from 'pino';
 import type { BackendConfig, Config, UserConfig } from '../config/types';
 import { PROXY_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
-import { buildErr } from '../protocol/ok-err';
 import { BackendConnection } from '../backend/backend-connection';
 import type { InternalResult } from '../backend/internal-exchange';
 import { Backend, setConnectionInit } from '../backend/pool';
@@ -18,7 +17,6 @@ import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
 import { initConnection } from './backend-init';
 import type { RoutineWatch } from '../backend/routine-watch';
-import { Err } from '../errors';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
 import { AdminHost, startAdminServer } from '../admin/admin-server';
@@ -41,6 +39,7 @@ import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
+import { acceptClient } from './client-accept';
 import { killBackendThread, queryBeside } from './beside-connection';
 import { drainSessions } from './shutdown-drain';
 import { proxyMetrics } from './proxy-metrics';
@@ -49,7 +48,6 @@ import { FALLBACK_VERSION, loadRsa, probeBackend } from './proxy-startup';
 import { listSessions, readiness, statusView } from './admin-view';
 import { applySnapshot, newTopology } from './reload-apply';
 import { noteCommand } from './statement-stats';
-import { evictUnauthenticated } from './session-faults';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
@@ -112,7 +110,8 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly unsafeSkipProxyIsolation: boolean;
   private admin: http.Server | null = null;
   private server: net.Server | null = null;
-  private nextId = 1;
+  /** The next client connection id to try (see client-accept.ts). */
+  nextId = 1;
   private boundPort = 0;
   readonly store: ConfigStore;
   /** Backends dropped or replaced by a reload whose pools are still draining. */
@@ -316,7 +315,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     const off = await rawIoOff(this.config.server.rawIo);
     this.rawIo = off === null;
     if (off !== null) this.log[off.warn ? 'warn' : 'info']({ reason: off.reason }, 'raw socket I/O off; using stream sockets');
-    const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    const server = net.createServer({ noDelay: true }, (s) => acceptClient(this, s));
     this.server = server;
     server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
     await new Promise<void>((resolve, reject) => {
@@ -341,31 +340,6 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Logged-in sessions (what max_client_connections bounds). */
   get loggedIn(): number {
     return this.sessions.size - this.handshaking.size;
-  }
-
-  private accept(socket: net.Socket): void {
-    socket.on('error', () => {});
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const srv = this.config.server;
-    if (this.loggedIn >= srv.maxClientConnections) {
-      socket.end(buildErr(Err.TOO_MANY_CONNECTIONS.errno, Err.TOO_MANY_CONNECTIONS.sqlState, 'Too many connections').finish(0));
-      return;
-    }
-    // Unauthenticated connections have their own, smaller budget. When it is full the oldest one makes
-    // room: a real client finishes its handshake in milliseconds, so idle or slow sockets cannot lock it out.
-    if (this.handshaking.size >= srv.maxHandshakeConnections) {
-      const oldest = this.handshaking.values().next().value as ClientSession;
-      this.metrics.errors.inc({ kind: 'handshake_evicted' });
-      evictUnauthenticated(oldest);
-    }
-    let id = this.nextId;
-    while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
-    this.nextId = id >= 0x7fffffff ? 1 : id + 1;
-    const s = new ClientSession(this, socket, id);
-    this.sessions.set(id, s);
   }
 
   /** See beside-connection.ts. */
