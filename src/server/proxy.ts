@@ -6,48 +6,48 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import pino, { Logger } from 'pino';
 import type { BackendConfig, Config, UserConfig } from '../config/types';
-import { Cap, Com, MariaCap, PROXY_CAPABILITIES, PROXY_MARIADB_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
-import { buildErr } from '../protocol/ok-err';
+import { PROXY_CAPABILITIES, DEFAULT_COLLATION_ID } from '../protocol/constants';
 import { BackendConnection } from '../backend/backend-connection';
 import type { InternalResult } from '../backend/internal-exchange';
-import { Backend, BackendPool, setConnectionInit } from '../backend/pool';
-import { ClientSession, S } from './client-session';
-import { BufferBudget, resumeWithinBudget } from './client-conn';
+import { Backend, setConnectionInit } from '../backend/pool';
+import { ClientSession } from './client-session';
+import type { BufferBudget } from './client-conn';
 import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
 import type { ProxyContext } from './proxy-context';
-import { TRACKING_INIT_SQL } from './session-vars';
-import { pinNames } from '../session/pins';
-import { RoutineWatch, ROUTINE_WATCH_MS } from '../backend/routine-watch';
-import { Err } from '../errors';
+import { initConnection } from './backend-init';
+import type { RoutineWatch } from '../backend/routine-watch';
 import * as http from 'node:http';
 import { Metrics } from '../metrics/metrics';
 import { AdminHost, startAdminServer } from '../admin/admin-server';
-import { DigestStats, type DigestEntry } from '../metrics/digest-stats';
+import { DigestStats } from '../metrics/digest-stats';
 import { DigestKeys } from '../metrics/digest-keys';
-import { literalFreeKey } from '../classify/literal-free-key';
 import { redactConfig } from '../config/diff';
 import type { AdminConfig } from '../config/types';
 import type { ReloadResult } from '../config/store';
-import { scanStatement } from '../classify/digest';
-import { ConfigSnapshot, ConfigStore } from '../config/store';
-import { ConfigDiff, planPools } from '../config/diff';
+import { ConfigStore } from '../config/store';
 import { installSafetyNet, NetOwner, removeSafetyNet } from './safety-net';
 import { LoginThrottle } from './login-throttle';
 import { nativeHash, sha2CryptHash } from '../protocol/auth';
 import { PlanCache } from '../classify/plan-cache';
-import { clusterReadiness } from '../admin/readiness';
-import { parseStats } from '../classify/sql-parser';
-import { RouteCounts, registerOpsCollectors } from '../metrics/ops-collectors';
+import { RouteCounts } from '../metrics/ops-collectors';
 import { LiteralFreeIndex } from '../classify/literal-free-key';
 import type { CachedDecision } from '../routing/route';
 import { buildRoutingSnapshot, type RoutingSnapshot } from '../routing/snapshot';
 import { resolveLoginUser } from '../routing/tenant';
-import { monitorSettings, Topology } from '../backend/topology';
+import type { Topology } from '../backend/topology';
 import { MemoryRywStore, type RywStore } from '../backend/ryw-store';
 import type { IdentityStats } from './proxy-context';
 import { killQuery } from './kill';
-import { evictUnauthenticated } from './session-faults';
+import { acceptClient } from './client-accept';
+import { killBackendThread, queryBeside } from './beside-connection';
+import { drainSessions } from './shutdown-drain';
+import { proxyMetrics } from './proxy-metrics';
+import { ProxyTimers } from './proxy-timers';
+import { FALLBACK_VERSION, loadRsa, probeBackend } from './proxy-startup';
+import { listSessions, readiness, statusView } from './admin-view';
+import { applySnapshot, newTopology } from './reload-apply';
+import { noteCommand } from './statement-stats';
 
 /** Options for {@link Proxy}. */
 export interface ProxyOptions {
@@ -68,12 +68,6 @@ export interface ProxyStats {
   backends: { name: string; open: number; idle: number; inUse: number; pending: number; drained: boolean; failures: number; lastError: string | null }[];
 }
 
-/** How often session timeouts are checked: a timeout fires up to this much late. */
-const SWEEP_MS = 250;
-
-/** Announced when no backend could be asked for its version at start. */
-const FALLBACK_VERSION = '5.5.5-10.11.0-MariaDB-tenantgate';
-
 /**
  * The proxy: listens for MySQL clients, authenticates them against the configured users, and
  * serves their statements over pooled backend connections.
@@ -84,13 +78,13 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly backends = new Map<string, Backend>();
   /** Routine/trigger/view DDL watches of the backends in use (see backend/routine-watch.ts). */
   readonly routineWatches = new Map<Backend, RoutineWatch>();
-  private routineTimer: NodeJS.Timeout | null = null;
   readonly sessions = new Map<number, ClientSession>();
   readonly handshaking = new Set<ClientSession>();
   readonly clientBuffer: BufferBudget;
   readonly loginThrottle: LoginThrottle;
   readonly dummyUser: UserConfig;
-  private sweeper: NodeJS.Timeout | null = null;
+  /** Session timeout sweep, routine watch poll, idle GC (see proxy-timers.ts). */
+  private readonly timers = new ProxyTimers();
   /** Gives memory back once load goes away (server.idle_gc_after_ms, see idle-gc.ts). */
   readonly idleGc = new IdleGc(() => this.config.server.idleGcAfterMs, (before, after, ms) =>
     this.log.debug({ heapTotalBefore: before.heapTotal, heapTotalAfter: after.heapTotal, heapUsedAfter: after.heapUsed, ms: Math.round(ms) }, 'idle gc'));
@@ -109,26 +103,27 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   readonly fastPlans: LiteralFreeIndex;
   /** Reconfigured on reload (monitors of unchanged backends keep running). */
   topology: Topology | null;
-  private readonly monitorIntervalMs: number | undefined;
+  readonly monitorIntervalMs: number | undefined;
   readonly ryw: RywStore = new MemoryRywStore();
   readonly inFlight = new Map<string, number>();
   readonly identity: IdentityStats = { hits: 0, switches: 0, switchMs: 0, userVarResets: 0, userVarResetMs: 0 };
   readonly unsafeSkipProxyIsolation: boolean;
   private admin: http.Server | null = null;
   private server: net.Server | null = null;
-  private nextId = 1;
+  /** The next client connection id to try (see client-accept.ts). */
+  nextId = 1;
   private boundPort = 0;
   readonly store: ConfigStore;
   /** Backends dropped or replaced by a reload whose pools are still draining. */
-  private readonly retired = new Set<Backend>();
+  readonly retired = new Set<Backend>();
   private stopping = false;
-  private readonly startedAt = Date.now();
+  readonly startedAt = Date.now();
   /** Per (tenant, digest) statistics for GET /digests. */
   digestStats: DigestStats;
   /** Literal-free statement keys → their digest-statistics entries (no digest scan for a known shape). */
   readonly digestKeys = new DigestKeys(4096);
   /** Proxy user → tenant id, from the tenants' `users` lists (rebuilt on reload). */
-  private tenantByUser = new Map<string, string>();
+  tenantByUser = new Map<string, string>();
 
   constructor(config: Config, opts: ProxyOptions = {}) {
     this.log = opts.logger ?? pino({ level: config.log.level });
@@ -138,7 +133,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     for (const b of config.backends) this.backends.set(b.name, this.newBackend(b));
     this.indexTenants(config);
     this.digestStats = new DigestStats(Math.max(1, config.digests.maxEntries));
-    this.store.onSwap((next, prev, diff) => this.applySnapshot(next, prev, diff));
+    this.store.onSwap((next, _prev, diff) => applySnapshot(this, next, diff));
     this.store.onResult((r) => this.metrics.reloads.inc({ result: r }));
     setConnectionInit(initConnection);
     this.clientBuffer = { bytes: 0, max: config.server.maxClientBufferBytes, paused: new Set() };
@@ -149,34 +144,9 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.monitorIntervalMs = opts.monitorIntervalMs;
     this.planCache = new PlanCache(config.planCache.size);
     this.fastPlans = new LiteralFreeIndex(config.planCache.size);
-    this.topology = config.clusters.length > 0 ? new Topology(config.clusters, config.backends, monitorSettings(opts.monitorIntervalMs ? { intervalMs: opts.monitorIntervalMs } : {})) : null;
-    if (this.topology) {
-      this.topology.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
-    }
+    this.topology = config.clusters.length > 0 ? newTopology(config, opts.monitorIntervalMs, this.log) : null;
     this.unsafeSkipProxyIsolation = opts.unsafeSkipProxyIsolation === true;
-    this.metrics = new Metrics({
-      sessions: () => this.sessions.size,
-      backends: () => this.stats().backends,
-      identity: () => this.identity,
-      tenantSessions: () => {
-        const m = new Map<string, number>();
-        for (const s of this.sessions.values()) {
-          const t = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? '') : '';
-          m.set(t, (m.get(t) ?? 0) + 1);
-        }
-        return m;
-      },
-      configVersion: () => this.configVersion,
-      version: packageVersion(),
-      tenantLabelCap: config.metrics.tenantLabelCap,
-    });
-    registerOpsCollectors(this.metrics.registry, {
-      routes: this.routes,
-      topology: () => this.topology?.snapshot() ?? null,
-      // A literal-free index hit is a plan-cache hit that also skipped the digest scan.
-      planCache: () => ({ hits: this.planCache.hits + this.fastPlans.hits, misses: this.planCache.misses, evictions: this.planCache.evictions, size: this.planCache.size }),
-      parseFailures: () => parseStats.failures,
-    });
+    this.metrics = proxyMetrics(this, config);
   }
 
   /** The current config snapshot; statements read it once, so a reload never splits one. */
@@ -190,46 +160,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
 
   // ---- reload (tenantgate ops; keep this block together) -------------------------------------
 
-  /**
-   * Runs synchronously inside the store's swap: users are replaced at once; backend pools are kept
-   * where the backend's settings hash is unchanged, else new pools are made and the old ones drain
-   * (their borrowed connections, in-flight statements and pinned sessions, return to them and are
-   * then closed). Sessions move to the new pools at their next statement outside pinned state.
-   */
-  private applySnapshot(next: ConfigSnapshot, _prev: ConfigSnapshot, diff: ConfigDiff): void {
-    const cfg = next.config;
-    this.users.clear();
-    for (const u of cfg.users) this.users.set(u.name, u);
-    const plan = planPools([...this.backends.values()].map((b) => b.cfg), cfg.backends);
-    const byName = new Map(cfg.backends.map((b) => [b.name, b]));
-    const replaced = new Map<string, Backend>();
-    for (const name of [...plan.replace, ...plan.remove]) {
-      const old = this.backends.get(name) as Backend;
-      this.backends.delete(name);
-      replaced.set(name, old);
-      this.retire(old);
-    }
-    for (const name of plan.add) this.backends.set(name, this.newBackend(byName.get(name)!));
-    for (const name of plan.replace) {
-      const b = this.newBackend(byName.get(name)!);
-      const old = replaced.get(name);
-      // Same server, other pool settings: what was learned about the server still holds, so the new
-      // pool's first connections skip the collation and routine scans (costly on a busy server).
-      if (old && old.cfg.host === b.cfg.host && old.cfg.port === b.cfg.port) b.inheritServerFacts(old);
-      this.backends.set(name, b);
-    }
-    this.indexTenants(cfg);
-    this.routing = buildRoutingSnapshot(cfg, next.version);
-    this.reconfigureTopology(cfg);
-    if (cfg.digests.maxEntries !== this.digestStats.capacity) {
-      this.digestStats.reset(); // its entries go stale, so keys pointing at them are re-resolved
-      this.digestStats = new DigestStats(Math.max(1, cfg.digests.maxEntries));
-    }
-    if (diff.restartRequired.length > 0) this.log.warn({ sections: diff.restartRequired }, 'config reload: these sections change only at restart');
-    this.log.info({ version: next.version, pools: plan }, 'config applied');
-  }
-
-  private newBackend(cfg: BackendConfig): Backend {
+  newBackend(cfg: BackendConfig): Backend {
     const b = new Backend(cfg);
     b.observer = this.backendObserver;
     b.drained = this.drained?.has(cfg.name) ?? false;
@@ -241,7 +172,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     acquireWaited: (name: string, seconds: number) => this.metrics.acquireWait.observe({ backend: name }, seconds),
   };
 
-  private indexTenants(cfg: Config): void {
+  indexTenants(cfg: Config): void {
     const m = new Map<string, string>();
     for (const t of cfg.tenants) for (const u of t.users) m.set(u, t.id);
     this.tenantByUser = m;
@@ -253,71 +184,10 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   }
 
   noteCommand(s: ClientSession, payload: Buffer | null, ms: number, bytesIn: number, bytesOut: number, errClass: string, rows: number, now: number): void {
-    const cmd = payload && payload.length > 0 ? payload[0]! : -1;
-    const command = cmd === Com.QUERY ? 'query' : cmd === Com.STMT_EXECUTE ? 'stmt_execute' : 'other';
-    const tenant = s.tenant ? s.tenant.tenant : s.user ? (this.tenantByUser.get(s.user.name) ?? null) : null;
-    this.metrics.recordStatement(command, tenant, ms / 1000, bytesIn, bytesOut, errClass);
-    if (command === 'other') return;
-    const cfg = this.config.digests;
-    const slow = cfg.slowQueryMs > 0 && ms >= cfg.slowQueryMs;
-    if (cfg.maxEntries === 0 && !slow) return;
-    const key = tenant ?? s.cmd.userKey(s.user);
-    const e = this.digestEntry(s, payload as Buffer, cmd, key, now);
-    if (cfg.maxEntries > 0) this.digestStats.add(e, Math.round(ms * 1000), rows, errClass !== '', now);
-    if (slow) {
-      this.metrics.slowQueries.inc();
-      s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round(ms), rows, error: errClass || undefined, digest: e.digest }, 'slow query');
-    }
+    noteCommand(this, s, payload, ms, bytesIn, bytesOut, errClass, rows, now);
   }
 
-  /**
-   * The statistics entry of the statement just finished. Known shapes are found by their
-   * literal-free key (the one the routing path resolved, or computed here once); the digest text is
-   * built only for a shape not seen before, from the routing path's scan when there was one.
-   */
-  private digestEntry(s: ClientSession, payload: Buffer, cmd: number, key: string, now: number): DigestEntry {
-    if (cmd === Com.QUERY) {
-      const known = s.cmd.statsEntry;
-      if (known !== null && known.live && known.tenant === key) return known;
-      let h = s.cmd.statsKeyHash;
-      let keyBytes = s.cmd.statsKeyBytes;
-      if (keyBytes === null) {
-        h = literalFreeKey(payload, 1, payload.length, false, false, 0);
-        if (h >= 0) {
-          const e = this.digestKeys.get(h, key);
-          if (e !== null) return e;
-        }
-      }
-      const e = this.digestStats.entry(key, s.cmd.statsDigest ?? sqlDigest(payload, 1), now);
-      if (keyBytes !== null) this.digestKeys.set(h, key, e, keyBytes);
-      else if (h >= 0) this.digestKeys.set(h, key, e);
-      return e;
-    }
-    // Not the id in the payload: by now it is the backend statement's id (prepared.ts executePacket).
-    const st = s.cmd.statsStmt;
-    if (!st) return this.digestStats.entry(key, '(unknown prepared statement)', now);
-    const known = st.statsEntry;
-    if (known !== undefined && known.live && known.tenant === key) return known;
-    return (st.statsEntry = this.digestStats.entry(key, (st.digest ??= sqlDigest(st.sql, 0)), now));
-  }
-
-  private reconfigureTopology(cfg: Config): void {
-    if (cfg.clusters.length === 0) {
-      this.topology?.stop();
-      this.topology = null;
-      return;
-    }
-    if (this.topology) {
-      this.topology.configure(cfg.clusters, cfg.backends);
-      return;
-    }
-    const t = new Topology(cfg.clusters, cfg.backends, monitorSettings(this.monitorIntervalMs ? { intervalMs: this.monitorIntervalMs } : {}));
-    t.onEvent((e) => this.log.info({ cluster: e.cluster, backend: e.backend, role: e.role, from: e.from, to: e.to, reason: e.reason, lagS: e.lagS }, 'backend health changed'));
-    this.topology = t;
-    if (this.server) t.start();
-  }
-
-  private retire(b: Backend): void {
+  retire(b: Backend): void {
     this.retired.add(b);
     b.close().then(
       () => this.retired.delete(b),
@@ -336,67 +206,15 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   }
 
   ready(): { ready: boolean; reasons: string[] } {
-    const reasons: string[] = [];
-    if (!this.server || this.stopping) reasons.push('not listening');
-    // Clusters: their primaries as the health monitor judges them. Users mapped straight to a
-    // backend (passthrough, or a cluster-less config): that pool's last connect attempt.
-    const topo = this.topology;
-    if (topo) reasons.push(...clusterReadiness(topo.snapshot(), this.config.tenants.map((t) => t.cluster)));
-    const judged = new Set<string>(topo ? this.config.clusters.map((c) => c.primary) : []);
-    const used = new Set<string>([...(topo ? [] : this.config.clusters.map((c) => c.primary)), ...this.config.users.map((u) => u.backend)]);
-    for (const name of used) {
-      if (judged.has(name)) continue;
-      const b = this.backends.get(name);
-      if (!b) continue;
-      // The pool's last connection attempt failed and none has succeeded since.
-      if (b.failures > 0) reasons.push(`backend ${name} unreachable: ${b.lastError?.message ?? 'connect failed'}`);
-    }
-    return { ready: reasons.length === 0, reasons };
+    return readiness(this);
   }
 
   status(): object {
-    const snap = this.store.current;
-    return {
-      version: this.serverVersion,
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      config: { version: snap.version, appliedAt: snap.appliedAt, source: snap.source, file: this.store.file },
-      sessions: this.sessions.size,
-      backends: this.stats().backends,
-      drainingPools: this.retired.size,
-      stopping: this.stopping,
-    };
+    return statusView(this);
   }
 
   listSessions(): object[] {
-    const now = Date.now();
-    const tenantOf = new Map<string, string>();
-    for (const t of this.config.tenants) for (const u of t.users) tenantOf.set(u, t.id);
-    const out: object[] = [];
-    for (const s of this.sessions.values()) {
-      const cur = s.current;
-      let digest: string | null = null;
-      if (cur && cur.sql) {
-        try {
-          digest = scanStatement(cur.sql, 1, cur.sql.length).digest;
-        } catch {
-          digest = null;
-        }
-      }
-      out.push({
-        id: s.id,
-        user: s.user?.name ?? null,
-        tenant: s.tenant ? s.tenant.tenant : s.user ? (tenantOf.get(s.user.name) ?? null) : null,
-        client: s.remoteHost,
-        state: s.state,
-        pinned: s.st.pins !== 0,
-        pins: pinNames(s.st.pins),
-        backend: s.backend?.cfg.name ?? null,
-        command: cur ? cur.command : null,
-        digest,
-        durationMs: cur ? now - cur.startedAt : null,
-      });
-    }
-    return out;
+    return listSessions(this.sessions.values(), this.config);
   }
 
   killSession(id: number): boolean {
@@ -448,6 +266,11 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     return a && typeof a === 'object' ? a.port : 0;
   }
 
+  /** True while the client listener is open. */
+  get listening(): boolean {
+    return this.server !== null;
+  }
+
   get port(): number {
     return this.boundPort;
   }
@@ -476,7 +299,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Probes the first backend for the handshake to mirror, loads TLS and RSA keys, and listens. */
   async start(): Promise<void> {
     installSafetyNet(this);
-    await this.probeBackend();
+    await probeBackend(this);
     const t = this.config.tls;
     if (t) {
       this.tlsContext = tls.createSecureContext({
@@ -492,7 +315,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     const off = await rawIoOff(this.config.server.rawIo);
     this.rawIo = off === null;
     if (off !== null) this.log[off.warn ? 'warn' : 'info']({ reason: off.reason }, 'raw socket I/O off; using stream sockets');
-    const server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    const server = net.createServer({ noDelay: true }, (s) => acceptClient(this, s));
     this.server = server;
     server.maxConnections = this.config.server.maxClientConnections + this.config.server.maxHandshakeConnections + 100;
     await new Promise<void>((resolve, reject) => {
@@ -504,11 +327,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
     if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
-    this.sweeper.unref();
-    this.idleGc.start();
-    this.routineTimer = setInterval(() => pollRoutineWatches(this.backends, this.routineWatches), ROUTINE_WATCH_MS);
-    this.routineTimer.unref();
+    this.timers.start(this);
     this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
     const adm = this.config.admin;
@@ -518,107 +337,18 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
   }
 
-  private async probeBackend(): Promise<void> {
-    const first = this.config.backends[0];
-    const conn = new BackendConnection(first, 0, DEFAULT_COLLATION_ID, false);
-    try {
-      await conn.connect();
-      const h = conn.handshake;
-      this.serverVersion = this.config.server.version ?? h.serverVersion;
-      this.serverCollation = h.collation || DEFAULT_COLLATION_ID;
-      this.serverCaps = (PROXY_CAPABILITIES & h.capabilities) | Cap.PLUGIN_AUTH | Cap.SECURE_CONNECTION | Cap.PROTOCOL_41;
-      // Keep these even if the backend lacks them: the proxy implements them itself.
-      this.serverCaps |= Cap.DEPRECATE_EOF | Cap.CONNECT_ATTRS | Cap.PLUGIN_AUTH_LENENC_CLIENT_DATA | Cap.COMPRESS;
-      const b = this.backends.get(first.name) as Backend;
-      b.serverVersion = h.serverVersion;
-      b.serverCaps = h.capabilities;
-      b.serverMariaCaps = h.mariaCaps;
-      b.serverCollation = h.collation;
-      if (!(h.capabilities & Cap.LONG_PASSWORD)) {
-        // A MariaDB server: mirror its way of announcing extended capabilities.
-        this.serverCaps &= ~Cap.LONG_PASSWORD;
-        this.serverMariaCaps = this.config.server.mariadbExtendedCapabilities ? h.mariaCaps & PROXY_MARIADB_CAPABILITIES : 0;
-      }
-      conn.quit();
-    } catch (e) {
-      this.serverVersion = this.config.server.version ?? FALLBACK_VERSION;
-      this.serverCaps &= ~Cap.LONG_PASSWORD;
-      this.serverMariaCaps = this.config.server.mariadbExtendedCapabilities ? MariaCap.EXTENDED_METADATA : 0;
-      this.log.warn({ backend: first.name, err: (e as Error).message }, 'backend not reachable at start; announcing a default handshake');
-    }
-  }
-
-  /**
-   * Timeouts of all sessions in one pass instead of a timer per session (10,000 idle sessions should
-   * not each carry one): login timeout, wait_timeout, read timeout of an unfinished packet. Also
-   * resumes connections paused for the client buffer budget.
-   */
-  private sweep(): void {
-    const now = Date.now();
-    for (const s of this.sessions.values()) {
-      try {
-        s.checkTimeouts(now);
-      } catch (e) {
-        s.fault(e, 'timeouts');
-      }
-    }
-    resumeWithinBudget(this.clientBuffer);
-  }
-
   /** Logged-in sessions (what max_client_connections bounds). */
   get loggedIn(): number {
     return this.sessions.size - this.handshaking.size;
   }
 
-  private accept(socket: net.Socket): void {
-    socket.on('error', () => {});
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const srv = this.config.server;
-    if (this.loggedIn >= srv.maxClientConnections) {
-      socket.end(buildErr(Err.TOO_MANY_CONNECTIONS.errno, Err.TOO_MANY_CONNECTIONS.sqlState, 'Too many connections').finish(0));
-      return;
-    }
-    // Unauthenticated connections have their own, smaller budget. When it is full the oldest one makes
-    // room: a real client finishes its handshake in milliseconds, so idle or slow sockets cannot lock it out.
-    if (this.handshaking.size >= srv.maxHandshakeConnections) {
-      const oldest = this.handshaking.values().next().value as ClientSession;
-      this.metrics.errors.inc({ kind: 'handshake_evicted' });
-      evictUnauthenticated(oldest);
-    }
-    let id = this.nextId;
-    while (this.sessions.has(id)) id = id >= 0x7fffffff ? 1 : id + 1;
-    this.nextId = id >= 0x7fffffff ? 1 : id + 1;
-    const s = new ClientSession(this, socket, id);
-    this.sessions.set(id, s);
+  /** See beside-connection.ts. */
+  killBackendThread(conn: BackendConnection): Promise<void> {
+    return killBackendThread(conn, this.log);
   }
 
-  /**
-   * KILL QUERY for a backend connection's thread, over a short-lived connection of its own so that
-   * it works even when every pooled connection is busy.
-   */
-  async killBackendThread(conn: BackendConnection): Promise<void> {
-    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
-    try {
-      await other.connect();
-      await other.query(`KILL QUERY ${conn.threadId}`);
-    } catch (e) {
-      this.log.debug({ err: (e as Error).message, thread: conn.threadId }, 'KILL QUERY on backend failed');
-    } finally {
-      other.quit();
-    }
-  }
-
-  async queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
-    const other = new BackendConnection(conn.cfg, 0, DEFAULT_COLLATION_ID, false);
-    try {
-      await other.connect();
-      return await other.query(sql);
-    } finally {
-      other.quit();
-    }
+  queryBeside(conn: BackendConnection, sql: string): Promise<InternalResult> {
+    return queryBeside(conn, sql);
   }
 
   stats(): ProxyStats {
@@ -639,16 +369,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.stopping = true;
     const server = this.server;
     if (server) server.close();
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      for (const s of [...this.sessions.values()]) {
-        if ((s.state === S.IDLE && s.st.pins === 0) || s.state === S.HANDSHAKE || s.state === S.AUTH) s.close('proxy shutting down');
-      }
-      if (this.sessions.size === 0 || Date.now() >= deadline) break;
-      // Off the hot path: a coarse poll costs nothing here and keeps sessions free of shutdown hooks.
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (this.sessions.size > 0) this.log.warn({ sessions: this.sessions.size, timeoutMs }, 'shutdown timeout: closing sessions still in a transaction or statement');
+    await drainSessions(this.sessions, timeoutMs, this.log);
     await this.stop();
   }
 
@@ -660,12 +381,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   /** Stops listening, closes client sessions, and closes backend pools. */
   async stop(): Promise<void> {
     removeSafetyNet(this);
-    if (this.sweeper) clearInterval(this.sweeper);
-    this.sweeper = null;
-    this.idleGc.stop();
-    if (this.routineTimer) clearInterval(this.routineTimer);
-    this.routineTimer = null;
-    this.routineWatches.clear();
+    this.timers.stop(this);
     const server = this.server;
     this.server = null;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
@@ -681,86 +397,4 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     await closed;
     await Promise.all([...this.backends.values(), ...this.retired].map((b) => b.close()));
   }
-}
-
-/** The statement's digest (literals as ?): COM_QUERY scanned now, a prepared statement's once. */
-/** The digest of the SQL in `b` from `start` (a COM_QUERY payload from 1, a prepared statement's text from 0). */
-function sqlDigest(b: Buffer, start: number): string {
-  try {
-    return scanStatement(b, start, b.length).digest;
-  } catch {
-    return '(unscannable)';
-  }
-}
-
-function packageVersion(): string {
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(require('node:path').join(__dirname, rel), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tenantgate' && pkg.version) return pkg.version;
-    } catch {
-      // next
-    }
-  }
-  return 'unknown';
-}
-
-/** Polls the routine watch of every backend in use (one that made a connection), dropping those of removed backends. */
-function pollRoutineWatches(backends: Map<string, Backend>, watches: Map<Backend, RoutineWatch>): void {
-  const live = new Set(backends.values());
-  for (const [b, w] of watches) {
-    if (!live.has(b)) watches.delete(b);
-  }
-  for (const b of live) {
-    if (b.routinesLoadedAt === 0) continue;
-    let w = watches.get(b);
-    if (w === undefined) {
-      w = new RoutineWatch(b);
-      watches.set(b, w);
-    }
-    void w.poll();
-  }
-}
-
-/** Minimum interval between two loads of a backend's routine definitions at connection time. */
-const ROUTINES_RELOAD_MS = 10_000;
-
-/** Learns fresh-connection defaults and collations once, then turns on session tracking. */
-async function initConnection(conn: BackendConnection, pool: BackendPool): Promise<void> {
-  if (!pool.defaults) {
-    const r = await conn.query('SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES');
-    const m = new Map<string, string>();
-    for (const row of r.rows) if (row[0]) m.set(row[0].toString('utf8'), row[1] ? row[1].toString('utf8') : '');
-    pool.defaults = m;
-  }
-  const b = pool.backend;
-  if (!b.collations) {
-    const r = await conn.query('SELECT ID, COLLATION_NAME, CHARACTER_SET_NAME FROM information_schema.COLLATIONS');
-    const m = new Map<number, { name: string; charset: string }>();
-    for (const row of r.rows) {
-      if (row[0] && row[1] && row[2]) m.set(Number(row[0].toString()), { name: row[1].toString(), charset: row[2].toString() });
-    }
-    b.collations = m;
-  }
-  // Reloaded when a connection is made, at most every few seconds: the information_schema scans are not free.
-  if (Date.now() - b.routinesLoadedAt > ROUTINES_RELOAD_MS) {
-    // A failed load keeps what was known (and is retried with the next connection) rather than failing the connection.
-    await b.loadRoutines(conn).catch((e: Error) => pool.backend.noteRoutinesLoadFailed(e));
-  }
-  if (b.waitTimeout < 0) {
-    // The client-side wait_timeout defaults (the proxy's own backend sessions are interactive, so their session value is no guide).
-    const r = await conn.query('SELECT @@global.wait_timeout, @@global.interactive_timeout');
-    const row = r.rows[0] ?? [];
-    b.waitTimeout = row[0] ? Number(row[0].toString()) : 0;
-    b.interactiveTimeout = row[1] ? Number(row[1].toString()) : 0;
-  }
-  await conn.query(TRACKING_INIT_SQL);
-}
-
-function loadRsa(file: string | undefined): { publicPem: string; privateKey: crypto.KeyObject } {
-  const privateKey = file
-    ? crypto.createPrivateKey(fs.readFileSync(file))
-    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const publicPem = crypto.createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
-  return { publicPem, privateKey };
 }
