@@ -147,7 +147,7 @@ function schemaSql(db: string): string[] {
      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`,
     `CREATE TABLE ${db}.products (
        id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
-       sku VARCHAR(32) NOT NULL,
+       sku VARCHAR(64) NOT NULL,
        name VARCHAR(200) NOT NULL,
        price DECIMAL(10,2) NOT NULL,
        stock INT UNSIGNED NOT NULL DEFAULT 0,
