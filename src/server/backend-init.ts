@@ -11,7 +11,7 @@ import { TRACKING_INIT_SQL } from './session-vars';
 /** Polls the routine watch of every backend in use (one that made a connection), dropping those of removed backends. */
 export function pollRoutineWatches(backends: Map<string, Backend>, watches: Map<Backend, RoutineWatch>): void {
   const live = new Set(backends.values());
-  for (const [b, w] of watches) {
+  for (const b of watches.keys()) {
     if (!live.has(b)) watches.delete(b);
   }
   for (const b of live) {
