@@ -93,7 +93,6 @@ function route(api: AdminHost, method: string, path: string, q: URLSearchParams,
   const post = method === 'POST';
   let m: RegExpExecArray | null;
   if (path === '/metrics' && get) {
-    api.metrics.beforeScrape?.();
     api.metrics.registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': api.metrics.registry.contentType }).end(text),
       (e: Error) => res.writeHead(500).end(e.message),

@@ -68,6 +68,12 @@ export class Metrics {
     tenantLabelCap?: number;
   }) {
     const registers = [this.registry];
+    // Counters kept elsewhere (the fast lane's) are folded in before the registry is read.
+    const read = this.registry.metrics.bind(this.registry);
+    this.registry.metrics = () => {
+      this.beforeScrape?.();
+      return read();
+    };
     client.collectDefaultMetrics({ register: this.registry, prefix: 'tenantgate_' });
     this.logins = new client.Counter({ name: 'tenantgate_logins_total', help: 'Client logins by result', labelNames: ['result'], registers });
     const counts: [string, PlainCount][] = [['query', this.cmdQuery], ['stmt_execute', this.cmdExecute], ['other', this.cmdOther]];
