@@ -5,7 +5,9 @@
 cd "$(dirname "$0")" || exit 0
 log=build.log
 fail() {
-  echo "tenantgate: native fast lane not built ($1, see native/lane/$log); the proxy runs without it"
+  # a module left from an earlier build would no longer match the sources
+  rm -f build/Release/tenantgate_lane.node
+  echo "tenantgate: native fast lane not built ($1); the proxy runs without it"
   exit 0
 }
 # Use the headers installed with /usr/bin/node rather than downloading them (as .ci/run does).
@@ -18,7 +20,7 @@ case "${npm_config_nodedir:-}" in
 esac
 command -v node-gyp >/dev/null 2>&1 || fail "node-gyp not on PATH"
 if [ ! -f build/Makefile ] || [ binding.gyp -nt build/Makefile ]; then
-  node-gyp configure >"$log" 2>&1 || fail "node-gyp configure failed"
+  node-gyp configure >"$log" 2>&1 || fail "node-gyp configure failed, see native/lane/$log"
 fi
-node-gyp build >>"$log" 2>&1 || fail "node-gyp build failed"
+node-gyp build >>"$log" 2>&1 || fail "node-gyp build failed, see native/lane/$log"
 exit 0
