@@ -769,6 +769,11 @@ bool initDone(napi_env env) {
 napi_value Init_(napi_env env, napi_callback_info ci) {
   napi_value a[5];
   if (!args(env, ci, 5, a)) return nullptr;
+  if (g_env && g_env != env) {
+    // lanes, tables and the callback are process-global and live on one loop
+    napi_throw_error(env, nullptr, "tenantgate_lane: init() from a second environment (worker); use it from the main thread only");
+    return nullptr;
+  }
   napi_valuetype t;
   napi_typeof(env, a[0], &t);
   if (t != napi_function) {
