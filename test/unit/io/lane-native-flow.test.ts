@@ -33,7 +33,7 @@ const execBackend = () => pkt(0, execPayload(101));
 
 if (!native) {
   test('native fast lane not built: skipped', () => {
-    console.log(`[lane-native] skipped: module ${laneNativeUnavailable}`);
+    console.log(`[lane-native] skipped: native fast lane unavailable: ${laneNativeUnavailable}`);
   });
 } else {
   const lane = native;

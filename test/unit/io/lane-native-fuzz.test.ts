@@ -12,7 +12,7 @@ import { execPayload, native, pkt, queryPayload, resultPayloads, Rig, seqPackets
 
 if (!native) {
   test('native fast lane not built: skipped', () => {
-    console.log(`[lane-native] skipped: module ${laneNativeUnavailable}`);
+    console.log(`[lane-native] skipped: native fast lane unavailable: ${laneNativeUnavailable}`);
   });
 } else {
   const lane = native;

@@ -27,7 +27,7 @@ import {
 
 if (!native) {
   test('native fast lane not built: skipped', () => {
-    console.log(`[lane-native] skipped: module ${laneNativeUnavailable}`);
+    console.log(`[lane-native] skipped: native fast lane unavailable: ${laneNativeUnavailable}`);
   });
 } else {
   const lane = native;
