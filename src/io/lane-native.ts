@@ -103,6 +103,8 @@ export let laneNativeUnavailable = '';
 
 let cached: LaneNative | null | undefined;
 
+const FUNCTIONS = ['init', 'attach', 'setStmt', 'dropStmt', 'clearStmts', 'addShape', 'clearShapes', 'clearAllShapes', 'shapeKey', 'detach', 'requestEject', 'sweep', 'isAttached', 'isBusy'] as const;
+
 /** The native lane, or null when it is off (TENANTGATE_FAST_LANE=0/off/false) or not built. */
 export function loadLaneNative(): LaneNative | null {
   const env = (process.env.TENANTGATE_FAST_LANE ?? '').trim().toLowerCase();
@@ -112,8 +114,15 @@ export function loadLaneNative(): LaneNative | null {
   }
   if (cached === undefined) {
     try {
-      cached = require(LANE_NATIVE_PATH) as LaneNative;
-      laneNativeUnavailable = '';
+      const mod = require(LANE_NATIVE_PATH) as Record<string, unknown>;
+      const missing = FUNCTIONS.filter((f) => typeof mod[f] !== 'function');
+      if (missing.length) {
+        cached = null;
+        laneNativeUnavailable = `stale build (no ${missing.join(', ')}); run npm run build:native`;
+      } else {
+        cached = mod as unknown as LaneNative;
+        laneNativeUnavailable = '';
+      }
     } catch (err) {
       cached = null;
       laneNativeUnavailable = `not built (${(err as Error).message.split('\n')[0]})`;

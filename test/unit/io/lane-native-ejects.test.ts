@@ -83,7 +83,7 @@ function assertInFlight(e: Eject, cmd: Buffer, phase: number): void {
 
 if (!native) {
   test('native fast lane not built: skipped', () => {
-    console.log(`[lane-native] skipped: module ${laneNativeUnavailable}`);
+    console.log(`[lane-native] skipped: native fast lane unavailable: ${laneNativeUnavailable}`);
   });
 } else {
   test('ERR / OK / 0xFB / 0xFE as the first packet eject RESPONSE in phase FIRST, nothing relayed', async () => {

@@ -27,7 +27,7 @@ import {
 
 if (!native) {
   test('native fast lane not built: skipped', () => {
-    console.log(`[lane-native] skipped: module ${laneNativeUnavailable}`);
+    console.log(`[lane-native] skipped: native fast lane unavailable: ${laneNativeUnavailable}`);
   });
 } else {
   const lane = native;
@@ -144,6 +144,30 @@ if (!native) {
       await turns();
       assert.is(slotStats(6)[0], runs, `all statements counted (seed ${seed})`);
       assert.is(rig.ejects.length, 0, `no eject (seed ${seed})`);
+    } finally {
+      rig.close();
+    }
+  });
+
+  test('the small result set split in two at every byte position arrives byte-identical', async () => {
+    const rig = await Rig.create();
+    try {
+      lane.setStmt(rig.id, 9, 90, 0, null, 7);
+      assert.ok(rig.attach());
+      const response = resultSet(1, [textRow('hello')]);
+      for (let cut = 1; cut < response.length; cut++) {
+        const cmd = pkt(0, execPayload(9));
+        const bBefore = rig.toBackend.length;
+        rig.client.write(cmd);
+        await rig.toBackend.waitFor(bBefore + cmd.length);
+        const cBefore = rig.toClient.length;
+        rig.backend.write(response.subarray(0, cut));
+        await turns(2);
+        rig.backend.write(response.subarray(cut));
+        const got = await rig.toClient.waitFor(cBefore + response.length);
+        assert.equal(got.subarray(cBefore), response, `cut at ${cut}`);
+      }
+      assert.is(rig.ejects.length, 0);
     } finally {
       rig.close();
     }
