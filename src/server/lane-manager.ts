@@ -66,16 +66,71 @@ const MAX_LANES = 65536;
 
 export const EJECT_REASONS = ['', 'declined', 'response', 'slow', 'client_closed', 'backend_closed', 'detach', 'idle', 'busy_long', 'write_error', 'backend_write', 'protocol', 'requested'];
 
+/**
+ * The native module's state is per process; a process may run several proxies (the tests do). The
+ * hub owns what they share — the eject callback, the info and statistics arrays, lane ids, slot and
+ * table numbers — and hands each eject to the proxy whose lane it was.
+ */
+class LaneHub {
+  readonly info = new Float64Array(16);
+  readonly bounds = new Float64Array(LATENCY_BUCKETS.map((s) => s * 1e6));
+  readonly stride = 8 + LATENCY_BUCKETS.length;
+  readonly stats = new Float64Array(MAX_SLOTS * (8 + LATENCY_BUCKETS.length));
+  readonly owners = new Map<number, LaneManager>();
+  private readonly freeLanes: number[] = [];
+  private nextLane = 0;
+  private readonly freeSlots: number[] = [];
+  private nextSlot = 0;
+  private readonly freeTables: number[] = [];
+  private nextTable = 0;
+
+  constructor(readonly native: LaneNative) {
+    native.init((lane, reason, clientRest, backendRest, cmd) => this.owners.get(lane)?.onEject(lane, reason, clientRest, backendRest, cmd), this.info, this.stats, this.stride, this.bounds);
+  }
+
+  allocLane(m: LaneManager): number {
+    const id = this.freeLanes.length > 0 ? (this.freeLanes.pop() as number) : this.nextLane < MAX_LANES ? this.nextLane++ : -1;
+    if (id >= 0) this.owners.set(id, m);
+    return id;
+  }
+
+  freeLane(id: number): void {
+    if (this.owners.delete(id)) this.freeLanes.push(id);
+  }
+
+  allocSlot(): number {
+    return this.freeSlots.length > 0 ? (this.freeSlots.pop() as number) : this.nextSlot < MAX_SLOTS ? this.nextSlot++ : -1;
+  }
+
+  freeSlot(i: number): void {
+    this.stats.fill(0, i * this.stride, (i + 1) * this.stride);
+    this.freeSlots.push(i);
+  }
+
+  allocTable(): number {
+    return this.freeTables.length > 0 ? (this.freeTables.pop() as number) : this.nextTable < 4096 ? this.nextTable++ : -1;
+  }
+
+  freeTable(id: number): void {
+    this.native.clearShapes(id);
+    this.freeTables.push(id);
+  }
+}
+
+let hubOf: LaneHub | null = null;
+
 export class LaneManager {
-  private readonly info = new Float64Array(16);
-  private readonly bounds = new Float64Array(LATENCY_BUCKETS.map((s) => s * 1e6));
-  private readonly stride = 8 + LATENCY_BUCKETS.length;
-  private readonly stats = new Float64Array(MAX_SLOTS * (8 + LATENCY_BUCKETS.length));
-  private readonly slots: Slot[] = [];
+  private readonly hub: LaneHub;
+  private readonly info: Float64Array;
+  private readonly stride: number;
+  private readonly stats: Float64Array;
+  private readonly nbuckets: number;
+  /** This proxy's statistics slots by number. */
+  private readonly slots = new Map<number, Slot>();
   private readonly slotIndex = new Map<string, number>();
   private readonly bySlotEntry: [Map<DigestEntry, number>, Map<DigestEntry, number>] = [new Map(), new Map()];
-  private readonly lanes: (ClientSession | null)[] = [];
-  private readonly freeIds: number[] = [];
+  /** Sessions in a lane, by lane id. */
+  private readonly lanes = new Map<number, ClientSession>();
   private readonly tables = new Map<string, { id: number; routines: RoutineInfo | undefined }>();
   /** Approvals (ClientStmt.laneEpoch, table contents) of an older epoch are void (config or routines changed). */
   epoch = 1;
@@ -84,7 +139,12 @@ export class LaneManager {
   statements = 0;
 
   constructor(private readonly native: LaneNative, private readonly host: LaneHost) {
-    native.init(this.onEject, this.info, this.stats, this.stride, this.bounds);
+    if (hubOf === null || hubOf.native !== native) hubOf = new LaneHub(native);
+    this.hub = hubOf;
+    this.info = this.hub.info;
+    this.stride = this.hub.stride;
+    this.stats = this.hub.stats;
+    this.nbuckets = this.hub.bounds.length + 1;
   }
 
   // ---- attach ---------------------------------------------------------------------------------
@@ -121,9 +181,10 @@ export class LaneManager {
     if (block !== null) return;
     const share = s.leaseShare(pool.backend);
     if (!pool.takeIfIdle(conn, share)) return;
-    const id = this.freeIds.length > 0 ? (this.freeIds.pop() as number) : this.lanes.length;
-    if (id >= MAX_LANES) return void pool.release(conn);
     const table = this.tableFor(s);
+    if (table === null) return void pool.release(conn);
+    const id = this.hub.allocLane(this);
+    if (id < 0) return void pool.release(conn);
     const n = this.native;
     n.clearStmts(id);
     for (const st of s.prepared.values()) {
@@ -149,11 +210,10 @@ export class LaneManager {
       s.client.releaseFromLane();
       conn.socket.resume();
       pool.release(conn);
-      this.freeIds.push(id);
+      this.hub.freeLane(id);
       return;
     }
-    if (id === this.lanes.length) this.lanes.push(s);
-    else this.lanes[id] = s;
+    this.lanes.set(id, s);
     s.lane = { id, conn, table: table.id, routines: s.routines, closing: false };
     // A parked connection is not idle: statement closes queue up (stmt-lifetime.ts), and its death reaches the lane.
     conn.sink = laneSink(this, s);
@@ -205,15 +265,13 @@ export class LaneManager {
   }
 
   /** The shape table of sessions that classify text the same way: backend (its routines), user, scan options. */
-  private tableFor(s: ClientSession): { id: number; routines: RoutineInfo | undefined } {
+  private tableFor(s: ClientSession): { id: number; routines: RoutineInfo | undefined } | null {
     const key = `${s.backend ? s.backend.cfg.name : ''}\u0000${s.user ? s.user.name : ''}\u0000${this.shapeOpts(s)}\u0000${scanOptions(s).ansiQuotes === true ? 1 : 0}`;
     let t = this.tables.get(key);
     if (t === undefined) {
-      t = { id: this.tables.size, routines: s.routines };
-      if (t.id >= 4096) {
-        this.reset('too many shape tables');
-        t = { id: 0, routines: s.routines };
-      }
+      const id = this.hub.allocTable();
+      if (id < 0) return null;
+      t = { id, routines: s.routines };
       this.tables.set(key, t);
     } else if (t.routines !== s.routines) {
       this.native.clearShapes(t.id);
@@ -229,17 +287,20 @@ export class LaneManager {
       const m = this.bySlotEntry[cmd === 'query' ? 0 : 1];
       const i = m.get(entry);
       if (i !== undefined) return i;
-      if (this.slots.length >= MAX_SLOTS) return -1;
-      m.set(entry, this.slots.length);
-    } else {
-      const k = `${cmd}\u0000${tenantKey}`;
-      const i = this.slotIndex.get(k);
-      if (i !== undefined) return i;
-      if (this.slots.length >= MAX_SLOTS) return -1;
-      this.slotIndex.set(k, this.slots.length);
+      const n = this.hub.allocSlot();
+      if (n < 0) return -1;
+      m.set(entry, n);
+      this.slots.set(n, { cmd, tenant, tenantKey, digest, entry });
+      return n;
     }
-    this.slots.push({ cmd, tenant, tenantKey, digest, entry });
-    return this.slots.length - 1;
+    const k = `${cmd}\u0000${tenantKey}`;
+    const i = this.slotIndex.get(k);
+    if (i !== undefined) return i;
+    const n = this.hub.allocSlot();
+    if (n < 0) return -1;
+    this.slotIndex.set(k, n);
+    this.slots.set(n, { cmd, tenant, tenantKey, digest, entry });
+    return n;
   }
 
   // ---- detach and eject ---------------------------------------------------------------------------
@@ -254,7 +315,12 @@ export class LaneManager {
 
   /** Every lane gives its session back (reload, shutdown, routine changes). */
   detachAll(): void {
-    for (const s of this.lanes) if (s !== null) this.detach(s);
+    for (const s of [...this.lanes.values()]) this.detach(s);
+  }
+
+  /** The proxy stops: sessions back to JS, this proxy's slots and tables back to the process's hub. */
+  dispose(): void {
+    this.reset('proxy stopping');
   }
 
   /** Config reloaded: every approval is void (routing, users and digests may have changed). */
@@ -267,12 +333,12 @@ export class LaneManager {
     this.detachAll();
     this.fold();
     this.epoch++;
-    this.native.clearAllShapes();
+    for (const t of this.tables.values()) this.hub.freeTable(t.id);
     this.tables.clear();
-    this.slots.length = 0;
+    for (const i of this.slots.keys()) this.hub.freeSlot(i);
+    this.slots.clear();
     this.slotIndex.clear();
     for (const m of this.bySlotEntry) m.clear();
-    this.stats.fill(0);
   }
 
   /**
@@ -281,8 +347,8 @@ export class LaneManager {
    * statement give it back when that statement ends. True when one was given back now.
    */
   reclaim(pool: BackendPool, share: LeaseShare | null): boolean {
-    for (const s of this.lanes) {
-      if (s === null || s.lane === null) continue;
+    for (const s of this.lanes.values()) {
+      if (s.lane === null) continue;
       const c = s.lane.conn;
       if (c.pool !== pool || (share !== null && c.share !== share)) continue;
       if (!this.native.isBusy(s.lane.id)) {
@@ -290,8 +356,8 @@ export class LaneManager {
         return true;
       }
     }
-    for (const s of this.lanes) {
-      if (s === null || s.lane === null) continue;
+    for (const s of this.lanes.values()) {
+      if (s.lane === null) continue;
       const c = s.lane.conn;
       if (c.pool === pool && (share === null || c.share === share)) this.native.requestEject(s.lane.id);
     }
@@ -300,19 +366,20 @@ export class LaneManager {
 
   /** The proxy's periodic sweep: idle and long-running lanes give their sessions back; counters are folded. */
   sweep(): void {
-    for (const s of this.lanes) {
+    for (const s of [...this.lanes.values()]) {
       // The backend's routine definitions changed: the lane's approvals may be stale.
-      if (s !== null && s.lane !== null && s.lane.routines !== s.routines) this.detach(s);
+      if (s.lane !== null && s.lane.routines !== s.routines) this.detach(s);
     }
     this.native.sweep(LANE_IDLE_MS, LANE_BUSY_MS);
     this.fold();
   }
 
-  private onEject = (lane: number, reason: number, clientRest: Buffer | null, backendRest: Buffer | null, cmd: Buffer | null): void => {
-    const s = this.lanes[lane];
-    if (s === null || s === undefined) return;
-    this.lanes[lane] = null;
-    this.freeIds.push(lane);
+  /** The lane `lane` (this proxy's) gave its session back (called by the hub from the native module). */
+  onEject(lane: number, reason: number, clientRest: Buffer | null, backendRest: Buffer | null, cmd: Buffer | null): void {
+    const s = this.lanes.get(lane);
+    this.hub.freeLane(lane);
+    if (s === undefined) return;
+    this.lanes.delete(lane);
     this.attached--;
     if (reason > 0 && reason < this.ejects.length) this.ejects[reason]!++;
     const l = s.lane as LaneOf;
@@ -322,7 +389,7 @@ export class LaneManager {
     } catch (e) {
       s.fault(e, 'lane_eject');
     }
-  };
+  }
 
   /** The session is JS's again: what the lane's statements changed, then whatever was in flight or pending. */
   private resume(s: ClientSession, l: LaneOf, reason: number, clientRest: Buffer | null, backendRest: Buffer | null, cmd: Buffer | null): void {
@@ -334,7 +401,6 @@ export class LaneManager {
     const completed = info[3] as number;
     if (completed > 0) {
       const now = Date.now();
-      this.statements += completed;
       st.foundRows = info[4] as number;
       conn.foundRowsOwner = s;
       st.rowCount = -1;
@@ -350,6 +416,12 @@ export class LaneManager {
     }
     if (reason === SLOW) this.logSlow(s, info);
     s.client.releaseFromLane();
+    // Relayed bytes the client socket had not taken yet (a detach or close while it was slow): sent first.
+    const unwritten = info[13] as number;
+    if (unwritten > 0 && backendRest !== null) {
+      if (!s.closed) s.client.write(backendRest.subarray(0, unwritten));
+      backendRest = unwritten < backendRest.length ? backendRest.subarray(unwritten) : null;
+    }
     if (!conn.closed) conn.socket.resume();
     if ((info[0] as number) === PH_NONE) {
       if (backendRest !== null || reason === PROTOCOL || reason === BACKEND_WRITE) {
@@ -369,7 +441,7 @@ export class LaneManager {
   }
 
   private logSlow(s: ClientSession, info: Float64Array): void {
-    const slot = this.slots[info[8] as number];
+    const slot = this.slots.get(info[8] as number);
     const tenant = slot ? slot.tenant : null;
     this.host.metrics.slowQueries.inc();
     s.log.warn({ tenant, user: s.user?.name, backend: s.backend?.cfg.name, durationMs: Math.round((info[9] as number) / 1000), rows: info[4], digest: slot ? (slot.digest ?? undefined) : undefined, lane: true }, 'slow query');
@@ -379,15 +451,15 @@ export class LaneManager {
   fold(): void {
     const st = this.stats;
     const stride = this.stride;
-    const nb = this.bounds.length + 1;
+    const nb = this.nbuckets;
     const m = this.host.metrics;
     const digestsOn = this.host.config.digests.maxEntries > 0;
     const now = Date.now();
-    for (let i = 0; i < this.slots.length; i++) {
+    for (const [i, slot] of this.slots) {
       const o = i * stride;
       const n = st[o] as number;
       if (n === 0) continue;
-      const slot = this.slots[i] as Slot;
+      this.statements += n;
       m.recordLaneBatch(slot.cmd, slot.tenant, n, (st[o + 1] as number) / 1e6, st.subarray(o + 7, o + 7 + nb), st[o + 5] as number, st[o + 6] as number);
       if (digestsOn && slot.digest !== null) {
         const ds = this.host.digestStats;

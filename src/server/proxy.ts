@@ -417,7 +417,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       admin.close();
     }
     this.topology?.stop();
-    this.lanes?.detachAll();
+    this.lanes?.dispose();
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
     this.store.close();
     await closed;
