@@ -2,6 +2,11 @@
 
 # ---- build: compile TypeScript, then drop dev dependencies ------------------------------------------
 FROM node:20-bookworm-slim AS build
+# A toolchain for the native addons: the fast lane (native/lane) and zstd-napi. Without it both are
+# skipped and the proxy relays everything in JS and offers zlib only.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ make python3 \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +15,9 @@ COPY src ./src
 COPY test ./test
 COPY bench ./bench
 COPY scripts ./scripts
-RUN npm run build && npm prune --omit=dev
+COPY native ./native
+RUN npm run build && npm prune --omit=dev \
+ && mkdir -p native/lane/build/Release && touch native/lane/build/Release/.keep
 
 # ---- runtime ----------------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
@@ -22,6 +29,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The fast lane's module when it was built (the loader looks for it there; without it, no fast lane).
+COPY --from=build /app/native/lane/build/Release ./native/lane/build/Release
 # Commented reference configs; mount your own at /etc/tenantgate/config.yaml.
 COPY config/examples /usr/share/tenantgate/examples
 USER tenantgate

@@ -62,6 +62,11 @@ export class Backend {
   readonly pools = new Map<string, BackendPool>();
   /** Per user (tenant) connections held, across this backend's pools; keys come from the config, so bounded. */
   readonly shares = new Map<string, LeaseShare>();
+  /**
+   * Asks the proxy's fast lanes for a connection of `pool` they hold (any, or one of `share`): true
+   * when one was given back to the pool now (see server/lane-manager.ts reclaim).
+   */
+  reclaim: ((pool: BackendPool, share: LeaseShare | null) => boolean) | null = null;
 
   constructor(readonly cfg: BackendConfig) {}
 
@@ -340,6 +345,9 @@ export class BackendPool {
     const retry = (): void => this.afterShareWait(cb, share, account);
     const t0 = Date.now();
     share.wait(cfg.acquireTimeoutMs, retry, () => cb(shareLimitError(share.key, cfg.name, cap as number, cfg.maxConnections, Date.now() - t0), null));
+    // A fast lane of the same share parks a connection: given back, its slot goes to this wait.
+    const r = this.backend.reclaim;
+    if (r !== null) r(this, share);
     return false;
   }
 
@@ -366,6 +374,9 @@ export class BackendPool {
       cb(null, c);
       return;
     }
+    // At the cap, a connection parked in an idle fast lane is given back rather than waited for.
+    const r = this.backend.reclaim;
+    if (r !== null && this.gp.size >= this.gp.max && r(this, null) && hot.length > 0) return this.take(cb, share, userVarOwner);
     // The queued path only: the hot-list path above never waits, and is not timed.
     const obs = this.backend.observer;
     const t0 = obs ? performance.now() : 0;
@@ -449,6 +460,14 @@ export class BackendPool {
         return;
       }
     }
+  }
+
+  /**
+   * Whether a lease now would be served at once and nobody waits: an idle connection, or room to
+   * open one (a fast lane parks a connection only then; see server/lane-manager.ts).
+   */
+  hasSlack(): boolean {
+    return this.waiters.size === 0 && this.gp.pending === 0 && !this.closing && (this.hot.length > 1 || this.gp.size < this.gp.max);
   }
 
   /** Takes this particular connection off the hot list if it is idle there (and `share` is under its cap). */

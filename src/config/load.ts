@@ -369,6 +369,7 @@ function toConfig(f: FileConfig, baseDir: string): Config {
       compressionZstd: s.compression_zstd,
       compressionZstdMaxLevel: s.compression_zstd_max_level,
       rawIo: s.raw_io,
+      fastLane: s.fast_lane,
       idleGcAfterMs: s.idle_gc_after_ms,
       maxPreparedStatementsPerSession: s.max_prepared_statements_per_session,
       maxLongDataPerSession: s.max_long_data_per_session,

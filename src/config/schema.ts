@@ -78,6 +78,7 @@ export const serverSchema = z.strictObject({
   compression_zstd: z.boolean().default(true),
   compression_zstd_max_level: intIn(1, 22, 'expected a zstd level from 1 (fastest) to 22 (smallest)').default(1),
   raw_io: z.boolean().default(true),
+  fast_lane: z.boolean().default(true),
   // V8 judges the allocation rate over the last 5 s: a GC sooner after the load does not shrink the heap.
   idle_gc_after_ms: intIn(0, MAX_TIMER_MS, `expected 0 (off) or a number of milliseconds from 5000 to ${MAX_TIMER_MS}`)
     .refine((v) => v === 0 || v >= 5000, { error: `expected 0 (off) or a number of milliseconds from 5000 to ${MAX_TIMER_MS}` })

@@ -104,6 +104,8 @@ export interface ServerConfig {
    * forces it off).
    */
   readonly rawIo: boolean;
+  /** Plain statements of busy sessions relayed by the native fast lane (README "Fast lane"). */
+  readonly fastLane: boolean;
   /** One full GC after the event loop has been quiet this long following load, to give memory back; 0 = off (default 10000). */
   readonly idleGcAfterMs: number;
   /** Prepared statements one client session may hold at once; one more gets ERR 1461 (default 16382, like max_prepared_stmt_count). */

@@ -105,6 +105,20 @@ export class DigestStats {
     e.lastSeen = now;
   }
 
+  /** Adds `n` statements (a fast lane's counts: total/min/max µs, rows) to a live entry, as `add` does one. */
+  addMany(e: DigestEntry, n: number, sumUs: number, minUs: number, maxUs: number, rows: number, now: number): void {
+    if (e !== this.newest && e.live) {
+      this.unlink(e);
+      this.linkNewest(e);
+    }
+    e.count += n;
+    e.sumTimeUs += sumUs;
+    if (minUs < e.minTimeUs) e.minTimeUs = minUs;
+    if (maxUs > e.maxTimeUs) e.maxTimeUs = maxUs;
+    e.rowsSent += rows;
+    e.lastSeen = now;
+  }
+
   /** Keys from the least to the most recently used (tests). */
   recencyOrder(): string[] {
     const out: string[] = [];

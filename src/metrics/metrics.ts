@@ -3,7 +3,7 @@ import { TenantLabels } from './tenant-labels';
 import { PlainBuckets, PlainHistogram } from './plain-histogram';
 
 /** Latency buckets (seconds): sub-millisecond relays up to multi-second reports. */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * Per-tenant figures of one label value as plain numbers, resolved once per label and copied into
@@ -68,6 +68,12 @@ export class Metrics {
     tenantLabelCap?: number;
   }) {
     const registers = [this.registry];
+    // Counters kept elsewhere (the fast lane's) are folded in before the registry is read.
+    const read = this.registry.metrics.bind(this.registry);
+    this.registry.metrics = () => {
+      this.beforeScrape?.();
+      return read();
+    };
     client.collectDefaultMetrics({ register: this.registry, prefix: 'tenantgate_' });
     this.logins = new client.Counter({ name: 'tenantgate_logins_total', help: 'Client logins by result', labelNames: ['result'], registers });
     const counts: [string, PlainCount][] = [['query', this.cmdQuery], ['stmt_execute', this.cmdExecute], ['other', this.cmdOther]];
@@ -159,6 +165,28 @@ export class Metrics {
     });
     new client.Gauge({ name: 'tenantgate_build_info', help: 'Build information (value 1)', labelNames: ['version', 'node'], registers }).set({ version: collectors.version ?? 'unknown', node: process.version }, 1);
 
+    new client.Gauge({
+      name: 'tenantgate_fast_lane_sessions', help: 'Client sessions whose statements the native fast lane relays now', registers,
+      collect() {
+        this.set(self.laneStats ? self.laneStats().attached : 0);
+      },
+    });
+    new client.Counter({
+      name: 'tenantgate_fast_lane_statements_total', help: 'Statements relayed by the native fast lane (without the JS path)', registers,
+      collect() {
+        this.reset();
+        this.inc(self.laneStats ? self.laneStats().statements : 0);
+      },
+    });
+    new client.Counter({
+      name: 'tenantgate_fast_lane_ejects_total', help: 'Sessions the fast lane gave back to the JS path, by reason', labelNames: ['reason'], registers,
+      collect() {
+        this.reset();
+        if (!self.laneStats) return;
+        for (const [reason, n] of self.laneStats().ejects) if (n > 0) this.inc({ reason }, n);
+      },
+    });
+
     this.tenantLabels = new TenantLabels(collectors.tenantLabelCap ?? 100);
     // Copied from the plain per-tenant figures at scrape time.
     const perTenant = (name: string, help: string, pick: (c: TenantChildren) => number) =>
@@ -191,6 +219,33 @@ export class Metrics {
         for (const [l, n] of out) this.set({ tenant: l }, n);
       },
     });
+  }
+
+  /** Called before the registry is read (the fast lane folds its counters in). */
+  beforeScrape: (() => void) | null = null;
+  /** The fast lane's figures (null: off). */
+  laneStats: (() => { attached: number; statements: number; ejects: [string, number][] }) | null = null;
+
+  /**
+   * Records `count` statements a fast lane relayed (lane-manager.ts fold): `buckets` holds their
+   * counts per latency bucket (as PlainBuckets.counts), `seconds` their total duration.
+   */
+  recordLaneBatch(command: 'query' | 'stmt_execute', tenant: string | null, count: number, seconds: number, buckets: Float64Array, bytesIn: number, bytesOut: number): void {
+    this.durationBy[command].addCounts(buckets, count, seconds);
+    (command === 'query' ? this.cmdQuery : this.cmdExecute).n += count;
+    this.bytesInN += bytesIn;
+    this.bytesOutN += bytesOut;
+    if (tenant === null) return;
+    const label = this.tenantLabels.touch(tenant);
+    let c = this.tenantChildren.get(label);
+    if (!c) {
+      c = { statements: 0, errors: 0, duration: this.tenantDuration.child(label), bytesIn: 0, bytesOut: 0 };
+      this.tenantChildren.set(label, c);
+    }
+    c.statements += count;
+    c.duration.addCounts(buckets, count, seconds);
+    c.bytesIn += bytesIn;
+    c.bytesOut += bytesOut;
   }
 
   /** Records one finished statement (called once per statement, at its end): plain field updates only. */

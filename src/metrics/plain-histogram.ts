@@ -15,6 +15,14 @@ export class PlainBuckets {
     this.counts = new Float64Array(bounds.length + 1);
   }
 
+  /** Adds `count` observations already bucketed like {@link counts} (summing to `sum`). */
+  addCounts(c: Float64Array, count: number, sum: number): void {
+    const k = this.counts;
+    for (let i = 0; i < k.length; i++) k[i]! += c[i] as number;
+    this.sum += sum;
+    this.count += count;
+  }
+
   observe(v: number): void {
     const b = this.bounds;
     let i = 0;

@@ -60,6 +60,8 @@ export class ClientConn implements RawReceiver {
   private accounted = 0;
   /** When client bytes last arrived (ms). */
   lastInput = Date.now();
+  /** A native fast lane reads and writes the socket now (lane-manager.ts): JS leaves it alone. */
+  private laneHeld = false;
 
   constructor(socket: net.Socket, maxPacket: number, private readonly host: ClientConnHost, private readonly budget: BufferBudget) {
     this.socket = socket;
@@ -78,6 +80,30 @@ export class ClientConn implements RawReceiver {
   /** Whether bytes written to the client are still queued (views of a reused buffer must not be overwritten). */
   get writePending(): boolean {
     return writePending(this.socket);
+  }
+
+  /** A plain TCP socket read through raw I/O: no TLS, no compression (what a fast lane can take over). */
+  get rawPlain(): boolean {
+    return this.raw && !this.tls && this.z === null && !this.socket.destroyed && !writePending(this.socket);
+  }
+
+  /** Stops reading: a fast lane takes the socket over until it gives it back ({@link releaseFromLane}). */
+  holdForLane(): void {
+    this.laneHeld = true;
+    this.socket.pause();
+  }
+
+  /** The fast lane gave the socket back: reading again. */
+  releaseFromLane(): void {
+    this.laneHeld = false;
+    if (!this.socket.destroyed && !this.budget.paused.has(this)) this.socket.resume();
+  }
+
+  /** Client bytes a fast lane read and did not handle: framed as if read now. */
+  pushLaneBytes(b: Buffer): void {
+    this.lastInput = Date.now();
+    this.framer.push(b);
+    this.account();
   }
 
   /** Whether the compressed protocol is on. */
@@ -139,6 +165,7 @@ export class ClientConn implements RawReceiver {
   }
 
   resumeInput(): void {
+    if (this.laneHeld) return;
     if (this.socket.isPaused()) this.socket.resume();
   }
 
@@ -196,7 +223,7 @@ export class ClientConn implements RawReceiver {
 
   /** Reading again after a pause for the global budget. */
   resumeFromBudget(): void {
-    if (!this.socket.destroyed) this.socket.resume();
+    if (!this.socket.destroyed && !this.laneHeld) this.socket.resume();
   }
 
   /**

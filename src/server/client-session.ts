@@ -28,6 +28,7 @@ import { completeLogin } from './login-complete';
 import { CommandRecord } from './command-record';
 import { fault, protocolFailure } from './session-faults';
 import { admitCommand } from './command-gate';
+import type { LaneOf } from './lane-manager';
 
 /** Named states of a client session. */
 export const enum S {
@@ -100,6 +101,12 @@ export class ClientSession implements LoginHost, ClientConnHost {
   idleSince = 0;
   /** When the running statement started (the process list's Time of a busy session). */
   private busySince = 0;
+  /** The native fast lane relaying this session's statements now, or null (lane-manager.ts). */
+  lane: LaneOf | null = null;
+  /** The statement just finished may run in a lane (lane-eligibility.ts lanePlainStatement). */
+  laneApproved = false;
+  /** That statement's COM_QUERY payload, to approve its shape when the lane attaches. */
+  laneShape: Buffer | null = null;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;
@@ -182,6 +189,11 @@ export class ClientSession implements LoginHost, ClientConnHost {
     this.client.resumeInput();
     this.pump();
     this.client.account();
+    if (this.laneApproved) {
+      const lanes = this.ctx.lanes;
+      if (lanes !== null) lanes.maybeAttach(this);
+      else this.laneApproved = false;
+    }
   }
 
   // ---- timeouts (session-timeouts.ts, checked by the proxy's sweep) ----------------------------
@@ -362,6 +374,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   /** Ends the session; a backend connection it holds is cleaned and returned, or dropped mid-statement. */
   close(reason: string): void {
     if (this.state === S.CLOSED) return;
+    // A statement a fast lane is relaying becomes this session's own first (then it is busy).
+    if (this.lane !== null) this.ctx.lanes?.detach(this, true);
     const busy = this.state === S.BUSY || this.state === S.INFILE;
     this.state = S.CLOSED;
     if (this.ctx.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'session closed');

@@ -43,17 +43,29 @@ export class CommandRecord {
   statsDigest: string | null = null;
   /** The current COM_STMT_EXECUTE's statement (its payload's id becomes the backend's: executePacket). */
   statsStmt: ClientStmt | null = null;
+  /** ms between the end of the previous command and this one's arrival (a fast lane attaches to busy clients). */
+  gapMs = Infinity;
+  private lastEnd = 0;
+  /** The digest-statistics entry noteCommand recorded this command in (null: none). */
+  lastEntry: DigestEntry | null = null;
   /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
   resultRows = 0;
   resultErrClass = '';
   private userFor: UserConfig | null = null;
   private userKeyValue = '';
 
+  /** A fast lane ran commands for this session; the last ended at `at` (performance.now() time). */
+  markEnded(at: number): void {
+    if (at > this.lastEnd) this.lastEnd = at;
+  }
+
   /** A command arrived. */
   begin(payload: Buffer): void {
     this.payload = payload;
     this.startedAt = Date.now();
     this.t0 = performance.now();
+    this.gapMs = this.lastEnd === 0 ? Infinity : this.t0 - this.lastEnd;
+    this.lastEntry = null;
     this.proxyErrClass = '';
     this.statsEntry = null;
     this.statsKeyBytes = null;
@@ -65,7 +77,9 @@ export class CommandRecord {
 
   /** Its response is complete: sets ms, bytesIn, bytesOut (counted on `sock` since the previous end). */
   end(sock: net.Socket): void {
-    this.ms = performance.now() - this.t0;
+    const now = performance.now();
+    this.ms = now - this.t0;
+    this.lastEnd = now;
     this.t0 = 0;
     const read = sock.bytesRead; // once each: bytesWritten copies the Writable's buffer list
     const written = sock.bytesWritten;

@@ -49,6 +49,8 @@ export function killSession(s: ClientSession, id: number, queryOnly: boolean, mo
 
 /** Interrupts the statement session `s` is running on its backend, if any. */
 export function killQuery(s: ClientSession): Promise<void> {
+  // A statement a fast lane is relaying becomes the session's own (busy) first.
+  if (s.lane !== null) s.ctx.lanes?.detach(s);
   const conn = s.heldConn;
   if (!conn || (s.state !== S.BUSY && s.state !== S.INFILE)) return Promise.resolve();
   return s.ctx.killBackendThread(conn);

@@ -47,6 +47,9 @@ export interface ClientStmt {
   info: QueryInfo;
   /** The routine definitions `info` was scanned with (see freshInfo). */
   routinesAt?: RoutineNames;
+  /** Approved for the fast lane (lane-manager.ts) in this approval epoch, under these routine definitions. */
+  laneEpoch?: number;
+  laneRoutines?: unknown;
 }
 
 /**
@@ -133,7 +136,7 @@ export function execVariant(st: ClientStmt, rowCount: U64 | null, schema: string
 }
 
 /** Whether two parameter-type blocks hold the same bytes (a few bytes: a loop beats a native call). */
-function sameTypes(a: Buffer, b: Buffer): boolean {
+export function sameTypes(a: Buffer, b: Buffer): boolean {
   const n = a.length;
   if (n !== b.length) return false;
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;

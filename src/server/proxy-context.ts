@@ -17,6 +17,7 @@ import type { RouteCounts } from '../metrics/ops-collectors';
 import type { Topology } from '../backend/topology';
 import type { RywStore } from '../backend/ryw-store';
 import type { DigestKeys } from '../metrics/digest-keys';
+import type { LaneManager } from './lane-manager';
 
 /** Identity switches on borrowed backend connections (the bench reports the hit rate). */
 export interface IdentityStats {
@@ -63,6 +64,8 @@ export interface ProxyContext {
   readonly tlsContext: tls.SecureContext | null;
   /** Raw socket I/O is on (config server.raw_io, env, and Node's internals as expected): src/io/raw-io.ts. */
   readonly rawIo: boolean;
+  /** The native fast lane (server.fast_lane, raw I/O, the module built): lane-manager.ts; null when off. */
+  readonly lanes: LaneManager | null;
   readonly rsa: { publicPem: string; privateKey: crypto.KeyObject } | null;
   /** The routing view of the config (tenants, clusters); built once per config version. */
   readonly routing: RoutingSnapshot;

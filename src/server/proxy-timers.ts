@@ -15,6 +15,8 @@ export interface TimerHost {
   readonly backends: Map<string, Backend>;
   readonly routineWatches: Map<Backend, RoutineWatch>;
   readonly idleGc: IdleGc;
+  /** The fast lanes (null: off): idle ones give their sessions back before timeouts are checked. */
+  readonly lanes: { sweep(): void } | null;
 }
 
 /** The proxy's periodic work while it listens: the session sweep, the routine watch poll, idle GC. */
@@ -46,6 +48,7 @@ export class ProxyTimers {
  * resumes connections paused for the client buffer budget.
  */
 export function sweep(host: TimerHost): void {
+  if (host.lanes !== null) host.lanes.sweep();
   const now = Date.now();
   for (const s of host.sessions.values()) {
     try {

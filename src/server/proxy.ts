@@ -14,6 +14,8 @@ import { ClientSession } from './client-session';
 import type { BufferBudget } from './client-conn';
 import { announcedCaps, zstdOffer } from './announced-caps';
 import { installRawAccept, rawIoOff } from '../io/raw-io';
+import { loadLaneNative } from '../io/lane-native';
+import { LaneManager } from './lane-manager';
 import type { ProxyContext } from './proxy-context';
 import { initConnection } from './backend-init';
 import type { RoutineWatch } from '../backend/routine-watch';
@@ -94,6 +96,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   serverCollation = DEFAULT_COLLATION_ID;
   tlsContext: tls.SecureContext | null = null;
   rawIo = false;
+  lanes: LaneManager | null = null;
   rsa: { publicPem: string; privateKey: crypto.KeyObject } | null = null;
   readonly metrics: Metrics;
   /** Rebuilt on reload with the new config version (plans are cached per version). */
@@ -163,6 +166,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   newBackend(cfg: BackendConfig): Backend {
     const b = new Backend(cfg);
     b.observer = this.backendObserver;
+    b.reclaim = (pool, share) => this.lanes !== null && this.lanes.reclaim(pool, share);
     b.drained = this.drained?.has(cfg.name) ?? false;
     return b;
   }
@@ -251,6 +255,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
   }
 
   digests(q: { tenant?: string; sort?: string; limit?: number }): object {
+    this.lanes?.fold();
     return this.digestStats.query(q);
   }
 
@@ -327,6 +332,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     });
     server.on('error', (e) => this.log.error({ err: e.message }, 'listener error'));
     if (this.rawIo && !installRawAccept(server)) this.rawIo = false; // (the self-test took the same path)
+    this.startLanes();
     this.timers.start(this);
     this.topology?.start();
     this.boundPort = (server.address() as net.AddressInfo).port;
@@ -335,6 +341,24 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       this.admin = await startAdminServer(adm.host, adm.port, this);
     }
     this.log.info({ host: this.host, port: this.boundPort, version: this.serverVersion }, 'tenantgate listening');
+  }
+
+  /** The native fast lane, when configured, built and raw I/O is on (README "Fast lane"). */
+  private startLanes(): void {
+    if (!this.config.server.fastLane) return;
+    if (!this.rawIo) {
+      this.log.info('fast lane off: it needs raw socket I/O');
+      return;
+    }
+    const native = loadLaneNative();
+    if (native === null) {
+      this.log.info('fast lane off: the native module is not built or TENANTGATE_FAST_LANE=0');
+      return;
+    }
+    const lanes = new LaneManager(native, this);
+    this.lanes = lanes;
+    this.metrics.beforeScrape = () => lanes.fold();
+    this.metrics.laneStats = () => ({ attached: lanes.attachedCount, statements: lanes.statements, ejects: lanes.ejectCounts() });
   }
 
   /** Logged-in sessions (what max_client_connections bounds). */
@@ -369,6 +393,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
     this.stopping = true;
     const server = this.server;
     if (server) server.close();
+    this.lanes?.detachAll();
     await drainSessions(this.sessions, timeoutMs, this.log);
     await this.stop();
   }
@@ -392,6 +417,7 @@ export class Proxy implements ProxyContext, NetOwner, AdminHost {
       admin.close();
     }
     this.topology?.stop();
+    this.lanes?.dispose();
     for (const s of [...this.sessions.values()]) s.close('proxy stopping');
     this.store.close();
     await closed;

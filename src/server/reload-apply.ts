@@ -21,6 +21,8 @@ export interface ReloadHost {
   /** Closes a dropped or replaced backend's pool once its connections come back. */
   retire(b: Backend): void;
   indexTenants(cfg: Config): void;
+  /** The fast lanes, whose approvals a new config voids (null: off). */
+  readonly lanes: { onConfig(): void } | null;
 }
 
 /**
@@ -31,6 +33,8 @@ export interface ReloadHost {
  */
 export function applySnapshot(host: ReloadHost, next: ConfigSnapshot, diff: ConfigDiff): void {
   const cfg = next.config;
+  // Lanes skip the per-command config check: every session is JS's again, approvals are void.
+  host.lanes?.onConfig();
   host.users.clear();
   for (const u of cfg.users) host.users.set(u.name, u);
   const plan = planPools([...host.backends.values()].map((b) => b.cfg), cfg.backends);

@@ -120,6 +120,23 @@ export class ResultRelay implements BackendSink {
     this.ph = kind === Resp.FETCH ? Ph.ROWS : kind === Resp.FIELD_LIST ? Ph.FIELDS : kind === Resp.STATISTICS ? Ph.STAT : Ph.FIRST;
   }
 
+  /**
+   * Arms the relay for a response a native fast lane relayed in part (lane-adopt.ts): at a packet
+   * boundary in lane phase `phase` (1 first packet, 2 column definitions with `remaining` to come,
+   * 3 the EOF after them, 4 rows, `rows` relayed), the last sequence id sent being `lastSeq`.
+   */
+  resumeAt(kind: Resp, phase: number, remaining: number, rows: number, lastSeq: number): void {
+    this.start(kind);
+    if (phase <= 1) return;
+    this.rows = phase === 4 ? rows : 0;
+    this.lastWasResultSet = true;
+    this.lastSeq = lastSeq;
+    if (phase === 2) {
+      this.remaining = remaining;
+      this.ph = Ph.COLDEFS;
+    } else this.ph = phase === 3 ? Ph.COLDEF_EOF : Ph.ROWS;
+  }
+
   get done(): boolean {
     return this.ph === Ph.DONE;
   }

@@ -30,6 +30,7 @@ export function noteCommand(host: StatsHost, s: ClientSession, payload: Buffer |
   if (cfg.maxEntries === 0 && !slow) return;
   const key = tenant ?? s.cmd.userKey(s.user);
   const e = digestEntry(host, s, payload as Buffer, cmd, key, now);
+  s.cmd.lastEntry = e;
   if (cfg.maxEntries > 0) host.digestStats.add(e, Math.round(ms * 1000), rows, errClass !== '', now);
   if (slow) {
     host.metrics.slowQueries.inc();

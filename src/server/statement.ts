@@ -301,6 +301,8 @@ export class StatementRunner implements RelayHost, BackendSink {
 
   finishStatement(): void {
     const conn = this.conn;
+    const lanes = this.s.ctx.lanes;
+    if (lanes !== null && this.cur !== null) lanes.noteFinished(this.s, this.cur, this.relayObj, this.endedWithOk, this.armed);
     this.cur = null;
     // The statement's result, for its metrics and digest statistics (recorded when the session idles).
     const relay = this.relayObj;

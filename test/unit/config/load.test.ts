@@ -32,6 +32,7 @@ server:
   compression_zstd: false
   compression_zstd_max_level: 19
   raw_io: false
+  fast_lane: false
   idle_gc_after_ms: 0
 backends:
   - name: primary
@@ -127,6 +128,7 @@ test('a full valid config maps every field, resolving file paths against the con
     compressionZstd: false,
     compressionZstdMaxLevel: 19,
     rawIo: false,
+    fastLane: false,
     idleGcAfterMs: 0,
     maxPreparedStatementsPerSession: 16382,
     maxLongDataPerSession: 128 * 1024 * 1024,
@@ -206,6 +208,7 @@ test('defaults are filled in', () => {
     compressionZstd: true,
     compressionZstdMaxLevel: 1,
     rawIo: true,
+    fastLane: true,
     idleGcAfterMs: 10000,
     maxPreparedStatementsPerSession: 16382,
     maxLongDataPerSession: 128 * 1024 * 1024,
