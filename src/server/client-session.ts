@@ -107,6 +107,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   laneApproved = false;
   /** That statement's COM_QUERY payload, to approve its shape when the lane attaches. */
   laneShape: Buffer | null = null;
+  /** A tenant statement's route, when approved (the lane must be on that route's connection). */
+  laneRoute: RouteChoice | null = null;
 
   constructor(readonly ctx: ProxyContext, socket: net.Socket, id: number) {
     this.id = id;

@@ -46,6 +46,11 @@ export class CommandRecord {
   /** ms between the end of the previous command and this one's arrival (a fast lane attaches to busy clients). */
   gapMs = Infinity;
   private lastEnd = 0;
+  /**
+   * A tenant's COM_QUERY was decided by its shape alone (the literal-free key's remembered plan: allowed
+   * unchanged, no literal read): a fast lane may relay statements of that shape (lane-manager.ts).
+   */
+  shapeDecided = false;
   /** The digest-statistics entry noteCommand recorded this command in (null: none). */
   lastEntry: DigestEntry | null = null;
   /** Result of the statement's relay, set by the runner's release step (rows sent, ERR SQLSTATE class). */
@@ -66,6 +71,7 @@ export class CommandRecord {
     this.t0 = performance.now();
     this.gapMs = this.lastEnd === 0 ? Infinity : this.t0 - this.lastEnd;
     this.lastEntry = null;
+    this.shapeDecided = false;
     this.proxyErrClass = '';
     this.statsEntry = null;
     this.statsKeyBytes = null;

@@ -66,6 +66,50 @@ export function infoFacts(info: QueryInfo): Pick<PlainFacts, 'kind' | 'flags' | 
   };
 }
 
+/** A tenant statement's route (tenantLaneRoute). */
+export interface TenantRouteFacts {
+  /**
+   * Isolation decided it by its shape alone: a text statement whose literal-free key found (or just
+   * stored) an allow-unchanged plan, or an execute of a statement checked at PREPARE.
+   */
+  decidedByShape: boolean;
+  /** Where it ran: the tenant's primary or a replica (null: no route, e.g. a pinned connection). */
+  role: 'primary' | 'replica' | null;
+  /** It had to wait for a read-your-writes GTID on the replica first. */
+  waitGtid: boolean;
+  /** read_your_writes.scope. */
+  rywScope: 'session' | 'tenant' | 'off';
+}
+
+/**
+ * Whether a lane may run this tenant statement's shape again on the connection it ran on: isolation
+ * decided by shape, a route with no GTID wait; on a replica only when no other session's write can
+ * change what this session must read there (scope 'session': this session's own writes are not
+ * lane statements, so they eject it first; 'tenant': another session's write would go unseen).
+ */
+export function tenantLaneRoute(f: TenantRouteFacts): boolean {
+  if (!f.decidedByShape || f.role === null || f.waitGtid) return false;
+  return f.role === 'primary' || f.rywScope !== 'tenant';
+}
+
+/** What the selector sees of a lane's cluster (laneBackendValid). */
+export interface ClusterView {
+  primary: { backend: string; state: string };
+  replicas: readonly { backend: string; inRotation: boolean; weight: number }[];
+}
+
+/**
+ * Whether a tenant lane's backend is still one the selector could send its reads to: the cluster's
+ * primary (up; a read-only primary still serves reads) for a primary lane, a replica in rotation with
+ * weight for a replica lane; never a drained backend. Checked every sweep; a lane that fails it
+ * gives its session back.
+ */
+export function laneBackendValid(role: 'primary' | 'replica', backend: string, cluster: ClusterView | null, drained: boolean): boolean {
+  if (cluster === null || drained) return false;
+  if (role === 'primary') return cluster.primary.backend === backend && cluster.primary.state !== 'down';
+  return cluster.replicas.some((r) => r.backend === backend && r.inRotation && r.weight > 0);
+}
+
 /** What a session and the connection it just used look like when it goes idle (laneAttachBlock). */
 export interface AttachFacts {
   /** The proxy has a lane module and lanes are on. */
@@ -74,8 +118,12 @@ export interface AttachFacts {
   approved: boolean;
   /** The client sent this command right after the previous one ended (it is issuing statements back to back). */
   hot: boolean;
-  /** Tenant sessions are routed per statement (replicas, read-your-writes, isolation): not in lanes yet. */
-  tenant: boolean;
+  /**
+   * 'none': a passthrough session. A tenant session: 'ok' when its statement's route lets a lane repeat
+   * it on this very connection (tenantLaneRoute, and the connection is that route's pool and the
+   * tenant's account), else 'no'.
+   */
+  tenantRoute: 'none' | 'ok' | 'no';
   /** Client socket accepted with raw I/O (onread), no TLS, no compression. */
   rawPlain: boolean;
   clientCaps: number;
@@ -106,7 +154,7 @@ export function laneAttachBlock(f: AttachFacts): string | null {
   if (!f.available) return 'no lane';
   if (!f.approved) return 'statement not approved';
   if (!f.hot) return 'client not busy';
-  if (f.tenant) return 'tenant session';
+  if (f.tenantRoute === 'no') return 'tenant route not repeatable';
   if (!f.rawPlain) return 'client socket not plain';
   if (f.clientCaps & Cap.DEPRECATE_EOF) return 'client uses DEPRECATE_EOF';
   if (!(f.clientCaps & Cap.PROTOCOL_41)) return 'client without PROTOCOL_41';

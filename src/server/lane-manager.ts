@@ -9,7 +9,8 @@ import type { RoutineInfo } from '../classify/routines';
 import { LATENCY_BUCKETS } from '../metrics/metrics';
 import { type LaneNative, PH_NONE, PROTOCOL, SLOW, BACKEND_WRITE, socketFd } from '../io/lane-native';
 import { type ClientStmt, sameTypes } from './prepared';
-import { infoFacts, laneAttachBlock, lanePlainStatement } from './lane-eligibility';
+import { type ClusterView, infoFacts, laneAttachBlock, laneBackendValid, lanePlainStatement, tenantLaneRoute } from './lane-eligibility';
+import type { RouteChoice } from './tenant-statement';
 import { Resp, type ResultRelay } from './result-relay';
 import type { Current } from './statement';
 import { adoptInFlight } from './lane-adopt';
@@ -33,6 +34,9 @@ export interface LaneOf {
   readonly conn: BackendConnection;
   readonly table: number;
   readonly routines: RoutineInfo | undefined;
+  /** A tenant session's lane: the role and cluster of its backend (checked every sweep), else null. */
+  readonly role: 'primary' | 'replica' | null;
+  readonly cluster: string | null;
   /** The session is being closed: its client bytes are not handled after the eject. */
   closing: boolean;
 }
@@ -40,6 +44,8 @@ export interface LaneOf {
 /** What the lane's statistics slot counts into: a command kind, a tenant label and a digest entry. */
 interface Slot {
   readonly cmd: 'query' | 'stmt_execute';
+  /** A tenant lane's route role (counted in the route metrics), null for passthrough. */
+  readonly role: 'primary' | 'replica' | null;
   readonly tenant: string | null;
   readonly tenantKey: string;
   readonly digest: string | null;
@@ -52,6 +58,11 @@ export interface LaneHost {
   readonly metrics: Metrics;
   readonly digestStats: DigestStats;
   readonly config: { digests: { maxEntries: number; slowQueryMs: number } };
+  /** Tenant statements per route role (lane statements are added when folded). */
+  readonly routes: { primary: number; replica: number };
+  /** Live cluster health (null: no clusters) and drained backends: tenant lanes must stay on a backend the selector could pick. */
+  readonly topology: { snapshot(): { clusters: ReadonlyMap<string, ClusterView> } } | null;
+  readonly drained: ReadonlySet<string>;
   tenantOf(user: string): string | null;
 }
 
@@ -128,7 +139,8 @@ export class LaneManager {
   /** This proxy's statistics slots by number. */
   private readonly slots = new Map<number, Slot>();
   private readonly slotIndex = new Map<string, number>();
-  private readonly bySlotEntry: [Map<DigestEntry, number>, Map<DigestEntry, number>] = [new Map(), new Map()];
+  /** Slots by digest entry, per command and route role (query/execute × none/primary/replica). */
+  private readonly bySlotEntry: Map<DigestEntry, number>[] = Array.from({ length: 6 }, () => new Map<DigestEntry, number>());
   /** Sessions in a lane, by lane id. */
   private readonly lanes = new Map<number, ClientSession>();
   private readonly tables = new Map<string, { id: number; routines: RoutineInfo | undefined }>();
@@ -162,11 +174,15 @@ export class LaneManager {
     const conn = run.lastConn;
     if (conn === null || s.lane !== null || s.state !== S.IDLE) return;
     const pool = conn.pool as BackendPool;
+    const route = s.laneRoute;
+    s.laneRoute = null;
+    const t = s.tenant;
+    const tenantRoute = t === null ? 'none' : route !== null && route.pool === pool && conn.account === t.backendUser && conn.account === route.account ? 'ok' : 'no';
     const block = laneAttachBlock({
       available: true,
       approved,
       hot: s.cmd.gapMs < HOT_GAP_MS,
-      tenant: s.tenant !== null,
+      tenantRoute,
       rawPlain: s.client.rawPlain,
       clientCaps: s.clientCaps,
       pins: s.st.pins,
@@ -181,24 +197,25 @@ export class LaneManager {
     if (block !== null) return;
     const share = s.leaseShare(pool.backend);
     if (!pool.takeIfIdle(conn, share)) return;
-    const table = this.tableFor(s);
+    const role = t !== null && route !== null ? route.role : null;
+    const table = this.tableFor(s, conn, role);
     if (table === null) return void pool.release(conn);
     const id = this.hub.allocLane(this);
     if (id < 0) return void pool.release(conn);
     const n = this.native;
     n.clearStmts(id);
     for (const st of s.prepared.values()) {
-      if (st.laneEpoch !== this.epoch || st.laneRoutines !== s.routines || st.longData !== null || st.cursorOpen) continue;
+      if (st.laneEpoch !== this.epoch || st.laneRoutines !== s.routines || st.laneRole !== role || st.longData !== null || st.cursorOpen) continue;
       const bs = conn.stmts.get(st.key);
       if (bs === undefined) continue;
       if (st.numParams > 0 && (st.paramTypes === null || bs.types === null || !sameTypes(bs.types, st.paramTypes))) continue;
-      const slot = this.slotFor(s, 'stmt_execute', st.statsEntry ?? null, st.digest ?? null);
+      const slot = this.slotFor(s, 'stmt_execute', st.statsEntry ?? null, st.digest ?? null, role);
       if (slot < 0) continue;
       n.setStmt(id, st.id, bs.id, st.numParams, st.numParams > 0 ? st.paramTypes : null, slot);
     }
     if (shape !== null) {
       const e = s.cmd.lastEntry;
-      const slot = this.slotFor(s, 'query', e, e !== null ? e.digest : null);
+      const slot = this.slotFor(s, 'query', e, e !== null ? e.digest : null, role);
       if (slot >= 0) n.addShape(table.id, shape, slot, this.shapeOpts(s));
     }
     const cfd = socketFd(s.client.socket);
@@ -214,7 +231,7 @@ export class LaneManager {
       return;
     }
     this.lanes.set(id, s);
-    s.lane = { id, conn, table: table.id, routines: s.routines, closing: false };
+    s.lane = { id, conn, table: table.id, routines: s.routines, role, cluster: route !== null && t !== null ? route.cluster : null, closing: false };
     // A parked connection is not idle: statement closes queue up (stmt-lifetime.ts), and its death reaches the lane.
     conn.sink = laneSink(this, s);
     this.attached++;
@@ -227,10 +244,18 @@ export class LaneManager {
   noteFinished(s: ClientSession, cur: Current, relay: ResultRelay | null, endedWithOk: boolean, armed: boolean): void {
     s.laneApproved = false;
     s.laneShape = null;
+    s.laneRoute = null;
     const info = cur.info;
     if (!armed || relay === null || info === null || info.flags !== 0 || info.kind !== 'SELECT' || relay.errClass !== '' || endedWithOk) return;
-    if ((cur.kind !== Resp.QUERY && cur.kind !== Resp.EXECUTE) || s.batch !== null || s.tenant !== null || s.st.lastWarnings !== 0) return;
+    if ((cur.kind !== Resp.QUERY && cur.kind !== Resp.EXECUTE) || s.batch !== null || s.st.lastWarnings !== 0) return;
     const execute = cur.kind === Resp.EXECUTE;
+    let route: RouteChoice | null = null;
+    if (s.tenant !== null) {
+      // A tenant's statement: its isolation decision and route must hold for the whole shape.
+      route = cur.route ?? null;
+      const decided = execute ? cur.stmt !== null && cur.stmt.route !== undefined : s.cmd.shapeDecided;
+      if (!tenantLaneRoute({ decidedByShape: decided, role: route !== null ? route.role : null, waitGtid: route !== null && route.waitGtid !== null, rywScope: s.ctx.routing.config.readYourWrites.scope })) return;
+    }
     const plain = lanePlainStatement({
       command: execute ? 'execute' : 'query',
       ...infoFacts(info),
@@ -245,15 +270,17 @@ export class LaneManager {
     if (!plain) return;
     if (execute) {
       if (cur.stmt === null) return;
-      this.approveExecute(s, cur.stmt);
+      this.approveExecute(s, cur.stmt, route !== null ? route.role : null);
     } else s.laneShape = cur.frame.payload;
+    s.laneRoute = route;
     s.laneApproved = true;
   }
 
   /** The session's statements are approved for lanes (called when a plain statement finished; see statement.ts). */
-  approveExecute(s: ClientSession, st: ClientStmt): void {
+  approveExecute(s: ClientSession, st: ClientStmt, role: 'primary' | 'replica' | null): void {
     st.laneEpoch = this.epoch;
     st.laneRoutines = s.routines;
+    st.laneRole = role;
   }
 
   /** Shape-key options (lane-native.ts): bit 0 NO_BACKSLASH_ESCAPES, bit 1 bytes >= 0x80 allowed in quotes (a charset without ASCII trail bytes). */
@@ -264,9 +291,14 @@ export class LaneManager {
     return (o.noBackslashEscapes === true ? 1 : 0) | (single ? 2 : 0);
   }
 
-  /** The shape table of sessions that classify text the same way: backend (its routines), user, scan options. */
-  private tableFor(s: ClientSession): { id: number; routines: RoutineInfo | undefined } | null {
-    const key = `${s.backend ? s.backend.cfg.name : ''}\u0000${s.user ? s.user.name : ''}\u0000${this.shapeOpts(s)}\u0000${scanOptions(s).ansiQuotes === true ? 1 : 0}`;
+  /**
+   * The shape table of sessions that classify text the same way: the backend (its routines), the
+   * user — or for tenant sessions the tenant (isolation decides per tenant) and the route role — and
+   * the scan options.
+   */
+  private tableFor(s: ClientSession, conn: BackendConnection, role: 'primary' | 'replica' | null): { id: number; routines: RoutineInfo | undefined } | null {
+    const who = s.tenant !== null ? `t:${s.tenant.tenant}:${role}` : `u:${s.user ? s.user.name : ''}`;
+    const key = `${conn.cfg.name}\u0000${who}\u0000${this.shapeOpts(s)}\u0000${scanOptions(s).ansiQuotes === true ? 1 : 0}`;
     let t = this.tables.get(key);
     if (t === undefined) {
       const id = this.hub.allocTable();
@@ -280,26 +312,26 @@ export class LaneManager {
     return t;
   }
 
-  private slotFor(s: ClientSession, cmd: 'query' | 'stmt_execute', entry: DigestEntry | null, digest: string | null): number {
-    const tenant = s.user ? this.host.tenantOf(s.user.name) : null;
+  private slotFor(s: ClientSession, cmd: 'query' | 'stmt_execute', entry: DigestEntry | null, digest: string | null, role: 'primary' | 'replica' | null): number {
+    const tenant = s.tenant !== null ? s.tenant.tenant : s.user ? this.host.tenantOf(s.user.name) : null;
     const tenantKey = tenant ?? s.cmd.userKey(s.user);
     if (entry !== null) {
-      const m = this.bySlotEntry[cmd === 'query' ? 0 : 1];
+      const m = this.bySlotEntry[(cmd === 'query' ? 0 : 3) + (role === null ? 0 : role === 'primary' ? 1 : 2)] as Map<DigestEntry, number>;
       const i = m.get(entry);
       if (i !== undefined) return i;
       const n = this.hub.allocSlot();
       if (n < 0) return -1;
       m.set(entry, n);
-      this.slots.set(n, { cmd, tenant, tenantKey, digest, entry });
+      this.slots.set(n, { cmd, role, tenant, tenantKey, digest, entry });
       return n;
     }
-    const k = `${cmd}\u0000${tenantKey}`;
+    const k = `${cmd}\u0000${tenantKey}\u0000${role}`;
     const i = this.slotIndex.get(k);
     if (i !== undefined) return i;
     const n = this.hub.allocSlot();
     if (n < 0) return -1;
     this.slotIndex.set(k, n);
-    this.slots.set(n, { cmd, tenant, tenantKey, digest, entry });
+    this.slots.set(n, { cmd, role, tenant, tenantKey, digest, entry });
     return n;
   }
 
@@ -366,9 +398,15 @@ export class LaneManager {
 
   /** The proxy's periodic sweep: idle and long-running lanes give their sessions back; counters are folded. */
   sweep(): void {
+    const topo = this.host.topology;
+    const clusters = topo !== null ? topo.snapshot().clusters : null;
     for (const s of [...this.lanes.values()]) {
+      const l = s.lane;
+      if (l === null) continue;
       // The backend's routine definitions changed: the lane's approvals may be stale.
-      if (s.lane !== null && s.lane.routines !== s.routines) this.detach(s);
+      if (l.routines !== s.routines) this.detach(s);
+      // A tenant lane's backend must stay one the selector could choose (health, lag, failover, drain).
+      else if (l.role !== null && !laneBackendValid(l.role, l.conn.cfg.name, (l.cluster !== null && clusters !== null ? clusters.get(l.cluster) : undefined) ?? null, this.host.drained.has(l.conn.cfg.name))) this.detach(s);
     }
     this.native.sweep(LANE_IDLE_MS, LANE_BUSY_MS);
     this.fold();
@@ -460,6 +498,7 @@ export class LaneManager {
       const n = st[o] as number;
       if (n === 0) continue;
       this.statements += n;
+      if (slot.role !== null) this.host.routes[slot.role] += n;
       m.recordLaneBatch(slot.cmd, slot.tenant, n, (st[o + 1] as number) / 1e6, st.subarray(o + 7, o + 7 + nb), st[o + 5] as number, st[o + 6] as number);
       if (digestsOn && slot.digest !== null) {
         const ds = this.host.digestStats;

@@ -50,6 +50,8 @@ export interface ClientStmt {
   /** Approved for the fast lane (lane-manager.ts) in this approval epoch, under these routine definitions. */
   laneEpoch?: number;
   laneRoutines?: unknown;
+  /** The route role of the tenant execute that approved it (null: passthrough). */
+  laneRole?: 'primary' | 'replica' | null;
 }
 
 /**

@@ -176,6 +176,7 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo, clearDi
       }
       const route = ctx.fastPlans.get(h, placement.tenant, ctx.routing.version);
       if (route !== undefined) {
+        s.cmd.shapeDecided = true;
         const gtid = required(s, placement);
         return send(s, f, qi, placement, finishPlan(route, placement, flags(s, gtid), ctx.routing.config.readYourWrites), gtid, clearDiag);
       }
@@ -202,6 +203,7 @@ export function tenantQuery(s: ClientSession, f: Frame, info: QueryInfo, clearDi
       // information_schema schema filters and DEFINER accounts do; USE may switch tenant): the shape
       // alone decides, so remember it.
       ctx.fastPlans.set(h, placement.tenant, ctx.routing.version, classifyRoute(scan));
+      s.cmd.shapeDecided = true;
     }
   }
   send(s, frame, qi, placement, plan, gtid, clearDiag);

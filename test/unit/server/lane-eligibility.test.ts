@@ -2,12 +2,14 @@
 import * as fs from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { laneAttachBlock, lanePlainStatement, type AttachFacts, type PlainFacts } from '../../../src/server/lane-eligibility';
+import { laneAttachBlock, laneBackendValid, lanePlainStatement, tenantLaneRoute, type AttachFacts, type ClusterView, type PlainFacts, type TenantRouteFacts } from '../../../src/server/lane-eligibility';
 import { fixturePath, jsonEqual } from '../../helpers/golden';
 
 interface Cases {
   attach: { comment: string; facts: AttachFacts; block: string | null }[];
   plain: { comment: string; facts: PlainFacts; plain: boolean }[];
+  tenantRoute: { comment: string; facts: TenantRouteFacts; ok: boolean }[];
+  backendValid: { comment: string; role: 'primary' | 'replica'; backend: string; cluster: ClusterView | null; drained: boolean; valid: boolean }[];
 }
 
 const FILE = 'lane-cases.json';
@@ -25,9 +27,19 @@ test('lane eligibility: golden cases', () => {
     if (got !== c.plain) failures.push(c.comment);
     return { ...c, plain: got };
   });
+  const tenantRoute = cases.tenantRoute.map((c) => {
+    const got = tenantLaneRoute(c.facts);
+    if (got !== c.ok) failures.push(c.comment);
+    return { ...c, ok: got };
+  });
+  const backendValid = cases.backendValid.map((c) => {
+    const got = laneBackendValid(c.role, c.backend, c.cluster, c.drained);
+    if (got !== c.valid) failures.push(c.comment);
+    return { ...c, valid: got };
+  });
   const actual = fixturePath(FILE).replace(/\.json$/, '.actual.json');
   if (failures.length > 0) {
-    fs.writeFileSync(actual, JSON.stringify({ attach, plain }, null, 1) + '\n');
+    fs.writeFileSync(actual, JSON.stringify({ attach, plain, tenantRoute, backendValid }, null, 1) + '\n');
     assert.unreachable(`${failures.length} case(s) differ: ${failures.join(' | ')}; actual written to ${actual}`);
   }
   if (fs.existsSync(actual)) fs.rmSync(actual);
