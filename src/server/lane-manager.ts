@@ -7,7 +7,7 @@ import type { DigestEntry, DigestStats } from '../metrics/digest-stats';
 import type { Metrics } from '../metrics/metrics';
 import type { RoutineInfo } from '../classify/routines';
 import { LATENCY_BUCKETS } from '../metrics/metrics';
-import { type LaneNative, PH_NONE, PROTOCOL, SLOW, BACKEND_WRITE, socketFd } from '../io/lane-native';
+import { type LaneNative, PH_NONE, PROTOCOL, SLOW, BACKEND_WRITE, BACKEND_CLOSED, socketFd } from '../io/lane-native';
 import { type ClientStmt, sameTypes } from './prepared';
 import { type ClusterView, infoFacts, laneAttachBlock, laneBackendValid, lanePlainStatement, tenantLaneRoute } from './lane-eligibility';
 import type { RouteChoice } from './tenant-statement';
@@ -63,6 +63,10 @@ export interface LaneHost {
   /** Live cluster health (null: no clusters) and drained backends: tenant lanes must stay on a backend the selector could pick. */
   readonly topology: { snapshot(): { clusters: ReadonlyMap<string, ClusterView> } } | null;
   readonly drained: ReadonlySet<string>;
+  /** Tenant text statements whose plan their shape found (a lane's tenant text statements each count as one such hit). */
+  readonly fastPlans: { hits: number };
+  /** Borrowed connections already logged in as the statement's account (each tenant lane statement is one). */
+  readonly identity: { hits: number };
   tenantOf(user: string): string | null;
 }
 
@@ -462,7 +466,8 @@ export class LaneManager {
     }
     if (!conn.closed) conn.socket.resume();
     if ((info[0] as number) === PH_NONE) {
-      if (backendRest !== null || reason === PROTOCOL || reason === BACKEND_WRITE) {
+      if (backendRest !== null || reason === PROTOCOL || reason === BACKEND_WRITE || reason === BACKEND_CLOSED || conn.closed) {
+        // The connection is gone or out of step (its EOF may not have reached the JS socket yet): never back to the pool.
         run.dropConn(conn);
       } else run.releaseConn(conn);
       if (l.closing || s.closed) return;
@@ -498,7 +503,12 @@ export class LaneManager {
       const n = st[o] as number;
       if (n === 0) continue;
       this.statements += n;
-      if (slot.role !== null) this.host.routes[slot.role] += n;
+      if (slot.role !== null) {
+        this.host.routes[slot.role] += n;
+        this.host.identity.hits += n;
+        // On the JS path each of these would have found its plan by its shape (plan-cache hit metrics).
+        if (slot.cmd === 'query') this.host.fastPlans.hits += n;
+      }
       m.recordLaneBatch(slot.cmd, slot.tenant, n, (st[o + 1] as number) / 1e6, st.subarray(o + 7, o + 7 + nb), st[o + 5] as number, st[o + 6] as number);
       if (digestsOn && slot.digest !== null) {
         const ds = this.host.digestStats;

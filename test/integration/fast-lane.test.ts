@@ -330,4 +330,23 @@ print(cur.fetchall())
   }
 });
 
+t('strict clients: the mariadb CLI (libmariadb) runs a script of point selects through the lane as directly, with column types', async () => {
+  const why = missingClient('mariadb');
+  if (why !== null) {
+    console.log(`[fast-lane] mariadb CLI skipped: ${why}`);
+    return;
+  }
+  const script = Array.from({ length: 150 }, (_, i) => `SELECT id, c, n FROM lane_t WHERE id = ${i + 1};`).join('\n') + "\nSELECT CAST('abc' AS UNSIGNED) AS v FROM lane_t WHERE id = 1;\nSHOW WARNINGS;\n";
+  const run = (port: number, user: string, pw: string) =>
+    runProc('mariadb', ['-h127.0.0.1', `-P${port}`, `-u${user}`, ...(pw ? [`-p${pw}`] : []), '--column-type-info', '--skip-ssl', 'test'], { input: script, timeoutMs: 120_000 });
+  const before = laneStatements();
+  const a = await run(h.port, 'app', 'app');
+  const ran = laneStatements() - before;
+  const b = await run(server.port, 'root', '');
+  assert.is(a.code, 0, a.stderr);
+  assert.is(b.code, 0, b.stderr);
+  assert.is(a.stdout, b.stdout);
+  assert.ok(ran > 0, 'no statement of the script ran in the lane');
+});
+
 test.run();
