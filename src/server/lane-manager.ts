@@ -14,7 +14,7 @@ import type { RouteChoice } from './tenant-statement';
 import { Resp, type ResultRelay } from './result-relay';
 import type { Current } from './statement';
 import { adoptInFlight } from './lane-adopt';
-import { scanOptions } from './tenant-statement';
+import { scanOptions, singleByteSafe } from './tenant-statement';
 import { S, type ClientSession } from './client-session';
 
 /*
@@ -290,9 +290,7 @@ export class LaneManager {
   /** Shape-key options (lane-native.ts): bit 0 NO_BACKSLASH_ESCAPES, bit 1 bytes >= 0x80 allowed in quotes (a charset without ASCII trail bytes). */
   private shapeOpts(s: ClientSession): number {
     const o = scanOptions(s);
-    const cs = (o.charset ?? 'utf8mb4').toLowerCase();
-    const single = cs.startsWith('utf8') || cs === 'latin1' || cs === 'ascii' || cs === 'binary';
-    return (o.noBackslashEscapes === true ? 1 : 0) | (single ? 2 : 0);
+    return (o.noBackslashEscapes === true ? 1 : 0) | (singleByteSafe(o) ? 2 : 0);
   }
 
   /**

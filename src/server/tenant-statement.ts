@@ -144,11 +144,15 @@ function rewritten(f: Frame, p: Buffer, start: number, rewrites: readonly { star
  */
 function keyBits(s: ClientSession, o: ScanOptions): number {
   if (s.keyBitsFor === o) return s.keyBits;
-  const cs = (o.charset ?? 'utf8mb4').toLowerCase();
-  const single = cs.startsWith('utf8') || cs === 'latin1' || cs === 'ascii' || cs === 'binary';
-  s.keyBits = single ? optionBits(o) : -1;
+  s.keyBits = singleByteSafe(o) ? optionBits(o) : -1;
   s.keyBitsFor = o;
   return s.keyBits;
+}
+
+/** The connection charset has no ASCII-range trail bytes (utf8*, latin1, ascii, binary): a 0x5c byte is always `\`. */
+export function singleByteSafe(o: ScanOptions): boolean {
+  const cs = (o.charset ?? 'utf8mb4').toLowerCase();
+  return cs.startsWith('utf8') || cs === 'latin1' || cs === 'ascii' || cs === 'binary';
 }
 
 /** COM_QUERY of a tenant session. `info` is the session lexer's view of the original payload. */
