@@ -31,7 +31,7 @@ export function adoptInFlight(s: ClientSession, conn: BackendConnection, cmd: Bu
   s.cmd.t0 -= (info[7] as number) / 1000;
   s.cmd.statsStmt = stmt;
   // retried: the command was sent already; a connection lost now must not run it again elsewhere.
-  run.cur = { kind, frame, info: qi, stmt, out: null, clearDiag: false, foreign: false, retried: true, flags: qi !== null ? qi.flags : 0, route: null, inFlight: null, exec: stmt ?? undefined, pinned: false };
+  run.cur = { kind, frame, info: qi, stmt, out: null, clearDiag: false, foreign: false, retried: true, flags: qi !== null ? qi.flags : 0, route: null, inFlight: null, exec: stmt ?? undefined, pinned: s.st.pins !== 0 };
   run.conn = conn;
   run.lastConn = conn;
   conn.sink = run;

@@ -1,5 +1,6 @@
 import type { QueryInfo } from '../classify/lexer';
 import { Cap, Status } from '../protocol/constants';
+import { Pin } from '../session/pins';
 
 /*
  * The fast lane's decisions as pure functions (golden cases: test/fixtures/lane-cases.json): which
@@ -36,20 +37,24 @@ export interface PlainFacts {
 
 /** Status flags a plain statement's terminator may carry besides the expected ones (the lane ignores them too). */
 export const IGNORABLE_STATUS = Status.NO_GOOD_INDEX_USED | Status.NO_INDEX_USED | Status.QUERY_WAS_SLOW;
+/** The transaction flags a lane expects unchanged on every terminator (it is attached with them). */
+export const TX_STATUS = Status.AUTOCOMMIT | Status.IN_TRANS | Status.IN_TRANS_READONLY;
 
 /**
  * Whether running this statement again (same text apart from literal values, or the same prepared
  * statement) on the same connection, in the same session state, needs nothing of the proxy beyond
  * relaying bytes: a SELECT whose lexer found nothing stateful (no user variables, locks, FOUND_ROWS(),
  * ROW_COUNT(), CONNECTION_ID(), DATABASE(), diagnostics, stored code, ...), answered with a plain
- * result set: no error, no warnings, no session-state change, autocommit on and no transaction.
+ * result set: no error, no warnings, no session-state change, no other status flag than the
+ * transaction's (autocommit, in a transaction, read-only transaction: the lane checks they stay as
+ * they were) and the ignorable index/slow ones.
  */
 export function lanePlainStatement(f: PlainFacts): boolean {
   if (f.command === 'other' || f.kind !== 'SELECT' || f.flags !== 0) return false;
   if (f.userVars || f.lockNames || f.rowCountAt || f.connIdAt || f.schemaFnAt || f.sysVarAt) return false;
   if (f.command === 'execute' && (!f.ownStmt || f.cursor)) return false;
   if (!f.resultSet || f.endedWithOk || f.error || f.warnings !== 0) return false;
-  return (f.status & ~IGNORABLE_STATUS) === Status.AUTOCOMMIT;
+  return (f.status & ~IGNORABLE_STATUS & ~TX_STATUS) === 0;
 }
 
 /** Facts from QueryInfo for {@link PlainFacts}. */
@@ -127,7 +132,10 @@ export interface AttachFacts {
   /** Client socket accepted with raw I/O (onread), no TLS, no compression. */
   rawPlain: boolean;
   clientCaps: number;
-  /** The session holds state on a connection (transaction, locks, temporary tables, cursors...). */
+  /**
+   * The session holds state on a connection (transaction, locks, temporary tables, cursors...).
+   * A transaction alone (Pin.TX) is fine: the lane runs on the connection the session holds.
+   */
   pins: number;
   /** Server status after the last statement. */
   lastStatus: number;
@@ -158,8 +166,8 @@ export function laneAttachBlock(f: AttachFacts): string | null {
   if (!f.rawPlain) return 'client socket not plain';
   if (f.clientCaps & Cap.DEPRECATE_EOF) return 'client uses DEPRECATE_EOF';
   if (!(f.clientCaps & Cap.PROTOCOL_41)) return 'client without PROTOCOL_41';
-  if (f.pins !== 0) return 'session pinned';
-  if ((f.lastStatus & (Status.IN_TRANS | Status.AUTOCOMMIT)) !== Status.AUTOCOMMIT) return 'transaction or autocommit off';
+  if (f.pins !== 0 && f.pins !== Pin.TX) return 'session pinned';
+  if ((f.lastStatus & Status.IN_TRANS) !== 0 && f.pins !== Pin.TX) return 'transaction without its pin';
   if (f.batch) return 'batch running';
   if (f.buffered !== 0) return 'client input buffered';
   if (f.diagnostics) return 'diagnostics held';

@@ -9,7 +9,8 @@ import type { RoutineInfo } from '../classify/routines';
 import { LATENCY_BUCKETS } from '../metrics/metrics';
 import { type LaneNative, PH_NONE, PROTOCOL, SLOW, BACKEND_WRITE, BACKEND_CLOSED, socketFd } from '../io/lane-native';
 import { type ClientStmt, sameTypes } from './prepared';
-import { type ClusterView, infoFacts, laneAttachBlock, laneBackendValid, lanePlainStatement, tenantLaneRoute } from './lane-eligibility';
+import { type ClusterView, infoFacts, laneAttachBlock, laneBackendValid, lanePlainStatement, tenantLaneRoute, TX_STATUS } from './lane-eligibility';
+import { watch } from './statement-loss';
 import type { RouteChoice } from './tenant-statement';
 import { Resp, type ResultRelay } from './result-relay';
 import type { Current } from './statement';
@@ -37,6 +38,8 @@ export interface LaneOf {
   /** A tenant session's lane: the role and cluster of its backend (checked every sweep), else null. */
   readonly role: 'primary' | 'replica' | null;
   readonly cluster: string | null;
+  /** The session holds the connection (a transaction): it stays the session's at the eject, never the pool's. */
+  readonly pinned: boolean;
   /** The session is being closed: its client bytes are not handled after the eject. */
   closing: boolean;
 }
@@ -175,7 +178,9 @@ export class LaneManager {
     const shape = s.laneShape;
     s.laneShape = null;
     const run = s.runner;
-    const conn = run.lastConn;
+    // In a transaction the session holds its connection; otherwise it is the one just released.
+    const held = run.conn;
+    const conn = held ?? run.lastConn;
     if (conn === null || s.lane !== null || s.state !== S.IDLE) return;
     const pool = conn.pool as BackendPool;
     const route = s.laneRoute;
@@ -194,18 +199,19 @@ export class LaneManager {
       batch: s.batch !== null,
       buffered: s.client.buffered,
       diagnostics: s.st.diag !== null || conn.diagOwner !== null,
-      connReady: !conn.closed && run.conn === null && conn.lastSession === s && !conn.internalSinceClient && !conn.needsReinit && conn.sink === null && conn.pendingStmtCloses === null,
-      poolSlack: pool.hasSlack(),
+      connReady: !conn.closed && conn.lastSession === s && !conn.internalSinceClient && !conn.needsReinit && conn.pendingStmtCloses === null && (held === null ? conn.sink === null : conn.sink === run.watchObj),
+      poolSlack: held !== null || pool.hasSlack(),
       stateLost: s.stateLost,
     });
     if (block !== null) return;
-    const share = s.leaseShare(pool.backend);
-    if (!pool.takeIfIdle(conn, share)) return;
+    const pinned = held !== null;
+    if (!pinned && !pool.takeIfIdle(conn, s.leaseShare(pool.backend))) return;
+    const giveBack = (): void => (pinned ? watch(run, conn) : pool.release(conn));
     const role = t !== null && route !== null ? route.role : null;
     const table = this.tableFor(s, conn, role);
-    if (table === null) return void pool.release(conn);
+    if (table === null) return giveBack();
     const id = this.hub.allocLane(this);
-    if (id < 0) return void pool.release(conn);
+    if (id < 0) return giveBack();
     const n = this.native;
     n.clearStmts(id);
     for (const st of s.prepared.values()) {
@@ -227,15 +233,19 @@ export class LaneManager {
     s.client.holdForLane();
     conn.socket.pause();
     const slowMs = this.host.config.digests.slowQueryMs;
-    if (cfd < 0 || bfd < 0 || !n.attach(id, cfd, bfd, table.id, Status.AUTOCOMMIT, slowMs > 0 ? slowMs * 1000 : 0)) {
+    // The lane checks that every terminator keeps these transaction flags (a SELECT cannot change them).
+    const expect = s.st.lastStatus & TX_STATUS;
+    if (cfd < 0 || bfd < 0 || !n.attach(id, cfd, bfd, table.id, expect, slowMs > 0 ? slowMs * 1000 : 0)) {
       s.client.releaseFromLane();
       conn.socket.resume();
-      pool.release(conn);
+      giveBack();
       this.hub.freeLane(id);
       return;
     }
+    // The idle-in-transaction timer counts JS socket inactivity, which a lane's traffic does not reset: off until the eject.
+    if (pinned) conn.armTimeout(0);
     this.lanes.set(id, s);
-    s.lane = { id, conn, table: table.id, routines: s.routines, role, cluster: route !== null && t !== null ? route.cluster : null, closing: false };
+    s.lane = { id, conn, table: table.id, routines: s.routines, role, cluster: route !== null && t !== null ? route.cluster : null, pinned, closing: false };
     // A parked connection is not idle: statement closes queue up (stmt-lifetime.ts), and its death reaches the lane.
     conn.sink = laneSink(this, s);
     this.attached++;
@@ -384,7 +394,8 @@ export class LaneManager {
     for (const s of this.lanes.values()) {
       if (s.lane === null) continue;
       const c = s.lane.conn;
-      if (c.pool !== pool || (share !== null && c.share !== share)) continue;
+      // A transaction's connection is the session's until it ends: giving the lane back frees nothing.
+      if (s.lane.pinned || c.pool !== pool || (share !== null && c.share !== share)) continue;
       if (!this.native.isBusy(s.lane.id)) {
         this.native.detach(s.lane.id);
         return true;
@@ -393,7 +404,7 @@ export class LaneManager {
     for (const s of this.lanes.values()) {
       if (s.lane === null) continue;
       const c = s.lane.conn;
-      if (c.pool === pool && (share === null || c.share === share)) this.native.requestEject(s.lane.id);
+      if (!s.lane.pinned && c.pool === pool && (share === null || c.share === share)) this.native.requestEject(s.lane.id);
     }
     return false;
   }
@@ -464,7 +475,13 @@ export class LaneManager {
     }
     if (!conn.closed) conn.socket.resume();
     if ((info[0] as number) === PH_NONE) {
-      if (backendRest !== null || reason === PROTOCOL || reason === BACKEND_WRITE || reason === BACKEND_CLOSED || conn.closed) {
+      if (l.pinned) {
+        // Still the session's (its transaction): watched again; a dead one is found by the JS socket's EOF, as between statements.
+        run.lastConn = conn;
+        watch(run, conn);
+        if (conn.closed) (run.watchObj as BackendSink).onBackendClose(new Error('backend connection closed'));
+        else if (backendRest !== null || reason === PROTOCOL || reason === BACKEND_WRITE) conn.destroy(new Error('backend connection out of step after the fast lane'));
+      } else if (backendRest !== null || reason === PROTOCOL || reason === BACKEND_WRITE || reason === BACKEND_CLOSED || conn.closed) {
         // The connection is gone or out of step (its EOF may not have reached the JS socket yet): never back to the pool.
         run.dropConn(conn);
       } else run.releaseConn(conn);

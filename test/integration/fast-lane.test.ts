@@ -330,6 +330,108 @@ print(cur.fetchall())
   }
 });
 
+t('transactions: reads inside BEGIN … COMMIT run in the lane on the session\'s connection and see its own writes; others do not', async () => {
+  await direct.query('CREATE TABLE lane_tx (id INT PRIMARY KEY, v INT)');
+  await direct.query('INSERT INTO lane_tx VALUES (1, 10), (2, 20)');
+  const a = await h.connect();
+  const other = await h.connect({ user: 'app2', password: 'app2' });
+  const before = laneStatements();
+  await a.query('BEGIN');
+  for (let i = 0; i < 50; i++) {
+    const [r] = (await a.execute('SELECT v FROM lane_tx WHERE id = ?', [1 + (i % 2)])) as unknown as [{ v: number }[]];
+    assert.equal(r, [{ v: i % 2 === 0 ? 10 : 20 }]);
+  }
+  await a.query('UPDATE lane_tx SET v = 11 WHERE id = 1');
+  for (let i = 0; i < 50; i++) {
+    const [r] = (await a.execute('SELECT v FROM lane_tx WHERE id = ?', [1])) as unknown as [{ v: number }[]];
+    assert.equal(r, [{ v: 11 }]);
+    const [q] = (await a.query('SELECT v FROM lane_tx WHERE id = 1')) as unknown as [{ v: number }[]];
+    assert.equal(q, [{ v: 11 }]);
+  }
+  const [o] = (await other.query('SELECT v FROM lane_tx WHERE id = 1')) as unknown as [{ v: number }[]];
+  assert.equal(o, [{ v: 10 }], 'another session saw an uncommitted write');
+  await a.query('ROLLBACK');
+  for (let i = 0; i < 20; i++) {
+    const [r] = (await a.execute('SELECT v FROM lane_tx WHERE id = ?', [1])) as unknown as [{ v: number }[]];
+    assert.equal(r, [{ v: 10 }]);
+  }
+  assert.ok(laneStatements() - before >= 100, `only ${laneStatements() - before} statements ran in a lane`);
+  a.destroy();
+  other.destroy();
+});
+
+t('autocommit off (the Python DB-API default): reads of the implicit transaction run in the lane; COMMIT publishes the write', async () => {
+  const a = await h.connect();
+  const other = await h.connect({ user: 'app2', password: 'app2' });
+  await a.query('SET autocommit = 0');
+  const before = laneStatements();
+  for (let i = 0; i < 40; i++) await a.execute('SELECT c FROM lane_t WHERE id = ?', [1 + i]);
+  await a.query("UPDATE lane_t SET c = 'changed' WHERE id = 199");
+  for (let i = 0; i < 40; i++) {
+    const [r] = (await a.execute('SELECT c FROM lane_t WHERE id = ?', [199])) as unknown as [{ c: string }[]];
+    assert.equal(r, [{ c: 'changed' }]);
+  }
+  const [o1] = (await other.query('SELECT c FROM lane_t WHERE id = 199')) as unknown as [{ c: string }[]];
+  assert.equal(o1, [{ c: 'row-199' }]);
+  await a.query('COMMIT');
+  const [o2] = (await other.query('SELECT c FROM lane_t WHERE id = 199')) as unknown as [{ c: string }[]];
+  assert.equal(o2, [{ c: 'changed' }]);
+  await a.query("UPDATE lane_t SET c = 'row-199' WHERE id = 199");
+  await a.query('COMMIT');
+  assert.ok(laneStatements() - before >= 40);
+  a.destroy();
+  other.destroy();
+});
+
+t('a transaction in a lane keeps the only connection of a pool of one: the others wait for its COMMIT, then run', async () => {
+  const h1 = await startProxy({
+    backends: [{ name: 'b1', port: server.port, user: BACKEND_USER, password: BACKEND_PASSWORD, maxConnections: 1, acquireTimeoutMs: 20_000 }],
+    users: [
+      { name: 'app', password: 'app' },
+      { name: 'app2', password: 'app2' },
+    ],
+  });
+  try {
+    const a = await h1.connect();
+    const b = await h1.connect({ user: 'app2', password: 'app2' });
+    await a.query('BEGIN');
+    await a.query('UPDATE lane_t SET n = n + 1 WHERE id = 3');
+    for (let i = 0; i < 30; i++) await a.execute('SELECT n FROM lane_t WHERE id = ?', [3]);
+    let bDone = false;
+    const bRead = b.query('SELECT n FROM lane_t WHERE id = 3').then(([r]) => {
+      bDone = true;
+      return r as { n: number }[];
+    });
+    for (let i = 0; i < 30; i++) {
+      const [r] = (await a.execute('SELECT n FROM lane_t WHERE id = ?', [3])) as unknown as [{ n: number }[]];
+      assert.equal(r, [{ n: 3001 }]);
+    }
+    assert.is(bDone, false, 'another session ran on the connection holding a transaction');
+    await a.query('COMMIT');
+    assert.equal(await bRead, [{ n: 3001 }]);
+    await a.query('UPDATE lane_t SET n = 3000 WHERE id = 3');
+    a.destroy();
+    b.destroy();
+  } finally {
+    await h1.stop();
+  }
+});
+
+t('a client that disconnects inside a transaction in a lane: rolled back, the connection cleaned for the next session', async () => {
+  const a = await h.connect();
+  await a.query('BEGIN');
+  await a.query("UPDATE lane_t SET c = 'uncommitted' WHERE id = 4");
+  for (let i = 0; i < 30; i++) await a.execute('SELECT c FROM lane_t WHERE id = ?', [4]);
+  a.destroy();
+  await waitFor('the session to close', () => h.proxy.sessions.size === 0);
+  const b = await h.connect();
+  const [r] = (await b.query('SELECT c FROM lane_t WHERE id = 4')) as unknown as [{ c: string }[]];
+  assert.equal(r, [{ c: 'row-4' }]);
+  const [[st]] = (await b.query('SELECT @@in_transaction AS t')) as unknown as [{ t: number }[]];
+  assert.is(Number(st.t), 0);
+  b.destroy();
+});
+
 t('strict clients: the mariadb CLI (libmariadb) runs a script of point selects through the lane as directly, with column types', async () => {
   const why = missingClient('mariadb');
   if (why !== null) {
