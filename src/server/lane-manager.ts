@@ -444,7 +444,8 @@ export class LaneManager {
 
   /** The session is JS's again: what the lane's statements changed, then whatever was in flight or pending. */
   private resume(s: ClientSession, l: LaneOf, reason: number, clientRest: Buffer | null, backendRest: Buffer | null, cmd: Buffer | null): void {
-    const info = this.info;
+    // A copy: what follows may eject another lane (a pool reclaiming a connection), which rewrites the shared array.
+    const info = this.info.slice();
     const conn = l.conn;
     const run = s.runner;
     const st = s.st;
