@@ -57,5 +57,4 @@ const OTHER: Gen[] = [
   (r) => ({ sql: `SELECT REPEAT('y', ${r.pick([65000, 70000])}) AS big, ? AS p`, mode: 'execute', params: [r.int(10)] }),
   (r, i) => ({ sql: `SELECT ${r.int(9)} AS a; SELECT COUNT(*) AS c FROM t_${i}`, mode: 'query' }),
   () => ({ sql: 'SELECT SLEEP(0.02) AS z', mode: 'query' }),
-  () => ({ sql: 'SHOW WARNINGS', mode: 'query' }),
 ];
