@@ -260,6 +260,31 @@ t('SET NAMES gbk, then text selects with multi-byte literals (0x5c trail bytes, 
   assert.equal(a, b);
 });
 
+/**
+ * A text the lane's shape key would read as `SELECT HEX(?) AS a, ? AS b` if it took the session's
+ * charset for a single-byte one: in gbk 0xbf 0x5c is one character, so the server sees a string,
+ * `@x := 1` and a comment, and sets a user variable the proxy must track.
+ */
+function crafted(v: string): Buffer {
+  return Buffer.concat([Buffer.from([Com.QUERY]), Buffer.from("SELECT HEX('"), Buffer.from([0xbf, 0x5c]), Buffer.from(`'), @${v} := 1 #') AS a, 'z' AS b\n`)]);
+}
+
+for (const how of ['SET NAMES gbk', 'SET character_set_client = gbk', "SET CHARACTER SET 'gbk'"]) {
+  t(`${how}: a text that reads differently in gbk, after its single-byte shape ran back to back, sets the variable as directly`, async () => {
+    const [a, b] = await both(async (c) => {
+      const out: unknown[] = [];
+      await c.query(how);
+      for (let r = 0; r < 20; r++) out.push(view(await c.query(`SELECT HEX('q${r}') AS a, 'z${r}' AS b`)));
+      c.send(crafted('lr_c'));
+      out.push(view(await c.readResult()));
+      for (let r = 0; r < 5; r++) out.push(view(await c.query(`SELECT HEX('q${r}') AS a, 'z${r}' AS b`)));
+      out.push(view(await c.query('SELECT @lr_c AS v')));
+      return out;
+    });
+    assert.equal(a, b);
+  });
+}
+
 t('a gbk login (handshake collation) with text selects back to back: as directly', async () => {
   const [a, b] = await both(async (c) => {
     const out: unknown[] = [];
