@@ -136,6 +136,24 @@ t('ROW_COUNT() after a failed COM_STMT_PREPARE and after an execute of an unknow
   assert.equal(a, b);
 }, false);
 
+t('ROW_COUNT() after an execute that fails because its statement cannot be prepared on the pinned connection (LOCK TABLES) is -1, as directly', async () => {
+  const [a, b] = await both(async (c, side) => {
+    const out: unknown[] = [];
+    const s = await c.prepare('SELECT seq FROM seq_1_to_3 WHERE seq <= ?');
+    // through the proxy: another session takes the connection the statement was prepared on
+    const other = side === 'proxy' ? await RawClient.connect(h.port, 'app2', 'app2', 'test') : null;
+    if (other) await other.query('BEGIN');
+    await c.query('LOCK TABLES lr_t WRITE');
+    await c.query('SET @a = 1');
+    out.push(view(await c.execute(s.id, [2])));
+    out.push(view(await c.query('SELECT ROW_COUNT() AS rc')));
+    await c.query('UNLOCK TABLES');
+    other?.close();
+    return out;
+  });
+  assert.equal(a, b);
+}, false);
+
 t('COM_STMT_RESET and COM_STMT_CLOSE of a statement a lane runs: answered as directly, the session goes on', async () => {
   const before = laneStatements();
   const [a, b] = await both(async (c) => {

@@ -43,7 +43,8 @@ test(`proxy sessions with bursts equal their models after every step (seed ${SEE
   assert.ok(r.observations > STEPS / 4, `observed ${r.observations} times`);
   const lanes = laneSummary(w.h.proxy);
   console.log(`\n  seed ${SEED}: ${formatLaneSummary(lanes)}`);
-  if (lanes.on && STEPS >= 200) assert.ok(lanes.statements > 0, 'no statement went through a fast lane');
+  // With a pool of 2 lanes rarely find slack (a holder pins one connection): nothing to assert then.
+  if (lanes.on && STEPS >= 200 && POOL >= 3) assert.ok(lanes.statements > 0, 'no statement went through a fast lane');
 }, LIMIT_MS));
 
 test.run();
