@@ -62,6 +62,7 @@ export const LANE_IDLE_MS = 200;
 /** A statement running this long in a lane is handed to JS (timeouts, process list) (ms). */
 export const LANE_BUSY_MS = 1000;
 const MAX_SLOTS = 4096;
+/** Diagnosis of random tests (test/random/lane-random): why sessions do not attach, and every eject, on stderr. */
 const LANE_DEBUG = process.env.TENANTGATE_LANE_DEBUG === '1';
 const MAX_LANES = 65536;
 

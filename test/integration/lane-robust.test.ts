@@ -437,7 +437,6 @@ t('the backend connection of a lane killed mid-result (client not reading): the 
     }
     if (eofs === 1) rows++;
   }
-  if (process.env.LANE_ROBUST_DEBUG) console.log(`killed mid-result: ${end} after ${rows} rows`);
   // killed while the result was in flight: it cannot have ended normally with every row
   assert.ok(end !== 'eof', `ended with ${end} after ${rows} rows`);
   assert.ok(rows < 20000, `${rows} rows`);
