@@ -62,8 +62,6 @@ export const LANE_IDLE_MS = 200;
 /** A statement running this long in a lane is handed to JS (timeouts, process list) (ms). */
 export const LANE_BUSY_MS = 1000;
 const MAX_SLOTS = 4096;
-/** Diagnosis of random tests (test/random/lane-random): why sessions do not attach, and every eject, on stderr. */
-const LANE_DEBUG = process.env.TENANTGATE_LANE_DEBUG === '1';
 const MAX_LANES = 65536;
 
 export const EJECT_REASONS = ['', 'declined', 'response', 'slow', 'client_closed', 'backend_closed', 'detach', 'idle', 'busy_long', 'write_error', 'backend_write', 'protocol', 'requested'];
@@ -180,10 +178,7 @@ export class LaneManager {
       poolSlack: pool.hasSlack(),
       stateLost: s.stateLost,
     });
-    if (block !== null) {
-      if (LANE_DEBUG && approved) console.error(`lane: no attach: ${block}`);
-      return;
-    }
+    if (block !== null) return;
     const share = s.leaseShare(pool.backend);
     if (!pool.takeIfIdle(conn, share)) return;
     const table = this.tableFor(s);
@@ -387,7 +382,6 @@ export class LaneManager {
     this.lanes.delete(lane);
     this.attached--;
     if (reason > 0 && reason < this.ejects.length) this.ejects[reason]!++;
-    if (LANE_DEBUG) console.error(`lane: eject ${EJECT_REASONS[reason]} completed=${this.info[3]} next=${clientRest ? JSON.stringify(clientRest.subarray(4, 60).toString('latin1')) : '-'}`);
     const l = s.lane as LaneOf;
     s.lane = null;
     try {
