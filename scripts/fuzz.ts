@@ -4,16 +4,19 @@
  * canary session checking its answers, and prints crashes, hangs and wrong canary answers with the
  * exact inputs, plus the proxy's memory after each round.
  *
- *   npm run build && node dist/scripts/fuzz.js [--cases N] [--rounds R] [--seed S] [--idle-s I] [--digests D] [--timeout-ms T]
+ *   npm run build && node dist/scripts/fuzz.js [--cases N] [--rounds R] [--seed S] [--idle-s I] [--digests D] [--timeout-ms T] [--lane-warmup P]
  *
  * Round i (1-based) runs N cases with seed S + i - 1. After each round the load stops; the proxy's RSS
  * is sampled for I seconds (default 30; the proxy's idle GC, server.idle_gc_after_ms = 10 s, gives
  * memory back then), then a memory report is taken after a full GC. The proxy keeps D digest
  * statistics (digests.max_entries, default 2000 here: full within the first round, so later rounds
- * show whether memory is bounded). Exit status 0 only with zero findings and memory bounded: see
+ * show whether memory is bounded). With chance P (default 0.3) a command case first sends a few plain
+ * statements back to back, so that the mutated packet reaches a native fast lane; the lane's counters
+ * (from the admin port's /metrics) are printed after each round. Exit status 0 only with zero findings and memory bounded: see
  * memoryVerdict below.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import { startServer } from '../test/helpers/mariadb';
 import { formatReport, FUZZ_SETUP_SQL, FUZZ_USERS, fuzzProxyOpts, runFuzz, type FuzzReport } from '../test/helpers/fuzz';
 import { startProxyProcess, type ProxyProcess } from '../test/helpers/proxy-process';
@@ -25,6 +28,28 @@ function arg(name: string): string | undefined {
   if (i >= 0) return process.argv[i + 1];
   const eq = process.argv.find((a) => a.startsWith(`${name}=`));
   return eq?.slice(name.length + 1);
+}
+
+/** A TCP port free now (for the proxy's admin listener). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The tenantgate_fast_lane_* samples of the proxy's /metrics, on one line. */
+async function laneMetrics(port: number): Promise<string> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    return text.split('\n').filter((l) => l.startsWith('tenantgate_fast_lane_')).join('; ') || 'no samples';
+  } catch (e) {
+    return `metrics not read (${(e as Error).message})`;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,6 +76,8 @@ async function main(): Promise<number> {
   const digests = Number(arg('--digests') ?? 2000);
   // Above the fuzz proxy's acquire_timeout_ms (3000), so pool contention shows as ERR 9001, not as a hang.
   const timeoutMs = Number(arg('--timeout-ms') ?? 5000);
+  // Chance of plain statements back to back before a mutated command, so it reaches a fast lane.
+  const laneWarmup = Number(arg('--lane-warmup') ?? 0.3);
   if (![cases, rounds, seed, idleS, digests].every(Number.isInteger) || cases < 1 || rounds < 1 || idleS < 0 || digests < 0) {
     console.error('usage: node dist/scripts/fuzz.js [--cases N] [--rounds R] [--seed S] [--idle-s I] [--digests D] [--timeout-ms T]');
     return 2;
@@ -60,7 +87,9 @@ async function main(): Promise<number> {
   try {
     for (const sql of FUZZ_SETUP_SQL) await server.query(sql);
     // A digest-statistics cap the first round fills, so that later rounds show a plateau, not a cache filling.
-    const opts = { ...fuzzProxyOpts(server.port), extraYaml: { digests: { max_entries: digests } } };
+    // The admin port serves /metrics: the fast lane's counters are printed after each round.
+    const adminPort = await freePort();
+    const opts = { ...fuzzProxyOpts(server.port), extraYaml: { digests: { max_entries: digests }, admin: { port: adminPort } } };
     proc = await startProxyProcess(opts, { exposeGc: true });
     const run = { proc };
     console.log(`fuzz: seed ${seed}, ${rounds} round(s) of ${cases} cases, proxy pid ${proc.pid} on port ${proc.port}`);
@@ -74,7 +103,7 @@ async function main(): Promise<number> {
       const started = Date.now();
       let printed = 0;
       const rep = await runFuzz({
-        seed: seed + round - 1, cases, timeoutMs, proc: run.proc, ...FUZZ_USERS,
+        seed: seed + round - 1, cases, timeoutMs, proc: run.proc, ...FUZZ_USERS, laneWarmup,
         restart: async () => {
           console.log('fuzz: proxy crashed; restarting it');
           run.proc = await startProxyProcess(opts, { exposeGc: true });
@@ -102,6 +131,7 @@ async function main(): Promise<number> {
       rep.rssKb.end = m.split?.rss ?? null;
       console.log(`--- round ${round} (seed ${rep.seed})\n${formatReport(rep)}`);
       console.log(`RSS KiB while idle (every 5 s, no forced GC): ${idleRssKb.join(' ')}`);
+      console.log(`fast lane: ${await laneMetrics(adminPort)}`);
       reports.push(rep);
       results.push({ round, seed: rep.seed, cases: rep.cases, canaryChecks: rep.canaryChecks, findings: rep.findings.map((f) => f.what), ms: rep.ms, idleRssKb, ...m });
     }

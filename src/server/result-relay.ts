@@ -146,6 +146,15 @@ export class ResultRelay implements BackendSink {
     this.ph = Ph.FIRST;
   }
 
+  /**
+   * Part of a packet was passed to the client (a row relayed as it arrives, or a packet of more
+   * than 16 MiB whose continuation is due): the client's stream is inside a packet, where no packet
+   * the proxy answers itself (an ERR) can follow.
+   */
+  get midPacket(): boolean {
+    return this.passLeft > 0 || this.cont;
+  }
+
   onBackendClose(err: Error | null): void {
     if (this.ph === Ph.DONE) return;
     this.ph = Ph.DONE;

@@ -41,7 +41,8 @@ export function afterRelay(run: StatementRunner, err: boolean): void {
   }
   // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
   // under CLIENT_DEPRECATE_EOF, with affected rows 0).
-  if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || run.relay.lastWasResultSet)) st.rowCount = -1;
+  // A failed COM_STMT_PREPARE sets it to -1 as well (a successful one leaves it).
+  if (((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && (err || run.relay.lastWasResultSet)) || (err && cur.kind === Resp.PREPARE)) st.rowCount = -1;
   const flags = cur.flags;
   const info = cur.info;
   if (cur.stmt && (cur.kind === Resp.EXECUTE || cur.kind === Resp.FETCH)) noteCursor(run, conn, cur.stmt, cur.kind, err);

@@ -26,6 +26,9 @@ export function lost(run: StatementRunner, conn: BackendConnection | null, e: Er
   const cur = run.cur;
   // relative to what the session already sent of a multi-statement batch (sendPacket adds that)
   const seq = run.armed ? (run.relay.lastSeq + 1 - run.s.seqOffset) & 0xff : 1;
+  // The client got part of a packet (a row passed through as it arrived): an ERR after it would be
+  // read as the rest of that packet and the client would wait forever. Closed, as by the server.
+  const midPacket = run.armed && run.relay.midPacket;
   run.armed = false;
   if (conn) run.dropConn(conn);
   if (s.closed) return;
@@ -38,6 +41,10 @@ export function lost(run: StatementRunner, conn: BackendConnection | null, e: Er
     return;
   }
   run.cur = null;
+  if (midPacket) {
+    s.close('backend connection lost in the middle of a packet relayed to the client');
+    return;
+  }
   if (action === 'close') {
     s.sendPacket(buildErr(2013, 'HY000', "Lost connection to server during query (the backend connection holding this session's transaction, locks or temporary tables is gone)"), seq);
     s.close('backend connection with session state lost');

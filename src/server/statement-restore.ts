@@ -44,6 +44,8 @@ export function onReady(run: StatementRunner, conn: BackendConnection, cur: Curr
       (errPkt) => run.s.guard('statement_send', () => {
         if (run.s.closed) return;
         if (errPkt) {
+          // the statement failed (as its own execute would have): ROW_COUNT() -1
+          run.s.st.rowCount = -1;
           run.s.sendPacket(errPkt, 1);
           run.finishStatement();
           return;
@@ -155,6 +157,7 @@ export function restoreFailed(run: StatementRunner, conn: BackendConnection, e: 
   if (s.closed) return;
   s.log.warn({ err: e.message }, 'could not prepare backend connection for the session');
   if (e instanceof BackendQueryError) {
+    s.st.rowCount = -1;
     s.sendPacket(buildErr(e.errno, e.sqlState, e.message), 1);
     run.finishStatement();
     return;

@@ -19,7 +19,11 @@ import { executeChoice } from './tenant-statement';
 function stmtFor(s: ClientSession, p: Buffer, cmd: string): ClientStmt | null {
   const id = p.length >= 5 ? p.readUInt32LE(1) : -1;
   const st = s.prepared.get(id);
-  if (!st && cmd !== '') s.sendPacket(buildErr(1243, 'HY000', `Unknown prepared statement handler (${id}) given to ${cmd}`), 1);
+  if (!st && cmd !== '') {
+    // as the server's error: ROW_COUNT() -1 after it
+    s.runner.noteLocalResult(null);
+    s.sendPacket(buildErr(1243, 'HY000', `Unknown prepared statement handler (${id}) given to ${cmd}`), 1);
+  }
   return st;
 }
 

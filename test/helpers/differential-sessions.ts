@@ -10,7 +10,7 @@ import mysql from 'mysql2/promise';
 import type { MariaDbServer } from './mariadb';
 import type { Conn, Mode } from './proxy';
 import { run, withTimeout } from './proxy';
-import type { Action, SessionUser } from './state-steps';
+import type { Action, BurstStep, GenerateOptions, SessionUser } from './state-steps';
 import { generateActions, lockNames, observationSql, PASSWORD, SLOTS, TEMP_TABLES } from './state-steps';
 
 /** How one world opens a session for a user. */
@@ -112,6 +112,19 @@ async function runOne(l: Live, sql: string, mode: Mode): Promise<unknown> {
   }
 }
 
+/** One step of a burst: parameters go with it; FOUND_ROWS() of a fresh session is masked as in runTracked. */
+async function runBurstStep(l: Live, b: BurstStep): Promise<unknown> {
+  if (b.params === undefined) return runTracked(l, b.sql, b.mode, /FOUND_ROWS\(\) AS fr/i.test(b.sql) ? 'fr' : null);
+  if (!l.conn) return { err: 'no connection' };
+  try {
+    const [rows] = await run(l.conn, b.mode, b.sql, b.params);
+    l.fresh = false;
+    return norm(rows, l.id);
+  } catch (e) {
+    return errView(e);
+  }
+}
+
 /** The statements of one observation of slot `i`. */
 export function observationStatements(i: number, mode: Mode): Array<[string, Mode]> {
   return [
@@ -160,6 +173,7 @@ export async function runDifferential(
   a: World,
   b: World,
   reproduce: string,
+  gen: GenerateOptions = {},
 ): Promise<{ actions: number; observations: number; statements: number }> {
   const la: Live[] = Array.from({ length: SLOTS }, () => ({ conn: null, id: 0, user: null, fresh: true }));
   const lb: Live[] = Array.from({ length: SLOTS }, () => ({ conn: null, id: 0, user: null, fresh: true }));
@@ -205,7 +219,7 @@ export async function runDifferential(
   };
 
   try {
-    for (const act of generateActions(seed, total)) {
+    for (const act of generateActions(seed, total, gen)) {
       n++;
       const sa = la[act.slot];
       const sb = lb[act.slot];
@@ -215,6 +229,11 @@ export async function runDifferential(
         if (act.kind === 'connect') return openIn(w, l, act);
         if (act.kind === 'stmt') return runTracked(l, act.sql, act.mode, /FOUND_ROWS\(\) AS fr/i.test(act.sql) ? 'fr' : null);
         if (act.kind === 'reset') return l.conn ? l.conn.reset().then(() => 'reset', errView) : { err: 'no connection' };
+        if (act.kind === 'burst') {
+          const res: unknown[] = [];
+          for (const b of act.steps) res.push(await runBurstStep(l, b));
+          return res;
+        }
         const out: unknown[] = [];
         let first = true;
         for (const [sql, mode] of observationStatements(act.slot, act.mode)) {
@@ -264,6 +283,12 @@ function isHang(v: unknown): boolean {
 /** Names for what differs: observation fields, or the statement's first words. */
 function diffKeys(e: LogEntry): string[] {
   if (e.action.kind === 'connect' || e.action.kind === 'reset') return [e.action.kind];
+  if (e.action.kind === 'burst') {
+    const a = e.a as unknown[];
+    const b = e.b as unknown[];
+    if (!Array.isArray(a) || !Array.isArray(b)) return ['burst'];
+    return e.action.steps.flatMap((st, k) => (JSON.stringify(a[k]) === JSON.stringify(b[k]) ? [] : [`burst ${st.mode} ${st.sql.split(/[ (]/).slice(0, 3).join(' ')}`]));
+  }
   if (e.action.kind === 'stmt') return [`${e.action.mode} ${e.action.sql.split(/[ (]/).slice(0, 2).join(' ')}`];
   const a = e.a as unknown[];
   const b = e.b as unknown[];
@@ -288,6 +313,7 @@ function describe(act: Action, la: Live[]): string {
   if (act.kind === 'connect') return `${who} connects as ${act.user.name} to ${act.db ?? '(no schema)'}`;
   if (act.kind === 'stmt') return `${who} ${act.mode}: ${act.sql}`;
   if (act.kind === 'reset') return `${who} resets the connection (COM_RESET_CONNECTION)`;
+  if (act.kind === 'burst') return `${who} burst: ${act.steps.map((b) => `[${b.mode}] ${b.sql}${b.params ? ` ${JSON.stringify(b.params)}` : ''}`).join(' | ')}`;
   return `${who} observes (${act.mode})`;
 }
 

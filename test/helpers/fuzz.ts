@@ -333,6 +333,12 @@ export interface FuzzOptions {
   /** Stop restarting after this many crashes (default 5). */
   maxCrashes?: number;
   progress?: (done: number, report: FuzzReport) => void;
+  /**
+   * Chance that a command case first runs a few plain statements back to back (text SELECTs and
+   * executes), so that a native fast lane has taken the session over when the mutated packet comes
+   * (README "Fast lane"). Default 0. Decided by its own PRNG: the cases stay those of the seed.
+   */
+  laneWarmup?: number;
 }
 
 export interface FuzzReport {
@@ -421,6 +427,7 @@ class Canary {
 export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const t0 = Date.now();
   const r = new Prng(o.seed);
+  const rw = new Prng((o.seed ^ 0x3c6ef372) >>> 0);
   const timeoutMs = o.timeoutMs ?? 3000;
   const report: FuzzReport = { seed: o.seed, cases: 0, outcomes: {}, msByKind: {}, findings: [], canaryChecks: 0, rssKb: { baseline: null, peak: null, end: null }, memory: { baseline: null, peak: null, end: null }, ms: 0 };
   const recent: CaseRecord[] = [];
@@ -528,6 +535,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       else {
         const m = mutate(r, payload, op);
         const w = session.w;
+        if (o.laneWarmup !== undefined && rw.chance(o.laneWarmup)) await laneWarmup(w, session.stmt, session.stmt2, n);
         if (m.chunks) {
           const [a, b] = m.chunks;
           w.write(m.bytes.subarray(0, a));
@@ -580,6 +588,19 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   report.ms = Date.now() - t0;
   (o as { proc: ProxyProcess }).proc = proc;
   return report;
+
+  /** Plain statements back to back (answers not checked: the sync query after the case is). */
+  async function laneWarmup(w: Wire, stmt: number, stmt2: number, n: number): Promise<void> {
+    const k = rw.range(2, 5);
+    for (let i = 0; i < k; i++) {
+      const pick = rw.int(3);
+      if (pick === 0) w.write(frame(payloadOf(new PacketWriter().u8(Com.QUERY).string(`SELECT 'w${n}' AS a, ${i} AS b`)), 0));
+      else if (pick === 1) w.write(frame(executePayload(stmt, 'longlong', i), 0));
+      else w.write(frame(payloadOf(new PacketWriter().u8(Com.STMT_EXECUTE).u32(stmt2).u8(0).u32(1)), 0));
+      const res = await readResponse(w, timeoutMs);
+      if (res === 'closed' || res === 'timeout') return;
+    }
+  }
 
   /**
    * The issue's crash sequence, generalised: prepare `SELECT ?`, execute with LONGLONG, pin the

@@ -20,14 +20,15 @@ export interface MultiplexSetup {
   stop(): Promise<void>;
 }
 
-export async function startMultiplexSetup(): Promise<MultiplexSetup> {
+/** `maxConnections`: the proxy's pool (default 2; lane-random uses more so lanes find slack). */
+export async function startMultiplexSetup(maxConnections = 2): Promise<MultiplexSetup> {
   const [proxied, model] = await Promise.all([startServer({ extraArgs: SERVER_ARGS }), startServer({ extraArgs: SERVER_ARGS })]);
   for (const s of [proxied, model]) for (const sql of worldSetupSql()) await s.query(sql);
   const h = await startProxy({
     // Every user may use the whole pool: sessions are driven one step at a time, so under the default
     // fair share (max_connections - 1 per user) a session whose user's other session pins a connection
     // would wait for it, where its dedicated model connection does not (the share: pool-fairness).
-    backends: [{ name: 'b1', port: proxied.port, maxConnections: 2, maxConnectionsPerUser: 2, acquireTimeoutMs: 8000 }],
+    backends: [{ name: 'b1', port: proxied.port, maxConnections, maxConnectionsPerUser: maxConnections, acquireTimeoutMs: 8000 }],
     users: USERS.map((u) => ({ name: u.name, password: PASSWORD, defaultSchema: u.schema })),
   });
   return {

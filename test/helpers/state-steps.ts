@@ -16,6 +16,7 @@
  */
 import { Prng } from './prng';
 import type { Mode } from './proxy';
+import { burstSteps } from './lane-steps';
 
 /** A proxy user and the server user of the same name that the model logs in as. */
 export interface SessionUser {
@@ -67,7 +68,20 @@ export type Action =
   | { kind: 'stmt'; slot: number; sql: string; mode: Mode }
   | { kind: 'observe'; slot: number; mode: Mode }
   /** COM_RESET_CONNECTION by the client (mysql2 reset()). */
-  | { kind: 'reset'; slot: number };
+  | { kind: 'reset'; slot: number }
+  /** Statements sent back to back (no other session in between): what lets a fast lane take the session over. */
+  | { kind: 'burst'; slot: number; steps: BurstStep[] };
+
+export interface BurstStep {
+  sql: string;
+  mode: Mode;
+  params?: unknown[];
+}
+
+export interface GenerateOptions {
+  /** Chance of a burst (lane-steps.ts) after a statement; bursts come from their own PRNG, so the other actions stay those of the seed. */
+  bursts?: number;
+}
 
 interface SlotGen {
   user: SessionUser | null;
@@ -84,8 +98,9 @@ const CHARSETS = ['latin1', 'utf8mb4', 'utf8mb3', 'binary'];
 const ISOLATION = ['READ UNCOMMITTED', 'READ COMMITTED', 'REPEATABLE READ', 'SERIALIZABLE'];
 
 /** Generates `total` actions for {@link SLOTS} slots from `seed`. */
-export function* generateActions(seed: number, total: number): Generator<Action> {
+export function* generateActions(seed: number, total: number, opts: GenerateOptions = {}): Generator<Action> {
   const r = new Prng(seed);
+  const rb = new Prng((seed ^ 0x5bd1e995) >>> 0);
   const slots: SlotGen[] = Array.from({ length: SLOTS }, () => ({
     user: null, epoch: 0, holderSteps: -1, holderLimit: 0, pendingObserve: false, n: 0,
   }));
@@ -138,6 +153,10 @@ export function* generateActions(seed: number, total: number): Generator<Action>
         emitted++;
         s.pendingObserve = false;
         a = { kind: 'observe', slot: i, mode: r.chance(0.5) ? 'query' : 'execute' };
+      } else if (opts.bursts !== undefined && rb.chance(opts.bursts)) {
+        yield a;
+        emitted++;
+        a = { kind: 'burst', slot: i, steps: burstSteps(rb, i, `s${i}e${s.epoch}b${s.n++}`) };
       }
     }
     yield a;

@@ -19,6 +19,7 @@ import { startMultiplexSetup } from '../helpers/multiplex-setup';
 import { seedFrom } from '../helpers/prng';
 import { timed } from '../helpers/proxy';
 import { integrationSuite } from '../helpers/uvu';
+import { formatLaneSummary, laneSummary } from '../helpers/lane-stats';
 
 const test = integrationSuite('multiplex-random');
 
@@ -35,6 +36,8 @@ test.before(async () => {
 });
 
 test.after(async () => {
+  // What the fast lane did (it takes over sessions that send statements back to back).
+  if (w && process.env.MULTIPLEX_LANE_STATS) console.log(formatLaneSummary(laneSummary(w.h.proxy)));
   await w?.stop();
 });
 
