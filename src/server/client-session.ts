@@ -101,6 +101,8 @@ export class ClientSession implements LoginHost, ClientConnHost {
   idleSince = 0;
   /** When the running statement started (the process list's Time of a busy session). */
   private busySince = 0;
+  /** The backend connection holding this session's FOUND_ROWS() value, if any (found-rows-owner.ts). */
+  foundRowsConn: BackendConnection | null = null;
   /** The native fast lane relaying this session's statements now, or null (lane-manager.ts). */
   lane: LaneOf | null = null;
   /** The statement just finished may run in a lane (lane-eligibility.ts lanePlainStatement). */

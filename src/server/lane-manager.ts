@@ -11,6 +11,7 @@ import { type LaneNative, PH_NONE, PROTOCOL, SLOW, BACKEND_WRITE, BACKEND_CLOSED
 import { type ClientStmt, sameTypes } from './prepared';
 import { type ClusterView, infoFacts, laneAttachBlock, laneBackendValid, lanePlainStatement, tenantLaneRoute, TX_STATUS } from './lane-eligibility';
 import { watch } from './statement-loss';
+import { ownFoundRows } from './found-rows-owner';
 import type { RouteChoice } from './tenant-statement';
 import { Resp, type ResultRelay } from './result-relay';
 import type { Current } from './statement';
@@ -454,7 +455,7 @@ export class LaneManager {
     if (completed > 0) {
       const now = Date.now();
       st.foundRows = info[4] as number;
-      conn.foundRowsOwner = s;
+      ownFoundRows(s, conn);
       st.rowCount = -1;
       st.lastStatus = info[5] as number;
       st.lastWarnings = 0;

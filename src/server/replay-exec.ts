@@ -7,6 +7,7 @@ import { CLEAR_DIAGNOSTICS_SQL } from './diagnostics';
 import { sqlBytes, TRACKING_INIT_SQL } from './session-vars';
 import type { ClientSession } from './client-session';
 import { tenantAccount } from './tenant-session';
+import { ownFoundRows } from './found-rows-owner';
 
 /**
  * A statement that leaves FOUND_ROWS() at `n`. The Sequence engine's seq_1_to_N needs a current
@@ -73,7 +74,7 @@ export async function runReplaySteps(s: ClientSession, conn: BackendConnection, 
         break;
       case 'found_rows':
         await conn.query(foundRowsSql(step.n, conn.schema !== null && !(st.pins & Pin.LOCK_TABLES)));
-        conn.foundRowsOwner = s;
+        ownFoundRows(s, conn);
         break;
       case 'clear_diag':
         await conn.query(CLEAR_DIAGNOSTICS_SQL);

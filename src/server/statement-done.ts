@@ -6,6 +6,7 @@ import { commandKeepsDiagnostics } from './diagnostics';
 import { ClientStmt } from './prepared';
 import { Resp } from './result-relay';
 import { afterStatement } from './statement-bookkeeping';
+import { ownFoundRows } from './found-rows-owner';
 import type { StatementRunner, Current } from './statement';
 
 /*
@@ -37,7 +38,7 @@ export function afterRelay(run: StatementRunner, err: boolean): void {
   // Only a statement that returned a result set changes FOUND_ROWS() (not SET, DML or an error).
   if ((cur.kind === Resp.QUERY || cur.kind === Resp.EXECUTE) && !err && run.relay.rows >= 0) {
     st.foundRows = run.relay.rows;
-    conn.foundRowsOwner = s;
+    ownFoundRows(s, conn);
   }
   // ROW_COUNT() is -1 after an error and after a result set (whose terminator may be an OK packet
   // under CLIENT_DEPRECATE_EOF, with affected rows 0).

@@ -23,6 +23,7 @@ import { forwardInfileData, send, startLocalInfile } from './statement-send';
 import { onReady } from './statement-restore';
 import { switchIdentity, waitGtid } from './statement-lease';
 import { registerPrepared, retryPrepareAfterEviction } from './statement-prepare';
+import { disownFoundRows } from './found-rows-owner';
 
 /** The statement in flight. */
 export interface Current extends ReplayNeeds {
@@ -328,11 +329,13 @@ export class StatementRunner implements RelayHost, BackendSink {
   noteLocalResult(foundRows: number | null, rowCount = -1): void {
     const st = this.s.st;
     st.rowCount = rowCount;
-    if (foundRows !== null) st.foundRows = foundRows;
+    if (foundRows !== null) {
+      st.foundRows = foundRows;
+      disownFoundRows(this.s);
+    }
     const c = this.conn ?? this.lastConn;
     if (c === null || c.lastSession !== this.s) return;
     c.internalSinceClient = true;
-    if (foundRows !== null && c.foundRowsOwner === this.s) c.foundRowsOwner = null;
   }
 
   /** Ends a locally answered command: releases the connection unless pinned, then back to idle. */
