@@ -3,6 +3,7 @@
  * reason — for random tests to show (and assert) that lanes engaged.
  */
 import type { Proxy } from '../../src/server/proxy';
+import type { LaneManager } from '../../src/server/lane-manager';
 
 export interface LaneSummary {
   on: boolean;
@@ -23,4 +24,27 @@ export function formatLaneSummary(s: LaneSummary): string {
   if (!s.on) return 'fast lane: off';
   const e = Object.entries(s.ejects).map(([k, n]) => `${k}=${n}`).join(' ');
   return `fast lane: ${s.statements} statements relayed natively; ejects: ${e || 'none'}`;
+}
+
+/** The proxy's lane manager; throws when the proxy runs without lanes although a test needs them. */
+export function laneManager(p: Proxy): LaneManager {
+  const l = p.lanes;
+  if (l === null) throw new Error('the proxy runs without the fast lane although the module is built');
+  return l;
+}
+
+/** Statements the proxy's lanes relayed so far (counters folded). */
+export function laneStatementCount(p: Proxy): number {
+  const l = laneManager(p);
+  l.fold();
+  return l.statements;
+}
+
+/** Polls `fn` every 20 ms until it holds; throws naming `what` after `ms`. */
+export async function waitUntil(what: string, fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -15,6 +15,7 @@ import { startClusters, type TestClusters } from '../helpers/clusters';
 import { buildProxyYaml, type Conn, sleep } from '../helpers/proxy';
 import { waitForSnapshot } from '../helpers/topology-wait';
 import { integrationSuite } from '../helpers/uvu';
+import { laneStatementCount } from '../helpers/lane-stats';
 
 const test = integrationSuite('fast-lane-tenant');
 const built = loadLaneNative() !== null;
@@ -62,6 +63,8 @@ test.after(async () => {
   await tc?.destroy();
 });
 
+const laneStatements = (): number => laneStatementCount(proxy);
+
 async function connect(user: string, password: string): Promise<Conn> {
   const c = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user, password });
   c.on('error', () => {});
@@ -69,12 +72,6 @@ async function connect(user: string, password: string): Promise<Conn> {
   return c;
 }
 
-function laneStatements(): number {
-  const l = proxy.lanes;
-  if (l === null) throw new Error('the proxy runs without the fast lane although the module is built');
-  l.fold();
-  return l.statements;
-}
 
 /** Role of the lane the (only) session of `user` is in, or null. */
 function laneRoleOf(user: string): string | null {

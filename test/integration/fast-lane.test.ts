@@ -11,6 +11,7 @@ import { startServer, type MariaDbServer } from '../helpers/mariadb';
 import { connectDirect, sleep, startProxy, type Conn, type ProxyHandle } from '../helpers/proxy';
 import { missingClient, PYTHON, runProc } from '../helpers/clients';
 import { integrationSuite } from '../helpers/uvu';
+import { laneManager, laneStatementCount, waitUntil } from '../helpers/lane-stats';
 import { loadLaneNative } from '../../src/io/lane-native';
 import type { LaneManager } from '../../src/server/lane-manager';
 
@@ -43,35 +44,14 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  try {
-    await h?.stop();
-  } catch (e) {
-    console.log('STOP FAILED', (e as Error).message, [...(h?.proxy.sessions.values() ?? [])].map((s) => [s.id, s.state, s.lane !== null, s.st.pins]));
-  }
+  await h?.stop();
   direct?.destroy();
   await server?.destroy();
 });
 
-function lanes(): LaneManager {
-  const l = h.proxy.lanes;
-  if (l === null) throw new Error('the proxy runs without the fast lane although the module is built');
-  return l;
-}
-
-/** Statements the lanes relayed so far (counters folded). */
-function laneStatements(): number {
-  const l = lanes();
-  l.fold();
-  return l.statements + 0;
-}
-
-async function waitFor(what: string, fn: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const lanes = (): LaneManager => laneManager(h.proxy);
+const laneStatements = (): number => laneStatementCount(h.proxy);
+const waitFor = waitUntil;
 
 const skip = (name: string) => test(`${name} (skipped: native fast lane not built)`, () => {
   console.log(`[fast-lane] skipped "${name}": native/lane/build/Release/tenantgate_lane.node missing (npm run build:native)`);

@@ -16,6 +16,7 @@ import { startServer, type MariaDbServer } from '../helpers/mariadb';
 import { connectDirect, sleep, startProxy, type Conn, type ProxyHandle } from '../helpers/proxy';
 import { RawClient, type RawResult } from '../helpers/raw-client';
 import { integrationSuite } from '../helpers/uvu';
+import { laneManager, laneStatementCount, waitUntil } from '../helpers/lane-stats';
 
 const test = integrationSuite('lane-robust');
 const BACKEND_USER = 'tg_lr';
@@ -54,25 +55,9 @@ test.after(async () => {
   await server?.destroy();
 });
 
-function lanes(): LaneManager {
-  const l = h.proxy.lanes;
-  if (l === null) throw new Error('the proxy runs without the fast lane although the module is built');
-  return l;
-}
-
-function laneStatements(): number {
-  const l = lanes();
-  l.fold();
-  return l.statements;
-}
-
-async function waitFor(what: string, fn: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const lanes = (): LaneManager => laneManager(h.proxy);
+const laneStatements = (): number => laneStatementCount(h.proxy);
+const waitFor = waitUntil;
 
 function t(name: string, fn: () => Promise<void>, needsLane = true): void {
   if (needsLane && !built) {
