@@ -4,6 +4,7 @@
  */
 import type { Proxy } from '../../src/server/proxy';
 import type { LaneManager } from '../../src/server/lane-manager';
+import { type Conn, type ProxyHandle, startProxy } from './proxy';
 
 export interface LaneSummary {
   on: boolean;
@@ -47,4 +48,25 @@ export async function waitUntil(what: string, fn: () => boolean | Promise<boolea
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A backend account the proxy of a lane test logs in as (its connections can be told apart in PROCESSLIST). */
+export async function createBackendAccount(direct: Conn, user: string, password: string): Promise<void> {
+  await direct.query(`CREATE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
+  await direct.query(`GRANT ALL ON *.* TO '${user}'@'%'`);
+}
+
+/**
+ * A proxy with users `app`/`app` and `app2`/`app2` (schema `test`) in front of one backend logged in as
+ * `backend`, with at most `maxConnections` connections (`perUser`: max_connections_per_user).
+ */
+export function startTwoUserProxy(port: number, backend: { user: string; password: string }, maxConnections: number, opts: { perUser?: number; acquireTimeoutMs?: number; extraYaml?: Record<string, unknown> } = {}): Promise<ProxyHandle> {
+  return startProxy({
+    backends: [{ name: 'b1', port, user: backend.user, password: backend.password, maxConnections, maxConnectionsPerUser: opts.perUser, acquireTimeoutMs: opts.acquireTimeoutMs ?? 20_000 }],
+    users: [
+      { name: 'app', password: 'app', defaultSchema: 'test' },
+      { name: 'app2', password: 'app2', defaultSchema: 'test' },
+    ],
+    extraYaml: opts.extraYaml,
+  });
 }

@@ -8,16 +8,17 @@
  */
 import * as assert from 'uvu/assert';
 import { startServer, type MariaDbServer } from '../helpers/mariadb';
-import { connectDirect, sleep, startProxy, type Conn, type ProxyHandle } from '../helpers/proxy';
+import { connectDirect, sleep, type Conn, type ProxyHandle } from '../helpers/proxy';
 import { missingClient, PYTHON, runProc } from '../helpers/clients';
 import { integrationSuite } from '../helpers/uvu';
-import { laneManager, laneStatementCount, waitUntil } from '../helpers/lane-stats';
+import { createBackendAccount, laneManager, laneStatementCount, startTwoUserProxy, waitUntil } from '../helpers/lane-stats';
 import { loadLaneNative } from '../../src/io/lane-native';
 import type { LaneManager } from '../../src/server/lane-manager';
 
 const test = integrationSuite('fast-lane');
 const BACKEND_USER = 'tg_lane';
 const BACKEND_PASSWORD = 'tg-lane-pw';
+const BACKEND = { user: BACKEND_USER, password: BACKEND_PASSWORD };
 const built = loadLaneNative() !== null;
 
 let server: MariaDbServer;
@@ -28,19 +29,11 @@ test.before(async () => {
   if (!built) return;
   server = await startServer();
   direct = await connectDirect(server.port);
-  await direct.query(`CREATE USER '${BACKEND_USER}'@'%' IDENTIFIED BY '${BACKEND_PASSWORD}'`);
-  await direct.query(`GRANT ALL ON *.* TO '${BACKEND_USER}'@'%'`);
+  await createBackendAccount(direct, BACKEND_USER, BACKEND_PASSWORD);
   await direct.query('CREATE TABLE lane_t (id INT PRIMARY KEY, c VARCHAR(40), n BIGINT UNSIGNED)');
   const rows = Array.from({ length: 200 }, (_, i) => `(${i + 1}, 'row-${i + 1}', ${(i + 1) * 1000})`).join(',');
   await direct.query(`INSERT INTO lane_t VALUES ${rows}`);
-  h = await startProxy({
-    backends: [{ name: 'b1', port: server.port, user: BACKEND_USER, password: BACKEND_PASSWORD, maxConnections: 4, acquireTimeoutMs: 20_000 }],
-    users: [
-      { name: 'app', password: 'app' },
-      { name: 'app2', password: 'app2' },
-    ],
-    extraYaml: { digests: { max_entries: 1000 } },
-  });
+  h = await startTwoUserProxy(server.port, BACKEND, 4, { extraYaml: { digests: { max_entries: 1000 } } });
 });
 
 test.after(async () => {
@@ -205,13 +198,7 @@ t('the backend connection parked in a lane is killed on the server: the next sta
 });
 
 t('three sessions of two users through a pool of one: lanes give the connection back, nothing crosses sessions', async () => {
-  const h1 = await startProxy({
-    backends: [{ name: 'b1', port: server.port, user: BACKEND_USER, password: BACKEND_PASSWORD, maxConnections: 1, acquireTimeoutMs: 20_000 }],
-    users: [
-      { name: 'app', password: 'app' },
-      { name: 'app2', password: 'app2' },
-    ],
-  });
+  const h1 = await startTwoUserProxy(server.port, BACKEND, 1);
   try {
     const a = await h1.connect();
     const b = await h1.connect({ user: 'app2', password: 'app2' });
@@ -364,13 +351,7 @@ t('autocommit off (the Python DB-API default): reads of the implicit transaction
 });
 
 t('a transaction in a lane keeps the only connection of a pool of one: the others wait for its COMMIT, then run', async () => {
-  const h1 = await startProxy({
-    backends: [{ name: 'b1', port: server.port, user: BACKEND_USER, password: BACKEND_PASSWORD, maxConnections: 1, acquireTimeoutMs: 20_000 }],
-    users: [
-      { name: 'app', password: 'app' },
-      { name: 'app2', password: 'app2' },
-    ],
-  });
+  const h1 = await startTwoUserProxy(server.port, BACKEND, 1);
   try {
     const a = await h1.connect();
     const b = await h1.connect({ user: 'app2', password: 'app2' });

@@ -13,10 +13,10 @@ import { PacketWriter } from '../../src/protocol/packet-writer';
 import { loadLaneNative } from '../../src/io/lane-native';
 import type { LaneManager } from '../../src/server/lane-manager';
 import { startServer, type MariaDbServer } from '../helpers/mariadb';
-import { connectDirect, sleep, startProxy, type Conn, type ProxyHandle } from '../helpers/proxy';
+import { connectDirect, sleep, type Conn, type ProxyHandle } from '../helpers/proxy';
 import { RawClient, type RawResult } from '../helpers/raw-client';
 import { integrationSuite } from '../helpers/uvu';
-import { laneManager, laneStatementCount, waitUntil } from '../helpers/lane-stats';
+import { createBackendAccount, laneManager, laneStatementCount, startTwoUserProxy, waitUntil } from '../helpers/lane-stats';
 
 const test = integrationSuite('lane-robust');
 const BACKEND_USER = 'tg_lr';
@@ -30,23 +30,13 @@ let direct: Conn;
 test.before(async () => {
   server = await startServer();
   direct = await connectDirect(server.port);
-  await direct.query(`CREATE USER '${BACKEND_USER}'@'%' IDENTIFIED BY '${BACKEND_PASSWORD}'`);
-  await direct.query(`GRANT ALL ON *.* TO '${BACKEND_USER}'@'%'`);
+  await createBackendAccount(direct, BACKEND_USER, BACKEND_PASSWORD);
   // the users the direct side logs in as: the proxy's user names, so USER()-free results compare
-  for (const u of ['app', 'app2']) {
-    await direct.query(`CREATE USER '${u}'@'%' IDENTIFIED BY '${u}'`);
-    await direct.query(`GRANT ALL ON *.* TO '${u}'@'%'`);
-  }
+  for (const u of ['app', 'app2']) await createBackendAccount(direct, u, u);
   await direct.query('CREATE TABLE lr_t (id INT PRIMARY KEY, c VARCHAR(40) CHARACTER SET utf8mb4, g VARCHAR(40) CHARACTER SET gbk)');
   const rows = Array.from({ length: 100 }, (_, i) => `(${i + 1}, 'row-${i + 1}', 'g${i + 1}')`).join(',');
   await direct.query(`INSERT INTO lr_t VALUES ${rows}`);
-  h = await startProxy({
-    backends: [{ name: 'b1', port: server.port, user: BACKEND_USER, password: BACKEND_PASSWORD, maxConnections: 4, acquireTimeoutMs: 20_000 }],
-    users: [
-      { name: 'app', password: 'app', defaultSchema: 'test' },
-      { name: 'app2', password: 'app2', defaultSchema: 'test' },
-    ],
-  });
+  h = await startTwoUserProxy(server.port, { user: BACKEND_USER, password: BACKEND_PASSWORD }, 4);
 });
 
 test.after(async () => {
@@ -436,13 +426,7 @@ t('the backend connection of a lane killed mid-result (client not reading): the 
 }, false);
 
 t('a pool of one shared by four sessions of two users, text and binary, user variables and temporary tables: every session sees only its own', async () => {
-  const h1 = await startProxy({
-    backends: [{ name: 'b1', port: server.port, user: BACKEND_USER, password: BACKEND_PASSWORD, maxConnections: 1, maxConnectionsPerUser: 1, acquireTimeoutMs: 30_000 }],
-    users: [
-      { name: 'app', password: 'app', defaultSchema: 'test' },
-      { name: 'app2', password: 'app2', defaultSchema: 'test' },
-    ],
-  });
+  const h1 = await startTwoUserProxy(server.port, { user: BACKEND_USER, password: BACKEND_PASSWORD }, 1, { perUser: 1, acquireTimeoutMs: 30_000 });
   const errors: string[] = [];
   try {
     await Promise.all([0, 1, 2, 3].map(async (k) => {
